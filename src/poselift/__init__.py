@@ -1,0 +1,45 @@
+"""poselift: lift 2D human keypoints to 3D skeletons with networks trained without 3D labels."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .config import LifterConfig
+from .errors import (
+    ConfigError,
+    DegeneratePoseError,
+    EmptyInputError,
+    KeypointValueError,
+    MissingDependencyError,
+    MissingJointsError,
+    ModelNotFoundError,
+    NonFiniteError,
+    PoseliftError,
+    ShapeError,
+    WeightsError,
+)
+from .lifter import Lifter
+from .skeleton import SKELETONS, Skeleton, get_skeleton
+
+try:
+    __version__ = version("poselift")
+except PackageNotFoundError:  # running from a source tree without installation
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "Lifter",
+    "LifterConfig",
+    "Skeleton",
+    "SKELETONS",
+    "get_skeleton",
+    "PoseliftError",
+    "ShapeError",
+    "EmptyInputError",
+    "KeypointValueError",
+    "NonFiniteError",
+    "DegeneratePoseError",
+    "MissingJointsError",
+    "ConfigError",
+    "WeightsError",
+    "ModelNotFoundError",
+    "MissingDependencyError",
+    "__version__",
+]

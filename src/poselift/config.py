@@ -1,0 +1,91 @@
+"""``config.json`` of a lifter: everything needed to prepare inputs and rebuild the network."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import ConfigError
+from .skeleton import SKELETONS, get_skeleton
+
+__all__ = ["LifterConfig", "FORMAT_VERSION"]
+
+#: The config format this version of poselift writes and reads.
+FORMAT_VERSION = 1
+
+
+class LifterConfig(BaseModel):
+    """Architecture and input conventions of a lifter (``config.json``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format_version: int = FORMAT_VERSION
+    architecture: Literal["residual_mlp"] = "residual_mlp"
+    skeleton: str = "h36m17"
+    joint_names: list[str] = Field(default_factory=list, description="joint order; filled from the skeleton")
+    width: int = Field(1024, ge=8)
+    blocks: int = Field(4, ge=0)
+    dropout: float = Field(0.25, ge=0.0, lt=1.0)
+    batchnorm: bool = True
+    activation: Literal["leaky_relu", "relu", "gelu"] = "leaky_relu"
+    input_skip: bool = Field(True, description="feed the 2D input into every residual block")
+    c: float = Field(10.0, gt=1.0, description="depth of the normalised skeleton (Chen et al.)")
+    scale_mode: Literal["rms", "head"] = Field("rms", description="per-pose 2D size measure")
+    height: float = Field(1.70, gt=0.0, description="default body height (m) for metric output")
+    confidence_threshold: float = Field(0.05, ge=0.0, le=1.0, description="joints below it are missing")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="free-form provenance")
+
+    @model_validator(mode="after")
+    def _check_skeleton(self) -> "LifterConfig":
+        if self.skeleton not in SKELETONS:
+            raise ValueError(f"unknown skeleton {self.skeleton!r}; known: {sorted(SKELETONS)}")
+        names = list(get_skeleton(self.skeleton).joints)
+        if not self.joint_names:
+            self.joint_names = names
+        elif self.joint_names != names:
+            raise ValueError(f"joint_names do not match skeleton {self.skeleton!r}: expected {names}")
+        return self
+
+    @property
+    def num_joints(self) -> int:
+        return len(self.joint_names)
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), indent=2) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> "LifterConfig":
+        """Validate a config dict, checking the format version first."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a JSON object, got {type(data).__name__}")
+        version = data.get("format_version")
+        if version is None:
+            raise ConfigError(f"{source}: no 'format_version'; this is not a poselift lifter config")
+        if version != FORMAT_VERSION:
+            hint = (
+                "it was written by a newer poselift: upgrade with `pip install -U poselift`"
+                if isinstance(version, int) and version > FORMAT_VERSION
+                else "re-export the model with this poselift version"
+            )
+            raise ConfigError(
+                f"{source}: config format_version {version!r} is not supported "
+                f"(this poselift reads version {FORMAT_VERSION}); {hint}"
+            )
+        try:
+            return cls.model_validate(data)
+        except ValidationError as e:
+            raise ConfigError(f"{source}: invalid lifter config:\n{e}") from None
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "LifterConfig":
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{path}: not valid JSON ({e}); the download may be corrupt") from None
+        return cls.from_dict(data, source=str(path))

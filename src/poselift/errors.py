@@ -1,0 +1,77 @@
+"""One error hierarchy for everything poselift raises on purpose.
+
+Every error message says what was expected, what arrived, and what to do next.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "PoseliftError",
+    "ShapeError",
+    "EmptyInputError",
+    "KeypointValueError",
+    "NonFiniteError",
+    "DegeneratePoseError",
+    "MissingJointsError",
+    "ConfigError",
+    "WeightsError",
+    "ModelNotFoundError",
+    "MissingDependencyError",
+]
+
+
+class PoseliftError(Exception):
+    """Base class of every error poselift raises deliberately."""
+
+
+class ShapeError(PoseliftError, ValueError):
+    """An array has the wrong shape (joint count, coordinate count, ...)."""
+
+
+class EmptyInputError(ShapeError):
+    """An array holds no poses at all."""
+
+
+class KeypointValueError(PoseliftError, ValueError):
+    """Keypoint values that cannot be lifted."""
+
+
+class NonFiniteError(KeypointValueError):
+    """NaN or infinite coordinates."""
+
+
+class DegeneratePoseError(KeypointValueError):
+    """A pose whose joints all lie at (nearly) one point."""
+
+
+class MissingJointsError(KeypointValueError):
+    """Joints marked missing (confidence below the threshold) that cannot be filled."""
+
+
+class ConfigError(PoseliftError, ValueError):
+    """A config.json that is malformed or of an unknown format version."""
+
+
+class WeightsError(PoseliftError):
+    """A weights file that is corrupt or does not match its config."""
+
+
+class ModelNotFoundError(PoseliftError, FileNotFoundError):
+    """A model name or path that resolves to nothing."""
+
+
+class MissingDependencyError(PoseliftError, ImportError):
+    """An optional dependency is not installed; the message names the extra."""
+
+
+def require(module: str, extra: str):
+    """Import an optional dependency or raise naming the extra that provides it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise MissingDependencyError(
+            f"{module!r} is needed here but is not installed. "
+            f'Install it with: pip install "poselift[{extra}]"'
+        ) from e

@@ -1,0 +1,311 @@
+"""``Lifter``: load weights, lift 2D keypoints to 3D, save and publish weights."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+from . import geometry
+from .config import LifterConfig
+from .errors import (
+    DegeneratePoseError,
+    EmptyInputError,
+    MissingJointsError,
+    NonFiniteError,
+    ShapeError,
+    WeightsError,
+)
+from .hub import CARD_NAME, CONFIG_NAME, DEFAULT_MODEL, WEIGHTS_NAME, resolve_model
+from .nets import LifterNet
+from .skeleton import Skeleton, get_skeleton, guess_layouts
+
+__all__ = ["Lifter", "check_keypoints"]
+
+logger = logging.getLogger(__name__)
+
+Array = TypeVar("Array", np.ndarray, torch.Tensor)
+
+_ADAPT_HINT = {
+    "openpose_body25": "looks like OpenPose BODY_25: call adapt_openpose(keypoints, layout='body25') first",
+    "openpose_coco18": "looks like OpenPose COCO-18: call adapt_openpose(keypoints, layout='coco18') first",
+    "coco17": "looks like COCO-17: call adapt_coco17(keypoints) first",
+    "mpii16": "looks like MPII-16: call adapt_mpii16(keypoints) first",
+    "h36m17": "looks like Human3.6M-17: load a 17-joint model, e.g. Lifter.from_pretrained('poselift/h36m-17')",
+    "lsp14": "looks like the 14-joint LSP layout: load a 14-joint model, e.g. Lifter.from_pretrained('poselift/h36m-14')",
+}
+
+
+def _layout_hint(num_joints: int) -> str:
+    hints = [_ADAPT_HINT[name] for name in guess_layouts(num_joints) if name in _ADAPT_HINT]
+    return (" " + hints[0] + ".") if hints else ""
+
+
+def check_keypoints(x: torch.Tensor, skeleton: Skeleton, name: str = "keypoints") -> None:
+    """Raise a specific error if ``x`` is not a non-empty ``(*batch, N, 2)`` array for ``skeleton``."""
+    n = skeleton.num_joints
+    expected = f"(..., {n}, 2)"
+    shape = tuple(x.shape)
+    if x.ndim < 2:
+        raise ShapeError(f"{name} must have shape {expected} ({skeleton.name} layout); got {shape}.")
+    if shape[-1] != 2:
+        hint = ""
+        if shape[-1] == 3:
+            hint = f" A last dimension of 3 looks like (x, y, confidence): pass {name}[..., :2] and confidence={name}[..., 2]."
+        raise ShapeError(f"{name} must have shape {expected} ({skeleton.name} layout); got {shape}.{hint}")
+    if shape[-2] != n:
+        raise ShapeError(
+            f"{name} must have shape {expected} ({skeleton.name} layout); got {shape}.{_layout_hint(shape[-2])}"
+        )
+    if x.numel() == 0:
+        raise EmptyInputError(f"{name} hold no poses (shape {shape}); pass at least one pose of shape ({n}, 2).")
+
+
+def _first_index(mask: torch.Tensor, batch_shape: tuple[int, ...]) -> tuple[int, ...]:
+    flat = int(torch.nonzero(mask.reshape(-1))[0])
+    return tuple(int(i) for i in np.unravel_index(flat, batch_shape)) if batch_shape else ()
+
+
+class Lifter:
+    """A trained 2D-to-3D lifter.
+
+    >>> lifter = Lifter.from_pretrained("path/to/folder")      # doctest: +SKIP
+    >>> pose3d = lifter.lift(keypoints)                        # (*batch, N, 2) px -> (*batch, N, 3) m
+    """
+
+    def __init__(self, config: LifterConfig, net: LifterNet | None = None, *, device: str | torch.device | None = None):
+        self.config = config
+        self.skeleton = get_skeleton(config.skeleton)
+        self.net = (net if net is not None else LifterNet(config)).eval()
+        self.device = torch.device(device) if device is not None else next(self.net.parameters()).device
+        self.net.to(self.device)
+
+    def __repr__(self) -> str:
+        c = self.config
+        return f"Lifter(skeleton={c.skeleton!r}, width={c.width}, blocks={c.blocks}, device={str(self.device)!r})"
+
+    # ------------------------------------------------------------------ loading and saving
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike = DEFAULT_MODEL,
+        *,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        local_files_only: bool = False,
+        token: str | bool | None = None,
+        device: str | torch.device | None = None,
+    ) -> "Lifter":
+        """Load a lifter from a folder, the bundled weights or the hub (see :mod:`poselift.hub`)."""
+        folder = resolve_model(
+            name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token
+        )
+        return cls.from_folder(folder, device=device)
+
+    @classmethod
+    def from_folder(cls, folder: str | os.PathLike, *, device: str | torch.device | None = None) -> "Lifter":
+        folder = Path(folder)
+        config = LifterConfig.from_file(folder / CONFIG_NAME)
+        net = LifterNet(config)
+        load_weights(net, folder / WEIGHTS_NAME)
+        logger.info("loaded %s lifter from %s", config.skeleton, folder)
+        return cls(config, net, device=device or "cpu")
+
+    def save_pretrained(self, folder: str | os.PathLike) -> Path:
+        """Write ``model.safetensors``, ``config.json`` and a model card ``README.md``."""
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
+        save_file(state, str(folder / WEIGHTS_NAME), metadata={"format": "pt", "poselift_format_version": str(self.config.format_version)})
+        (folder / CONFIG_NAME).write_text(self.config.to_json(), encoding="utf-8")
+        (folder / CARD_NAME).write_text(model_card(self.config), encoding="utf-8")
+        return folder
+
+    def push_to_hub(self, repo_id: str, *, private: bool = False, token: str | None = None, commit_message: str = "Upload poselift lifter") -> str:
+        """Upload the ``save_pretrained`` folder to a hub repository; returns the commit URL."""
+        import tempfile
+
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            self.save_pretrained(tmp)
+            info = api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message=commit_message)
+        return str(info)
+
+    def to(self, device: str | torch.device) -> "Lifter":
+        self.device = torch.device(device)
+        self.net.to(self.device)
+        return self
+
+    # ------------------------------------------------------------------ inference
+    @torch.inference_mode()
+    def lift(
+        self,
+        keypoints: Array,
+        confidence: Array | None = None,
+        *,
+        height: float | None = None,
+        normalized: bool = False,
+        batch_size: int = 65536,
+    ) -> Array:
+        """Lift 2D keypoints to root-relative 3D in the camera frame.
+
+        Args:
+            keypoints: ``(*batch, N, 2)`` pixel coordinates (any offset and scale) in the
+                model's joint layout (``self.skeleton``); ``np.ndarray`` or ``torch.Tensor``.
+            confidence: optional ``(*batch, N)`` per-joint confidence; joints below
+                ``config.confidence_threshold`` are missing.
+            height: body height in metres used to scale the output (default
+                ``config.height``, 1.70 m); measured along the skeleton from the head to
+                the feet (:func:`poselift.geometry.chain_height`).
+            normalized: return the network's normalised units instead of metres (the
+                2D pose scaled to RMS size ``1/c`` at depth ``c``; 3D RMS size about 1).
+            batch_size: poses per forward pass; bounds memory for huge inputs.
+
+        Returns:
+            ``(*batch, N, 3)``, same container as ``keypoints`` (and same device and dtype
+            for floating-point tensors; float64 numpy input gives float64). Root-relative,
+            OpenCV camera axes: x right, y down, z away from the camera.
+        """
+        is_tensor = torch.is_tensor(keypoints)
+        x = keypoints if is_tensor else torch.from_numpy(np.asarray(keypoints))
+        check_keypoints(x, self.skeleton)
+        out_dtype = x.dtype if x.is_floating_point() else torch.float32
+        batch_shape = tuple(x.shape[:-2])
+        n = self.skeleton.num_joints
+        flat = x.reshape(-1, n, 2).to(device=self.device, dtype=torch.float32)
+        self._check_values(flat, confidence, batch_shape)
+
+        out = torch.empty(flat.shape[0], n, 3, dtype=torch.float32, device=self.device)
+        for start in range(0, flat.shape[0], batch_size):
+            out[start : start + batch_size] = self._lift_flat(flat[start : start + batch_size], height, normalized)
+        out = out.reshape(*batch_shape, n, 3)
+        if is_tensor:
+            return out.to(device=keypoints.device, dtype=out_dtype)
+        return out.cpu().numpy().astype(np.float64 if out_dtype == torch.float64 else np.float32, copy=False)
+
+    def _check_values(self, flat: torch.Tensor, confidence: Any, batch_shape: tuple[int, ...]) -> None:
+        n = self.skeleton.num_joints
+        missing = None
+        if confidence is not None:
+            conf = confidence if torch.is_tensor(confidence) else torch.from_numpy(np.asarray(confidence))
+            if tuple(conf.shape) != (*batch_shape, n):
+                raise ShapeError(
+                    f"confidence must have shape {(*batch_shape, n)} to match keypoints; got {tuple(conf.shape)}."
+                )
+            missing = conf.reshape(-1, n).to(flat.device) < self.config.confidence_threshold
+            if bool(missing.any()):
+                first = _first_index(missing.any(dim=-1), batch_shape)
+                joints = [self.skeleton.joints[j] for j in torch.nonzero(missing.reshape(-1, n)[int(np.ravel_multi_index(first, batch_shape)) if batch_shape else 0]).flatten().tolist()]
+                raise MissingJointsError(
+                    f"pose {first} has joints below confidence {self.config.confidence_threshold}: {joints}. "
+                    "This lifter cannot fill missing joints; drop those poses or supply all joints."
+                )
+        bad = ~torch.isfinite(flat).all(dim=-1)
+        if bool(bad.any()):
+            first = _first_index(bad.any(dim=-1), batch_shape)
+            count = int(bad.any(dim=-1).sum())
+            raise NonFiniteError(
+                f"keypoints contain NaN or infinite values in {count} pose(s), first at index {first}. "
+                "Mark undetected joints with confidence 0 (confidence=...) instead of NaN."
+            )
+        _, _, sigma = geometry.normalize_2d(flat, self.skeleton, self.config.c, self.config.scale_mode)
+        magnitude = flat.abs().amax(dim=(-1, -2)).clamp_min(1.0)
+        degenerate = sigma <= 1e-6 * self.config.c * magnitude
+        if bool(degenerate.any()):
+            first = _first_index(degenerate, batch_shape)
+            raise DegeneratePoseError(
+                f"pose {first} is degenerate: all its joints lie at one point, so it has no shape to lift. "
+                f"Check the detector output ({int(degenerate.sum())} such pose(s))."
+            )
+
+    def _depths(self, x_n: torch.Tensor) -> torch.Tensor:
+        """Depth offsets ``(B, N)`` from normalised 2D ``(B, N, 2)``; backends override this."""
+        return self.net(x_n)
+
+    def _lift_flat(self, x: torch.Tensor, height: float | None, normalized: bool) -> torch.Tensor:
+        c = self.config.c
+        x_n, _, _ = geometry.normalize_2d(x, self.skeleton, c, self.config.scale_mode)
+        X = geometry.unproject(x_n, self._depths(x_n), c)
+        X = X - geometry.root_point(X, self.skeleton)
+        if normalized:
+            return X
+        target = self.config.height if height is None else float(height)
+        return X * (target / geometry.chain_height(X, self.skeleton).clamp_min(1e-8))[:, None, None]
+
+
+def load_weights(net: torch.nn.Module, path: Path) -> None:
+    """Load safetensors weights strictly, with errors that say what is wrong."""
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise WeightsError(f"{path} is missing: a model folder needs {WEIGHTS_NAME} next to {CONFIG_NAME}.")
+    try:
+        state = load_file(str(path))
+    except Exception as e:
+        raise WeightsError(
+            f"{path} cannot be read as safetensors ({e}); the file is corrupt or truncated: "
+            "delete it and download or export it again."
+        ) from None
+    expected = net.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(state) if tuple(expected[k].shape) != tuple(state[k].shape))
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing keys {missing[:8]}{' ...' if len(missing) > 8 else ''}")
+        if unexpected:
+            parts.append(f"unexpected keys {unexpected[:8]}{' ...' if len(unexpected) > 8 else ''}")
+        if wrong:
+            parts.append(
+                "shape mismatch " + ", ".join(f"{k}: file {tuple(state[k].shape)} vs config {tuple(expected[k].shape)}" for k in wrong[:4])
+            )
+        raise WeightsError(f"{path} does not match its {CONFIG_NAME}: " + "; ".join(parts) + ". Re-export the model with save_pretrained().")
+    for k, v in state.items():
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            raise WeightsError(f"{path}: tensor {k!r} holds NaN or infinite values; the weights are broken.")
+    net.load_state_dict(state, strict=True)
+    net.eval()
+
+
+def model_card(config: LifterConfig) -> str:
+    """A model card (``README.md``) from the config and its metadata."""
+    meta = dict(config.metadata)
+    lines = [
+        "---",
+        "library_name: poselift",
+        f"license: {meta.get('license', 'other')}",
+        "tags: [3d-human-pose, pose-lifting, poselift]",
+        "---",
+        "",
+        f"# {meta.get('name', 'poselift lifter')}",
+        "",
+        f"A poselift 2D-to-3D lifter for the `{config.skeleton}` joint layout "
+        f"(residual MLP, width {config.width}, {config.blocks} blocks), trained without 3D labels.",
+        "",
+        "```python",
+        "from poselift import Lifter",
+        f"lifter = Lifter.from_pretrained({meta.get('name', 'path/to/this/folder')!r})",
+        "pose3d = lifter.lift(keypoints)  # (..., %d, 2) pixels -> (..., %d, 3) metres" % (config.num_joints, config.num_joints),
+        "```",
+        "",
+    ]
+    for key, title in (("training_data", "Training data"), ("data_terms", "Data terms"), ("recipe", "Recipe"), ("command", "Command")):
+        if key in meta:
+            lines += [f"## {title}", "", str(meta[key]), ""]
+    results = meta.get("results")
+    if isinstance(results, dict) and results:
+        lines += ["## Measured accuracy", "", "| evaluation | value |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in results.items()]
+        lines.append("")
+    lines += ["## Joint order", "", ", ".join(f"{i} {n}" for i, n in enumerate(config.joint_names)), ""]
+    return "\n".join(lines)

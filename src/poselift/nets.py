@@ -1,0 +1,111 @@
+"""Residual MLPs: the lifter, the discriminators and the 2D domain adapter."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import LifterConfig
+from .skeleton import get_skeleton
+
+__all__ = ["ResidualMLP", "LifterNet"]
+
+
+def _activation(name: str) -> nn.Module:
+    if name == "leaky_relu":
+        return nn.LeakyReLU(0.2)
+    if name == "relu":
+        return nn.ReLU()
+    if name == "gelu":
+        return nn.GELU()
+    raise ValueError(f"unknown activation {name!r}")
+
+
+class _Layer(nn.Sequential):
+    """Linear - (BatchNorm) - activation - (dropout)."""
+
+    def __init__(self, in_features: int, out_features: int, *, batchnorm: bool, dropout: float, activation: str):
+        layers: list[nn.Module] = [nn.Linear(in_features, out_features)]
+        if batchnorm:
+            layers.append(nn.BatchNorm1d(out_features))
+        layers.append(_activation(activation))
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        super().__init__(*layers)
+
+
+class _Block(nn.Module):
+    """Two layers with a skip connection; optionally sees the network input too."""
+
+    def __init__(self, width: int, extra: int, **layer_kw):
+        super().__init__()
+        self.l1 = _Layer(width + extra, width, **layer_kw)
+        self.l2 = _Layer(width, width, **layer_kw)
+
+    def forward(self, h: torch.Tensor, x: torch.Tensor | None) -> torch.Tensor:
+        inp = h if x is None else torch.cat([h, x], dim=-1)
+        return h + self.l2(self.l1(inp))
+
+
+class ResidualMLP(nn.Module):
+    """``in -> width``, ``blocks`` residual blocks, ``width -> out`` (Martinez et al. style)."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        width: int = 1024,
+        blocks: int = 4,
+        *,
+        batchnorm: bool = True,
+        dropout: float = 0.0,
+        activation: str = "leaky_relu",
+        input_skip: bool = False,
+    ):
+        super().__init__()
+        kw = dict(batchnorm=batchnorm, dropout=dropout, activation=activation)
+        self.input_skip = input_skip
+        self.inp = _Layer(in_features, width, **kw)
+        extra = in_features if input_skip else 0
+        self.blocks = nn.ModuleList(_Block(width, extra, **kw) for _ in range(blocks))
+        self.out = nn.Linear(width, out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.inp(x)
+        skip = x if self.input_skip else None
+        for block in self.blocks:
+            h = block(h, skip)
+        return self.out(h)
+
+
+class LifterNet(nn.Module):
+    """Normalised 2D pose ``(B, N, 2)`` to depth offsets ``(B, N)``.
+
+    Offsets are bounded to ``|d| < c - 1`` (a smooth tanh) so every depth stays positive,
+    and a single root joint is pinned to offset 0.
+    """
+
+    def __init__(self, config: LifterConfig):
+        super().__init__()
+        n = config.num_joints
+        self.c = float(config.c)
+        self.mlp = ResidualMLP(
+            2 * n,
+            n,
+            config.width,
+            config.blocks,
+            batchnorm=config.batchnorm,
+            dropout=config.dropout,
+            activation=config.activation,
+            input_skip=config.input_skip,
+        )
+        skeleton = get_skeleton(config.skeleton)
+        mask = torch.ones(n)
+        if skeleton.root_is_joint:
+            mask[skeleton.root[0]] = 0.0
+        self.register_buffer("root_mask", mask, persistent=False)
+
+    def forward(self, x_n: torch.Tensor) -> torch.Tensor:
+        raw = self.mlp(x_n.flatten(-2))
+        bound = self.c - 1.0
+        return bound * torch.tanh(raw / bound) * self.root_mask

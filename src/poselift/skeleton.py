@@ -1,0 +1,215 @@
+"""Joint layouts as data.
+
+A :class:`Skeleton` names its joints, gives the parent of each (``-1``: attached to
+the root), the left/right pairs, how the root is found, and which joint is the head.
+Layouts are looked up by name with :func:`get_skeleton`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import PoseliftError
+
+__all__ = ["Skeleton", "SKELETONS", "get_skeleton", "guess_layouts"]
+
+
+@dataclass(frozen=True)
+class Skeleton:
+    """A named joint layout.
+
+    Attributes:
+        name: layout name, e.g. ``"h36m17"``.
+        joints: joint names in array order.
+        parents: index of each joint's parent; ``-1`` means the joint hangs from the
+            root (the root joint itself, or the virtual root of a layout without one).
+        pairs: ``(left, right)`` index pairs of mirror-image joints.
+        root: indices whose mean is the root (one joint, or e.g. both hips).
+        head: index of the head joint (head top where the layout has one).
+        height_chains: paths from the head to each foot used to measure body height;
+            ``-1`` in a chain stands for the root point.
+    """
+
+    name: str
+    joints: tuple[str, ...]
+    parents: tuple[int, ...]
+    pairs: tuple[tuple[int, int], ...]
+    root: tuple[int, ...]
+    head: int
+    height_chains: tuple[tuple[int, ...], ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        n = len(self.joints)
+        if len(self.parents) != n:
+            raise ValueError(f"{self.name}: {n} joints but {len(self.parents)} parents")
+        if any(not -1 <= p < n for p in self.parents):
+            raise ValueError(f"{self.name}: parent index out of range")
+        for idx in (*self.root, self.head, *(i for p in self.pairs for i in p)):
+            if not 0 <= idx < n:
+                raise ValueError(f"{self.name}: joint index {idx} out of range")
+
+    @property
+    def num_joints(self) -> int:
+        return len(self.joints)
+
+    @property
+    def root_is_joint(self) -> bool:
+        """True when the root is one joint of the layout (e.g. the pelvis)."""
+        return len(self.root) == 1
+
+    @property
+    def bones(self) -> tuple[tuple[int, int], ...]:
+        """(parent, child) pairs between real joints."""
+        return tuple((p, i) for i, p in enumerate(self.parents) if p >= 0)
+
+    @property
+    def flip_permutation(self) -> tuple[int, ...]:
+        """Index permutation that swaps every left joint with its right twin."""
+        perm = list(range(self.num_joints))
+        for left, right in self.pairs:
+            perm[left], perm[right] = right, left
+        return tuple(perm)
+
+    def index(self, joint: str) -> int:
+        """Index of a joint by name."""
+        try:
+            return self.joints.index(joint)
+        except ValueError:
+            raise PoseliftError(
+                f"layout {self.name!r} has no joint {joint!r}; its joints are {list(self.joints)}"
+            ) from None
+
+    def __repr__(self) -> str:
+        return f"Skeleton({self.name!r}, {self.num_joints} joints)"
+
+
+def _pairs(joints: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
+    """Pair every ``left_*`` joint with its ``right_*`` twin."""
+    out = []
+    for i, name in enumerate(joints):
+        if name.startswith("left_"):
+            out.append((i, joints.index("right_" + name[len("left_"):])))
+    return tuple(out)
+
+
+def _build(name, joints, parents, root, head, height_chains=()) -> Skeleton:
+    joints = tuple(joints)
+    index = {j: i for i, j in enumerate(joints)}
+    parent_idx = tuple(-1 if p is None else index[p] for p in parents)
+    chains = tuple(tuple(-1 if j is None else index[j] for j in c) for c in height_chains)
+    return Skeleton(
+        name=name,
+        joints=joints,
+        parents=parent_idx,
+        pairs=_pairs(joints),
+        root=tuple(index[r] for r in root),
+        head=index[head],
+        height_chains=chains,
+    )
+
+
+H36M17 = _build(
+    "h36m17",
+    ["pelvis", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee",
+     "left_ankle", "spine", "thorax", "neck", "head_top", "left_shoulder", "left_elbow",
+     "left_wrist", "right_shoulder", "right_elbow", "right_wrist"],
+    [None, "pelvis", "right_hip", "right_knee", "pelvis", "left_hip", "left_knee",
+     "pelvis", "spine", "thorax", "neck", "thorax", "left_shoulder", "left_elbow",
+     "thorax", "right_shoulder", "right_elbow"],
+    root=["pelvis"],
+    head="head_top",
+    height_chains=[
+        ["head_top", "neck", "thorax", "spine", "pelvis", "left_hip", "left_knee", "left_ankle"],
+        ["head_top", "neck", "thorax", "spine", "pelvis", "right_hip", "right_knee", "right_ankle"],
+    ],
+)
+
+# The 14 joints of Chen et al. (2019), in the LSP order; root = mid-hip.
+LSP14 = _build(
+    "lsp14",
+    ["right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",
+     "right_wrist", "right_elbow", "right_shoulder", "left_shoulder", "left_elbow",
+     "left_wrist", "neck", "head_top"],
+    ["right_knee", "right_hip", None, None, "left_hip", "left_knee",
+     "right_elbow", "right_shoulder", "neck", "neck", "left_shoulder",
+     "left_elbow", None, "neck"],
+    root=["left_hip", "right_hip"],
+    head="head_top",
+    height_chains=[
+        ["head_top", "neck", None, "left_hip", "left_knee", "left_ankle"],
+        ["head_top", "neck", None, "right_hip", "right_knee", "right_ankle"],
+    ],
+)
+
+OPENPOSE_BODY25 = _build(
+    "openpose_body25",
+    ["nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder",
+     "left_elbow", "left_wrist", "mid_hip", "right_hip", "right_knee", "right_ankle",
+     "left_hip", "left_knee", "left_ankle", "right_eye", "left_eye", "right_ear",
+     "left_ear", "left_big_toe", "left_small_toe", "left_heel", "right_big_toe",
+     "right_small_toe", "right_heel"],
+    ["neck", "mid_hip", "neck", "right_shoulder", "right_elbow", "neck", "left_shoulder",
+     "left_elbow", None, "mid_hip", "right_hip", "right_knee", "mid_hip", "left_hip",
+     "left_knee", "nose", "nose", "right_eye", "left_eye", "left_ankle", "left_big_toe",
+     "left_ankle", "right_ankle", "right_big_toe", "right_ankle"],
+    root=["mid_hip"],
+    head="nose",
+)
+
+OPENPOSE_COCO18 = _build(
+    "openpose_coco18",
+    ["nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder",
+     "left_elbow", "left_wrist", "right_hip", "right_knee", "right_ankle", "left_hip",
+     "left_knee", "left_ankle", "right_eye", "left_eye", "right_ear", "left_ear"],
+    ["neck", None, "neck", "right_shoulder", "right_elbow", "neck", "left_shoulder",
+     "left_elbow", None, "right_hip", "right_knee", None, "left_hip", "left_knee",
+     "nose", "nose", "right_eye", "left_eye"],
+    root=["left_hip", "right_hip"],
+    head="nose",
+)
+
+COCO17 = _build(
+    "coco17",
+    ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
+     "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+     "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle"],
+    [None, "nose", "nose", "left_eye", "right_eye", None, None, "left_shoulder",
+     "right_shoulder", "left_elbow", "right_elbow", None, None, "left_hip", "right_hip",
+     "left_knee", "right_knee"],
+    root=["left_hip", "right_hip"],
+    head="nose",
+)
+
+MPII16 = _build(
+    "mpii16",
+    ["right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",
+     "pelvis", "thorax", "upper_neck", "head_top", "right_wrist", "right_elbow",
+     "right_shoulder", "left_shoulder", "left_elbow", "left_wrist"],
+    ["right_knee", "right_hip", "pelvis", "pelvis", "left_hip", "left_knee", None,
+     "pelvis", "thorax", "upper_neck", "right_elbow", "right_shoulder", "thorax",
+     "thorax", "left_shoulder", "left_elbow"],
+    root=["pelvis"],
+    head="head_top",
+)
+
+#: Every built-in layout by name.
+SKELETONS: dict[str, Skeleton] = {
+    s.name: s for s in (H36M17, LSP14, OPENPOSE_BODY25, OPENPOSE_COCO18, COCO17, MPII16)
+}
+
+
+def get_skeleton(layout: str | Skeleton) -> Skeleton:
+    """Look a layout up by name (a :class:`Skeleton` passes through)."""
+    if isinstance(layout, Skeleton):
+        return layout
+    try:
+        return SKELETONS[layout]
+    except KeyError:
+        raise PoseliftError(
+            f"unknown joint layout {layout!r}; built-in layouts are {sorted(SKELETONS)}"
+        ) from None
+
+
+def guess_layouts(num_joints: int) -> list[str]:
+    """Names of the built-in layouts with this many joints."""
+    return [name for name, s in SKELETONS.items() if s.num_joints == num_joints]
