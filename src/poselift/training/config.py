@@ -1,0 +1,144 @@
+"""``TrainConfig``: every switch of a training run, validated before anything starts."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ..config import LifterConfig
+from ..errors import ConfigError
+
+__all__ = ["DataConfig", "LossConfig", "DiscriminatorConfig", "TrainConfig", "load_recipe", "apply_overrides"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Strict):
+    source: Literal["h36m", "keypoints"] = "h36m"
+    path: str | None = Field(None, description="h36m folder or keypoint file/folder; default $POSELIFT_DATA/h36m")
+    subjects: list[str] = Field(default_factory=lambda: ["S1", "S5", "S6", "S7"])
+    val_subjects: list[str] = Field(default_factory=lambda: ["S8"], description="held out, 3D for validation only")
+    inputs: Literal["gt", "detected"] = "gt"
+    stride: int = Field(1, ge=1, description="keep every stride-th frame for training")
+    val_stride: int = Field(16, ge=1)
+    layout: str | None = Field(None, description="joint layout of a keypoint file (source=keypoints)")
+    min_confidence: float = Field(0.05, ge=0.0, le=1.0, description="keypoint files: drop poses with a joint below it")
+
+    @model_validator(mode="after")
+    def _no_test_subjects(self) -> "DataConfig":
+        for s in (*self.subjects, *self.val_subjects):
+            if s in ("S9", "S11"):
+                raise ValueError(f"{s} is a Human3.6M test subject: never train or select models on it")
+        return self
+
+
+class DiscriminatorConfig(_Strict):
+    width: int = Field(1024, ge=8)
+    blocks: int = Field(2, ge=0)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    every: int = Field(1, ge=1, description="update the discriminator every N lifter steps")
+
+
+class LossConfig(_Strict):
+    adversarial: float = Field(1.0, ge=0.0, description="2D pose discriminator (0 disables it)")
+    l2d: float = Field(10.0, ge=0.0, description="lift-reproject-lift 2D consistency")
+    l3d: float = Field(1.0, ge=0.0, description="lift-reproject-lift 3D consistency")
+    temporal: float = Field(0.0, ge=0.0, description="temporal discriminator on 2D differences (0 disables)")
+    symmetry: float = Field(0.0, ge=0.0, description="left/right bone-length symmetry (ablation)")
+    gan: Literal["lsgan", "bce"] = "lsgan"
+    distance: Literal["euclidean", "squared"] = "euclidean"
+
+
+class TrainConfig(_Strict):
+    """A training recipe (YAML). Unknown keys, wrong types and impossible values fail here."""
+
+    name: str = "run"
+    seed: int = 0
+    steps: int = Field(2000, ge=1)
+    batch_size: int = Field(1024, ge=2)
+    lr: float = Field(2e-4, gt=0.0)
+    d_lr: float | None = Field(None, gt=0.0, description="discriminator lr (default: lr)")
+    betas: tuple[float, float] = (0.5, 0.9)
+    lr_decay: float = Field(0.95, gt=0.0, le=1.0, description="multiply lr by this every decay_every steps")
+    decay_every: int = Field(1000, ge=1)
+    grad_clip: float = Field(10.0, gt=0.0)
+    azimuth: float = Field(math.pi, ge=0.0, le=math.pi)
+    elevation: float = Field(math.pi / 9, ge=0.0, le=math.pi / 2)
+    roll: float = Field(0.0, ge=0.0, le=math.pi / 2)
+    up_axis: Literal["pose_mean", "camera_y"] = Field(
+        "pose_mean", description="azimuth axis: batch-mean root->head direction, or the camera's -y"
+    )
+    temporal_gap: int = Field(4, ge=1, description="frames between the two poses the temporal discriminator sees")
+    lifter: LifterConfig = Field(default_factory=LifterConfig)
+    discriminator: DiscriminatorConfig = Field(default_factory=DiscriminatorConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    val_every: int = Field(500, ge=1)
+    ckpt_every: int = Field(500, ge=1)
+    log_every: int = Field(50, ge=1)
+    device: str = "auto"
+    threads: int | None = Field(None, ge=1, description="CPU threads (default: torch's choice)")
+    amp: bool = Field(True, description="bfloat16 autocast on CUDA")
+    progress: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> "TrainConfig":
+        if self.loss.adversarial == 0 and self.loss.l2d == 0 and self.loss.l3d == 0:
+            raise ValueError("loss: every loss weight is 0; nothing would be trained")
+        if self.loss.temporal > 0 and self.data.source != "h36m":
+            raise ValueError("loss.temporal needs sequences: use data.source 'h36m'")
+        return self
+
+
+def _format(e: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid training recipe"]
+    for err in e.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"  {key}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``key.sub=value`` overrides (values parsed as YAML) to a recipe dict."""
+    import yaml
+
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set steps=100")
+        key, value = item.split("=", 1)
+        node = data
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {item!r}: {p!r} is not a section")
+        node[parts[-1]] = yaml.safe_load(value)
+    return data
+
+
+def load_recipe(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
+    """Read a YAML recipe (``yaml.safe_load``), apply ``--set`` overrides, validate."""
+    from ..errors import require
+
+    yaml = require("yaml", "train")
+    data: dict[str, Any] = {}
+    source = "recipe"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        if not path.is_file():
+            raise ConfigError(f"recipe {path.resolve()} does not exist")
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: a recipe is a YAML mapping, got {type(loaded).__name__}")
+        data = loaded or {}
+    data = apply_overrides(data, overrides or [])
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format(e, source)) from None

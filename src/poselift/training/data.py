@@ -1,0 +1,44 @@
+"""Training and evaluation data held as flat arrays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["PoseSet"]
+
+
+@dataclass
+class PoseSet:
+    """Flat arrays of 2D poses (and 3D where known), one row per (sequence, frame).
+
+    ``kp2d`` pixels ``(M, N, 2)``; ``pose3d`` camera-frame mm ``(M, N, 3)`` (validation
+    only); ``seq`` an integer per (sequence, camera) for temporal sampling; ``frame``
+    the frame number; ``names[seq]`` = ``"S9/Walking 1.54138969"``.
+    """
+
+    kp2d: np.ndarray
+    pose3d: np.ndarray | None
+    seq: np.ndarray
+    frame: np.ndarray
+    names: list[str] = field(default_factory=list)
+    skeleton: str = "h36m17"
+
+    def __len__(self) -> int:
+        return len(self.kp2d)
+
+    def action_of(self, seq: int) -> str:
+        """Action name without the trial number: ``"S9/Walking 1.x"`` -> ``"Walking"``."""
+        action = self.names[seq].split("/", 1)[1].rsplit(".", 1)[0]
+        return action.split(" ")[0]
+
+    def take(self, index: np.ndarray) -> "PoseSet":
+        return PoseSet(
+            self.kp2d[index],
+            None if self.pose3d is None else self.pose3d[index],
+            self.seq[index],
+            self.frame[index],
+            self.names,
+            self.skeleton,
+        )
