@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import torch
@@ -24,7 +24,7 @@ from .hub import CARD_NAME, CONFIG_NAME, DEFAULT_MODEL, WEIGHTS_NAME, resolve_mo
 from .nets import LifterNet
 from .skeleton import Skeleton, get_skeleton, guess_layouts
 
-__all__ = ["Lifter", "check_keypoints"]
+__all__ = ["Lifter", "LiftPipeline", "check_keypoints"]
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +81,7 @@ class Lifter:
         self.config = config
         self.skeleton = get_skeleton(config.skeleton)
         self.net = (net if net is not None else LifterNet(config)).eval()
+        self.pipeline = LiftPipeline(self.net, config).eval()
         self.device = torch.device(device) if device is not None else next(self.net.parameters()).device
         self.net.to(self.device)
 
@@ -99,11 +100,23 @@ class Lifter:
         local_files_only: bool = False,
         token: str | bool | None = None,
         device: str | torch.device | None = None,
+        backend: Literal["torch", "onnx"] = "torch",
+        providers: list[str] | None = None,
     ) -> "Lifter":
-        """Load a lifter from a folder, the bundled weights or the hub (see :mod:`poselift.hub`)."""
+        """Load a lifter from a folder, the bundled weights or the hub (see :mod:`poselift.hub`).
+
+        ``backend="onnx"`` runs the same pipeline through onnxruntime (``pip install
+        "poselift[onnx]"``) with the given execution ``providers`` (default: CPU).
+        """
         folder = resolve_model(
             name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token
         )
+        if backend == "onnx":
+            from .onnx import OnnxLifter
+
+            return OnnxLifter.from_folder(folder, providers=providers)
+        if backend != "torch":
+            raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
         return cls.from_folder(folder, device=device)
 
     @classmethod
@@ -139,6 +152,12 @@ class Lifter:
             self.save_pretrained(tmp)
             info = api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message=commit_message)
         return str(info)
+
+    def export_onnx(self, path: str | os.PathLike, *, opset: int = 17) -> Path:
+        """Export the whole lift pipeline to ONNX with a dynamic batch (needs ``poselift[onnx]``)."""
+        from .onnx import export_onnx
+
+        return export_onnx(self, path, opset=opset)
 
     def to(self, device: str | torch.device) -> "Lifter":
         self.device = torch.device(device)
@@ -227,19 +246,32 @@ class Lifter:
                 f"Check the detector output ({int(degenerate.sum())} such pose(s))."
             )
 
-    def _depths(self, x_n: torch.Tensor) -> torch.Tensor:
-        """Depth offsets ``(B, N)`` from normalised 2D ``(B, N, 2)``; backends override this."""
-        return self.net(x_n)
-
     def _lift_flat(self, x: torch.Tensor, height: float | None, normalized: bool) -> torch.Tensor:
-        c = self.config.c
-        x_n, _, _ = geometry.normalize_2d(x, self.skeleton, c, self.config.scale_mode)
-        X = geometry.unproject(x_n, self._depths(x_n), c)
-        X = X - geometry.root_point(X, self.skeleton)
-        if normalized:
-            return X
+        """``(B, N, 2)`` float32 pixels on ``self.device`` -> ``(B, N, 3)``; backends override this."""
         target = self.config.height if height is None else float(height)
-        return X * (target / geometry.chain_height(X, self.skeleton).clamp_min(1e-8))[:, None, None]
+        return self.pipeline(x, torch.tensor(0.0 if normalized else target, device=x.device))
+
+
+class LiftPipeline(torch.nn.Module):
+    """The whole lift as one module: normalise, network, unproject, root-relative, metric scale.
+
+    ``forward(x, height)``: ``x`` ``(B, N, 2)`` pixels, ``height`` a scalar tensor in metres
+    (``<= 0``: keep the normalised units). The ONNX export traces exactly this module.
+    """
+
+    def __init__(self, net: LifterNet, config: LifterConfig):
+        super().__init__()
+        self.net = net
+        self.skeleton = get_skeleton(config.skeleton)
+        self.c = float(config.c)
+        self.scale_mode = config.scale_mode
+
+    def forward(self, x: torch.Tensor, height: torch.Tensor) -> torch.Tensor:
+        x_n, _, _ = geometry.normalize_2d(x, self.skeleton, self.c, self.scale_mode)
+        X = geometry.unproject(x_n, self.net(x_n), self.c)
+        X = X - geometry.root_point(X, self.skeleton)
+        scale = torch.where(height > 0, height / geometry.chain_height(X, self.skeleton).clamp_min(1e-8), torch.ones_like(X[:, 0, 0]))
+        return X * scale[:, None, None]
 
 
 def load_weights(net: torch.nn.Module, path: Path) -> None:
