@@ -102,11 +102,17 @@ class Trainer:
             raise PoseliftError(f"training poses are {train.skeleton!r} but the lifter is {lc.skeleton!r}")
         n = self.skeleton.num_joints
         self.c = lc.c
-        self.x = self._normalise(train.kp2d).to(self.device)
+        x, train = self._normalise(train)
+        self.x = x.to(self.device)
         self.pairs = self._pairs(train, config.temporal_gap) if config.loss.temporal > 0 else None
         if self.pairs is not None and len(self.pairs) == 0:
             raise PoseliftError(f"no frame pairs {config.temporal_gap} frames apart for the temporal discriminator")
 
+        self.motion_scale = 1.0
+        if self.pairs is not None:
+            sample = self.pairs[torch.randperm(len(self.pairs), generator=self.gen)[:20000]]
+            diffs = self.x[sample[:, 1]] - self.x[sample[:, 0]]
+            self.motion_scale = float(1.0 / diffs.square().sum(-1).mean().sqrt().clamp_min(1e-6))
         self.G = LifterNet(lc).to(self.device)
         dc = config.discriminator
         self.D = ResidualMLP(2 * n, 1, dc.width, dc.blocks, batchnorm=False, dropout=dc.dropout).to(self.device) if config.loss.adversarial > 0 else None
@@ -130,14 +136,16 @@ class Trainer:
             return torch.device("cpu")
         return torch.device(name)
 
-    def _normalise(self, kp2d: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(np.ascontiguousarray(kp2d, dtype=np.float32))
+    def _normalise(self, data: PoseSet) -> tuple[torch.Tensor, PoseSet]:
+        """Per-pose normalised 2D of the usable poses, and the poses kept."""
+        x = torch.from_numpy(np.ascontiguousarray(data.kp2d, dtype=np.float32))
         x_n, _, sigma = geometry.normalize_2d(x, self.skeleton, self.c, self.config.lifter.scale_mode)
         keep = torch.isfinite(x_n).all(dim=(-1, -2)) & (sigma > 1e-6)
         if not bool(keep.all()):
             logger.warning("dropping %d degenerate or non-finite training poses", int((~keep).sum()))
+            data = data.take(keep.numpy())
             x_n = x_n[keep]
-        return x_n.contiguous()
+        return x_n.contiguous(), data
 
     @staticmethod
     def _pairs(data: PoseSet, gap: int) -> torch.Tensor:
@@ -218,10 +226,10 @@ class Trainer:
             losses["l3d"] = _distance(Y2, Y, w.distance)
             total = w.l2d * losses["l2d"] + w.l3d * losses["l3d"]
             if self.D is not None:
-                losses["g_adv"] = _gan_loss(self.D(y_n.flatten(1)), True, w.gan)
+                losses["g_adv"] = _gan_loss(self.D(self._disc_input(y_n)), True, w.gan)
                 total = total + w.adversarial * losses["g_adv"]
             if self.T is not None:
-                losses["g_temporal"] = _gan_loss(self.T((y_n[half:] - y_n[:half]).flatten(1)), True, w.gan)
+                losses["g_temporal"] = _gan_loss(self.T(self._motion_input(y_n, half)), True, w.gan)
                 total = total + w.temporal * losses["g_temporal"]
             if w.symmetry > 0:
                 losses["symmetry"] = self._symmetry(X)
@@ -237,7 +245,7 @@ class Trainer:
 
         if self.opt_D is not None and self.step % cfg.discriminator.every == 0:
             losses.update(self._discriminator_step(x, y_n.detach(), half))
-        return {k: float(v) for k, v in losses.items()}
+        return {k: float(v.detach()) for k, v in losses.items()}
 
     def _discriminator_step(self, x: torch.Tensor, y_n: torch.Tensor, half: int) -> dict[str, torch.Tensor]:
         w = self.config.loss
@@ -245,12 +253,12 @@ class Trainer:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             total = torch.zeros((), device=x.device)
             if self.D is not None:
-                out["d_real"] = _gan_loss(self.D(x.flatten(1)), True, w.gan)
-                out["d_fake"] = _gan_loss(self.D(y_n.flatten(1)), False, w.gan)
+                out["d_real"] = _gan_loss(self.D(self._disc_input(x)), True, w.gan)
+                out["d_fake"] = _gan_loss(self.D(self._disc_input(y_n)), False, w.gan)
                 total = total + out["d_real"] + out["d_fake"]
             if self.T is not None:
-                out["t_real"] = _gan_loss(self.T((x[half:] - x[:half]).flatten(1)), True, w.gan)
-                out["t_fake"] = _gan_loss(self.T((y_n[half:] - y_n[:half]).flatten(1)), False, w.gan)
+                out["t_real"] = _gan_loss(self.T(self._motion_input(x, half)), True, w.gan)
+                out["t_fake"] = _gan_loss(self.T(self._motion_input(y_n, half)), False, w.gan)
                 total = total + out["t_real"] + out["t_fake"]
         self._check_finite(out)
         self.opt_D.zero_grad(set_to_none=True)
@@ -260,6 +268,14 @@ class Trainer:
         nn.utils.clip_grad_norm_([p for m in (self.D, self.T) if m is not None for p in m.parameters()], self.config.grad_clip)
         self.opt_D.step()
         return out
+
+    def _disc_input(self, x_n: torch.Tensor) -> torch.Tensor:
+        """Discriminators see normalised poses scaled by ``c`` (RMS size about 1): they have no BatchNorm."""
+        return (x_n * self.c).flatten(1)
+
+    def _motion_input(self, x_n: torch.Tensor, half: int) -> torch.Tensor:
+        """The temporal discriminator sees pose differences scaled to RMS 1 over the real data."""
+        return ((x_n[half:] - x_n[:half]) * self.motion_scale).flatten(1)
 
     def _symmetry(self, X: torch.Tensor) -> torch.Tensor:
         parents = self.skeleton.parents
