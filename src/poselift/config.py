@@ -34,6 +34,7 @@ class LifterConfig(BaseModel):
     input_skip: bool = Field(True, description="feed the 2D input into every residual block")
     c: float = Field(10.0, gt=1.0, description="depth of the normalised skeleton (Chen et al.)")
     scale_mode: Literal["rms", "head"] = Field("rms", description="per-pose 2D size measure")
+    flip_test: bool = Field(False, description="average depths over the pose and its mirror image")
     height: float = Field(1.70, gt=0.0, description="default body height (m) for metric output")
     confidence_threshold: float = Field(0.05, ge=0.0, le=1.0, description="joints below it are missing")
     metadata: dict[str, Any] = Field(default_factory=dict, description="free-form provenance")

@@ -265,10 +265,20 @@ class LiftPipeline(torch.nn.Module):
         self.skeleton = get_skeleton(config.skeleton)
         self.c = float(config.c)
         self.scale_mode = config.scale_mode
+        self.flip_test = config.flip_test
+        self.flip = list(self.skeleton.flip_permutation)
+
+    def depths(self, x_n: torch.Tensor) -> torch.Tensor:
+        """Depth offsets; with ``flip_test``, averaged with those of the mirrored pose."""
+        if not self.flip_test:
+            return self.net(x_n)
+        mirrored = x_n[:, self.flip] * torch.tensor([-1.0, 1.0], dtype=x_n.dtype, device=x_n.device)
+        d, d_mirrored = self.net(torch.cat([x_n, mirrored])).chunk(2)
+        return 0.5 * (d + d_mirrored[:, self.flip])
 
     def forward(self, x: torch.Tensor, height: torch.Tensor) -> torch.Tensor:
         x_n, _, _ = geometry.normalize_2d(x, self.skeleton, self.c, self.scale_mode)
-        X = geometry.unproject(x_n, self.net(x_n), self.c)
+        X = geometry.unproject(x_n, self.depths(x_n), self.c)
         X = X - geometry.root_point(X, self.skeleton)
         scale = torch.where(height > 0, height / geometry.chain_height(X, self.skeleton).clamp_min(1e-8), torch.ones_like(X[:, 0, 0]))
         return X * scale[:, None, None]

@@ -50,6 +50,7 @@ class LossConfig(_Strict):
     l3d: float = Field(1.0, ge=0.0, description="lift-reproject-lift 3D consistency")
     temporal: float = Field(0.0, ge=0.0, description="temporal discriminator on 2D differences (0 disables)")
     symmetry: float = Field(0.0, ge=0.0, description="left/right bone-length symmetry (ablation)")
+    bone_consistency: float = Field(0.0, ge=0.0, description="equal bone proportions in the two frames of a temporal pair")
     gan: Literal["lsgan", "bce"] = "lsgan"
     distance: Literal["euclidean", "squared"] = "euclidean"
 
@@ -73,6 +74,7 @@ class TrainConfig(_Strict):
     up_axis: Literal["pose_mean", "camera_y"] = Field(
         "pose_mean", description="azimuth axis: batch-mean root->head direction, or the camera's -y"
     )
+    flip: bool = Field(True, description="mirror half of the training 2D poses (left/right swapped)")
     temporal_gap: int = Field(4, ge=1, description="frames between the two poses the temporal discriminator sees")
     lifter: LifterConfig = Field(default_factory=LifterConfig)
     discriminator: DiscriminatorConfig = Field(default_factory=DiscriminatorConfig)
@@ -90,8 +92,8 @@ class TrainConfig(_Strict):
     def _check(self) -> "TrainConfig":
         if self.loss.adversarial == 0 and self.loss.l2d == 0 and self.loss.l3d == 0:
             raise ValueError("loss: every loss weight is 0; nothing would be trained")
-        if self.loss.temporal > 0 and self.data.source != "h36m":
-            raise ValueError("loss.temporal needs sequences: use data.source 'h36m'")
+        if (self.loss.temporal > 0 or self.loss.bone_consistency > 0) and self.data.source != "h36m":
+            raise ValueError("loss.temporal and loss.bone_consistency need sequences: use data.source 'h36m'")
         return self
 
 

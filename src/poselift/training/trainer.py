@@ -104,7 +104,8 @@ class Trainer:
         self.c = lc.c
         x, train = self._normalise(train)
         self.x = x.to(self.device)
-        self.pairs = self._pairs(train, config.temporal_gap) if config.loss.temporal > 0 else None
+        uses_pairs = config.loss.temporal > 0 or config.loss.bone_consistency > 0
+        self.pairs = self._pairs(train, config.temporal_gap) if uses_pairs else None
         if self.pairs is not None and len(self.pairs) == 0:
             raise PoseliftError(f"no frame pairs {config.temporal_gap} frames apart for the temporal discriminator")
 
@@ -177,13 +178,21 @@ class Trainer:
 
     # ------------------------------------------------------------------ one step
     def _sample(self) -> tuple[torch.Tensor, int]:
+        """A batch of normalised 2D; with pairs, rows ``i`` and ``i + half`` are one pair."""
         B = self.config.batch_size
         if self.pairs is None:
-            idx = torch.randint(len(self.x), (B,), generator=self.gen)
-            return self.x[idx.to(self.device)], B
-        half = B // 2
-        rows = self.pairs[torch.randint(len(self.pairs), (half,), generator=self.gen)]
-        return self.x[rows.T.reshape(-1).to(self.device)], half
+            x = self.x[torch.randint(len(self.x), (B,), generator=self.gen).to(self.device)]
+            half = B
+        else:
+            half = B // 2
+            rows = self.pairs[torch.randint(len(self.pairs), (half,), generator=self.gen)]
+            x = self.x[rows.T.reshape(-1).to(self.device)]
+        if self.config.flip:
+            flip = (torch.rand(half, generator=self.gen) < 0.5).to(self.device)
+            flip = flip.repeat(B // half)
+            mirrored = x[:, list(self.skeleton.flip_permutation)] * torch.tensor([-1.0, 1.0], device=x.device)
+            x = torch.where(flip[:, None, None], mirrored, x)
+        return x, half
 
     def _up(self, X: torch.Tensor) -> torch.Tensor:
         if self.config.up_axis == "camera_y":
@@ -231,6 +240,9 @@ class Trainer:
             if self.T is not None:
                 losses["g_temporal"] = _gan_loss(self.T(self._motion_input(y_n, half)), True, w.gan)
                 total = total + w.temporal * losses["g_temporal"]
+            if w.bone_consistency > 0:
+                losses["bone"] = self._bone_consistency(X, half)
+                total = total + w.bone_consistency * losses["bone"]
             if w.symmetry > 0:
                 losses["symmetry"] = self._symmetry(X)
                 total = total + w.symmetry * losses["symmetry"]
@@ -276,6 +288,16 @@ class Trainer:
     def _motion_input(self, x_n: torch.Tensor, half: int) -> torch.Tensor:
         """The temporal discriminator sees pose differences scaled to RMS 1 over the real data."""
         return ((x_n[half:] - x_n[:half]) * self.motion_scale).flatten(1)
+
+    def _bone_proportions(self, X: torch.Tensor) -> torch.Tensor:
+        bones = self.skeleton.bones
+        lengths = torch.stack([(X[:, c] - X[:, p]).norm(dim=-1) for p, c in bones], dim=-1)
+        return lengths / lengths.sum(dim=-1, keepdim=True).clamp_min(1e-8)
+
+    def _bone_consistency(self, X: torch.Tensor, half: int) -> torch.Tensor:
+        """The same person in two frames: bone proportions agree (no 3D labels needed)."""
+        b = self._bone_proportions(X)
+        return (b[half:] - b[:half]).abs().sum(dim=-1).mean()
 
     def _symmetry(self, X: torch.Tensor) -> torch.Tensor:
         parents = self.skeleton.parents
