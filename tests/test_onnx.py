@@ -15,7 +15,7 @@ onnx = pytest.importorskip("onnx")
 
 from poselift import Lifter, LifterConfig, NonFiniteError, PoseliftError, ShapeError  # noqa: E402
 from poselift.errors import EmptyInputError, MissingJointsError  # noqa: E402
-from poselift.onnx import ONNX_NAME, OnnxLifter, ProviderError, export_onnx  # noqa: E402
+from poselift.onnx import ONNX_NAME, OnnxLifter, ProviderError, default_session_options, export_onnx  # noqa: E402
 
 ATOL = 1e-4
 
@@ -233,6 +233,15 @@ def test_session_options_and_device(tmp_path):
         OnnxLifter.from_folder(folder, intra_op_threads=-1, cache_dir=tmp_path / "c")
     with pytest.raises(ValueError, match="providers"):
         OnnxLifter.from_folder(folder, device="cuda", cache_dir=tmp_path / "c")
+    with pytest.raises(ValueError, match="not both"):
+        OnnxLifter.from_folder(folder, intra_op_threads=1, session_options=ort.SessionOptions(), cache_dir=tmp_path / "c")
+    options = default_session_options(1)
+    assert options.intra_op_num_threads == 1
+    assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    custom = ort.SessionOptions()
+    custom.intra_op_num_threads = 1
+    assert OnnxLifter.from_folder(folder, session_options=custom, cache_dir=tmp_path / "c").session is not None
     lifter = OnnxLifter.from_folder(folder, intra_op_threads=1, cache_dir=tmp_path / "c")
     assert lifter.to("cpu") is lifter
     with pytest.raises(ValueError, match="providers"):
@@ -245,3 +254,16 @@ def test_missing_weights_raise(tmp_path):
     (folder / "model.safetensors").unlink()
     with pytest.raises(PoseliftError, match="model.safetensors"):
         OnnxLifter.from_folder(folder, cache_dir=tmp_path / "c")
+
+
+def test_provider_that_fails_to_start_raises(tmp_path):
+    """onnxruntime silently falls back to the CPU when e.g. CUDA libraries are missing."""
+    from types import SimpleNamespace
+
+    from poselift.onnx import _make_session
+
+    fallback = SimpleNamespace(get_providers=lambda: ["CPUExecutionProvider"])
+    fake_ort = SimpleNamespace(InferenceSession=lambda *args, **kwargs: fallback)
+    with pytest.raises(ProviderError, match="could not start 'CUDAExecutionProvider'"):
+        _make_session(tmp_path / "m.onnx", ["CUDAExecutionProvider", "CPUExecutionProvider"], None, fake_ort)
+    assert _make_session(tmp_path / "m.onnx", ["CPUExecutionProvider"], None, fake_ort) is fallback
