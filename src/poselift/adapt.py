@@ -314,6 +314,7 @@ def _map_flat(
         options = valid[:, sel]  # (b, M, A)
         first = options.to(torch.uint8).argmax(dim=-1, keepdim=True)  # first usable alternative
         cand = sel.expand(b, -1, -1).gather(2, first).squeeze(-1)  # (b, M)
+        cand = torch.where(options.any(dim=-1), cand, torch.full_like(cand, W.shape[0]))  # none: missing
         xy_r = torch.einsum("rn,bnd->brd", W, x0[start : start + 16384])
         xy_r = torch.cat([xy_r, xy_r.new_zeros(b, 1, 2)], dim=1)
         out_x.append(xy_r.gather(1, cand[..., None].expand(-1, -1, 2)))
