@@ -11,10 +11,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .errors import ConfigError
 from .skeleton import SKELETONS, get_skeleton
 
-__all__ = ["LifterConfig", "FORMAT_VERSION"]
+__all__ = ["LifterConfig", "CompletionConfig", "FORMAT_VERSION"]
 
 #: The config format this version of poselift writes and reads.
 FORMAT_VERSION = 1
+
+
+class CompletionConfig(BaseModel):
+    """The network that fills missing 2D joints before lifting (see :class:`poselift.nets.CompletionNet`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    width: int = Field(512, ge=8)
+    blocks: int = Field(2, ge=0)
+    min_visible: int = Field(8, ge=1, description="poses with fewer visible joints are refused")
 
 
 class LifterConfig(BaseModel):
@@ -37,6 +47,7 @@ class LifterConfig(BaseModel):
     flip_test: bool = Field(False, description="average depths over the pose and its mirror image")
     height: float = Field(1.70, gt=0.0, description="default body height (m) for metric output")
     confidence_threshold: float = Field(0.05, ge=0.0, le=1.0, description="joints below it are missing")
+    completion: CompletionConfig | None = Field(None, description="missing-joint completion network, if shipped")
     metadata: dict[str, Any] = Field(default_factory=dict, description="free-form provenance")
 
     @model_validator(mode="after")

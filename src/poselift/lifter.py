@@ -21,7 +21,7 @@ from .errors import (
     WeightsError,
 )
 from .hub import CARD_NAME, CONFIG_NAME, DEFAULT_MODEL, WEIGHTS_NAME, resolve_model
-from .nets import LifterNet
+from .nets import CompletionNet, LifterNet
 from .skeleton import Skeleton, get_skeleton, guess_layouts
 
 __all__ = ["Lifter", "LiftPipeline", "check_keypoints"]
@@ -77,13 +77,32 @@ class Lifter:
     >>> pose3d = lifter.lift(keypoints)                        # (*batch, N, 2) px -> (*batch, N, 3) m
     """
 
-    def __init__(self, config: LifterConfig, net: LifterNet | None = None, *, device: str | torch.device | None = None):
+    def __init__(
+        self,
+        config: LifterConfig,
+        net: LifterNet | None = None,
+        *,
+        completion: CompletionNet | None = None,
+        device: str | torch.device | None = None,
+    ):
         self.config = config
         self.skeleton = get_skeleton(config.skeleton)
         self.net = (net if net is not None else LifterNet(config)).eval()
+        if completion is None and config.completion is not None:
+            completion = CompletionNet(config.num_joints, config.completion.width, config.completion.blocks)
+        if completion is not None and config.completion is None:
+            raise ValueError("a completion network needs config.completion (its width, blocks, min_visible)")
+        self.completion = completion.eval() if completion is not None else None
         self.pipeline = LiftPipeline(self.net, config).eval()
         self.device = torch.device(device) if device is not None else next(self.net.parameters()).device
-        self.net.to(self.device)
+        self.to(self.device)
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        """The networks of this lifter by their key prefix in ``model.safetensors``."""
+        mods: dict[str, torch.nn.Module] = {"": self.net}
+        if self.completion is not None:
+            mods["completion."] = self.completion
+        return mods
 
     def __repr__(self) -> str:
         c = self.config
@@ -123,10 +142,10 @@ class Lifter:
     def from_folder(cls, folder: str | os.PathLike, *, device: str | torch.device | None = None) -> "Lifter":
         folder = Path(folder)
         config = LifterConfig.from_file(folder / CONFIG_NAME)
-        net = LifterNet(config)
-        load_weights(net, folder / WEIGHTS_NAME)
+        lifter = cls(config, device="cpu")
+        load_weights(lifter.modules(), folder / WEIGHTS_NAME)
         logger.info("loaded %s lifter from %s", config.skeleton, folder)
-        return cls(config, net, device=device or "cpu")
+        return lifter.to(device or "cpu")
 
     def save_pretrained(self, folder: str | os.PathLike) -> Path:
         """Write ``model.safetensors``, ``config.json`` and a model card ``README.md``."""
@@ -134,7 +153,11 @@ class Lifter:
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
+        state = {
+            prefix + k: v.detach().cpu().contiguous()
+            for prefix, module in self.modules().items()
+            for k, v in module.state_dict().items()
+        }
         save_file(state, str(folder / WEIGHTS_NAME), metadata={"format": "pt", "poselift_format_version": str(self.config.format_version)})
         (folder / CONFIG_NAME).write_text(self.config.to_json(), encoding="utf-8")
         (folder / CARD_NAME).write_text(model_card(self.config), encoding="utf-8")
@@ -161,7 +184,8 @@ class Lifter:
 
     def to(self, device: str | torch.device) -> "Lifter":
         self.device = torch.device(device)
-        self.net.to(self.device)
+        for module in self.modules().values():
+            module.to(self.device)
         return self
 
     # ------------------------------------------------------------------ inference
@@ -174,25 +198,31 @@ class Lifter:
         height: float | None = None,
         normalized: bool = False,
         batch_size: int = 65536,
-    ) -> Array:
+        return_filled: bool = False,
+    ) -> Array | tuple[Array, Array]:
         """Lift 2D keypoints to root-relative 3D in the camera frame.
 
         Args:
             keypoints: ``(*batch, N, 2)`` pixel coordinates (any offset and scale) in the
                 model's joint layout (``self.skeleton``); ``np.ndarray`` or ``torch.Tensor``.
-            confidence: optional ``(*batch, N)`` per-joint confidence; joints below
-                ``config.confidence_threshold`` are missing.
+            confidence: optional ``(*batch, N)`` per-joint confidence. Joints below
+                ``config.confidence_threshold`` are missing (their coordinates are ignored,
+                NaN allowed) and are filled by the model's completion network before lifting;
+                a model without one, or a pose with fewer than ``completion.min_visible``
+                visible joints, raises :class:`~poselift.errors.MissingJointsError`.
             height: body height in metres used to scale the output (default
                 ``config.height``, 1.70 m); measured along the skeleton from the head to
                 the feet (:func:`poselift.geometry.chain_height`).
             normalized: return the network's normalised units instead of metres (the
                 2D pose scaled to RMS size ``1/c`` at depth ``c``; 3D RMS size about 1).
             batch_size: poses per forward pass; bounds memory for huge inputs.
+            return_filled: also return the ``(*batch, N)`` bool mask of filled joints.
 
         Returns:
             ``(*batch, N, 3)``, same container as ``keypoints`` (and same device and dtype
             for floating-point tensors; float64 numpy input gives float64). Root-relative,
-            OpenCV camera axes: x right, y down, z away from the camera.
+            OpenCV camera axes: x right, y down, z away from the camera. With
+            ``return_filled``, the tuple ``(poses, filled)``.
         """
         is_tensor = torch.is_tensor(keypoints)
         x = keypoints if is_tensor else torch.from_numpy(np.asarray(keypoints))
@@ -201,44 +231,77 @@ class Lifter:
         batch_shape = tuple(x.shape[:-2])
         n = self.skeleton.num_joints
         flat = x.reshape(-1, n, 2).to(device=self.device, dtype=torch.float32)
-        self._check_values(flat, confidence, batch_shape)
+        missing = self._missing(confidence, batch_shape, flat.device)
+        self._check_values(flat, missing, batch_shape)
 
         out = torch.empty(flat.shape[0], n, 3, dtype=torch.float32, device=self.device)
         for start in range(0, flat.shape[0], batch_size):
-            out[start : start + batch_size] = self._lift_flat(flat[start : start + batch_size], height, normalized)
+            chunk = flat[start : start + batch_size]
+            if missing is not None:
+                chunk = self.completion(chunk, ~missing[start : start + batch_size])
+            out[start : start + batch_size] = self._lift_flat(chunk, height, normalized)
         out = out.reshape(*batch_shape, n, 3)
+        filled = (missing if missing is not None else torch.zeros(flat.shape[:2], dtype=torch.bool)).reshape(*batch_shape, n)
         if is_tensor:
-            return out.to(device=keypoints.device, dtype=out_dtype)
-        return out.cpu().numpy().astype(np.float64 if out_dtype == torch.float64 else np.float32, copy=False)
+            out = out.to(device=keypoints.device, dtype=out_dtype)
+            return (out, filled.to(keypoints.device)) if return_filled else out
+        out = out.cpu().numpy().astype(np.float64 if out_dtype == torch.float64 else np.float32, copy=False)
+        return (out, filled.cpu().numpy()) if return_filled else out
 
-    def _check_values(self, flat: torch.Tensor, confidence: Any, batch_shape: tuple[int, ...]) -> None:
+    def _missing(self, confidence: Any, batch_shape: tuple[int, ...], device: torch.device) -> torch.Tensor | None:
+        """``(B, N)`` bool mask of joints below the confidence threshold, or ``None``."""
+        if confidence is None:
+            return None
         n = self.skeleton.num_joints
-        missing = None
-        if confidence is not None:
-            conf = confidence if torch.is_tensor(confidence) else torch.from_numpy(np.asarray(confidence))
-            if tuple(conf.shape) != (*batch_shape, n):
-                raise ShapeError(
-                    f"confidence must have shape {(*batch_shape, n)} to match keypoints; got {tuple(conf.shape)}."
-                )
-            missing = conf.reshape(-1, n).to(flat.device) < self.config.confidence_threshold
-            if bool(missing.any()):
-                first = _first_index(missing.any(dim=-1), batch_shape)
-                joints = [self.skeleton.joints[j] for j in torch.nonzero(missing.reshape(-1, n)[int(np.ravel_multi_index(first, batch_shape)) if batch_shape else 0]).flatten().tolist()]
-                raise MissingJointsError(
-                    f"pose {first} has joints below confidence {self.config.confidence_threshold}: {joints}. "
-                    "This lifter cannot fill missing joints; drop those poses or supply all joints."
-                )
-        bad = ~torch.isfinite(flat).all(dim=-1)
+        conf = confidence if torch.is_tensor(confidence) else torch.from_numpy(np.asarray(confidence))
+        if tuple(conf.shape) != (*batch_shape, n):
+            raise ShapeError(f"confidence must have shape {(*batch_shape, n)} to match keypoints; got {tuple(conf.shape)}.")
+        conf = conf.reshape(-1, n).to(device)
+        missing = ~(conf >= self.config.confidence_threshold)  # NaN confidence counts as missing
+        if not bool(missing.any()):
+            return None
+        visible = (~missing).sum(dim=-1)
+        if self.completion is None:
+            first = _first_index(missing.any(dim=-1), batch_shape)
+            raise MissingJointsError(
+                f"pose {first} has joints below confidence {self.config.confidence_threshold}: "
+                f"{self._names(missing, first, batch_shape)}. This model cannot fill missing joints (it has no "
+                "completion network): load one that has (e.g. the released poselift/h36m-17) or drop those poses."
+            )
+        too_few = visible < self.config.completion.min_visible
+        if bool(too_few.any()):
+            first = _first_index(too_few, batch_shape)
+            raise MissingJointsError(
+                f"pose {first} has only {int(visible[int(np.ravel_multi_index(first, batch_shape)) if batch_shape else 0])} "
+                f"of {n} joints above confidence {self.config.confidence_threshold}; at least "
+                f"{self.config.completion.min_visible} are needed to fill the rest "
+                f"({int(too_few.sum())} such pose(s)). Drop those poses."
+            )
+        return missing
+
+    def _names(self, mask: torch.Tensor, index: tuple[int, ...], batch_shape: tuple[int, ...]) -> list[str]:
+        row = int(np.ravel_multi_index(index, batch_shape)) if batch_shape else 0
+        return [self.skeleton.joints[j] for j in torch.nonzero(mask[row]).flatten().tolist()]
+
+    def _check_values(self, flat: torch.Tensor, missing: torch.Tensor | None, batch_shape: tuple[int, ...]) -> None:
+        finite = torch.isfinite(flat).all(dim=-1)
+        bad = ~finite if missing is None else ~finite & ~missing
         if bool(bad.any()):
             first = _first_index(bad.any(dim=-1), batch_shape)
             count = int(bad.any(dim=-1).sum())
             raise NonFiniteError(
-                f"keypoints contain NaN or infinite values in {count} pose(s), first at index {first}. "
+                f"keypoints contain NaN or infinite values in {count} pose(s), first at index {first} "
+                f"(joints {self._names(bad, first, batch_shape)}). "
                 "Mark undetected joints with confidence 0 (confidence=...) instead of NaN."
             )
-        _, _, sigma = geometry.normalize_2d(flat, self.skeleton, self.config.c, self.config.scale_mode)
+        if missing is not None:
+            flat = torch.where(missing[..., None], torch.zeros_like(flat), flat)
+            centre = flat.sum(dim=-2, keepdim=True) / (~missing).sum(dim=-1)[:, None, None]
+            spread = ((flat - centre) * (~missing)[..., None]).square().sum(dim=(-1, -2)).sqrt()
+        else:
+            spread = (flat - flat.mean(dim=-2, keepdim=True)).square().sum(dim=(-1, -2)).sqrt()
         magnitude = flat.abs().amax(dim=(-1, -2)).clamp_min(1.0)
-        degenerate = sigma <= 1e-6 * self.config.c * magnitude
+        degenerate = spread <= 1e-6 * magnitude
         if bool(degenerate.any()):
             first = _first_index(degenerate, batch_shape)
             raise DegeneratePoseError(
@@ -284,8 +347,10 @@ class LiftPipeline(torch.nn.Module):
         return X * scale[:, None, None]
 
 
-def load_weights(net: torch.nn.Module, path: Path) -> None:
-    """Load safetensors weights strictly, with errors that say what is wrong."""
+def load_weights(modules: dict[str, torch.nn.Module] | torch.nn.Module, path: Path) -> None:
+    """Load safetensors weights strictly into ``{key prefix: module}`` (or one module), with errors that say what is wrong."""
+    if isinstance(modules, torch.nn.Module):
+        modules = {"": modules}
     from safetensors.torch import load_file
 
     if not path.is_file():
@@ -297,7 +362,7 @@ def load_weights(net: torch.nn.Module, path: Path) -> None:
             f"{path} cannot be read as safetensors ({e}); the file is corrupt or truncated: "
             "delete it and download or export it again."
         ) from None
-    expected = net.state_dict()
+    expected = {prefix + k: v for prefix, m in modules.items() for k, v in m.state_dict().items()}
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong = sorted(k for k in set(expected) & set(state) if tuple(expected[k].shape) != tuple(state[k].shape))
@@ -315,8 +380,11 @@ def load_weights(net: torch.nn.Module, path: Path) -> None:
     for k, v in state.items():
         if v.is_floating_point() and not bool(torch.isfinite(v).all()):
             raise WeightsError(f"{path}: tensor {k!r} holds NaN or infinite values; the weights are broken.")
-    net.load_state_dict(state, strict=True)
-    net.eval()
+    # longest prefix first, so "" (the lifter) takes only what no other module claims
+    for prefix, module in sorted(modules.items(), key=lambda kv: -len(kv[0])):
+        own = {k[len(prefix):]: state.pop(k) for k in list(state) if k.startswith(prefix)}
+        module.load_state_dict(own, strict=True)
+        module.eval()
 
 
 def model_card(config: LifterConfig) -> str:

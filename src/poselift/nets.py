@@ -8,7 +8,7 @@ from torch import nn
 from .config import LifterConfig
 from .skeleton import get_skeleton
 
-__all__ = ["ResidualMLP", "LifterNet"]
+__all__ = ["ResidualMLP", "LifterNet", "CompletionNet"]
 
 
 def _activation(name: str) -> nn.Module:
@@ -109,3 +109,28 @@ class LifterNet(nn.Module):
         raw = self.mlp(x_n.flatten(-2))
         bound = self.c - 1.0
         return bound * torch.tanh(raw / bound) * self.root_mask
+
+
+class CompletionNet(nn.Module):
+    """Fill missing joints of 2D poses from the visible ones.
+
+    ``forward(x, visible)``: ``x`` ``(B, N, 2)`` at any offset and scale, ``visible``
+    ``(B, N)`` bool. Poses are normalised by their visible joints (mean and RMS spread), the
+    network sees the visible coordinates (missing ones zeroed) and the mask, and predicts
+    every joint; visible joints are returned unchanged. Trained without 3D, by hiding joints
+    of complete 2D poses (:mod:`poselift.training.completion`).
+    """
+
+    def __init__(self, num_joints: int, width: int = 512, blocks: int = 2):
+        super().__init__()
+        self.mlp = ResidualMLP(3 * num_joints, 2 * num_joints, width, blocks, batchnorm=True)
+
+    def forward(self, x: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+        v = visible.to(x.dtype)[..., None]
+        count = v.sum(dim=-2, keepdim=True).clamp_min(1.0)
+        x = torch.where(v > 0, x, torch.zeros_like(x))
+        centre = (x * v).sum(dim=-2, keepdim=True) / count
+        spread = (((x - centre) * v).square().sum(dim=(-1, -2), keepdim=True) / count).sqrt().clamp_min(1e-8)
+        x_n = (x - centre) / spread * v
+        pred = self.mlp(torch.cat([x_n.flatten(1), v.flatten(1)], dim=-1)).reshape(x.shape)
+        return torch.where(v > 0, x, pred * spread + centre)
