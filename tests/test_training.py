@@ -186,3 +186,24 @@ def test_missing_data_path_names_path(tmp_path):
     cfg = tiny_config(data=dict(source="h36m", path=str(tmp_path / "nowhere"), subjects=["S1"], val_subjects=[]))
     with pytest.raises(PoseliftError, match="nowhere"):
         train(cfg, tmp_path / "run")
+
+
+# ------------------------------------------------------------------ missing-joint completion
+def test_completion_learns_to_fill_joints_and_ships_with_the_lifter(tmp_path):
+    from poselift.config import CompletionConfig
+    from poselift.training.completion import attach_completion, train_completion
+
+    data = synthetic_poses(sequences=16)
+    config = CompletionConfig(width=64, blocks=1)
+    net, report = train_completion(data.kp2d, "h36m17", config=config, steps=300, batch_size=128, lr=3e-3, val=data.kp2d)
+    assert report["filled_error_rel"] < 0.5 * report["visible_mean_error_rel"], report
+    lifter = attach_completion(Lifter(tiny_config().lifter), net, config)
+    lifter.save_pretrained(tmp_path)
+    loaded = Lifter.from_pretrained(tmp_path)
+    conf = np.ones((4, 17), dtype=np.float32)
+    conf[0, 13] = 0.0
+    kp = data.kp2d[:4].copy()
+    kp[0, 13] = np.nan
+    out, filled = loaded.lift(kp, conf, return_filled=True)
+    assert np.isfinite(out).all() and filled.sum() == 1 and filled[0, 13]
+    np.testing.assert_allclose(out, lifter.lift(kp, conf), atol=1e-6)
