@@ -20,10 +20,10 @@ from poselift.onnx import ONNX_NAME, OnnxLifter, ProviderError, default_session_
 ATOL = 1e-4
 
 
-def _random_lifter(skeleton: str, seed: int = 0) -> Lifter:
+def _random_lifter(skeleton: str, seed: int = 0, **config) -> Lifter:
     """A small randomly initialised lifter with non-trivial BatchNorm statistics."""
     torch.manual_seed(seed)
-    lifter = Lifter(LifterConfig(skeleton=skeleton, width=64, blocks=2))
+    lifter = Lifter(LifterConfig(skeleton=skeleton, width=64, blocks=2, **config))
     with torch.no_grad():
         for m in lifter.net.modules():
             if isinstance(m, torch.nn.BatchNorm1d):
@@ -127,6 +127,25 @@ def test_chunked_batches(pair):
     torch_lifter, onnx_lifter = pair
     x = _poses(10, joints=torch_lifter.skeleton.num_joints)
     np.testing.assert_allclose(onnx_lifter.lift(x, batch_size=3), torch_lifter.lift(x), atol=ATOL, rtol=0)
+
+
+def test_flip_test_and_completion(tmp_path):
+    """Flip averaging is inside the exported graph; missing joints are filled in torch first."""
+    from poselift.config import CompletionConfig
+
+    lifter = _random_lifter("h36m17", flip_test=True, completion=CompletionConfig(width=32, blocks=1))
+    folder = lifter.save_pretrained(tmp_path / "m")
+    onnx_lifter = OnnxLifter.from_folder(folder, cache_dir=tmp_path / "c")
+    assert onnx_lifter.completion is not None
+    x = _poses(6, joints=17)
+    conf = np.ones((6, 17), dtype=np.float32)
+    conf[1, [3, 13]] = 0.0
+    x[1, 3] = np.nan  # a missing joint's coordinates are ignored
+    got, filled = onnx_lifter.lift(x, conf, return_filled=True)
+    expected, expected_filled = lifter.lift(x, conf, return_filled=True)
+    np.testing.assert_array_equal(filled, expected_filled)
+    np.testing.assert_allclose(got, expected, atol=ATOL, rtol=0)
+    assert np.isfinite(got).all()
 
 
 # ---------------------------------------------------------------------------- errors

@@ -36,7 +36,7 @@ import torch
 from .config import LifterConfig
 from .errors import PoseliftError, WeightsError, require
 from .hub import CONFIG_NAME, WEIGHTS_NAME
-from .lifter import Lifter, load_weights
+from .lifter import Lifter
 from .nets import LifterNet
 
 __all__ = ["export_onnx", "OnnxLifter", "ProviderError", "ONNX_NAME", "default_cache_dir", "default_session_options"]
@@ -330,8 +330,16 @@ class OnnxLifter(Lifter):
         onnx_path: the ONNX file the session was created from.
     """
 
-    def __init__(self, config: LifterConfig, net: LifterNet, session: Any, *, onnx_path: Path | None = None):
-        super().__init__(config, net, device="cpu")
+    def __init__(
+        self,
+        config: LifterConfig,
+        net: LifterNet | None = None,
+        *,
+        session: Any | None = None,
+        onnx_path: Path | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(config, net, **kwargs)
         self.session = session
         self.onnx_path = onnx_path
         self._output_names = [OUTPUT_NAME]
@@ -340,7 +348,7 @@ class OnnxLifter(Lifter):
         c = self.config
         return (
             f"OnnxLifter(skeleton={c.skeleton!r}, width={c.width}, blocks={c.blocks}, "
-            f"providers={self.session.get_providers()!r})"
+            f"providers={self.session.get_providers() if self.session is not None else None!r})"
         )
 
     @classmethod
@@ -385,10 +393,10 @@ class OnnxLifter(Lifter):
             )
         provider_list = _check_providers(providers, ort)
         folder = Path(folder)
-        config = LifterConfig.from_file(folder / CONFIG_NAME)
-        net = LifterNet(config)
-        load_weights(net, folder / WEIGHTS_NAME)
-        digest = _weights_digest(net)
+        # the torch modules (lifter net, completion net) load exactly as for the torch backend
+        lifter = super().from_folder(folder)
+        config = lifter.config
+        digest = _weights_digest(lifter.net)
 
         session = None
         shipped = folder / ONNX_NAME
@@ -404,14 +412,14 @@ class OnnxLifter(Lifter):
                 logger.warning("ignoring %s: %s; exporting the weights instead", shipped, why)
                 session = None
         if session is None:
-            torch_lifter = Lifter(config, net, device="cpu")
-            path = _cached_export(torch_lifter, digest, opset, Path(cache_dir) if cache_dir is not None else None)
+            path = _cached_export(lifter, digest, opset, Path(cache_dir) if cache_dir is not None else None)
             session = _make_session(path, provider_list, options, ort)
             why = _session_mismatch(session, config, digest)
             if why is not None:  # only a cache entry overwritten by hand gets here
                 raise WeightsError(f"cached ONNX export {path} does not match {folder}: {why}; delete it and retry.")
         logger.info("loaded %s lifter from %s into onnxruntime (%s, %s)", config.skeleton, folder, path, session.get_providers())
-        return cls(config, net, session, onnx_path=path)
+        lifter.session, lifter.onnx_path = session, path
+        return lifter
 
     def to(self, device: str | torch.device) -> "OnnxLifter":
         if torch.device(device).type != "cpu":
@@ -423,6 +431,8 @@ class OnnxLifter(Lifter):
 
     def _lift_flat(self, x: torch.Tensor, height: float | None, normalized: bool) -> torch.Tensor:
         """``(B, N, 2)`` float32 CPU pixels -> ``(B, N, 3)`` through onnxruntime."""
+        if self.session is None:
+            raise PoseliftError("this OnnxLifter has no onnxruntime session; build it with OnnxLifter.from_folder().")
         target = self.config.height if height is None else float(height)
         feed = {
             INPUT_NAMES[0]: np.ascontiguousarray(x.numpy()),
