@@ -59,6 +59,10 @@ logger = logging.getLogger(__name__)
 POSES_FORMAT = "poselift.poses3d"
 
 _OPENPOSE_LAYOUTS = {25: "openpose_body25", 18: "openpose_coco18"}
+# Lists of numbers or of joint names are printed on one line each.
+# (A raw newline cannot occur inside a JSON string, so string values are never touched.)
+_NUMBER_LIST = re.compile(r"\[\n\s*([-+0-9.eE,\s]+?)\n\s*\]")
+_NAME_LIST = re.compile(r'\[\n\s*("\w+"(?:,\n\s*"\w+")*)\n\s*\]')
 _AXES = "camera frame, OpenCV axes: x right, y down, z away from the camera"
 
 
@@ -645,6 +649,8 @@ def write_poses(
             out_frames.append({"frame": names[f], "people": persons})
         header["frames"] = out_frames
         text = json.dumps(header, indent=1, allow_nan=False)
+        for pattern in (_NUMBER_LIST, _NAME_LIST):
+            text = pattern.sub(lambda m: "[" + ", ".join(v.strip() for v in m.group(1).split(",")) + "]", text)
         path.write_text(text + "\n", encoding="utf-8")
     elif suffix == ".npz":
         arrays: dict[str, np.ndarray] = {

@@ -1,0 +1,367 @@
+"""The ``poselift`` command: lift keypoint files, run the demo, evaluate, train, export.
+
+Every subcommand has ``--help``. User errors (a missing file, a malformed input, an
+unknown model) print one ``poselift: error: ...`` message to stderr and exit with
+status 2; tracebacks are reserved for bugs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import PoseliftError
+from .hub import DEFAULT_MODEL
+
+__all__ = ["main", "build_parser"]
+
+logger = logging.getLogger(__name__)
+
+_LAYOUT_CHOICES = ("auto", "h36m17", "lsp14", "body25", "coco18", "coco17", "mpii16")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``poselift`` command."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="poselift",
+        description="Lift 2D human keypoints to 3D skeletons with networks trained without 3D labels.",
+        epilog="Run 'poselift COMMAND --help' for the options of a command. Start with 'poselift demo'.",
+        formatter_class=fmt,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="print progress messages of the library")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser(
+        "lift",
+        help="lift a keypoint file (OpenPose, COCO, .npy, .npz) to 3D",
+        formatter_class=fmt,
+        description=(
+            "Lift the 2D keypoints of every person in every frame of INPUT to 3D and write them to OUTPUT.\n\n"
+            "INPUT can be:\n"
+            "  - an OpenPose JSON file or a folder of them (one file per frame, BODY_25 or COCO-18),\n"
+            "  - a COCO keypoint annotation file or a COCO result file (.json),\n"
+            "  - a .npy array (N, 2|3), (frames, N, 2|3) or (frames, people, N, 2|3) in pixels,\n"
+            "    the optional third channel being the confidence,\n"
+            "  - a .npz with 'keypoints' (as for .npy) and optionally 'confidence'.\n\n"
+            "Keypoints in another layout than the model's (e.g. OpenPose) are converted first\n"
+            "(poselift.adapt). A person with a joint the model needs but the detector missed\n"
+            "(confidence below the model's threshold) is not lifted: the output marks it\n"
+            "\"lifted\": false and lists the missing joints.\n\n"
+            "OUTPUT (.json or .npz): per frame and person, each joint's [x, y, z] in metres,\n"
+            "root-relative (pelvis at 0), camera axes x right, y down, z away from the camera."
+        ),
+        epilog="example: poselift lift openpose_output/ -o poses3d.json --plot pose.png",
+    )
+    p.add_argument("input", metavar="INPUT", help="keypoint file or OpenPose folder")
+    p.add_argument("-o", "--output", required=True, metavar="OUTPUT", help="output file, .json or .npz")
+    p.add_argument(
+        "--model", default=DEFAULT_MODEL, metavar="NAME_OR_PATH",
+        help=f"lifter to use: a folder from save_pretrained() or a hub name (default: {DEFAULT_MODEL})",
+    )  # fmt: skip
+    p.add_argument(
+        "--layout", default="auto", choices=_LAYOUT_CHOICES,
+        help="joint layout of INPUT (default: auto, from the file format and joint count; "
+        "body25/coco18 are OpenPose's, 17-joint arrays count as h36m17 unless told coco17)",
+    )  # fmt: skip
+    p.add_argument(
+        "--height", type=_positive_float, default=None, metavar="M",
+        help="body height in metres that sets the output scale (default: the model's, usually 1.70)",
+    )  # fmt: skip
+    p.add_argument("--plot", default=None, metavar="PNG", help="also draw the first lifted pose to this image")
+
+    p = sub.add_parser(
+        "demo",
+        help="lift the bundled OpenPose sample and draw it",
+        description="Lift a short OpenPose walking clip that ships with poselift, then write the 3D poses "
+        "(JSON and npz), a picture and an animation. Drawing needs matplotlib: pip install \"poselift[viz]\".",
+    )
+    p.add_argument("-o", "--output-dir", default="poselift-demo", metavar="DIR", help="output folder (default: poselift-demo)")
+    p.add_argument("--model", default=None, metavar="NAME_OR_PATH", help=f"lifter to use (default: {DEFAULT_MODEL})")
+
+    p = sub.add_parser(
+        "evaluate",
+        help="measure a model on Human3.6M (S9, S11)",
+        formatter_class=fmt,
+        description=(
+            "Evaluate MODEL on the Human3.6M test subjects S9 and S11, all four cameras, and print\n"
+            "MPJPE, N-MPJPE (scale-aligned) and P-MPJPE (Procrustes-aligned) in mm per action and\n"
+            "on average. Needs the data files described in the documentation (h36m_3d_17j.npz,\n"
+            "cameras.json and, for --inputs detected, h36m_sh_2d_test.npz)."
+        ),
+        epilog="example: poselift evaluate runs/h36m/best --h36m data/h36m --inputs detected",
+    )
+    p.add_argument("model", metavar="MODEL", help="folder from save_pretrained() or a hub name")
+    p.add_argument("--h36m", default=None, metavar="DIR", help="Human3.6M data folder (default: $POSELIFT_DATA/h36m)")
+    p.add_argument(
+        "--inputs", default="gt", choices=("gt", "detected"),
+        help="2D inputs: gt = ground truth projected with each camera; detected = Stacked-Hourglass detections",
+    )  # fmt: skip
+    p.add_argument("--stride", type=_positive_int, default=1, metavar="N", help="use every N-th frame (default 1: all frames)")
+    p.add_argument("--json", default=None, metavar="OUT", help="also write the results to this JSON file")
+
+    p = sub.add_parser(
+        "train",
+        help="train a lifter from a YAML recipe (needs poselift[train])",
+        formatter_class=fmt,
+        description=(
+            "Train a lifter as described by RECIPE.yaml (see training/recipes/). Checkpoints, logs and\n"
+            "the exported models (RUN_DIR/final and RUN_DIR/best) go to the run folder; an interrupted\n"
+            "run resumes from its last checkpoint unless --no-resume is given."
+        ),
+        epilog="example: poselift train training/recipes/h36m.yaml --set steps=200 --set data.stride=8",
+    )
+    p.add_argument("recipe", metavar="RECIPE.yaml", help="training recipe")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a recipe entry, e.g. --set steps=100 --set lifter.width=256 (repeatable)",
+    )  # fmt: skip
+    p.add_argument(
+        "--run-dir", default=None, metavar="DIR",
+        help="run folder (default: runs/<name>, the recipe's name or else its file name)",
+    )  # fmt: skip
+    p.add_argument("--no-resume", action="store_true", help="start from scratch even if the run folder has checkpoints")
+
+    p = sub.add_parser(
+        "export",
+        help="export a model to ONNX (needs poselift[onnx])",
+        description="Export the whole lift (normalisation, network, metric scaling) of MODEL to one ONNX file "
+        "with a dynamic batch size, for onnxruntime or other ONNX runtimes.",
+        epilog="example: poselift export poselift/h36m-17 --onnx h36m-17.onnx",
+    )
+    p.add_argument("model", metavar="MODEL", help="folder from save_pretrained() or a hub name")
+    p.add_argument("--onnx", required=True, metavar="OUT.onnx", help="output ONNX file")
+    p.add_argument("--opset", type=_positive_int, default=17, help="ONNX opset (default 17)")
+    return parser
+
+
+# --------------------------------------------------------------------------- lift
+def _input_layout(data: Any, requested: str, model_layout: str) -> str | None:
+    """The layout of the read keypoints: requested, detected, or the model's for an ambiguous count."""
+    from .adapt import canonical_layout
+    from .skeleton import guess_layouts
+
+    if requested != "auto":
+        return canonical_layout(requested)
+    if data.layout is not None:
+        return data.layout
+    if data.num_joints == 0:  # nobody in any frame
+        return None
+    candidates = guess_layouts(data.num_joints)
+    if model_layout in candidates:
+        others = [c for c in candidates if c != model_layout]
+        print(
+            f"note: {data.num_joints} joints taken as {model_layout}"
+            + (f"; pass --layout {others[0]} if they are {others[0]} keypoints" if others else "")
+        )
+        return model_layout
+    raise PoseliftError(
+        f"{data.num_joints} joints could be {' or '.join(candidates)}; pass --layout to say which"
+    )
+
+
+def _cmd_lift(args: argparse.Namespace) -> int:
+    from .adapt import adapt_layout
+    from .io import read_keypoints, write_poses
+    from .lifter import Lifter
+
+    layout_arg = None if args.layout == "auto" else args.layout
+    data = read_keypoints(args.input, layout=layout_arg)
+    lifter = Lifter.from_pretrained(args.model)
+    target = lifter.skeleton
+    layout = _input_layout(data, args.layout, target.name)
+    threshold = lifter.config.confidence_threshold
+
+    present = data.present
+    F, P = present.shape
+    if layout is None or P == 0:
+        kp = np.zeros((F, P, target.num_joints, 2), np.float32)
+        conf = np.zeros((F, P, target.num_joints), np.float32)
+    elif layout == target.name:
+        kp, conf = data.keypoints, data.confidence
+    else:
+        kp, conf = adapt_layout(data.keypoints, layout, data.confidence, target=target.name)
+    missing = (conf < threshold) & present[..., None]
+    complete = present & ~missing.any(axis=-1)
+    extent = np.ptp(kp, axis=-2).max(axis=-1) if kp.size else np.zeros((F, P))
+    degenerate = complete & (extent <= 1e-3)
+    lifted = complete & ~degenerate
+
+    poses = np.full((F, P, target.num_joints, 3), np.nan, dtype=np.float32)
+    if lifted.any():
+        poses[lifted] = lifter.lift(kp[lifted], conf[lifted], height=args.height)
+    metadata = {
+        "model": str(args.model),
+        "input": str(args.input),
+        "input_layout": layout,
+        "height_m": args.height if args.height is not None else lifter.config.height,
+    }
+    if data.errors:
+        metadata["unreadable_files"] = data.errors
+    out = write_poses(
+        args.output, poses, skeleton=target, frames=data.frames, num_people=data.num_people,
+        lifted=lifted, missing=missing, metadata=metadata,
+    )  # fmt: skip
+
+    empty = present & ~(data.confidence > 0).any(axis=-1)  # a slot without any detected joint
+    people = int((present & ~empty).sum())
+    n_missing = int((present & ~complete & ~empty).sum())
+    print(
+        f"input:   {args.input} ({layout or 'no people'}, {F} frames, {people} people"
+        + (f", {int(empty.sum())} empty slots without any joint" if empty.any() else "")
+        + ")"
+    )
+    if data.errors:
+        first = next(iter(data.errors.values()))
+        print(f"skipped: {len(data.errors)} unreadable file(s), e.g. {first}")
+    print(f"lifted:  {int(lifted.sum())} of {people} people with {args.model}")
+    if n_missing or degenerate.any():
+        counts = missing[present & ~complete & ~empty].sum(axis=0)
+        worst = [target.joints[j] for j in np.argsort(-counts)[:3] if counts[j] > 0]
+        detail = f"{n_missing} with missing joints (most often {', '.join(worst)})" if n_missing else ""
+        if degenerate.any():
+            detail += (", " if detail else "") + f"{int(degenerate.sum())} with all joints at one point"
+        print(f"skipped: {n_missing + int(degenerate.sum())} people: {detail}; marked \"lifted\": false in the output")
+    print(f"wrote:   {out}")
+
+    if args.plot:
+        if not lifted.any():
+            print("plot:    nothing was lifted, so there is nothing to draw")
+        else:
+            from .viz import save_pose_plot
+
+            f, p = (int(i) for i in np.argwhere(lifted)[0])
+            png = save_pose_plot(
+                poses[f, p], target, args.plot, keypoints2d=np.concatenate([kp[f, p], conf[f, p, :, None]], axis=-1),
+                title=f"{Path(args.input).name}: frame {data.frames[f]}, person {p}",
+            )  # fmt: skip
+            print(f"plot:    {png}")
+    return 0
+
+
+# --------------------------------------------------------------------------- other commands
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    paths = run_demo(args.output_dir, model=args.model)
+    print(f"demo outputs in {Path(args.output_dir).resolve()}:")
+    for key, path in paths.items():
+        print(f"  {key:>4}: {path}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .lifter import Lifter
+    from .training.evaluate import evaluate_poses, format_table
+    from .training.h36m import load_h36m
+
+    lifter = Lifter.from_pretrained(args.model)
+    poses = load_h36m(args.h36m, ["S9", "S11"], inputs=args.inputs, stride=args.stride, skeleton=lifter.config.skeleton)
+    result = evaluate_poses(lifter, poses)
+    print(f"{args.model} on Human3.6M S9+S11, {args.inputs} 2D, all cameras, every {args.stride} frame(s); mm")
+    print(format_table(result))
+    if args.json:
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        record = {"model": str(args.model), "inputs": args.inputs, "stride": args.stride, "subjects": ["S9", "S11"], **result}
+        out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {out}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .training.config import load_recipe
+    from .training.trainer import train
+
+    recipe = Path(args.recipe)
+    config = load_recipe(recipe, args.overrides)
+    if args.run_dir is not None:
+        run_dir = Path(args.run_dir)
+    else:
+        name = config.name if config.name != type(config).model_fields["name"].default else recipe.stem
+        run_dir = Path("runs") / name
+    print(f"training {config.name!r} in {run_dir}")
+    train(config, run_dir, resume=not args.no_resume)
+    print(f"done: models in {run_dir / 'final'} and {run_dir / 'best'}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .lifter import Lifter
+
+    path = Lifter.from_pretrained(args.model).export_onnx(args.onnx, opset=args.opset)
+    print(f"wrote {path}")
+    return 0
+
+
+_COMMANDS = {
+    "lift": _cmd_lift,
+    "demo": _cmd_demo,
+    "evaluate": _cmd_evaluate,
+    "train": _cmd_train,
+    "export": _cmd_export,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``poselift`` command with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, or a usage error already printed by argparse
+        return int(e.code or 0)
+    if args.command is None:
+        parser.print_help()
+        return 2
+
+    # Library messages go to stderr for this call only; nothing global is left behind.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    package_logger = logging.getLogger("poselift")
+    old_level = package_logger.level
+    package_logger.addHandler(handler)
+    package_logger.setLevel(logging.INFO if args.verbose else logging.WARNING)
+    try:
+        return _COMMANDS[args.command](args)
+    except (PoseliftError, OSError) as e:
+        print(f"poselift {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except ImportError as e:  # an optional part that is not installed
+        print(f"poselift {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"poselift {args.command}: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        package_logger.removeHandler(handler)
+        package_logger.setLevel(old_level)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,243 @@
+"""The ``poselift`` command, called as ``main([...])``."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from poselift.cli import main
+from poselift.skeleton import get_skeleton
+
+from conftest import POSE_H36M17_PX, random_poses
+
+
+def _body25(shift: float = 0.0, missing: tuple[str, ...] = ()) -> np.ndarray:
+    """An upright BODY_25 person (pixels, confidence 0.9) derived from the standing H36M pose."""
+    h = dict(zip(get_skeleton("h36m17").joints, POSE_H36M17_PX))
+    body = get_skeleton("openpose_body25")
+    pts = {
+        "nose": h["neck"] + [0, -8], "neck": (h["left_shoulder"] + h["right_shoulder"]) / 2,
+        "mid_hip": (h["left_hip"] + h["right_hip"]) / 2,
+        "right_eye": h["neck"] + [-5, -14], "left_eye": h["neck"] + [5, -14],
+        "right_ear": h["neck"] + [-11, -12], "left_ear": h["neck"] + [11, -12],
+        "left_big_toe": h["left_ankle"] + [4, 8], "left_small_toe": h["left_ankle"] + [8, 8],
+        "left_heel": h["left_ankle"] + [0, 4], "right_big_toe": h["right_ankle"] + [-4, 8],
+        "right_small_toe": h["right_ankle"] + [-8, 8], "right_heel": h["right_ankle"] + [0, 4],
+    }  # fmt: skip
+    out = np.zeros((25, 3), np.float32)
+    for i, name in enumerate(body.joints):
+        out[i, :2] = pts[name] if name in pts else h[name]
+        out[i, :2] += shift
+        out[i, 2] = 0.0 if name in missing else 0.9
+    return out
+
+
+def _frame(*people: np.ndarray) -> dict:
+    return {"version": 1.3, "people": [{"pose_keypoints_2d": p.reshape(-1).tolist()} for p in people]}
+
+
+@pytest.fixture
+def openpose_dir(tmp_path):
+    folder = tmp_path / "openpose"
+    folder.mkdir()
+    frames = [
+        _frame(_body25(), _body25(200.0, missing=("left_ankle",))),
+        _frame(),
+        _frame(_body25(10.0)),
+    ]
+    for i, frame in enumerate(frames):
+        (folder / f"clip_{i:012d}_keypoints.json").write_text(json.dumps(frame))
+    return folder
+
+
+def test_lift_openpose_folder_to_json(openpose_dir, model_dir, tmp_path, capsys):
+    out = tmp_path / "poses.json"
+    rc = main(["lift", str(openpose_dir), "-o", str(out), "--model", str(model_dir)])
+    printed = capsys.readouterr()
+    assert rc == 0, printed.err
+    assert "3 frames, 3 people" in printed.out
+    assert "lifted:  2 of 3 people" in printed.out
+    assert "skipped: 1 people: 1 with missing joints (most often left_ankle)" in printed.out
+    doc = json.loads(out.read_text())
+    assert doc["layout"] == "h36m17" and doc["units"] == "m"
+    assert doc["metadata"]["input_layout"] == "openpose_body25"
+    assert [f["frame"] for f in doc["frames"]] == [f"clip_{i:012d}_keypoints" for i in range(3)]
+    first, empty, last = doc["frames"]
+    assert first["people"][0]["lifted"] is True and len(first["people"][0]["joints"]) == 17
+    assert first["people"][1] == {"person": 1, "lifted": False, "missing": ["left_ankle"]}
+    assert empty["people"] == []
+    assert last["people"][0]["joints"]["pelvis"] == [0.0, 0.0, 0.0]
+
+
+def test_lift_keeps_going_past_a_malformed_file(openpose_dir, model_dir, tmp_path, capsys):
+    (openpose_dir / "clip_000000000001_keypoints.json").write_text('{"people": [', encoding="utf-8")
+    out = tmp_path / "poses.npz"
+    assert main(["lift", str(openpose_dir), "-o", str(out), "--model", str(model_dir)]) == 0
+    printed = capsys.readouterr()
+    assert "skipped: 1 unreadable file(s)" in printed.out and "malformed JSON" in printed.out
+    with np.load(out, allow_pickle=False) as z:
+        assert z["frames"].tolist() == ["clip_000000000000_keypoints", "clip_000000000002_keypoints"]
+        assert z["lifted"].tolist() == [[True, False], [True, False]]
+        assert z["num_people"].tolist() == [2, 1]
+        assert np.isfinite(z["poses3d"][0, 0]).all() and np.isnan(z["poses3d"][0, 1]).all()
+        assert "clip_000000000001_keypoints.json" in str(z["metadata"])
+
+
+def test_lift_npy_native_layout_height_and_plot(model_dir, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    kp = random_poses(4, seed=1)
+    np.save(tmp_path / "kp.npy", kp)
+    out, png = tmp_path / "out.npz", tmp_path / "pose.png"
+    rc = main(["lift", str(tmp_path / "kp.npy"), "-o", str(out), "--model", str(model_dir), "--height", "1.9", "--plot", str(png)])
+    printed = capsys.readouterr().out
+    assert rc == 0
+    assert "note: 17 joints taken as h36m17; pass --layout coco17" in printed
+    assert "lifted:  4 of 4 people" in printed
+    assert png.is_file() and png.stat().st_size > 0
+    from poselift import Lifter
+
+    expected = Lifter.from_pretrained(model_dir).lift(kp, height=1.9)
+    with np.load(out, allow_pickle=False) as z:
+        np.testing.assert_allclose(z["poses3d"][:, 0], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_lift_coco17_layout_flag(model_dir, tmp_path, capsys):
+    h = dict(zip(get_skeleton("h36m17").joints, POSE_H36M17_PX))
+    coco = get_skeleton("coco17")
+    face = {"nose": [0, -8], "left_eye": [5, -14], "right_eye": [-5, -14], "left_ear": [11, -12], "right_ear": [-11, -12]}
+    kp = np.array([h["neck"] + face[j] if j in face else h[j] for j in coco.joints], np.float32)
+    np.save(tmp_path / "coco.npy", kp)
+    out = tmp_path / "out.json"
+    assert main(["lift", str(tmp_path / "coco.npy"), "-o", str(out), "--model", str(model_dir), "--layout", "coco17"]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["metadata"]["input_layout"] == "coco17"
+    assert doc["frames"][0]["people"][0]["lifted"] is True
+    assert "note:" not in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- errors
+def test_missing_input(model_dir, tmp_path, capsys):
+    rc = main(["lift", str(tmp_path / "nope.json"), "-o", str(tmp_path / "o.json"), "--model", str(model_dir)])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.startswith("poselift lift: error: keypoint file ") and "nope.json does not exist" in err
+    assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_missing_model(tmp_path, capsys):
+    np.save(tmp_path / "kp.npy", random_poses(1))
+    rc = main(["lift", str(tmp_path / "kp.npy"), "-o", str(tmp_path / "o.json"), "--model", str(tmp_path / "no-model")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "poselift lift: error:" in err and str(tmp_path / "no-model") in err
+
+
+def test_malformed_input_file(model_dir, tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"people": [{"pose_keypoints_2d": [1, 2, 3]}]}')
+    rc = main(["lift", str(bad), "-o", str(tmp_path / "o.json"), "--model", str(model_dir)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "holds 1 keypoints; OpenPose BODY_25 has 25" in err
+
+
+def test_wrong_layout_flag(model_dir, tmp_path, capsys):
+    np.save(tmp_path / "kp.npy", random_poses(2))
+    rc = main(["lift", str(tmp_path / "kp.npy"), "-o", str(tmp_path / "o.json"), "--model", str(model_dir), "--layout", "mpii16"])
+    assert rc == 2
+    assert "layout 'mpii16' has 16 joints but the keypoints have 17" in capsys.readouterr().err
+
+
+def test_bad_output_suffix(model_dir, tmp_path, capsys):
+    np.save(tmp_path / "kp.npy", random_poses(1))
+    rc = main(["lift", str(tmp_path / "kp.npy"), "-o", str(tmp_path / "o.csv"), "--model", str(model_dir)])
+    assert rc == 2 and "must end in .json or .npz" in capsys.readouterr().err
+
+
+def test_usage_errors_and_help(capsys):
+    assert main(["lift", "x.npy"]) == 2  # -o is required
+    assert "the following arguments are required: -o/--output" in capsys.readouterr().err
+    assert main(["lift", "x.npy", "-o", "y.json", "--height", "-1"]) == 2
+    assert "must be positive" in capsys.readouterr().err
+    assert main(["lift", "x.npy", "-o", "y.json", "--layout", "mpi15"]) == 2
+    assert main([]) == 2
+    assert "lift" in capsys.readouterr().out
+    for command in ("lift", "demo", "evaluate", "train", "export"):
+        assert main([command, "--help"]) == 0
+        text = capsys.readouterr().out
+        assert text.startswith(f"usage: poselift {command}")
+    assert main(["--help"]) == 0
+    assert "Start with 'poselift demo'" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- other commands
+def test_demo_calls_run_demo(monkeypatch, tmp_path, capsys):
+    import poselift.demo
+
+    calls = []
+
+    def fake_run_demo(output_dir="poselift-demo", *, model=None):
+        calls.append((output_dir, model))
+        return {"json": tmp_path / "poses3d.json"}
+
+    monkeypatch.setattr(poselift.demo, "run_demo", fake_run_demo)
+    assert main(["demo", "-o", str(tmp_path / "d"), "--model", "my/model"]) == 0
+    assert calls == [(str(tmp_path / "d"), "my/model")]
+    assert "json: " in capsys.readouterr().out
+
+
+def test_train_wiring(monkeypatch, tmp_path, capsys):
+    pytest.importorskip("yaml")
+    import poselift.training.trainer
+
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text("steps: 5\nlifter:\n  width: 32\n  blocks: 1\n")
+    calls = []
+    monkeypatch.setattr(poselift.training.trainer, "train", lambda config, run_dir, resume=True: calls.append((config, run_dir, resume)))
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", str(recipe), "--set", "steps=3", "--set", "lifter.width=16", "--no-resume"]) == 0
+    config, run_dir, resume = calls[0]
+    assert config.steps == 3 and config.lifter.width == 16 and resume is False
+    assert str(run_dir) == "runs/tiny"
+    assert main(["train", str(recipe), "--set", "name=exp1", "--run-dir", str(tmp_path / "r")]) == 0
+    assert calls[1][1] == tmp_path / "r" and calls[1][2] is True
+    assert main(["train", str(recipe), "--set", "name=exp1"]) == 0
+    assert str(calls[2][1]) == "runs/exp1"
+    capsys.readouterr()
+
+
+def test_train_errors(tmp_path, capsys):
+    pytest.importorskip("yaml")
+    assert main(["train", str(tmp_path / "missing.yaml")]) == 2
+    assert "missing.yaml does not exist" in capsys.readouterr().err
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("steps: 5\n")
+    assert main(["train", str(recipe), "--set", "stepz=3"]) == 2
+    err = capsys.readouterr().err
+    assert "poselift train: error:" in err and "stepz" in err
+
+
+def test_export_onnx(model_dir, tmp_path, capsys):
+    pytest.importorskip("onnx")
+    out = tmp_path / "m.onnx"
+    assert main(["export", str(model_dir), "--onnx", str(out)]) == 0
+    assert out.is_file() and f"wrote {out}" in capsys.readouterr().out
+
+
+def test_evaluate_on_h36m(shared_data, model_dir, tmp_path, capsys):
+    h36m = shared_data / "h36m"
+    if not (h36m / "h36m_3d_17j.npz").is_file():
+        pytest.skip("Human3.6M files not in the shared data folder")
+    out = tmp_path / "eval.json"
+    rc = main(["evaluate", str(model_dir), "--h36m", str(h36m), "--inputs", "detected", "--stride", "500", "--json", str(out)])
+    printed = capsys.readouterr()
+    assert rc == 0, printed.err
+    assert "P-MPJPE" in printed.out and "Walking" in printed.out and "avg(actions)" in printed.out
+    record = json.loads(out.read_text())
+    assert record["inputs"] == "detected" and record["stride"] == 500
+    assert set(record["average_over_actions"]) == {"mpjpe", "n_mpjpe", "p_mpjpe"}
+
+
+def test_evaluate_missing_data(model_dir, tmp_path, capsys):
+    assert main(["evaluate", str(model_dir), "--h36m", str(tmp_path)]) == 2
+    assert "lacks ['h36m_3d_17j.npz', 'cameras.json']" in capsys.readouterr().err
