@@ -10,7 +10,7 @@ import pytest
 from poselift.cli import main
 from poselift.skeleton import get_skeleton
 
-from conftest import POSE_H36M17_PX, random_poses
+from conftest import POSE_H36M17_PX, random_poses, tiny_lifter
 
 
 def _body25(shift: float = 0.0, missing: tuple[str, ...] = ()) -> np.ndarray:
@@ -69,6 +69,49 @@ def test_lift_openpose_folder_to_json(openpose_dir, model_dir, tmp_path, capsys)
     assert first["people"][1] == {"person": 1, "lifted": False, "missing": ["left_ankle"]}
     assert empty["people"] == []
     assert last["people"][0]["joints"]["pelvis"] == [0.0, 0.0, 0.0]
+
+
+def test_lift_fills_missing_joints_with_a_completion_model(openpose_dir, tmp_path, capsys):
+    from poselift.config import CompletionConfig
+
+    model = tiny_lifter(completion=CompletionConfig(width=16, blocks=1, min_visible=8)).save_pretrained(tmp_path / "m")
+    sparse = _body25(50.0)
+    sparse[[2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14], 2] = 0  # arms and legs undetected
+    (openpose_dir / "clip_000000000003_keypoints.json").write_text(json.dumps(_frame(sparse)))
+    out = tmp_path / "poses.json"
+    assert main(["lift", str(openpose_dir), "-o", str(out), "--model", str(model)]) == 0
+    printed = capsys.readouterr().out
+    assert "lifted:  3 of 4 people with" in printed and "(1 with missing joints filled in by the model)" in printed
+    assert "skipped: 1 people: 1 with fewer than 8 of 17 joints detected" in printed
+    doc = json.loads(out.read_text())
+    person = doc["frames"][0]["people"][1]
+    assert person["lifted"] is True and person["filled"] == ["left_ankle"]
+    assert doc["frames"][3]["people"][0]["lifted"] is False
+
+
+def test_lift_refusals_of_the_lifter_skip_single_poses(monkeypatch, model_dir, tmp_path, capsys):
+    from poselift import Lifter
+    from poselift.errors import DegeneratePoseError
+
+    original = Lifter.lift
+
+    def picky(self, keypoints, confidence=None, **kw):
+        if np.ndim(keypoints) == 2 and keypoints[0, 0] > 1000:  # one particular pose
+            raise DegeneratePoseError("pose () is degenerate")
+        if np.ndim(keypoints) == 3 and (keypoints[:, 0, 0] > 1000).any():
+            raise DegeneratePoseError("pose (1,) is degenerate")
+        return original(self, keypoints, confidence, **kw)
+
+    monkeypatch.setattr(Lifter, "lift", picky)
+    kp = random_poses(3, seed=2)
+    kp[1] += 5000.0
+    np.save(tmp_path / "kp.npy", kp)
+    out = tmp_path / "o.npz"
+    assert main(["lift", str(tmp_path / "kp.npy"), "-o", str(out), "--model", str(model_dir)]) == 0
+    printed = capsys.readouterr().out
+    assert "lifted:  2 of 3 people" in printed and "1 refused by the lifter, e.g. pose () is degenerate" in printed
+    with np.load(out, allow_pickle=False) as z:
+        assert z["lifted"][:, 0].tolist() == [True, False, True]
 
 
 def test_lift_keeps_going_past_a_malformed_file(openpose_dir, model_dir, tmp_path, capsys):

@@ -58,7 +58,7 @@ import numpy as np
 import torch
 
 from .errors import NonFiniteError, PoseliftError, ShapeError
-from .skeleton import SKELETONS, get_skeleton, guess_layouts
+from .skeleton import get_skeleton, guess_layouts
 
 __all__ = [
     "Adapted",

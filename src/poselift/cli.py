@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import PoseliftError
+from .errors import KeypointValueError, PoseliftError
 from .hub import DEFAULT_MODEL
 
 __all__ = ["main", "build_parser"]
@@ -71,9 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
             "    the optional third channel being the confidence,\n"
             "  - a .npz with 'keypoints' (as for .npy) and optionally 'confidence'.\n\n"
             "Keypoints in another layout than the model's (e.g. OpenPose) are converted first\n"
-            "(poselift.adapt). A person with a joint the model needs but the detector missed\n"
-            "(confidence below the model's threshold) is not lifted: the output marks it\n"
-            "\"lifted\": false and lists the missing joints.\n\n"
+            "(poselift.adapt). Joints the detector missed (confidence below the model's threshold)\n"
+            "are filled in by the model when it has a completion network, and listed as \"filled\".\n"
+            "A person with too few joints (any missing joint, for a model without completion)\n"
+            "is not lifted: the output marks it \"lifted\": false and lists the missing joints.\n\n"
             "OUTPUT (.json or .npz): per frame and person, each joint's [x, y, z] in metres,\n"
             "root-relative (pelvis at 0), camera axes x right, y down, z away from the camera."
         ),
@@ -186,6 +187,32 @@ def _input_layout(data: Any, requested: str, model_layout: str) -> str | None:
     )
 
 
+def _lift_selected(
+    lifter: Any, kp: np.ndarray, conf: np.ndarray, lifted: np.ndarray, height: float | None
+) -> tuple[np.ndarray, np.ndarray, dict[tuple[int, int], str]]:
+    """Lift the poses marked in ``lifted`` ``(frames, people)``; NaN elsewhere.
+
+    Returns poses ``(frames, people, M, 3)``, the filled-joint mask and, for poses the
+    lifter refused, a message per ``(frame, person)``; those are unmarked in ``lifted``.
+    """
+    F, P, M = conf.shape
+    poses = np.full((F, P, M, 3), np.nan, dtype=np.float32)
+    filled = np.zeros((F, P, M), dtype=bool)
+    rejected: dict[tuple[int, int], str] = {}
+    if not lifted.any():
+        return poses, filled, rejected
+    try:
+        poses[lifted], filled[lifted] = lifter.lift(kp[lifted], conf[lifted], height=height, return_filled=True)
+    except KeypointValueError:  # a pose the checks before let through: lift one by one
+        for f, p in np.argwhere(lifted):
+            try:
+                poses[f, p], filled[f, p] = lifter.lift(kp[f, p], conf[f, p], height=height, return_filled=True)
+            except KeypointValueError as e:
+                rejected[(int(f), int(p))] = str(e)
+                lifted[f, p] = False
+    return poses, filled, rejected
+
+
 def _cmd_lift(args: argparse.Namespace) -> int:
     from .adapt import adapt_layout
     from .io import read_keypoints, write_poses
@@ -208,30 +235,35 @@ def _cmd_lift(args: argparse.Namespace) -> int:
     else:
         kp, conf = adapt_layout(data.keypoints, layout, data.confidence, target=target.name)
     missing = (conf < threshold) & present[..., None]
-    complete = present & ~missing.any(axis=-1)
-    extent = np.ptp(kp, axis=-2).max(axis=-1) if kp.size else np.zeros((F, P))
-    degenerate = complete & (extent <= 1e-3)
-    lifted = complete & ~degenerate
+    n_visible = (~missing & present[..., None]).sum(axis=-1)
+    completion = getattr(lifter, "completion", None)
+    # Poses the model can take: complete ones, or with completion enough visible joints.
+    need = lifter.config.completion.min_visible if completion is not None else target.num_joints
+    enough = present & (n_visible >= need)
+    visible = ~missing[..., None]
+    hi = np.where(visible, kp, -np.inf).max(axis=-2) if kp.size else np.zeros((F, P, 2))
+    lo = np.where(visible, kp, np.inf).min(axis=-2) if kp.size else np.zeros((F, P, 2))
+    degenerate = enough & ((hi - lo).max(axis=-1) <= 1e-3)  # every visible joint at one point
+    lifted = enough & ~degenerate
 
-    poses = np.full((F, P, target.num_joints, 3), np.nan, dtype=np.float32)
-    if lifted.any():
-        poses[lifted] = lifter.lift(kp[lifted], conf[lifted], height=args.height)
+    poses, filled, rejected = _lift_selected(lifter, kp, conf, lifted, args.height)
     metadata = {
         "model": str(args.model),
         "input": str(args.input),
         "input_layout": layout,
         "height_m": args.height if args.height is not None else lifter.config.height,
+        "confidence_threshold": threshold,
     }
     if data.errors:
         metadata["unreadable_files"] = data.errors
     out = write_poses(
         args.output, poses, skeleton=target, frames=data.frames, num_people=data.num_people,
-        lifted=lifted, missing=missing, metadata=metadata,
+        lifted=lifted, missing=missing, filled=filled, metadata=metadata,
     )  # fmt: skip
 
     empty = present & ~(data.confidence > 0).any(axis=-1)  # a slot without any detected joint
     people = int((present & ~empty).sum())
-    n_missing = int((present & ~complete & ~empty).sum())
+    too_few = present & ~enough & ~empty
     print(
         f"input:   {args.input} ({layout or 'no people'}, {F} frames, {people} people"
         + (f", {int(empty.sum())} empty slots without any joint" if empty.any() else "")
@@ -240,14 +272,23 @@ def _cmd_lift(args: argparse.Namespace) -> int:
     if data.errors:
         first = next(iter(data.errors.values()))
         print(f"skipped: {len(data.errors)} unreadable file(s), e.g. {first}")
-    print(f"lifted:  {int(lifted.sum())} of {people} people with {args.model}")
-    if n_missing or degenerate.any():
-        counts = missing[present & ~complete & ~empty].sum(axis=0)
-        worst = [target.joints[j] for j in np.argsort(-counts)[:3] if counts[j] > 0]
-        detail = f"{n_missing} with missing joints (most often {', '.join(worst)})" if n_missing else ""
+    n_filled = int((lifted & filled.any(axis=-1)).sum())
+    print(
+        f"lifted:  {int(lifted.sum())} of {people} people with {args.model}"
+        + (f" ({n_filled} with missing joints filled in by the model)" if n_filled else "")
+    )
+    if too_few.any() or degenerate.any() or rejected:
+        parts = []
+        if too_few.any():
+            counts = missing[too_few].sum(axis=0)
+            worst = ", ".join(target.joints[j] for j in np.argsort(-counts)[:3] if counts[j] > 0)
+            what = "missing joints" if completion is None else f"fewer than {need} of {target.num_joints} joints detected"
+            parts.append(f"{int(too_few.sum())} with {what} (most often {worst})")
         if degenerate.any():
-            detail += (", " if detail else "") + f"{int(degenerate.sum())} with all joints at one point"
-        print(f"skipped: {n_missing + int(degenerate.sum())} people: {detail}; marked \"lifted\": false in the output")
+            parts.append(f"{int(degenerate.sum())} with all joints at one point")
+        if rejected:
+            parts.append(f"{len(rejected)} refused by the lifter, e.g. {next(iter(rejected.values()))}")
+        print(f"skipped: {int(too_few.sum() + degenerate.sum()) + len(rejected)} people: {'; '.join(parts)}; marked \"lifted\": false in the output")
     print(f"wrote:   {out}")
 
     if args.plot:
