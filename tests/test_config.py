@@ -8,7 +8,7 @@ import re
 import pytest
 
 from poselift import ConfigError, LifterConfig, PoseliftError
-from poselift.config import FORMAT_VERSION
+from poselift.config import FORMAT_VERSION, CompletionConfig
 
 
 def test_defaults_fill_joint_names_from_the_skeleton():
@@ -20,7 +20,8 @@ def test_defaults_fill_joint_names_from_the_skeleton():
 
 
 def test_json_round_trip_is_exact():
-    cfg = LifterConfig(width=64, blocks=2, activation="gelu", scale_mode="head", height=1.62,
+    cfg = LifterConfig(width=64, blocks=2, activation="gelu", scale_mode="head", height=1.62, flip_test=True,
+                       completion=CompletionConfig(width=16, blocks=1, min_visible=10),
                        metadata={"name": "x/y", "results": {"P-MPJPE": 51.2}})
     text = cfg.to_json()
     again = LifterConfig.from_dict(json.loads(text))
@@ -73,6 +74,7 @@ def test_not_an_object():
         ({"c": 1.0}, r"\bc\b"),
         ({"activation": "tanh"}, r"activation"),
         ({"joint_names": ["a", "b"]}, r"joint_names do not match skeleton 'h36m17'"),
+        ({"completion": {"width": 32, "depth": 2}}, r"depth"),
     ],
 )
 def test_invalid_fields_raise_config_error(change, pattern):

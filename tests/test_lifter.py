@@ -405,3 +405,83 @@ def test_constructor_and_repr():
 def test_reversed_numpy_view_is_accepted(lifter, poses):
     reversed_view = poses[::-1]
     np.testing.assert_allclose(lifter.lift(reversed_view), lifter.lift(poses)[::-1], rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- flip test
+def _mirror_2d(x: np.ndarray, skeleton) -> np.ndarray:
+    """Mirror pixel keypoints left-right about x = 640 and swap left/right joints."""
+    m = x[..., list(skeleton.flip_permutation), :].copy()
+    m[..., 0] = 1280.0 - m[..., 0]
+    return m
+
+
+def _mirror_3d(X: np.ndarray, skeleton) -> np.ndarray:
+    M = X[..., list(skeleton.flip_permutation), :].copy()
+    M[..., 0] = -M[..., 0]
+    return M
+
+
+def test_flip_test_makes_the_lift_mirror_equivariant(poses):
+    plain = tiny_lifter(seed=2)
+    flipped = tiny_lifter(seed=2, flip_test=True)
+    skel = plain.skeleton
+    for normalized in (True, False):
+        out = flipped.lift(poses, normalized=normalized)
+        np.testing.assert_allclose(flipped.lift(_mirror_2d(poses, skel), normalized=normalized), _mirror_3d(out, skel), atol=1e-4)
+    # a random network alone is not equivariant, so the property above is the flip test's doing
+    gap = np.abs(plain.lift(_mirror_2d(poses, skel), normalized=True) - _mirror_3d(plain.lift(poses, normalized=True), skel))
+    assert gap.max() > 1e-3
+
+
+# ----------------------------------------------------------------------------- missing joints
+def _completing_lifter(seed: int = 3, min_visible: int = 8) -> Lifter:
+    from poselift.config import CompletionConfig
+
+    return tiny_lifter(seed=seed, completion=CompletionConfig(width=32, blocks=1, min_visible=min_visible))
+
+
+def test_missing_joints_are_filled_by_the_completion_network(poses):
+    lifter = _completing_lifter()
+    conf = np.ones((8, 17), dtype=np.float32)
+    conf[2, [13, 16]] = 0.0  # both wrists undetected
+    conf[5, 3] = 0.01  # right ankle below the threshold
+    x = poses.copy()
+    x[2, [13, 16]] = np.nan  # coordinates of missing joints are ignored, NaN included
+    out, filled = lifter.lift(x, conf, return_filled=True)
+    assert filled.dtype == np.bool_ and filled.shape == (8, 17)
+    np.testing.assert_array_equal(filled, conf < lifter.config.confidence_threshold)
+    assert np.isfinite(out).all()
+    # filling then lifting is what lift does: visible joints unchanged, missing ones predicted
+    visible = torch.from_numpy(~filled)
+    with torch.no_grad():
+        completed = lifter.completion(torch.from_numpy(x), visible)
+    assert torch.equal(completed[visible], torch.from_numpy(x)[visible])
+    assert torch.isfinite(completed).all()
+    np.testing.assert_allclose(out, lifter.lift(completed.numpy()), rtol=1e-5, atol=1e-6)
+    # poses without missing joints are lifted as without confidence
+    np.testing.assert_allclose(out[[0, 1, 3, 4, 6, 7]], lifter.lift(poses[[0, 1, 3, 4, 6, 7]]), rtol=1e-5, atol=1e-6)
+
+
+def test_no_missing_joints_means_nothing_filled(poses):
+    lifter = _completing_lifter()
+    out, filled = lifter.lift(torch.from_numpy(poses), torch.ones(8, 17), return_filled=True)
+    assert torch.is_tensor(filled) and not filled.any()
+    torch.testing.assert_close(out, lifter.lift(torch.from_numpy(poses)))
+
+
+def test_too_few_visible_joints(poses):
+    lifter = _completing_lifter(min_visible=8)
+    conf = np.zeros((8, 17), dtype=np.float32)
+    conf[:, :8] = 1.0
+    conf[6, 5:8] = 0.0  # pose 6 keeps only 5 joints
+    msg = _err(MissingJointsError, lifter.lift, poses, conf)
+    assert "pose (6,) has only 5 of 17 joints" in msg and "at least 8" in msg
+
+
+def test_completion_network_survives_save_and_load(poses, tmp_path):
+    lifter = _completing_lifter()
+    conf = np.ones((8, 17), dtype=np.float32)
+    conf[:, 10] = 0.0  # every head top missing
+    loaded = Lifter.from_pretrained(lifter.save_pretrained(tmp_path / "m"))
+    assert loaded.completion is not None and loaded.config == lifter.config
+    np.testing.assert_array_equal(loaded.lift(poses, conf), lifter.lift(poses, conf))
