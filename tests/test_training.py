@@ -207,3 +207,23 @@ def test_completion_learns_to_fill_joints_and_ships_with_the_lifter(tmp_path):
     out, filled = loaded.lift(kp, conf, return_filled=True)
     assert np.isfinite(out).all() and filled.sum() == 1 and filled[0, 13]
     np.testing.assert_allclose(out, lifter.lift(kp, conf), atol=1e-6)
+
+
+def test_training_on_a_users_keypoint_file(tmp_path):
+    from poselift.training.config import load_recipe
+    from poselift.training.sources import load_keypoints
+
+    data = synthetic_poses(sequences=2, frames=10)
+    kp = np.concatenate([data.kp2d, np.ones((*data.kp2d.shape[:-1], 1), np.float32)], axis=-1)
+    kp[3, 5, 2] = 0.0  # one pose with an undetected joint is dropped
+    np.save(tmp_path / "mine.npy", kp)
+    poses = load_keypoints(tmp_path / "mine.npy", target="h36m17", layout="h36m17")
+    assert len(poses) == 19 and poses.kp2d.shape == (19, 17, 2)
+    cfg = load_recipe(None, [f"data.path={tmp_path / 'mine.npy'}", "data.source=keypoints", "data.layout=h36m17",
+                             "steps=2", "batch_size=16", "lifter.width=32", "lifter.blocks=1", "loss.temporal=0",
+                             "discriminator.width=32", "progress=false"])
+    lifter = train(cfg, tmp_path / "run")
+    assert lifter.lift(data.kp2d[:2]).shape == (2, 17, 3)
+    assert (tmp_path / "run" / "final" / "model.safetensors").is_file()
+    with pytest.raises(PoseliftError, match="no complete pose"):
+        load_keypoints(tmp_path / "mine.npy", target="h36m17", layout="h36m17", min_confidence=2.0)

@@ -2,7 +2,8 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .config import LifterConfig
+from .adapt import Adapted, adapt_coco17, adapt_layout, adapt_mpii16, adapt_openpose
+from .config import CompletionConfig, LifterConfig
 from .errors import (
     ConfigError,
     DegeneratePoseError,
@@ -16,6 +17,7 @@ from .errors import (
     ShapeError,
     WeightsError,
 )
+from .io import KeypointData, read_keypoints, write_poses
 from .lifter import Lifter
 from .skeleton import SKELETONS, Skeleton, get_skeleton
 
@@ -27,6 +29,15 @@ except PackageNotFoundError:  # running from a source tree without installation
 __all__ = [
     "Lifter",
     "LifterConfig",
+    "CompletionConfig",
+    "adapt_openpose",
+    "adapt_coco17",
+    "adapt_mpii16",
+    "adapt_layout",
+    "Adapted",
+    "KeypointData",
+    "read_keypoints",
+    "write_poses",
     "Skeleton",
     "SKELETONS",
     "get_skeleton",

@@ -486,7 +486,7 @@ def load_data(config: TrainConfig) -> tuple[PoseSet, PoseSet | None]:
         return train, val
     from .sources import load_keypoints
 
-    return load_keypoints(d.path, layout=d.layout or skeleton, min_confidence=d.min_confidence), None
+    return load_keypoints(d.path, target=skeleton, layout=d.layout, min_confidence=d.min_confidence), None
 
 
 def train(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = True) -> Lifter:
