@@ -109,8 +109,68 @@ def machine_description() -> dict:
 
 
 # ---------------------------------------------------------------------------- worker (one configuration per process)
+def ab_worker(spec: dict) -> dict:
+    """Single pose, current vs proposed lift path, calls interleaved so both see the same load."""
+    import gc
+
+    import numpy as np
+    import torch
+
+    import fast_path
+    from poselift import Lifter, geometry
+    from poselift.onnx import OnnxLifter
+
+    torch.set_num_threads(spec["threads"])
+    proposed = {"lift": fast_path.lift, "_missing": fast_path._missing, "_check_values": fast_path._check_values}
+    ProposedOnnx = type("ProposedOnnx", (OnnxLifter,), proposed)
+    ProposedTorch = type("ProposedTorch", (Lifter,), proposed)
+    kw = {"intra_op_threads": spec["threads"]}
+    onnx_now = OnnxLifter.from_folder(spec["folder"], cache_dir=spec["cache_dir"], **kw)
+    onnx_new = ProposedOnnx.from_folder(spec["folder"], cache_dir=spec["cache_dir_proposed"], **kw)
+    torch_now, torch_new = Lifter.from_folder(spec["folder"]), ProposedTorch.from_folder(spec["folder"])
+    n = torch_now.skeleton.num_joints
+    rng = np.random.default_rng(0)
+    x = (rng.uniform(300, 700, size=(1, 2)) + rng.normal(0, 80, size=(n, 2))).astype(np.float32)
+    conf = np.ones(n, dtype=np.float32)
+    feed = {"keypoints": x[None], "height": np.asarray(1.7, dtype=np.float32)}
+
+    def variant(fn, chain):
+        def call():
+            geometry.chain_height = chain  # the proposed chain_height also shortens the torch pipeline
+            fn()
+        return call
+
+    now, new = fast_path._ORIGINAL["chain"], fast_path.chain_height
+    calls = {
+        "onnx: session.run only": variant(lambda: onnx_now.session.run(None, feed), now),
+        "onnx + proposed: session.run only": variant(lambda: onnx_new.session.run(None, feed), new),
+        "onnx: lift": variant(lambda: onnx_now.lift(x), now),
+        "onnx + proposed: lift": variant(lambda: onnx_new.lift(x), new),
+        "onnx: lift with confidence": variant(lambda: onnx_now.lift(x, conf), now),
+        "onnx + proposed: lift with confidence": variant(lambda: onnx_new.lift(x, conf), new),
+        "torch: lift": variant(lambda: torch_now.lift(x), now),
+        "torch + proposed: lift": variant(lambda: torch_new.lift(x), new),
+    }
+    for call in calls.values():
+        for _ in range(20):
+            call()
+    times: dict[str, list[float]] = {k: [] for k in calls}
+    gc.collect()
+    gc.disable()
+    for _ in range(spec["reps"]):
+        for name, call in calls.items():
+            times[name].append(_timed(call))
+    gc.enable()
+    geometry.chain_height = now
+    return {
+        name: {"median_s": float(np.median(t)), "p10_s": float(np.percentile(t, 10))} for name, t in times.items()
+    } | {"reps": spec["reps"]}
+
+
 def worker(spec: dict) -> dict:
     """Measure one (backend, device, batch, variant) in this process; return a result dict."""
+    if spec.get("mode") == "ab":
+        return ab_worker(spec)
     import gc
 
     import numpy as np
@@ -294,8 +354,15 @@ def main(argv: list[str] | None = None) -> int:
                           f"median {_fmt_time(row['lift']['median_s'])}, {batch / row['lift']['median_s']:,.0f} poses/s",
                           file=sys.stderr)
 
+        ab = None
+        if args.proposed and "onnx" in args.backends:
+            ab = _run_worker({
+                "mode": "ab", "folder": str(folder), "threads": args.threads, "reps": 300 if args.quick else 2000,
+                "cache_dir": str(workdir / "onnx"), "cache_dir_proposed": str(workdir / "onnx-proposed"),
+            })
+
     load_after = os.getloadavg()
-    report = _report(args, machine, config, flops, gflops, floor, rows, load_before, load_after, batches)
+    report = _report(args, machine, config, flops, gflops, floor, rows, load_before, load_after, batches, ab)
     print(report)
     if args.out != "-":
         Path(args.out).write_text(report, encoding="utf-8")
@@ -348,7 +415,7 @@ def _run_worker(spec: dict) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _report(args, machine, config, flops, gflops, floor, rows, load_before, load_after, batches) -> str:
+def _report(args, machine, config, flops, gflops, floor, rows, load_before, load_after, batches, ab=None) -> str:
     cores = machine.get("physical_cores") or machine.get("logical_cpus") or 1
     busy = max(load_before[0], load_after[0]) > 0.25 * cores
     status = []
@@ -392,6 +459,18 @@ def _report(args, machine, config, flops, gflops, floor, rows, load_before, load
     if singles:
         parts = [f"{b}{' + proposed' if p else ''} {_fmt_time(t)}" for (b, p), t in sorted(singles.items())]
         lines += [f"Single pose, end to end on CPU: {', '.join(parts)}.", ""]
+    if ab:
+        lines += [
+            "### Single pose: current vs proposed lift path, interleaved",
+            "",
+            f"One process, the calls below alternated {ab['reps']} times, so that they share whatever load "
+            "the machine has (p10 approaches the unloaded latency).",
+            "",
+            "| call | median | p10 |",
+            "|---|---:|---:|",
+            *[f"| {k} | {_fmt_time(v['median_s'])} | {_fmt_time(v['p10_s'])} |" for k, v in ab.items() if k != "reps"],
+            "",
+        ]
     lines += [
         "## How to read this",
         "",
@@ -404,7 +483,7 @@ def _report(args, machine, config, flops, gflops, floor, rows, load_before, load
         "The ONNX export happens beforehand in the parent process.",
         "- time / floor: measured time over the network's FLOPs at the matmul rate above (batches >= 4096, CPU).",
         "- `+ proposed`: the lift path with the changes in `benchmarks/fast_path.py` monkeypatched in "
-        f"(batches <= {PROPOSED_MAX_BATCH}).",
+        f"(batches <= {PROPOSED_MAX_BATCH}); the same changes as a patch: `benchmarks/proposed_lift_speedups.diff`.",
         "",
         "Reproduce: `python benchmarks/bench_lift.py"
         + (" --quick" if args.quick else "")

@@ -4,10 +4,11 @@ These are the exact bodies proposed for ``src/poselift/lifter.py`` and
 ``src/poselift/geometry.py``; ``bench_lift.py --proposed`` measures their effect.
 Nothing in the library imports this file.
 
-1. ``Lifter._missing`` and ``Lifter._check_values`` in numpy instead of torch: the same
-   checks, messages and order, but about twenty torch dispatches (several microseconds
-   each on a single pose) become numpy calls on a zero-copy view (about a microsecond
-   each); the mask goes to torch only when a joint is actually missing.
+1. A numpy screen in front of ``Lifter._missing`` and ``Lifter._check_values``: when
+   every joint is visible, finite and the pose is plainly not degenerate (the common
+   case), a few numpy calls on a zero-copy view return at once; otherwise the existing
+   torch checks run unchanged and raise their own messages. On a single pose each torch
+   dispatch costs several microseconds, more than the work.
 2. ``Lifter.lift`` calls the backend once when the input fits in one chunk, instead of
    preallocating an output and copying the only chunk into it, and builds the
    ``filled`` mask only when ``return_filled=True``.
@@ -23,17 +24,33 @@ import numpy as np
 import torch
 
 from poselift import geometry
-from poselift.errors import DegeneratePoseError, MissingJointsError, NonFiniteError, ShapeError
 from poselift.lifter import Lifter, check_keypoints
 from poselift.skeleton import Skeleton
 
 
-def _unravel(index: int, batch_shape: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(int(i) for i in np.unravel_index(index, batch_shape)) if batch_shape else ()
+def _numpy_view(t: torch.Tensor) -> np.ndarray | None:
+    """A zero-copy numpy view of a CPU tensor, or ``None`` (other devices, dtypes numpy lacks)."""
+    if t.device.type != "cpu":
+        return None
+    try:
+        return t.detach().numpy()
+    except (TypeError, RuntimeError):
+        return None
 
 
-def _joint_names(self, mask: np.ndarray, row: int) -> list[str]:
-    return [self.skeleton.joints[j] for j in np.flatnonzero(mask[row])]
+def _plainly_valid(x: np.ndarray) -> bool:
+    """True when every ``(B, N, 2)`` pose is finite and far from degenerate, in a few numpy calls.
+
+    A screen for the common case: ``False`` only means "run the exact checks". The margin
+    (2e-6 against the exact check's 1e-6) keeps float rounding from passing a pose that
+    the exact check would refuse.
+    """
+    magnitude = np.abs(x).max(axis=(-1, -2))  # NaN and inf propagate, so this also checks finiteness
+    if not np.isfinite(magnitude).all():
+        return False
+    dev = x - x.sum(axis=-2, keepdims=True) * np.float32(1.0 / x.shape[-2])
+    spread = np.sqrt(np.einsum("bnk,bnk->b", dev, dev))
+    return bool((spread > 2e-6 * np.maximum(magnitude, 1.0)).all())
 
 
 @torch.inference_mode()
@@ -69,68 +86,22 @@ def lift(self, keypoints, confidence=None, *, height=None, normalized=False, bat
 
 
 def _missing(self, confidence: Any, batch_shape: tuple[int, ...], device: torch.device) -> torch.Tensor | None:
-    """``(B, N)`` bool mask of joints below the confidence threshold, or ``None``."""
-    if confidence is None:
-        return None
-    n = self.skeleton.num_joints
-    if torch.is_tensor(confidence):
-        conf = confidence.detach().cpu().to(torch.float64).numpy()
-    else:
-        conf = np.asarray(confidence)
-    if tuple(conf.shape) != (*batch_shape, n):
-        raise ShapeError(f"confidence must have shape {(*batch_shape, n)} to match keypoints; got {tuple(conf.shape)}.")
-    missing = ~(conf.reshape(-1, n) >= self.config.confidence_threshold)  # NaN confidence counts as missing
-    if not missing.any():
-        return None
-    visible = (~missing).sum(axis=-1)
-    if self.completion is None:
-        row = int(np.argmax(missing.any(axis=-1)))
-        raise MissingJointsError(
-            f"pose {_unravel(row, batch_shape)} has joints below confidence {self.config.confidence_threshold}: "
-            f"{_joint_names(self, missing, row)}. This model cannot fill missing joints (it has no "
-            "completion network): load one that has (e.g. the released poselift/h36m-17) or drop those poses."
-        )
-    too_few = visible < self.config.completion.min_visible
-    if too_few.any():
-        row = int(np.argmax(too_few))
-        raise MissingJointsError(
-            f"pose {_unravel(row, batch_shape)} has only {int(visible[row])} "
-            f"of {n} joints above confidence {self.config.confidence_threshold}; at least "
-            f"{self.config.completion.min_visible} are needed to fill the rest "
-            f"({int(too_few.sum())} such pose(s)). Drop those poses."
-        )
-    return torch.from_numpy(missing).to(device)
+    """Proposed: the lines below go at the top of ``Lifter._missing``, after ``if confidence is None``."""
+    if confidence is not None:
+        conf = _numpy_view(confidence) if torch.is_tensor(confidence) else np.asarray(confidence)
+        n = self.skeleton.num_joints
+        if conf is not None and conf.shape == (*batch_shape, n) and (conf >= self.config.confidence_threshold).all():
+            return None  # every joint visible: nothing to mask
+    return _ORIGINAL["missing"](self, confidence, batch_shape, device)
 
 
 def _check_values(self, flat: torch.Tensor, missing: torch.Tensor | None, batch_shape: tuple[int, ...]) -> None:
-    # numpy on a zero-copy view: on a single pose each torch call costs more than its work
-    xs = flat.detach().cpu().numpy()
-    miss = missing.cpu().numpy() if missing is not None else None
-    finite = np.isfinite(xs).all(axis=-1)
-    bad = ~finite if miss is None else ~finite & ~miss
-    if bad.any():
-        bad_pose = bad.any(axis=-1)
-        row = int(np.argmax(bad_pose))
-        raise NonFiniteError(
-            f"keypoints contain NaN or infinite values in {int(bad_pose.sum())} pose(s), first at index "
-            f"{_unravel(row, batch_shape)} (joints {_joint_names(self, bad, row)}). "
-            "Mark undetected joints with confidence 0 (confidence=...) instead of NaN."
-        )
-    if miss is not None:
-        seen = ~miss
-        xs = np.where(seen[..., None], xs, np.float32(0.0))
-        centre = xs.sum(axis=-2, keepdims=True) / seen.sum(axis=-1)[:, None, None]
-        dev = (xs - centre) * seen[..., None]
-    else:
-        dev = xs - xs.mean(axis=-2, keepdims=True)
-    spread = np.sqrt(np.einsum("bnk,bnk->b", dev, dev))
-    magnitude = np.maximum(np.abs(xs).max(axis=(-1, -2)), 1.0)
-    degenerate = spread <= 1e-6 * magnitude
-    if degenerate.any():
-        raise DegeneratePoseError(
-            f"pose {_unravel(int(np.argmax(degenerate)), batch_shape)} is degenerate: all its joints lie at one point, "
-            f"so it has no shape to lift. Check the detector output ({int(degenerate.sum())} such pose(s))."
-        )
+    """Proposed: the lines below go at the top of ``Lifter._check_values``."""
+    if missing is None:
+        x = _numpy_view(flat)
+        if x is not None and _plainly_valid(x):
+            return  # the exact checks below would pass; they run (and explain) only otherwise
+    return _ORIGINAL["check"](self, flat, missing, batch_shape)
 
 
 def chain_height(X: torch.Tensor, skeleton: Skeleton) -> torch.Tensor:
@@ -153,24 +124,28 @@ def chain_height(X: torch.Tensor, skeleton: Skeleton) -> torch.Tensor:
     return (pts[..., 1:, :] - pts[..., :-1, :]).norm(dim=-1).sum(dim=-1).mean(dim=-1)
 
 
-_ORIGINAL: dict[str, Any] = {}
+# the current implementations, captured at import: the screens fall back to them
+_ORIGINAL: dict[str, Any] = {
+    "lift": Lifter.lift,
+    "missing": Lifter._missing,
+    "check": Lifter._check_values,
+    "chain": geometry.chain_height,
+}
+_PROPOSED: dict[str, Any] = {"lift": lift, "missing": _missing, "check": _check_values, "chain": chain_height}
+
+
+def _install(impl: dict[str, Any]) -> None:
+    Lifter.lift = impl["lift"]
+    Lifter._missing = impl["missing"]
+    Lifter._check_values = impl["check"]
+    geometry.chain_height = impl["chain"]
 
 
 def apply() -> None:
     """Monkeypatch the proposed bodies into poselift (before any ONNX export)."""
-    if _ORIGINAL:
-        return
-    _ORIGINAL.update(lift=Lifter.lift, missing=Lifter._missing, check=Lifter._check_values, chain=geometry.chain_height)
-    Lifter.lift = lift
-    Lifter._missing = _missing
-    Lifter._check_values = _check_values
-    geometry.chain_height = chain_height
+    _install(_PROPOSED)
 
 
 def revert() -> None:
-    if not _ORIGINAL:
-        return
-    Lifter.lift = _ORIGINAL.pop("lift")
-    Lifter._missing = _ORIGINAL.pop("missing")
-    Lifter._check_values = _ORIGINAL.pop("check")
-    geometry.chain_height = _ORIGINAL.pop("chain")
+    """Put the current implementations back."""
+    _install(_ORIGINAL)
