@@ -227,3 +227,25 @@ def test_training_on_a_users_keypoint_file(tmp_path):
     assert (tmp_path / "run" / "final" / "model.safetensors").is_file()
     with pytest.raises(PoseliftError, match="no complete pose"):
         load_keypoints(tmp_path / "mine.npy", target="h36m17", layout="h36m17", min_confidence=2.0)
+
+
+# ------------------------------------------------------------------ learned 2D domain correction
+def test_correction_learns_a_systematic_offset_without_pairs(tmp_path):
+    from poselift.correction import CorrectionConfig, LearnedCorrection
+    from poselift.training.correction import train_correction
+
+    target = synthetic_poses(sequences=16, seed=1).kp2d
+    source = synthetic_poses(sequences=16, seed=2).kp2d.copy()
+    spread = np.sqrt(((source - source.mean(1, keepdims=True)) ** 2).sum(-1).mean(-1))
+    source[:, 10, 1] += 0.3 * spread  # the source convention puts the head top lower
+    config = CorrectionConfig(source="mpii16", target="h36m17", width=64, blocks=1)
+    C = train_correction(source, target, config, steps=300, batch_size=128, lam=1.0, lr=1e-3)
+    kp = torch.from_numpy(source)
+    corrected = C(kp, torch.ones(kp.shape[:-1])).numpy()
+    shift = ((corrected - source)[:, 10, 1] / spread).mean()
+    assert shift < -0.1, shift  # moved the head top back up
+    other = np.abs((corrected - source)[:, :10] / spread[:, None, None]).mean()
+    assert other < abs(shift)
+    C.save_pretrained(tmp_path)
+    again = LearnedCorrection.from_folder(tmp_path)
+    np.testing.assert_allclose(again(kp, torch.ones(kp.shape[:-1])).numpy(), corrected, atol=1e-5)

@@ -51,6 +51,8 @@ adapter) can be passed as ``correction=``; poselift ships no trained correction 
 
 from __future__ import annotations
 
+import functools
+
 import itertools
 from typing import Any, Callable, NamedTuple, TypeVar
 
@@ -324,6 +326,13 @@ def _map_flat(
     return torch.cat(out_x), torch.cat(out_c)
 
 
+@functools.lru_cache(maxsize=None)
+def _default_correction(source: str, target: str) -> Correction | None:
+    from .correction import load_correction
+
+    return load_correction(source, target)
+
+
 def adapt_layout(
     keypoints: Array,
     source: str,
@@ -331,7 +340,7 @@ def adapt_layout(
     *,
     target: str = "h36m17",
     min_confidence: float = 0.0,
-    correction: Correction | None = None,
+    correction: Correction | str | None = "default",
 ) -> Adapted:
     """Map keypoints of layout ``source`` to the lifter layout ``target``.
 
@@ -345,8 +354,10 @@ def adapt_layout(
         target: ``"h36m17"`` or ``"lsp14"``, the lifter's layout (``lifter.config.skeleton``).
         min_confidence: source joints at or below it count as missing (so the next
             alternative is used). Joints with NaN or infinite coordinates are missing too.
-        correction: a learned correction applied after the mapping (see :data:`Correction`);
-            ``None`` applies the geometric mapping only.
+        correction: the learned correction applied after the mapping (see :data:`Correction`
+            and :mod:`poselift.correction`): ``"default"`` uses the one poselift ships for
+            this (source, target) pair when there is one (:data:`poselift.correction.BUNDLED_CORRECTIONS`),
+            a callable uses that, ``None`` applies the geometric mapping only.
 
     Returns:
         :class:`Adapted` ``(keypoints (*batch, M, 2), confidence (*batch, M))`` in the
@@ -390,6 +401,10 @@ def adapt_layout(
         raise NonFiniteError("confidence holds NaN or infinite values; use 0 for missing joints.")
     batch = shape[:-2]
     xy, conf = _map_flat(x.reshape(-1, n, 2), c.reshape(-1, n), src.name, tgt.name, min_confidence)
+    if isinstance(correction, str):
+        if correction != "default":
+            raise ValueError(f"correction must be 'default', None or a callable; got {correction!r}")
+        correction = _default_correction(src.name, tgt.name)
     if correction is not None:
         corrected = correction(xy, conf)
         if tuple(corrected.shape) != tuple(xy.shape):
@@ -410,7 +425,7 @@ def adapt_openpose(
     *,
     target: str = "h36m17",
     min_confidence: float = 0.0,
-    correction: Correction | None = None,
+    correction: Correction | str | None = "default",
 ) -> Adapted:
     """Map OpenPose keypoints (BODY_25 or COCO-18) to a lifter layout.
 
@@ -442,7 +457,7 @@ def adapt_coco17(
     *,
     target: str = "h36m17",
     min_confidence: float = 0.0,
-    correction: Correction | None = None,
+    correction: Correction | str | None = "default",
 ) -> Adapted:
     """Map COCO-17 keypoints (most 2D detectors: ViTPose, RTMPose, YOLO-pose...) to a lifter layout."""
     return adapt_layout(keypoints, "coco17", confidence, target=target, min_confidence=min_confidence, correction=correction)
@@ -454,7 +469,7 @@ def adapt_mpii16(
     *,
     target: str = "h36m17",
     min_confidence: float = 0.0,
-    correction: Correction | None = None,
+    correction: Correction | str | None = "default",
 ) -> Adapted:
     """Map MPII-16 keypoints (e.g. Stacked-Hourglass detections) to a lifter layout."""
     return adapt_layout(keypoints, "mpii16", confidence, target=target, min_confidence=min_confidence, correction=correction)
