@@ -249,3 +249,22 @@ def test_correction_learns_a_systematic_offset_without_pairs(tmp_path):
     C.save_pretrained(tmp_path)
     again = LearnedCorrection.from_folder(tmp_path)
     np.testing.assert_allclose(again(kp, torch.ones(kp.shape[:-1])).numpy(), corrected, atol=1e-5)
+
+
+def test_distilled_student_follows_its_teacher_and_saves_in_half_precision(tmp_path):
+    from poselift.training.distill import distill
+
+    data = synthetic_poses(sequences=8)
+    teacher = Lifter(tiny_config(lifter=dict(width=64, blocks=1, dropout=0.0)).lifter)
+    student, history = distill(teacher, data.kp2d, width=32, blocks=1, steps=200, batch_size=128, lr=3e-3, val=data, val_every=100)
+    assert [h["step"] for h in history] == [100, 200]
+    assert student.config.width == 32
+    gap = np.abs(student.lift(data.kp2d, normalized=True) - teacher.lift(data.kp2d, normalized=True)).mean()
+    untrained = np.abs(Lifter(student.config).lift(data.kp2d, normalized=True) - teacher.lift(data.kp2d, normalized=True)).mean()
+    assert gap < 0.5 * untrained, (gap, untrained)
+    student.save_pretrained(tmp_path, dtype=torch.float16)
+    from safetensors.torch import load_file
+
+    assert all(v.dtype == torch.float16 for v in load_file(str(tmp_path / "model.safetensors")).values() if v.is_floating_point())
+    loaded = Lifter.from_pretrained(tmp_path)
+    np.testing.assert_allclose(loaded.lift(data.kp2d, normalized=True), student.lift(data.kp2d, normalized=True), atol=5e-3)

@@ -147,14 +147,18 @@ class Lifter:
         logger.info("loaded %s lifter from %s", config.skeleton, folder)
         return lifter.to(device or "cpu")
 
-    def save_pretrained(self, folder: str | os.PathLike) -> Path:
-        """Write ``model.safetensors``, ``config.json`` and a model card ``README.md``."""
+    def save_pretrained(self, folder: str | os.PathLike, *, dtype: torch.dtype | None = None) -> Path:
+        """Write ``model.safetensors``, ``config.json`` and a model card ``README.md``.
+
+        ``dtype=torch.float16`` stores floating-point weights at half size (they are
+        loaded back into float32).
+        """
         from safetensors.torch import save_file
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         state = {
-            prefix + k: v.detach().cpu().contiguous()
+            prefix + k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().cpu().contiguous()
             for prefix, module in self.modules().items()
             for k, v in module.state_dict().items()
         }
