@@ -404,6 +404,8 @@ class OnnxLifter(Lifter):
             try:
                 session = _make_session(shipped, provider_list, options, ort)
                 why = _session_mismatch(session, config, digest)
+            except ProviderError:
+                raise
             except Exception as e:  # corrupt file: onnxruntime raises its own error types
                 why = f"onnxruntime cannot load it ({e})"
             if why is None:
@@ -427,6 +429,7 @@ class OnnxLifter(Lifter):
                 "an OnnxLifter runs where its onnxruntime providers put it; "
                 "load it with providers=[...] instead of calling .to()."
             )
+        super().to(device)  # the torch modules that still run here (completion) stay on the CPU
         return self
 
     def _lift_flat(self, x: torch.Tensor, height: float | None, normalized: bool) -> torch.Tensor:
