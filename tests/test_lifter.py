@@ -397,11 +397,6 @@ def test_constructor_and_repr():
     assert lifter.lift(POSE_H36M17_PX).shape == (17, 3)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lifter.py lift(): torch.from_numpy() rejects numpy views with negative strides "
-    "(np.flip, x[::-1]) and arrays in non-native byte order; reported to the lead",
-)
 @pytest.mark.parametrize("kind", ["reversed_view", "big_endian"])
 def test_any_numpy_layout_is_accepted(lifter, poses, kind):
     if kind == "reversed_view":

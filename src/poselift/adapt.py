@@ -59,6 +59,7 @@ from typing import Any, Callable, NamedTuple, TypeVar
 import numpy as np
 import torch
 
+from ._arrays import as_tensor
 from .errors import NonFiniteError, PoseliftError, ShapeError
 from .skeleton import get_skeleton, guess_layouts
 
@@ -371,7 +372,7 @@ def adapt_layout(
     if min_confidence < 0:
         raise ValueError(f"min_confidence must be >= 0; got {min_confidence}")
     is_tensor = torch.is_tensor(keypoints)
-    x = keypoints if is_tensor else torch.from_numpy(np.asarray(keypoints))
+    x = as_tensor(keypoints)
     n = src.num_joints
     shape = tuple(x.shape)
     if x.ndim < 2 or shape[-1] not in (2, 3) or shape[-2] != n:
@@ -393,7 +394,7 @@ def adapt_layout(
     elif confidence is None:
         c = torch.ones(shape[:-1], dtype=dtype, device=x.device)
     else:
-        c = confidence if torch.is_tensor(confidence) else torch.from_numpy(np.asarray(confidence))
+        c = as_tensor(confidence)
         if tuple(c.shape) != shape[:-1]:
             raise ShapeError(f"confidence must have shape {shape[:-1]} to match keypoints {shape}; got {tuple(c.shape)}.")
         c = c.to(device=x.device, dtype=dtype)

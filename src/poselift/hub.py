@@ -105,7 +105,7 @@ def _download(repo_id: str, *, revision, cache_dir, local_files_only, token) -> 
         offline = local_files_only or os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes", "on"}
         hint = (
             "it is not in the local hub cache and downloads are off (offline mode): download it on a "
-            f"connected machine with `huggingface-cli download {repo_id}` and copy the cache, or pass a local folder"
+            f"connected machine with `hf download {repo_id}` (or one Lifter.from_pretrained call) and copy the cache, or pass a local folder"
             if offline
             else "check the name and revision, your network, or pass a local folder"
         )

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from . import geometry
+from ._arrays import as_tensor
 from .config import LifterConfig
 from .errors import (
     DegeneratePoseError,
@@ -229,7 +230,7 @@ class Lifter:
             ``return_filled``, the tuple ``(poses, filled)``.
         """
         is_tensor = torch.is_tensor(keypoints)
-        x = keypoints if is_tensor else torch.from_numpy(np.asarray(keypoints))
+        x = as_tensor(keypoints)
         check_keypoints(x, self.skeleton)
         out_dtype = x.dtype if x.is_floating_point() else torch.float32
         batch_shape = tuple(x.shape[:-2])
@@ -257,7 +258,7 @@ class Lifter:
         if confidence is None:
             return None
         n = self.skeleton.num_joints
-        conf = confidence if torch.is_tensor(confidence) else torch.from_numpy(np.asarray(confidence))
+        conf = as_tensor(confidence)
         if tuple(conf.shape) != (*batch_shape, n):
             raise ShapeError(f"confidence must have shape {(*batch_shape, n)} to match keypoints; got {tuple(conf.shape)}.")
         conf = conf.reshape(-1, n).to(device)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .errors import ShapeError
 from .geometry import procrustes_align, scale_align
 
 __all__ = ["mpjpe", "n_mpjpe", "p_mpjpe", "pck", "auc"]
@@ -20,7 +21,7 @@ def _pair(pred, target, root: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     p = torch.as_tensor(np.asarray(pred) if not torch.is_tensor(pred) else pred).detach().cpu().double()
     t = torch.as_tensor(np.asarray(target) if not torch.is_tensor(target) else target).detach().cpu().double()
     if p.shape != t.shape or p.ndim < 2 or p.shape[-1] != 3:
-        raise ValueError(f"pred and target must both have shape (..., N, 3); got {tuple(p.shape)} and {tuple(t.shape)}")
+        raise ShapeError(f"pred and target must both have shape (..., N, 3); got {tuple(p.shape)} and {tuple(t.shape)}")
     if root is not None:
         p = p - p[..., root : root + 1, :]
         t = t - t[..., root : root + 1, :]
