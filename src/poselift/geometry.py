@@ -181,9 +181,14 @@ def chain_height(X: torch.Tensor, skeleton: Skeleton) -> torch.Tensor:
     """
     if not skeleton.height_chains:
         raise ValueError(f"layout {skeleton.name!r} defines no height chains")
-    root = root_point(X, skeleton)
-    heights = []
-    for chain in skeleton.height_chains:
-        pts = torch.stack([root[..., 0, :] if j < 0 else X[..., j, :] for j in chain], dim=-2)
-        heights.append((pts[..., 1:, :] - pts[..., :-1, :]).norm(dim=-1).sum(dim=-1))
-    return torch.stack(heights, dim=-1).mean(dim=-1)
+    n = X.shape[-2]
+    length = max(len(chain) for chain in skeleton.height_chains)
+    # One gather for all chains (a few ONNX nodes instead of one per joint): -1, the root
+    # point, is row n of X with the root appended; a short chain repeats its last point,
+    # adding bones of length zero.
+    index = [
+        [n if j < 0 else j for j in chain] + [n if chain[-1] < 0 else chain[-1]] * (length - len(chain))
+        for chain in skeleton.height_chains
+    ]
+    pts = torch.cat([X, root_point(X, skeleton)], dim=-2)[..., index, :]  # (*batch, chains, length, D)
+    return (pts[..., 1:, :] - pts[..., :-1, :]).norm(dim=-1).sum(dim=-1).mean(dim=-1)

@@ -71,6 +71,32 @@ def _first_index(mask: torch.Tensor, batch_shape: tuple[int, ...]) -> tuple[int,
     return tuple(int(i) for i in np.unravel_index(flat, batch_shape)) if batch_shape else ()
 
 
+def _numpy_view(t: torch.Tensor) -> np.ndarray | None:
+    """A zero-copy numpy view of a CPU tensor, or ``None`` (other devices, dtypes numpy lacks)."""
+    if t.device.type != "cpu":
+        return None
+    try:
+        return t.detach().numpy()
+    except (TypeError, RuntimeError):
+        return None
+
+
+def _plainly_valid(x: np.ndarray) -> bool:
+    """True when every ``(B, N, 2)`` pose is finite and far from degenerate, in a few numpy calls.
+
+    A screen for the common case in front of :meth:`Lifter._check_values`, whose torch
+    checks cost more in dispatch than in work on a few poses: ``False`` only means "run
+    the exact checks". The margin (2e-6 against their 1e-6) keeps float rounding from
+    passing a pose that they would refuse.
+    """
+    magnitude = np.abs(x).max(axis=(-1, -2))  # NaN and inf propagate, so this also checks finiteness
+    if not np.isfinite(magnitude).all():
+        return False
+    dev = x - x.sum(axis=-2, keepdims=True) * np.float32(1.0 / x.shape[-2])
+    spread = np.sqrt(np.einsum("bnk,bnk->b", dev, dev))
+    return bool((spread > 2e-6 * np.maximum(magnitude, 1.0)).all())
+
+
 class Lifter:
     """A trained 2D-to-3D lifter.
 
@@ -134,7 +160,7 @@ class Lifter:
         if backend == "onnx":
             from .onnx import OnnxLifter
 
-            return OnnxLifter.from_folder(folder, providers=providers)
+            return OnnxLifter.from_folder(folder, providers=providers, device=device)
         if backend != "torch":
             raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
         return cls.from_folder(folder, device=device)
@@ -239,19 +265,24 @@ class Lifter:
         missing = self._missing(confidence, batch_shape, flat.device)
         self._check_values(flat, missing, batch_shape)
 
-        out = torch.empty(flat.shape[0], n, 3, dtype=torch.float32, device=self.device)
-        for start in range(0, flat.shape[0], batch_size):
-            chunk = flat[start : start + batch_size]
-            if missing is not None:
-                chunk = self.completion(chunk, ~missing[start : start + batch_size])
-            out[start : start + batch_size] = self._lift_flat(chunk, height, normalized)
+        if flat.shape[0] <= batch_size:  # one chunk: no output buffer, no copy
+            out = self._lift_flat(flat if missing is None else self.completion(flat, ~missing), height, normalized)
+        else:
+            out = torch.empty(flat.shape[0], n, 3, dtype=torch.float32, device=self.device)
+            for start in range(0, flat.shape[0], batch_size):
+                chunk = flat[start : start + batch_size]
+                if missing is not None:
+                    chunk = self.completion(chunk, ~missing[start : start + batch_size])
+                out[start : start + batch_size] = self._lift_flat(chunk, height, normalized)
         out = out.reshape(*batch_shape, n, 3)
-        filled = (missing if missing is not None else torch.zeros(flat.shape[:2], dtype=torch.bool)).reshape(*batch_shape, n)
         if is_tensor:
             out = out.to(device=keypoints.device, dtype=out_dtype)
-            return (out, filled.to(keypoints.device)) if return_filled else out
-        out = out.cpu().numpy().astype(np.float64 if out_dtype == torch.float64 else np.float32, copy=False)
-        return (out, filled.cpu().numpy()) if return_filled else out
+        else:
+            out = out.cpu().numpy().astype(np.float64 if out_dtype == torch.float64 else np.float32, copy=False)
+        if not return_filled:
+            return out
+        filled = (missing if missing is not None else torch.zeros(flat.shape[:2], dtype=torch.bool)).reshape(*batch_shape, n)
+        return out, (filled.to(keypoints.device) if is_tensor else filled.cpu().numpy())
 
     def _missing(self, confidence: Any, batch_shape: tuple[int, ...], device: torch.device) -> torch.Tensor | None:
         """``(B, N)`` bool mask of joints below the confidence threshold, or ``None``."""
@@ -261,6 +292,9 @@ class Lifter:
         conf = as_tensor(confidence)
         if tuple(conf.shape) != (*batch_shape, n):
             raise ShapeError(f"confidence must have shape {(*batch_shape, n)} to match keypoints; got {tuple(conf.shape)}.")
+        view = _numpy_view(conf)
+        if view is not None and bool((view >= self.config.confidence_threshold).all()):
+            return None  # every joint visible (the common case), decided without torch dispatches
         conf = conf.reshape(-1, n).to(device)
         missing = ~(conf >= self.config.confidence_threshold)  # NaN confidence counts as missing
         if not bool(missing.any()):
@@ -289,6 +323,10 @@ class Lifter:
         return [self.skeleton.joints[j] for j in torch.nonzero(mask[row]).flatten().tolist()]
 
     def _check_values(self, flat: torch.Tensor, missing: torch.Tensor | None, batch_shape: tuple[int, ...]) -> None:
+        if missing is None:
+            view = _numpy_view(flat)
+            if view is not None and _plainly_valid(view):
+                return  # the checks below would pass; they run, and explain, only otherwise
         finite = torch.isfinite(flat).all(dim=-1)
         bad = ~finite if missing is None else ~finite & ~missing
         if bool(bad.any()):
