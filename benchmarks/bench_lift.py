@@ -14,11 +14,9 @@ Usage::
 
     python benchmarks/bench_lift.py                      # full run, writes benchmarks/RESULTS.md
     python benchmarks/bench_lift.py --quick              # a quick check of the script
-    python benchmarks/bench_lift.py --model path/to/model --proposed
+    python benchmarks/bench_lift.py --model path/to/model --threads 4 --batches 1 256
 
-``--proposed`` also measures the lift path with the speed-ups proposed in
-``benchmarks/fast_path.py`` monkeypatched in (small batches only: they cut per-call
-overhead).
+Each configuration runs in its own subprocess, so its peak memory is its own.
 """
 
 from __future__ import annotations
@@ -38,7 +36,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BATCHES = (1, 16, 256, 4096, 65536)
 QUICK_BATCHES = (1, 16, 256, 4096)
-PROPOSED_MAX_BATCH = 256
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -109,77 +106,13 @@ def machine_description() -> dict:
 
 
 # ---------------------------------------------------------------------------- worker (one configuration per process)
-def ab_worker(spec: dict) -> dict:
-    """Single pose, current vs proposed lift path, calls interleaved so both see the same load."""
-    import gc
-
-    import numpy as np
-    import torch
-
-    import fast_path
-    from poselift import Lifter, geometry
-    from poselift.onnx import OnnxLifter
-
-    torch.set_num_threads(spec["threads"])
-    proposed = {"lift": fast_path.lift, "_missing": fast_path._missing, "_check_values": fast_path._check_values}
-    ProposedOnnx = type("ProposedOnnx", (OnnxLifter,), proposed)
-    ProposedTorch = type("ProposedTorch", (Lifter,), proposed)
-    kw = {"intra_op_threads": spec["threads"]}
-    onnx_now = OnnxLifter.from_folder(spec["folder"], cache_dir=spec["cache_dir"], **kw)
-    onnx_new = ProposedOnnx.from_folder(spec["folder"], cache_dir=spec["cache_dir_proposed"], **kw)
-    torch_now, torch_new = Lifter.from_folder(spec["folder"]), ProposedTorch.from_folder(spec["folder"])
-    n = torch_now.skeleton.num_joints
-    rng = np.random.default_rng(0)
-    x = (rng.uniform(300, 700, size=(1, 2)) + rng.normal(0, 80, size=(n, 2))).astype(np.float32)
-    conf = np.ones(n, dtype=np.float32)
-    feed = {"keypoints": x[None], "height": np.asarray(1.7, dtype=np.float32)}
-
-    def variant(fn, chain):
-        def call():
-            geometry.chain_height = chain  # the proposed chain_height also shortens the torch pipeline
-            fn()
-        return call
-
-    now, new = fast_path._ORIGINAL["chain"], fast_path.chain_height
-    calls = {
-        "onnx: session.run only": variant(lambda: onnx_now.session.run(None, feed), now),
-        "onnx + proposed: session.run only": variant(lambda: onnx_new.session.run(None, feed), new),
-        "onnx: lift": variant(lambda: onnx_now.lift(x), now),
-        "onnx + proposed: lift": variant(lambda: onnx_new.lift(x), new),
-        "onnx: lift with confidence": variant(lambda: onnx_now.lift(x, conf), now),
-        "onnx + proposed: lift with confidence": variant(lambda: onnx_new.lift(x, conf), new),
-        "torch: lift": variant(lambda: torch_now.lift(x), now),
-        "torch + proposed: lift": variant(lambda: torch_new.lift(x), new),
-    }
-    for call in calls.values():
-        for _ in range(20):
-            call()
-    times: dict[str, list[float]] = {k: [] for k in calls}
-    gc.collect()
-    gc.disable()
-    for _ in range(spec["reps"]):
-        for name, call in calls.items():
-            times[name].append(_timed(call))
-    gc.enable()
-    geometry.chain_height = now
-    return {
-        name: {"median_s": float(np.median(t)), "p10_s": float(np.percentile(t, 10))} for name, t in times.items()
-    } | {"reps": spec["reps"]}
-
-
 def worker(spec: dict) -> dict:
-    """Measure one (backend, device, batch, variant) in this process; return a result dict."""
-    if spec.get("mode") == "ab":
-        return ab_worker(spec)
+    """Measure one (backend, device, batch) in this process; return a result dict."""
     import gc
 
     import numpy as np
     import torch
 
-    if spec["proposed"]:
-        import fast_path  # benchmarks/fast_path.py, next to this script
-
-        fast_path.apply()
     from poselift import Lifter
 
     torch.set_num_threads(spec["threads"])
@@ -273,11 +206,10 @@ def _table(rows: list[dict], floor_s_per_pose: float) -> str:
     ]
     for r in rows:
         lift = r["lift"]
-        name = r["backend"] + (" + proposed" if r["proposed"] else "")
         ratio = lift["median_s"] / (floor_s_per_pose * r["batch"]) if r["batch"] >= 4096 and r["device"] == "cpu" else None
         mem = f"{r['peak_rss_mb']:.0f}" + (f" (GPU {r['cuda_peak_mb']:.0f})" if "cuda_peak_mb" in r else "")
         lines.append(
-            f"| {name} | {r['device']} | {r['batch']} | {_fmt_time(lift['median_s'])} | {_fmt_time(lift['p90_s'])} "
+            f"| {r['backend']} | {r['device']} | {r['batch']} | {_fmt_time(lift['median_s'])} | {_fmt_time(lift['p90_s'])} "
             f"| {r['batch'] / lift['median_s']:,.0f} | {_fmt_time(r['backend_call']['median_s'])} "
             f"| {mem} | {r['peak_rss_mb'] - r['base_rss_mb']:.0f} | {f'{ratio:.2f}x' if ratio else '—'} |"
         )
@@ -293,7 +225,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, nargs="+", help=f"batch sizes (default {BATCHES}; quick {QUICK_BATCHES})")
     parser.add_argument("--backends", nargs="+", default=["torch", "onnx"], choices=["torch", "onnx"])
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads for both backends")
-    parser.add_argument("--proposed", action="store_true", help="also measure the fast_path.py proposals")
     parser.add_argument("--quick", action="store_true", help="fewer batch sizes and repetitions: checks the script")
     parser.add_argument("--min-time", type=float, help="seconds of timed calls per configuration (default 2; quick 0.3)")
     parser.add_argument("--out", default=str(HERE / "RESULTS.md"), help="markdown file to write ('-': none)")
@@ -326,43 +257,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{flops / 1e6:.2f} MFLOP/pose; matmul {gflops:.1f} GFLOP/s on {args.threads} thread(s); "
               f"floor {1 / floor:,.0f} poses/s", file=sys.stderr)
 
-        variants = [(b, False) for b in args.backends]
-        if args.proposed:
-            variants += [(b, True) for b in args.backends]
         if "onnx" in args.backends:
-            _prepare_onnx(folder, workdir, args.proposed)
+            _prepare_onnx(folder, workdir)
 
         rows = []
-        for backend, proposed in variants:
+        for backend in args.backends:
             for device in devices:
                 if backend == "onnx" and device == "cuda" and not _ort_has_cuda():
                     continue
                 for batch in batches:
-                    if proposed and batch > PROPOSED_MAX_BATCH:
-                        continue
                     spec = {
-                        "backend": backend, "device": device, "batch": batch, "proposed": proposed,
-                        "folder": str(folder), "threads": args.threads,
-                        "cache_dir": str(workdir / ("onnx-proposed" if proposed else "onnx")),
+                        "backend": backend, "device": device, "batch": batch,
+                        "folder": str(folder), "threads": args.threads, "cache_dir": str(workdir / "onnx"),
                         "warmup": 1 if batch >= 4096 else 5,
                         "min_reps": 3 if batch >= 4096 else (5 if args.quick else 20),
                         "max_reps": 20000, "min_time": min_time,
                     }
                     row = _run_worker(spec)
                     rows.append(row)
-                    print(f"{backend}{'+proposed' if proposed else ''} {device} batch {batch}: "
+                    print(f"{backend} {device} batch {batch}: "
                           f"median {_fmt_time(row['lift']['median_s'])}, {batch / row['lift']['median_s']:,.0f} poses/s",
                           file=sys.stderr)
 
-        ab = None
-        if args.proposed and "onnx" in args.backends:
-            ab = _run_worker({
-                "mode": "ab", "folder": str(folder), "threads": args.threads, "reps": 300 if args.quick else 2000,
-                "cache_dir": str(workdir / "onnx"), "cache_dir_proposed": str(workdir / "onnx-proposed"),
-            })
-
     load_after = os.getloadavg()
-    report = _report(args, machine, config, flops, gflops, floor, rows, load_before, load_after, batches, ab)
+    report = _report(args, machine, config, flops, gflops, floor, rows, load_before, load_after, batches)
     print(report)
     if args.out != "-":
         Path(args.out).write_text(report, encoding="utf-8")
@@ -389,19 +307,11 @@ def _ort_has_cuda() -> bool:
     return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
 
 
-def _prepare_onnx(folder: Path, workdir: Path, proposed: bool) -> None:
+def _prepare_onnx(folder: Path, workdir: Path) -> None:
     """Export once here, so workers only load (and their peak memory excludes the export)."""
     from poselift.onnx import OnnxLifter
 
     OnnxLifter.from_folder(folder, cache_dir=workdir / "onnx")
-    if proposed:
-        import fast_path
-
-        fast_path.apply()  # the proposed chain_height changes the exported graph
-        try:
-            OnnxLifter.from_folder(folder, cache_dir=workdir / "onnx-proposed")
-        finally:
-            fast_path.revert()
 
 
 def _run_worker(spec: dict) -> dict:
@@ -415,7 +325,7 @@ def _run_worker(spec: dict) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _report(args, machine, config, flops, gflops, floor, rows, load_before, load_after, batches, ab=None) -> str:
+def _report(args, machine, config, flops, gflops, floor, rows, load_before, load_after, batches) -> str:
     cores = machine.get("physical_cores") or machine.get("logical_cpus") or 1
     busy = max(load_before[0], load_after[0]) > 0.25 * cores
     status = []
@@ -429,7 +339,7 @@ def _report(args, machine, config, flops, gflops, floor, rows, load_before, load
     if not status:
         status.append("Measured on an otherwise idle machine.")
     status += args.note
-    singles = {(r["backend"], r["proposed"]): r["lift"]["median_s"] for r in rows if r["batch"] == 1 and r["device"] == "cpu"}
+    singles = {r["backend"]: r["lift"]["median_s"] for r in rows if r["batch"] == 1 and r["device"] == "cpu"}
     model = args.model or f"random lifter, width {config.width}, {config.blocks} blocks (the timing does not depend on the weights)"
     lines = [
         "# poselift lift benchmarks",
@@ -457,20 +367,8 @@ def _report(args, machine, config, flops, gflops, floor, rows, load_before, load
         "",
     ]
     if singles:
-        parts = [f"{b}{' + proposed' if p else ''} {_fmt_time(t)}" for (b, p), t in sorted(singles.items())]
+        parts = [f"{b} {_fmt_time(t)}" for b, t in sorted(singles.items())]
         lines += [f"Single pose, end to end on CPU: {', '.join(parts)}.", ""]
-    if ab:
-        lines += [
-            "### Single pose: current vs proposed lift path, interleaved",
-            "",
-            f"One process, the calls below alternated {ab['reps']} times, so that they share whatever load "
-            "the machine has (p10 approaches the unloaded latency).",
-            "",
-            "| call | median | p10 |",
-            "|---|---:|---:|",
-            *[f"| {k} | {_fmt_time(v['median_s'])} | {_fmt_time(v['p10_s'])} |" for k, v in ab.items() if k != "reps"],
-            "",
-        ]
     lines += [
         "## How to read this",
         "",
@@ -482,12 +380,9 @@ def _report(args, machine, config, flops, gflops, floor, rows, load_before, load
         "configuration (`resource.getrusage`); growth is the rise over the level after loading. "
         "The ONNX export happens beforehand in the parent process.",
         "- time / floor: measured time over the network's FLOPs at the matmul rate above (batches >= 4096, CPU).",
-        "- `+ proposed`: the lift path with the changes in `benchmarks/fast_path.py` monkeypatched in "
-        f"(batches <= {PROPOSED_MAX_BATCH}); the same changes as a patch: `benchmarks/proposed_lift_speedups.diff`.",
         "",
         "Reproduce: `python benchmarks/bench_lift.py"
         + (" --quick" if args.quick else "")
-        + (" --proposed" if args.proposed else "")
         + (f" --model {args.model}" if args.model else f" --width {config.width} --blocks {config.blocks}")
         + f" --threads {args.threads}` (batches {', '.join(map(str, batches))}).",
         "",
