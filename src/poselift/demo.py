@@ -1,0 +1,135 @@
+"""A self-contained demo: lift the bundled OpenPose walking clip to 3D and draw it.
+
+    >>> from poselift.demo import run_demo
+    >>> paths = run_demo("poselift-demo")           # doctest: +SKIP
+    >>> sorted(paths)                                # doctest: +SKIP
+    ['gif', 'json', 'npz', 'png']
+
+or from a shell: ``python -m poselift.demo [output_dir] [--model NAME_OR_PATH]``.
+
+The sample (``poselift/samples/openpose_walk``) is 70 frames of OpenPose BODY_25 JSON
+made from a CMU motion-capture walk (see ``poselift/samples/README.md``). Drawing needs
+matplotlib (``pip install "poselift[viz]"``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from .adapt import adapt_openpose
+from .errors import PoseliftError
+from .hub import DEFAULT_MODEL
+from .io import read_keypoints, write_poses
+from .lifter import Lifter
+
+__all__ = ["run_demo", "sample_path", "SAMPLES"]
+
+logger = logging.getLogger(__name__)
+
+#: Samples shipped in the package: name -> description.
+SAMPLES: dict[str, str] = {
+    "openpose_walk": "70 frames (30 fps) of OpenPose BODY_25 JSON, one person walking; made from CMU mocap 02_01",
+}
+
+
+def sample_path(name: str = "openpose_walk") -> Path:
+    """Folder of a bundled sample (see :data:`SAMPLES`)."""
+    if name not in SAMPLES:
+        raise PoseliftError(f"unknown sample {name!r}; bundled samples are {sorted(SAMPLES)}")
+    path = Path(str(resources.files("poselift") / "samples" / name))
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"bundled sample folder {path} is missing; the poselift installation is incomplete: reinstall poselift"
+        )
+    return path
+
+
+def _representative_frame(kp: np.ndarray, lifted: np.ndarray) -> int:
+    """The lifted frame with the widest stride (ankle distance over torso length), for the still image."""
+    neck, mid_hip, right_ankle, left_ankle = 1, 8, 11, 14  # BODY_25
+    torso = np.linalg.norm(kp[:, neck, :2] - kp[:, mid_hip, :2], axis=-1)
+    spread = np.linalg.norm(kp[:, left_ankle, :2] - kp[:, right_ankle, :2], axis=-1) / np.maximum(torso, 1e-6)
+    spread[~lifted] = -1.0
+    return int(np.argmax(spread))
+
+
+def run_demo(output_dir: str | os.PathLike = "poselift-demo", *, model: str | os.PathLike | None = None) -> dict[str, Path]:
+    """Lift the bundled OpenPose sample and write the results.
+
+    Args:
+        output_dir: folder for the outputs (created if needed).
+        model: a lifter name or folder for :meth:`Lifter.from_pretrained`; ``None`` loads
+            the default released weights (``poselift/h36m-17``).
+
+    Returns:
+        ``{"json": poses3d.json, "npz": poses3d.npz, "png": skeleton.png, "gif": skeleton.gif}``:
+        the lifted poses (metres, camera frame, root-relative) in both formats, a
+        multi-view plot of one frame next to its 2D input, and a short animation.
+    """
+    from .viz import save_pose_animation, save_pose_plot
+
+    out = Path(output_dir)
+    sample = sample_path("openpose_walk")
+    data = read_keypoints(sample)
+    if data.layout != "openpose_body25" or data.max_people < 1:
+        raise PoseliftError(f"bundled sample {sample} is not single-person OpenPose BODY_25 ({data!r})")
+    kp25 = data.keypoints[:, 0]  # (frames, 25, 2): one person per frame
+    conf25 = data.confidence[:, 0]
+
+    lifter = Lifter.from_pretrained(DEFAULT_MODEL if model is None else model)
+    kp, conf = adapt_openpose(kp25, "body25", conf25, target=lifter.config.skeleton)
+    # Poses with a joint below the lifter's threshold cannot be lifted; keep them as gaps.
+    lifted = (conf >= lifter.config.confidence_threshold).all(axis=-1)
+    if not lifted.any():
+        raise PoseliftError(f"no frame of {sample} has all joints the lifter needs")
+    poses = np.full(kp.shape[:-1] + (3,), np.nan, dtype=np.float32)
+    poses[lifted] = lifter.lift(kp[lifted], conf[lifted])
+    logger.info("lifted %d of %d frames of %s with %r", int(lifted.sum()), len(lifted), sample.name, lifter)
+
+    meta = {"input": f"poselift sample {sample.name}", "model": str(DEFAULT_MODEL if model is None else model)}
+    paths: dict[str, Path] = {}
+    for key in ("json", "npz"):
+        paths[key] = write_poses(
+            out / f"poses3d.{key}", poses[:, None], skeleton=lifter.skeleton, frames=data.frames,
+            lifted=lifted[:, None], metadata=meta,
+        )  # fmt: skip
+
+    with_conf = np.concatenate([kp25, conf25[..., None]], axis=-1)
+    t = _representative_frame(with_conf, lifted)
+    paths["png"] = save_pose_plot(
+        poses, lifter.skeleton, out / "skeleton.png", frame=t, keypoints2d=with_conf,
+        skeleton2d="openpose_body25", title=f"poselift demo: OpenPose walk, frame {t + 1} of {len(poses)}",
+    )  # fmt: skip
+    # Animation: every second lifted frame at 15 fps (real time for the 30 fps clip).
+    keep = np.flatnonzero(lifted)[::2]
+    paths["gif"] = save_pose_animation(
+        poses[keep], lifter.skeleton, out / "skeleton.gif", fps=15, views=("front", "side"),
+        keypoints2d=with_conf[keep], skeleton2d="openpose_body25", title="poselift demo", dpi=64,
+    )  # fmt: skip
+    for key, path in paths.items():
+        logger.info("demo %s: %s", key, path)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m poselift.demo [output_dir] [--model NAME_OR_PATH]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m poselift.demo", description="Lift the bundled OpenPose sample.")
+    parser.add_argument("output_dir", nargs="?", default="poselift-demo")
+    parser.add_argument("--model", default=None, help=f"lifter name or folder (default {DEFAULT_MODEL})")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    paths = run_demo(args.output_dir, model=args.model)
+    for key, path in paths.items():
+        print(f"{key:>4}: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
