@@ -68,3 +68,12 @@ def test_run_demo_with_small_random_model(tmp_path):
     with np.load(paths["npz"], allow_pickle=False) as npz:
         poses = npz["poses3d"]
     assert poses.shape == (SAMPLE_FRAMES, 1, 17, 3) and np.isfinite(poses).all()
+
+
+def test_examples_compile():
+    from conftest import REPO_ROOT
+
+    scripts = sorted((REPO_ROOT / "examples").glob("*.py"))
+    assert {p.name for p in scripts} >= {"lift_openpose_folder.py", "onnx_inference.py", "finetune_on_my_keypoints.py"}
+    for script in scripts:
+        compile(script.read_text(encoding="utf-8"), str(script), "exec")
