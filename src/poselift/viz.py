@@ -59,16 +59,15 @@ CENTER_COLOR = "#555555"
 # --------------------------------------------------------------------------- inputs
 
 
-def _to_numpy(a: Any, name: str) -> np.ndarray:
+def _to_numpy(a: Any) -> np.ndarray:
     if hasattr(a, "detach"):  # torch.Tensor, without importing torch
         a = a.detach().cpu().numpy()
-    arr = np.asarray(a, dtype=np.float64)
-    return arr
+    return np.asarray(a, dtype=np.float64)
 
 
 def _poses(a: Any, skeleton: Skeleton, name: str, dims: tuple[int, ...] = (3,)) -> np.ndarray:
     """``(..., N, D)`` -> ``(B, N, D)`` with the shape checked against the layout."""
-    arr = _to_numpy(a, name)
+    arr = _to_numpy(a)
     n = skeleton.num_joints
     if arr.ndim < 2 or arr.shape[-2] != n or arr.shape[-1] not in dims:
         want = " or ".join(f"(..., {n}, {d})" for d in dims)
@@ -319,7 +318,7 @@ def save_pose_plot(
     view_list = _views(views)
     kp = None
     if keypoints2d is not None:
-        kp_arr = _to_numpy(keypoints2d, "keypoints2d")
+        kp_arr = _to_numpy(keypoints2d)
         skel2d = _skeleton_2d(kp_arr, skel, skeleton2d)
         kp_all = _poses(kp_arr, skel2d, "keypoints2d", dims=(2, 3))
         if kp_all.shape[0] not in (1, poses.shape[0]):
@@ -385,14 +384,14 @@ def save_pose_animation(
     if not fps > 0:
         raise PoseliftError(f"fps must be positive; got {fps}")
     skel = get_skeleton(skeleton)
-    seq = _to_numpy(poses3d, "poses3d")
+    seq = _to_numpy(poses3d)
     if seq.ndim != 3:
         raise ShapeError(f"poses3d must have shape (frames, {skel.num_joints}, 3) for an animation; got {seq.shape}")
     seq = _poses(seq, skel, "poses3d")
     view_list = _views(views)
     kp = None
     if keypoints2d is not None:
-        kp_arr = _to_numpy(keypoints2d, "keypoints2d")
+        kp_arr = _to_numpy(keypoints2d)
         skel2d = _skeleton_2d(kp_arr, skel, skeleton2d)
         if kp_arr.ndim != 3 or kp_arr.shape[0] != seq.shape[0]:
             raise ShapeError(
