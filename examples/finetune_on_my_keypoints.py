@@ -21,7 +21,7 @@ import logging
 
 from poselift import Lifter
 from poselift.training.config import load_recipe
-from poselift.training.trainer import Trainer, load_data, train
+from poselift.training.trainer import train
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("keypoints", help="keypoint file or OpenPose folder")
@@ -42,17 +42,11 @@ if args.layout:
     overrides.append(f"data.layout={json.dumps(args.layout)}")
 config = load_recipe(args.recipe, overrides + args.overrides)
 
-if args.init is None:
-    # From scratch: load_recipe + train is all it takes.
-    lifter = train(config, args.run_dir)
-else:
-    # Fine-tune: same recipe, the architecture of the starting model, its weights loaded.
+if args.init is not None:
+    # Fine-tune: the starting model's architecture (its completion network is not retrained), its weights.
     start = Lifter.from_pretrained(args.init)
-    config = config.model_copy(update={"lifter": start.config})
-    train_set, _ = load_data(config)
-    trainer = Trainer(config, train_set, run_dir=args.run_dir)
-    if trainer.latest_checkpoint() is None:  # a fresh run; a restarted run resumes its checkpoint
-        trainer.G.load_state_dict(start.net.state_dict())
-    lifter = trainer.fit()
+    architecture = start.config.model_copy(update={"completion": None, "metadata": {}})
+    config = config.model_copy(update={"lifter": architecture, "init_from": args.init})
+lifter = train(config, args.run_dir)  # a restarted run resumes from its last checkpoint
 
 print(lifter, "->", f"{args.run_dir}/final")

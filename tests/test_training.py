@@ -268,3 +268,14 @@ def test_distilled_student_follows_its_teacher_and_saves_in_half_precision(tmp_p
     assert all(v.dtype == torch.float16 for v in load_file(str(tmp_path / "model.safetensors")).values() if v.is_floating_point())
     loaded = Lifter.from_pretrained(tmp_path)
     np.testing.assert_allclose(loaded.lift(data.kp2d, normalized=True), student.lift(data.kp2d, normalized=True), atol=5e-3)
+
+
+def test_fine_tuning_starts_from_given_weights(tmp_path):
+    data = synthetic_poses()
+    start = Lifter(tiny_config().lifter)
+    start.save_pretrained(tmp_path / "start")
+    trainer = Trainer(tiny_config(init_from=str(tmp_path / "start")), data, run_dir=tmp_path / "run")
+    for k, v in start.net.state_dict().items():
+        torch.testing.assert_close(trainer.G.state_dict()[k], v)
+    with pytest.raises(PoseliftError, match="width: model 32 vs recipe 64"):
+        Trainer(tiny_config(init_from=str(tmp_path / "start"), lifter=dict(width=64, blocks=1)), data, run_dir=tmp_path / "r2")

@@ -76,6 +76,7 @@ class TrainConfig(_Strict):
     )
     flip: bool = Field(True, description="mirror half of the training 2D poses (left/right swapped)")
     temporal_gap: int = Field(4, ge=1, description="frames between the two poses the temporal discriminator sees")
+    init_from: str | None = Field(None, description="start from these lifter weights (folder or released name): fine-tuning")
     lifter: LifterConfig = Field(default_factory=LifterConfig)
     discriminator: DiscriminatorConfig = Field(default_factory=DiscriminatorConfig)
     loss: LossConfig = Field(default_factory=LossConfig)

@@ -115,6 +115,8 @@ class Trainer:
             diffs = self.x[sample[:, 1]] - self.x[sample[:, 0]]
             self.motion_scale = float(1.0 / diffs.square().sum(-1).mean().sqrt().clamp_min(1e-6))
         self.G = LifterNet(lc).to(self.device)
+        if config.init_from:
+            self._init_from(config.init_from)
         dc = config.discriminator
         self.D = ResidualMLP(2 * n, 1, dc.width, dc.blocks, batchnorm=False, dropout=dc.dropout).to(self.device) if config.loss.adversarial > 0 else None
         self.T = ResidualMLP(2 * n, 1, dc.width, dc.blocks, batchnorm=False, dropout=dc.dropout).to(self.device) if config.loss.temporal > 0 else None
@@ -156,6 +158,21 @@ class Trainer:
         same = (data.seq[k:] == data.seq[:-k]) & (data.frame[k:] - data.frame[:-k] == k * frame_step)
         idx = np.nonzero(same)[0]
         return torch.stack([torch.from_numpy(idx), torch.from_numpy(idx + k)], dim=1)
+
+    def _init_from(self, name_or_path: str) -> None:
+        """Copy a trained lifter's weights into ``G`` (its architecture must match the recipe's)."""
+        start = Lifter.from_pretrained(name_or_path)
+        ours, theirs = self.config.lifter, start.config
+        keys = ("skeleton", "width", "blocks", "batchnorm", "activation", "input_skip", "c", "scale_mode")
+        diff = {k: (getattr(theirs, k), getattr(ours, k)) for k in keys if getattr(theirs, k) != getattr(ours, k)}
+        if diff:
+            raise PoseliftError(
+                f"init_from {name_or_path!r} does not match the recipe's lifter: "
+                + ", ".join(f"{k}: model {a!r} vs recipe {b!r}" for k, (a, b) in diff.items())
+                + ". Set lifter.* in the recipe to the model's values."
+            )
+        self.G.load_state_dict(start.net.state_dict())
+        logger.info("initialised the lifter from %s", name_or_path)
 
     def _broadcast_parameters(self) -> None:
         import torch.distributed as dist
