@@ -79,7 +79,7 @@ def train_correction(
         opt_d.step()
         if (step + 1) % 250 == 0:
             size = float((delta.detach() * c).norm(dim=-1).mean())
-            logger.info("correction step %d: C %.4f D %.4f mean |C| %.4f (pose RMS = 1)", step + 1, float(loss_c), float(loss_d), size)
+            logger.info("correction step %d: C %.4f D %.4f mean |C| %.4f (pose RMS = 1)", step + 1, float(loss_c.detach()), float(loss_d.detach()), size)
     return C.eval()
 
 
