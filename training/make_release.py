@@ -55,6 +55,7 @@ def main() -> None:
     ap.add_argument("--blocks", type=int, default=2)
     ap.add_argument("--distill-steps", type=int, default=3000)
     ap.add_argument("--completion-steps", type=int, default=3000)
+    ap.add_argument("--completion-from", help="reuse the completion network of this lifter folder instead of training one")
     ap.add_argument("--correction", help="folder of the learned correction for SH (MPII-16) detections")
     ap.add_argument("--eval-stride", type=int, default=1, help="S9/S11 frame stride (1 = every frame)")
     ap.add_argument("--seed", type=int, default=0)
@@ -77,10 +78,17 @@ def main() -> None:
     else:
         student = teacher
 
-    completion_cfg = CompletionConfig()
-    net, comp_report = train_completion(train.kp2d, skeleton, config=completion_cfg, steps=args.completion_steps,
-                                        seed=args.seed, val=s8.kp2d)
-    log.info("completion on S8 (filled-joint error / pose RMS): %s", comp_report)
+    if args.completion_from:
+        donor = Lifter.from_pretrained(args.completion_from)
+        if donor.completion is None or donor.config.skeleton != skeleton:
+            raise SystemExit(f"{args.completion_from} has no {skeleton} completion network")
+        completion_cfg, net = donor.config.completion, donor.completion
+        log.info("completion network from %s: %s", args.completion_from, donor.config.metadata.get("completion"))
+    else:
+        completion_cfg = CompletionConfig()
+        net, comp_report = train_completion(train.kp2d, skeleton, config=completion_cfg, steps=args.completion_steps,
+                                            seed=args.seed, val=s8.kp2d)
+        log.info("completion on S8 (filled-joint error / pose RMS): %s", comp_report)
     lifter = attach_completion(student, net, completion_cfg)
 
     flip = lifter.config.model_copy(update={"flip_test": True})
