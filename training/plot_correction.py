@@ -51,8 +51,14 @@ def main() -> None:
     err_before = ((raw - gt2d).norm(dim=-1) / size).mean(0).numpy() * 100
     err_after = ((fixed - gt2d).norm(dim=-1) / size).mean(0).numpy() * 100
 
+    # seen from behind, a person's left shoulder is on the image's left: mirror those frames
+    # (decided on the ground truth, applied alike to all three) so the mean is of front views
+    ls, rs = skel.index("left_shoulder"), skel.index("right_shoulder")
+    mirror = torch.where(gt2d[:, ls, 0] < gt2d[:, rs, 0], -1.0, 1.0)[:, None]
+
     def mean_pose(x: torch.Tensor) -> np.ndarray:
-        return (geometry.normalize_2d(x, skel, 1.0)[0]).mean(0).numpy()
+        x_n = geometry.normalize_2d(x, skel, 1.0)[0]
+        return torch.stack([x_n[..., 0] * mirror, x_n[..., 1]], dim=-1).mean(0).numpy()
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 6), gridspec_kw={"width_ratios": [1, 1.5]})
     for pose, colour, label in ((mean_pose(gt2d), "black", "ground truth (target convention)"),
@@ -62,8 +68,8 @@ def main() -> None:
             ax1.plot(pose[[p, c], 0], -pose[[p, c], 1], color=colour, lw=2, alpha=0.8)
         ax1.scatter(pose[:, 0], -pose[:, 1], color=colour, s=12, label=label)
     ax1.set_aspect("equal")
-    ax1.set_title(f"mean normalised 2D pose, {args.subject} (held out)")
-    ax1.legend(loc="lower center", fontsize=8)
+    ax1.set_title(f"mean normalised 2D pose (front views), {args.subject} (held out)")
+    ax1.legend(loc="upper center", bbox_to_anchor=(0.5, -0.01), fontsize=8)
     ax1.set_xticks([])
     ax1.set_yticks([])
     idx = np.arange(skel.num_joints)
