@@ -108,20 +108,22 @@ def main() -> None:
     tables["gt"] = format_table(r)
     for k, v in r["average_over_actions"].items():
         results[f"S9+S11 GT 2D {k}"] = round(v, 1)
-    if skeleton == "h36m17":
-        det = load_h36m(args.h36m, ["S9", "S11"], inputs="detected", stride=args.eval_stride, skeleton=skeleton)
+    # SH detections (MPII-16) through the geometric mapping, for either layout
+    det = load_h36m(args.h36m, ["S9", "S11"], inputs="detected", stride=args.eval_stride, skeleton=skeleton)
+    r = evaluate_poses(lifter, det)
+    tables["detected_plain"] = format_table(r)
+    for k, v in r["average_over_actions"].items():
+        results[f"S9+S11 SH detections, geometric mapping {k}"] = round(v, 1)
+    if args.correction:
+        C = LearnedCorrection.from_folder(args.correction)
+        if C.config.target != skeleton:
+            raise SystemExit(f"correction {args.correction} targets {C.config.target}, the lifter is {skeleton}")
+        kp = torch.from_numpy(det.kp2d)
+        det.kp2d = C(kp, torch.ones(kp.shape[:-1])).numpy()
         r = evaluate_poses(lifter, det)
-        tables["detected_plain"] = format_table(r)
+        tables["detected_corrected"] = format_table(r)
         for k, v in r["average_over_actions"].items():
-            results[f"S9+S11 SH detections, geometric mapping {k}"] = round(v, 1)
-        if args.correction:
-            C = LearnedCorrection.from_folder(args.correction)
-            kp = torch.from_numpy(det.kp2d)
-            det.kp2d = C(kp, torch.ones(kp.shape[:-1])).numpy()
-            r = evaluate_poses(lifter, det)
-            tables["detected_corrected"] = format_table(r)
-            for k, v in r["average_over_actions"].items():
-                results[f"S9+S11 SH detections, mapping + learned correction {k}"] = round(v, 1)
+            results[f"S9+S11 SH detections, mapping + learned correction {k}"] = round(v, 1)
 
     run_cfg = json.loads(Path(args.run_model, "config.json").read_text()).get("metadata", {})
     metadata = {
