@@ -197,7 +197,7 @@ def test_openpose_layout_from_joint_count():
 
 def test_mpii16_matches_map_layout_and_dtype():
     x = np.random.default_rng(1).uniform(0, 1000, (6, 16, 2)).astype(np.float32)
-    kp, conf = adapt_mpii16(x)
+    kp, conf = adapt_mpii16(x, correction=None)
     out = map_layout(x, "mpii16", "h36m17")
     assert out.dtype == np.float32 and out.shape == (6, 17, 2)
     np.testing.assert_allclose(out, kp)
@@ -328,6 +328,35 @@ def test_correction_hook():
     with pytest.raises(ShapeError, match="correction returned shape"):
         adapt_coco17(x, correction=lambda kp, conf: kp[..., :1])
 
+
+
+def test_shipped_mpii16_correction_is_the_default():
+    from poselift.correction import BUNDLED_CORRECTIONS, LearnedCorrection, load_correction
+
+    assert ("mpii16", "h36m17") in BUNDLED_CORRECTIONS
+    C = load_correction("mpii16", "h36m17")
+    assert isinstance(C, LearnedCorrection) and not C.training
+    assert load_correction("coco17", "h36m17") is None  # nothing shipped: geometric mapping only
+    mp = get_skeleton("mpii16")
+    rng = np.random.default_rng(7)
+    # upright people: an MPII-like template, moved, scaled and jittered per pose
+    template = np.array([[-20, 400], [-18, 300], [-15, 200], [15, 200], [18, 300], [20, 400], [0, 200], [0, 90],
+                         [0, 70], [0, 20], [-60, 200], [-45, 150], [-30, 90], [30, 90], [45, 150], [60, 200]], float)
+    x = (template[None] * rng.uniform(0.5, 2.0, (8, 1, 1)) + rng.uniform(100, 900, (8, 1, 2))
+         + rng.normal(0, 3, (8, 16, 2))).astype(np.float32)
+    assert mp.num_joints == len(template)
+    default = adapt_mpii16(x)
+    plain = adapt_mpii16(x, correction=None)
+    explicit = adapt_mpii16(x, correction=C)
+    np.testing.assert_array_equal(default.keypoints, explicit.keypoints)
+    np.testing.assert_array_equal(default.confidence, plain.confidence)
+    moved = np.linalg.norm(default.keypoints - plain.keypoints, axis=-1)
+    size = np.linalg.norm(plain.keypoints - plain.keypoints.mean(-2, keepdims=True), axis=-1).mean(-1, keepdims=True)
+    assert 0.001 < float((moved / size).mean()) < 0.3  # a small, real correction relative to the pose size
+    # a pose with a missing joint passes through uncorrected
+    x[0, 0] = np.nan
+    partial = adapt_mpii16(x)
+    np.testing.assert_array_equal(partial.keypoints[0], adapt_mpii16(x[:1], correction=None).keypoints[0])
 
 def test_module_exports_resolve():
     for name in adapt.__all__:

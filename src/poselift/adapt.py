@@ -46,7 +46,9 @@ How each Human3.6M-17 joint is made (constants below, with what they were measur
 Source ``lsp14`` keypoints follow that convention.
 
 A learned residual correction ``x + C(x)`` per source layout (Chen et al.'s 2D domain
-adapter) can be passed as ``correction=``; poselift ships no trained correction yet.
+adapter) is applied after the mapping where poselift ships one for the (source, target)
+pair: MPII-16 → H36M-17 (:data:`poselift.correction.BUNDLED_CORRECTIONS`). ``correction=None``
+keeps the geometric mapping only; any callable can be passed instead.
 """
 
 from __future__ import annotations
@@ -479,7 +481,7 @@ def adapt_mpii16(
 def map_layout(keypoints: Array, source: str, target: str) -> Array:
     """Geometric mapping of ``(..., N_source, 2)`` keypoints (all present) to ``(..., N_target, 2)``."""
     kp = keypoints if torch.is_tensor(keypoints) else np.asarray(keypoints)
-    out = adapt_layout(kp, source, target=target).keypoints
+    out = adapt_layout(kp, source, target=target, correction=None).keypoints
     if not torch.is_tensor(kp) and kp.dtype.kind == "f" and out.dtype != kp.dtype:
         out = out.astype(kp.dtype)
     return out

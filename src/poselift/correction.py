@@ -30,7 +30,9 @@ from .skeleton import get_skeleton
 __all__ = ["CorrectionConfig", "LearnedCorrection", "BUNDLED_CORRECTIONS", "load_correction"]
 
 #: (source layout, target layout) -> folder under ``poselift/weights`` of the shipped correction.
-BUNDLED_CORRECTIONS: dict[tuple[str, str], str] = {}
+BUNDLED_CORRECTIONS: dict[tuple[str, str], str] = {
+    ("mpii16", "h36m17"): "corrections/mpii16-h36m17",
+}
 
 _FORMAT_VERSION = 1
 
