@@ -20,6 +20,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -49,7 +51,8 @@ def main() -> None:
     ap.add_argument("run_model", help="S8-selected lifter of a training run (runs/<name>/best)")
     ap.add_argument("--h36m", required=True)
     ap.add_argument("--name", required=True, help="released name, e.g. poselift/h36m-17")
-    ap.add_argument("--recipe", required=True, help="the recipe the run used")
+    ap.add_argument("--recipe", required=True,
+                    help="the recipe the run used, with its overrides, e.g. 'training/recipes/lsp14_adv_ss.yaml --set steps=3000'")
     ap.add_argument("--out", required=True)
     ap.add_argument("--width", type=int, default=512)
     ap.add_argument("--blocks", type=int, default=2)
@@ -131,10 +134,12 @@ def main() -> None:
         "license": "other",
         "training_data": TERMS,
         "data_terms": "Human3.6M licence (non-commercial research use only, no redistribution of the data).",
-        "recipe": f"{args.recipe} (selected on S8 at step {run_cfg.get('step', '?')}); distilled to "
-                  f"{lifter.config.width}x{lifter.config.blocks}; completion network {completion_cfg.width}x{completion_cfg.blocks}; "
+        "recipe": f"{args.recipe} (selected on S8 at step {run_cfg.get('step', '?')}); "
+                  + (f"distilled from {teacher.config.width}x{teacher.config.blocks} to " if student is not teacher else "lifter ")
+                  + f"{lifter.config.width}x{lifter.config.blocks}; completion network {completion_cfg.width}x{completion_cfg.blocks}; "
                   f"flip test {'on' if lifter.config.flip_test else 'off'}",
-        "command": f"poselift train {args.recipe} --set data.path={args.h36m}; then python training/make_release.py ...",
+        "command": f"poselift train {args.recipe} --set data.path={args.h36m}; then "
+                   + shlex.join(["python", "training/make_release.py", *sys.argv[1:]]),
         "results": {**results, "S8 (validation) P-MPJPE": round(s8_final["p_mpjpe"], 1),
                     "protocol": "mm, average over the 15 actions, every frame of all four cameras"
                     + ("" if args.eval_stride == 1 else f" (every {args.eval_stride}th frame)")},
