@@ -229,6 +229,34 @@ def test_training_on_a_users_keypoint_file(tmp_path):
         load_keypoints(tmp_path / "mine.npy", target="h36m17", layout="h36m17", min_confidence=2.0)
 
 
+
+def test_extra_unpaired_2d_is_mixed_in_but_never_paired(tmp_path, monkeypatch):
+    """data.extra (Chen et al.'s DA): adapted 2D joins the training poses, outside any temporal pair."""
+    from poselift.training import trainer as trainer_module
+    from poselift.training.config import load_recipe
+
+    main = synthetic_poses(sequences=3, frames=12)
+    other = synthetic_poses(sequences=2, frames=12, seed=5)
+    np.save(tmp_path / "extra.npy", other.kp2d)  # consecutive rows: they would pair if they were timed
+    import poselift.training.h36m as h36m_module
+
+    monkeypatch.setattr(h36m_module, "load_h36m", lambda *a, **k: main)  # load_data imports it when called
+    cfg = load_recipe(None, [f"data.extra=[{{path: {tmp_path / 'extra.npy'}, layout: h36m17}}]", "data.val_subjects=[]",
+                             "steps=2", "batch_size=16", "lifter.width=32", "lifter.blocks=1", "loss.temporal=1",
+                             "temporal_gap=1", "discriminator.width=32", "progress=false"])
+    train_set, val = trainer_module.load_data(cfg)
+    assert val is None and len(train_set) == len(main) + len(other)
+    np.testing.assert_array_equal(train_set.kp2d[len(main):], other.kp2d)
+    assert (train_set.seq[len(main):] == -1).all()
+    pairs = Trainer._pairs(train_set, 1).numpy()
+    assert len(pairs) == 3 * 11 and pairs.max() < len(main)  # only the main set's consecutive frames
+    trainer = Trainer(cfg, train_set, run_dir=tmp_path / "run")
+    assert len(trainer.x) == len(train_set)
+    trainer.fit()
+    assert (tmp_path / "run" / "final" / "model.safetensors").is_file()
+    with pytest.raises(ConfigError, match="data.extra.0.path"):
+        load_recipe(None, ["data.extra=[{layout: h36m17}]"])
+
 # ------------------------------------------------------------------ learned 2D domain correction
 def test_correction_learns_a_systematic_offset_without_pairs(tmp_path):
     from poselift.correction import CorrectionConfig, LearnedCorrection

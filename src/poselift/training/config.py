@@ -11,11 +11,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ..config import LifterConfig
 from ..errors import ConfigError
 
-__all__ = ["DataConfig", "LossConfig", "DiscriminatorConfig", "TrainConfig", "load_recipe", "apply_overrides"]
+__all__ = ["DataConfig", "ExtraData", "LossConfig", "DiscriminatorConfig", "TrainConfig", "load_recipe", "apply_overrides"]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class ExtraData(_Strict):
+    """Unpaired 2D keypoints of another detector or data set, mixed into the training 2D."""
+
+    path: str = Field(description="keypoint file or folder (anything poselift.io.read_keypoints reads)")
+    layout: str | None = Field(None, description="its joint layout (default: from the file)")
+    min_confidence: float = Field(0.05, ge=0.0, le=1.0, description="drop poses with a joint below it")
 
 
 class DataConfig(_Strict):
@@ -28,6 +36,11 @@ class DataConfig(_Strict):
     val_stride: int = Field(16, ge=1)
     layout: str | None = Field(None, description="joint layout of a keypoint file (source=keypoints)")
     min_confidence: float = Field(0.05, ge=0.0, le=1.0, description="keypoint files: drop poses with a joint below it")
+    extra: list[ExtraData] = Field(
+        default_factory=list,
+        description="more unpaired 2D, adapted to the lifter layout (geometric mapping + the shipped learned "
+        "correction, Chen et al.'s DA) and mixed in; outside any sequence, so never in temporal pairs",
+    )
 
     @model_validator(mode="after")
     def _no_test_subjects(self) -> "DataConfig":

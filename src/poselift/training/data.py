@@ -15,7 +15,8 @@ class PoseSet:
 
     ``kp2d`` pixels ``(M, N, 2)``; ``pose3d`` camera-frame mm ``(M, N, 3)`` (validation
     only); ``seq`` an integer per (sequence, camera) for temporal sampling; ``frame``
-    the frame number; ``names[seq]`` = ``"S9/Walking 1.54138969"``.
+    the frame number; ``names[seq]`` = ``"S9/Walking 1.54138969"``. ``seq`` -1 marks poses
+    outside any sequence (no temporal pairs are drawn from them).
     """
 
     kp2d: np.ndarray
@@ -42,3 +43,16 @@ class PoseSet:
             self.names,
             self.skeleton,
         )
+
+    def with_untimed(self, *others: "PoseSet") -> "PoseSet":
+        """These poses followed by ``others`` as poses outside any sequence (``seq`` -1, no 3D)."""
+        if any(o.skeleton != self.skeleton for o in others):
+            raise ValueError(f"all poses must be in the {self.skeleton!r} layout")
+        kp = np.concatenate([self.kp2d, *(o.kp2d.astype(self.kp2d.dtype, copy=False) for o in others)])
+        n_extra = len(kp) - len(self)
+        pose3d = None
+        if self.pose3d is not None:
+            pose3d = np.concatenate([self.pose3d, np.full((n_extra, *self.pose3d.shape[1:]), np.nan, self.pose3d.dtype)])
+        seq = np.concatenate([self.seq, np.full(n_extra, -1, self.seq.dtype)])
+        frame = np.concatenate([self.frame, np.zeros(n_extra, self.frame.dtype)])
+        return PoseSet(kp, pose3d, seq, frame, self.names, self.skeleton)

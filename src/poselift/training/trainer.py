@@ -155,7 +155,7 @@ class Trainer:
         """Indices ``i`` such that row ``i + k`` is the same sequence ``gap`` frames later."""
         frame_step = int(np.median(np.diff(data.frame[: min(len(data), 1000)]))) or 1
         k = max(1, round(gap / frame_step))
-        same = (data.seq[k:] == data.seq[:-k]) & (data.frame[k:] - data.frame[:-k] == k * frame_step)
+        same = (data.seq[k:] == data.seq[:-k]) & (data.seq[k:] >= 0) & (data.frame[k:] - data.frame[:-k] == k * frame_step)
         idx = np.nonzero(same)[0]
         return torch.stack([torch.from_numpy(idx), torch.from_numpy(idx + k)], dim=1)
 
@@ -489,6 +489,8 @@ def _dump_yaml(config: TrainConfig) -> str:
 
 def load_data(config: TrainConfig) -> tuple[PoseSet, PoseSet | None]:
     """Training poses and (optionally) validation poses for a recipe."""
+    from .sources import load_keypoints
+
     d = config.data
     skeleton = config.lifter.skeleton
     if d.source == "h36m":
@@ -500,10 +502,14 @@ def load_data(config: TrainConfig) -> tuple[PoseSet, PoseSet | None]:
             if d.val_subjects
             else None
         )
-        return train, val
-    from .sources import load_keypoints
-
-    return load_keypoints(d.path, target=skeleton, layout=d.layout, min_confidence=d.min_confidence), None
+    else:
+        train = load_keypoints(d.path, target=skeleton, layout=d.layout, min_confidence=d.min_confidence)
+        val = None
+    if d.extra:
+        extra = [load_keypoints(e.path, target=skeleton, layout=e.layout, min_confidence=e.min_confidence) for e in d.extra]
+        logger.info("extra unpaired 2D (adapted): %s poses", [len(e) for e in extra])
+        train = train.with_untimed(*extra)
+    return train, val
 
 
 def train(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = True) -> Lifter:
