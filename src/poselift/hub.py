@@ -32,7 +32,9 @@ CARD_NAME = "README.md"
 DEFAULT_MODEL = "poselift/h36m-17"
 
 #: Released weights shipped inside the wheel: hub id -> folder under ``poselift/weights``.
-BUNDLED: dict[str, str] = {}
+BUNDLED: dict[str, str] = {
+    "poselift/h36m-14": "h36m-14",
+}
 
 _HUB_ID = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*)(?:@(?P<rev>[\w./-]+))?$")
 
