@@ -33,6 +33,7 @@ DEFAULT_MODEL = "poselift/h36m-17"
 
 #: Released weights shipped inside the wheel: hub id -> folder under ``poselift/weights``.
 BUNDLED: dict[str, str] = {
+    "poselift/h36m-17": "h36m-17",
     "poselift/h36m-14": "h36m-14",
 }
 
