@@ -40,11 +40,12 @@ QUICK_BATCHES = (1, 16, 256, 4096)
 
 # ---------------------------------------------------------------------------- helpers
 def flops_per_pose(config) -> int:
-    """Multiply-add FLOPs of the lifter network per pose, from its config."""
+    """Multiply-add FLOPs of the lifter network per pose (both passes with the flip test), from its config."""
     n_in, width = 2 * config.num_joints, config.width
     extra = n_in if config.input_skip else 0
     layers = [(n_in, width)] + [(width + extra, width), (width, width)] * config.blocks + [(width, config.num_joints)]
-    return 2 * sum(i * o for i, o in layers)
+    passes = 2 if config.flip_test else 1  # the flip test lifts each pose and its mirror image
+    return 2 * passes * sum(i * o for i, o in layers)
 
 
 def matmul_gflops(threads: int, repeats: int = 7) -> float:
@@ -295,7 +296,7 @@ def _check_flops(config, flops: int) -> None:
     from poselift.nets import LifterNet
 
     counted = sum(2 * m.in_features * m.out_features for m in LifterNet(config).modules() if isinstance(m, torch.nn.Linear))
-    if counted != flops:
+    if counted * (2 if config.flip_test else 1) != flops:
         raise RuntimeError(f"FLOP count from the config ({flops}) differs from the network's Linear layers ({counted})")
 
 
@@ -327,17 +328,20 @@ def _run_worker(spec: dict) -> dict:
 
 def _report(args, machine, config, flops, gflops, floor, rows, load_before, load_after, batches) -> str:
     cores = machine.get("physical_cores") or machine.get("logical_cpus") or 1
-    busy = max(load_before[0], load_after[0]) > 0.25 * cores
+    busy = load_before[0] > 0.25 * cores  # the load after includes this benchmark's own threads
     status = []
     if args.quick:
         status.append("**Quick run** (`--quick`): a check that the script works, with few repetitions; not final figures.")
     if busy:
         status.append(
-            f"**The machine was busy** (1-minute load average {load_before[0]:.2f} before, {load_after[0]:.2f} after, "
+            f"**The machine was busy** (1-minute load average {load_before[0]:.2f} before the run, "
             f"on {cores} cores): every timing below is contaminated by other processes."
         )
     if not status:
-        status.append("Measured on an otherwise idle machine.")
+        status.append(
+            f"Measured on an otherwise idle machine (1-minute load average {load_before[0]:.2f} before the run, "
+            f"{load_after[0]:.2f} after it, this benchmark's own load included)."
+        )
     status += args.note
     singles = {r["backend"]: r["lift"]["median_s"] for r in rows if r["batch"] == 1 and r["device"] == "cpu"}
     model = args.model or f"random lifter, width {config.width}, {config.blocks} blocks (the timing does not depend on the weights)"
@@ -357,7 +361,7 @@ def _report(args, machine, config, flops, gflops, floor, rows, load_before, load
         "",
         f"- model: {model}; skeleton {config.skeleton} ({config.num_joints} joints), input_skip={config.input_skip}, "
         f"batchnorm={config.batchnorm}",
-        f"- network FLOPs per pose: {flops / 1e6:.2f} MFLOP (2·in·out summed over the Linear layers)",
+        f"- network FLOPs per pose: {flops / 1e6:.2f} MFLOP (2·in·out summed over the Linear layers{', x2 for the flip test' if config.flip_test else ''})",
         f"- matrix-multiply rate: {gflops:.1f} GFLOP/s (float32 `torch.mm` 4096x1024 @ 1024x1024, best of 7)",
         f"- floor: {floor * 1e6:.1f} µs per pose, {1 / floor:,.0f} poses/s",
         "",
