@@ -281,6 +281,37 @@ def test_evaluate_on_h36m(shared_data, model_dir, tmp_path, capsys):
     assert set(record["average_over_actions"]) == {"mpjpe", "n_mpjpe", "p_mpjpe"}
 
 
+
+def test_evaluate_detected_with_the_learned_correction(shared_data, tmp_path, capsys):
+    """--correction applies the shipped MPII-16 correction to the detections, exactly as adapt_mpii16 would."""
+    import torch
+
+    from poselift import Lifter
+    from poselift.correction import load_correction
+    from poselift.training.evaluate import evaluate_poses
+    from poselift.training.h36m import load_h36m
+
+    h36m = shared_data / "h36m"
+    if not (h36m / "h36m_sh_2d_test.npz").is_file():
+        pytest.skip("Human3.6M detections not in the shared data folder")
+    results = {}
+    for flag in ([], ["--correction"]):
+        out = tmp_path / f"eval{len(flag)}.json"
+        assert main(["evaluate", "poselift/h36m-17", "--h36m", str(h36m), "--inputs", "detected", "--stride", "200",
+                     "--json", str(out), *flag]) == 0
+        record = json.loads(out.read_text())
+        assert record["correction"] is bool(flag)
+        results[bool(flag)] = record["average_over_frames"]["p_mpjpe"]
+    assert "detected 2D + learned correction" in capsys.readouterr().out
+    det = load_h36m(h36m, ["S9", "S11"], inputs="detected", stride=200, skeleton="h36m17")
+    kp = torch.from_numpy(det.kp2d)
+    det.kp2d = load_correction("mpii16", "h36m17")(kp, torch.ones(kp.shape[:-1])).numpy()
+    by_hand = evaluate_poses(Lifter.from_pretrained("poselift/h36m-17"), det)["average_over_frames"]["p_mpjpe"]
+    assert results[True] == pytest.approx(by_hand, abs=1e-6)
+    assert abs(results[True] - results[False]) > 0.5
+    assert main(["evaluate", "poselift/h36m-17", "--h36m", str(h36m), "--correction"]) == 2
+    assert "add --inputs detected" in capsys.readouterr().err
+
 def test_evaluate_missing_data(model_dir, tmp_path, capsys):
     assert main(["evaluate", str(model_dir), "--h36m", str(tmp_path)]) == 2
     assert "lacks ['h36m_3d_17j.npz', 'cameras.json']" in capsys.readouterr().err

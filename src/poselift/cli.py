@@ -125,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="2D inputs: gt = ground truth projected with each camera; detected = Stacked-Hourglass detections",
     )  # fmt: skip
     p.add_argument("--stride", type=_positive_int, default=1, metavar="N", help="use every N-th frame (default 1: all frames)")
+    p.add_argument(
+        "--correction", action="store_true",
+        help="with --inputs detected: apply the learned MPII-16 correction poselift ships for the model's "
+        "layout after the geometric mapping, as adapt_mpii16() does (default: the mapping only)",
+    )  # fmt: skip
     p.add_argument("--json", default=None, metavar="OUT", help="also write the results to this JSON file")
 
     p = sub.add_parser(
@@ -318,19 +323,36 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import torch
+
     from .lifter import Lifter
     from .training.evaluate import evaluate_poses, format_table
     from .training.h36m import load_h36m
 
     lifter = Lifter.from_pretrained(args.model)
-    poses = load_h36m(args.h36m, ["S9", "S11"], inputs=args.inputs, stride=args.stride, skeleton=lifter.config.skeleton)
+    skeleton = lifter.config.skeleton
+    correction = None
+    if args.correction:
+        from .correction import load_correction
+
+        if args.inputs != "detected":
+            raise PoseliftError("--correction applies to detections: add --inputs detected")
+        correction = load_correction("mpii16", skeleton)
+        if correction is None:
+            raise PoseliftError(f"poselift ships no learned MPII-16 correction for the {skeleton!r} layout; drop --correction")
+    poses = load_h36m(args.h36m, ["S9", "S11"], inputs=args.inputs, stride=args.stride, skeleton=skeleton)
+    if correction is not None:
+        kp = torch.from_numpy(poses.kp2d)
+        poses.kp2d = correction(kp, torch.ones(kp.shape[:-1])).numpy()
     result = evaluate_poses(lifter, poses)
-    print(f"{args.model} on Human3.6M S9+S11, {args.inputs} 2D, all cameras, every {args.stride} frame(s); mm")
+    what = f"{args.inputs} 2D" + (" + learned correction" if correction is not None else "")
+    print(f"{args.model} on Human3.6M S9+S11, {what}, all cameras, every {args.stride} frame(s); mm")
     print(format_table(result))
     if args.json:
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
-        record = {"model": str(args.model), "inputs": args.inputs, "stride": args.stride, "subjects": ["S9", "S11"], **result}
+        record = {"model": str(args.model), "inputs": args.inputs, "correction": correction is not None,
+                  "stride": args.stride, "subjects": ["S9", "S11"], **result}
         out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {out}")
     return 0
