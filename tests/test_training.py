@@ -267,7 +267,7 @@ def test_correction_learns_a_systematic_offset_without_pairs(tmp_path):
     spread = np.sqrt(((source - source.mean(1, keepdims=True)) ** 2).sum(-1).mean(-1))
     source[:, 10, 1] += 0.3 * spread  # the source convention puts the head top lower
     config = CorrectionConfig(source="mpii16", target="h36m17", width=64, blocks=1)
-    C = train_correction(source, target, config, steps=300, batch_size=128, lam=1.0, lr=1e-3)
+    C = train_correction(source, target, config, steps=600, batch_size=128, lam=1.0, lr=1e-3)
     kp = torch.from_numpy(source)
     corrected = C(kp, torch.ones(kp.shape[:-1])).numpy()
     shift = ((corrected - source)[:, 10, 1] / spread).mean()
