@@ -44,8 +44,12 @@ def flops_per_pose(config) -> int:
     n_in, width = 2 * config.num_joints, config.width
     extra = n_in if config.input_skip else 0
     layers = [(n_in, width)] + [(width + extra, width), (width, width)] * config.blocks + [(width, config.num_joints)]
-    passes = 2 if config.flip_test else 1  # the flip test lifts each pose and its mirror image
-    return 2 * passes * sum(i * o for i, o in layers)
+    return 2 * _passes(config) * sum(i * o for i, o in layers)
+
+
+def _passes(config) -> int:
+    """Network passes per pose: the flip test lifts each pose and its mirror image."""
+    return 2 if config.flip_test else 1
 
 
 def matmul_gflops(threads: int, repeats: int = 7) -> float:
@@ -296,7 +300,7 @@ def _check_flops(config, flops: int) -> None:
     from poselift.nets import LifterNet
 
     counted = sum(2 * m.in_features * m.out_features for m in LifterNet(config).modules() if isinstance(m, torch.nn.Linear))
-    if counted * (2 if config.flip_test else 1) != flops:
+    if counted * _passes(config) != flops:
         raise RuntimeError(f"FLOP count from the config ({flops}) differs from the network's Linear layers ({counted})")
 
 

@@ -121,8 +121,7 @@ def main() -> None:
         C = LearnedCorrection.from_folder(args.correction)
         if C.config.target != skeleton:
             raise SystemExit(f"correction {args.correction} targets {C.config.target}, the lifter is {skeleton}")
-        kp = torch.from_numpy(det.kp2d)
-        det.kp2d = C(kp, torch.ones(kp.shape[:-1])).numpy()
+        det.kp2d = C.correct_complete(det.kp2d)
         r = evaluate_poses(lifter, det)
         tables["detected_corrected"] = format_table(r)
         for k, v in r["average_over_actions"].items():

@@ -323,8 +323,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    import torch
-
     from .lifter import Lifter
     from .training.evaluate import evaluate_poses, format_table
     from .training.h36m import load_h36m
@@ -342,8 +340,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             raise PoseliftError(f"poselift ships no learned MPII-16 correction for the {skeleton!r} layout; drop --correction")
     poses = load_h36m(args.h36m, ["S9", "S11"], inputs=args.inputs, stride=args.stride, skeleton=skeleton)
     if correction is not None:
-        kp = torch.from_numpy(poses.kp2d)
-        poses.kp2d = correction(kp, torch.ones(kp.shape[:-1])).numpy()
+        poses.kp2d = correction.correct_complete(poses.kp2d)
     result = evaluate_poses(lifter, poses)
     what = f"{args.inputs} 2D" + (" + learned correction" if correction is not None else "")
     print(f"{args.model} on Human3.6M S9+S11, {what}, all cameras, every {args.stride} frame(s); mm")

@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -76,6 +77,11 @@ class LearnedCorrection(torch.nn.Module):
         out = x.clone()
         out[complete] = corrected
         return out.to(xy.dtype)
+
+    def correct_complete(self, keypoints: np.ndarray) -> np.ndarray:
+        """Correct ``(B, M, 2)`` pixel keypoints whose joints are all present (e.g. a detector's output)."""
+        kp = torch.from_numpy(np.ascontiguousarray(keypoints))
+        return self(kp, torch.ones(kp.shape[:-1])).numpy()
 
     def save_pretrained(self, folder: str | os.PathLike) -> Path:
         from safetensors.torch import save_file

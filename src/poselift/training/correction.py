@@ -117,8 +117,7 @@ def _s8_effect(model: str, correction: LearnedCorrection, h36m: str, target: str
     lifter = Lifter.from_pretrained(model)
     val = h36m_detections(h36m, ["S8"], target, stride=8)
     plain = evaluate_poses(lifter, val)["average_over_frames"]
-    kp = torch.from_numpy(val.kp2d)
-    val.kp2d = correction(kp, torch.ones(kp.shape[:-1])).numpy()
+    val.kp2d = correction.correct_complete(val.kp2d)
     corrected = evaluate_poses(lifter, val)["average_over_frames"]
     return {"s8_p_mpjpe_plain": plain["p_mpjpe"], "s8_p_mpjpe_corrected": corrected["p_mpjpe"],
             "s8_mpjpe_plain": plain["mpjpe"], "s8_mpjpe_corrected": corrected["mpjpe"]}
