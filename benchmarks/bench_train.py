@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from poselift.training.config import TrainConfig
-from poselift.training.data import PoseSet
+from poselift.evaluation.data import PoseSet
 from poselift.training.trainer import Trainer
 
 

@@ -288,8 +288,8 @@ def test_evaluate_detected_with_the_learned_correction(shared_data, tmp_path, ca
 
     from poselift import Lifter
     from poselift.correction import load_correction
-    from poselift.training.evaluate import evaluate_poses
-    from poselift.training.h36m import load_h36m
+    from poselift.evaluation.evaluate import evaluate_poses
+    from poselift.evaluation.h36m import load_h36m
 
     h36m = shared_data / "h36m"
     if not (h36m / "h36m_sh_2d_test.npz").is_file():

@@ -83,8 +83,8 @@ def test_default_lifter_gives_plausible_people_on_the_demo_walk():
 @pytest.mark.parametrize("name", RELEASED)
 def test_released_accuracy_matches_the_model_card(name, shared_data):
     """S9+S11, GT 2D, every frame, all cameras: within 0.5 mm of the card (the issue's release criterion)."""
-    from poselift.training.evaluate import evaluate_poses
-    from poselift.training.h36m import load_h36m
+    from poselift.evaluation.evaluate import evaluate_poses
+    from poselift.evaluation.h36m import load_h36m
 
     h36m = shared_data / "h36m"
     if not (h36m / "h36m_3d_17j.npz").is_file():

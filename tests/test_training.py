@@ -13,8 +13,8 @@ pytest.importorskip("yaml")
 
 from poselift import ConfigError, Lifter, PoseliftError  # noqa: E402
 from poselift.training.config import TrainConfig, load_recipe  # noqa: E402
-from poselift.training.data import PoseSet  # noqa: E402
-from poselift.training.evaluate import evaluate_poses, format_table  # noqa: E402
+from poselift.evaluation.data import PoseSet  # noqa: E402
+from poselift.evaluation.evaluate import evaluate_poses, format_table  # noqa: E402
 from poselift.training.trainer import Trainer, TrainingDivergedError, train  # noqa: E402
 
 # A standing person in h36m17 order, metres, y up (turned into camera axes below).
@@ -238,7 +238,7 @@ def test_extra_unpaired_2d_is_mixed_in_but_never_paired(tmp_path, monkeypatch):
     main = synthetic_poses(sequences=3, frames=12)
     other = synthetic_poses(sequences=2, frames=12, seed=5)
     np.save(tmp_path / "extra.npy", other.kp2d)  # consecutive rows: they would pair if they were timed
-    import poselift.training.h36m as h36m_module
+    import poselift.evaluation.h36m as h36m_module
 
     monkeypatch.setattr(h36m_module, "load_h36m", lambda *a, **k: main)  # load_data imports it when called
     cfg = load_recipe(None, [f"data.extra=[{{path: {tmp_path / 'extra.npy'}, layout: h36m17}}]", "data.val_subjects=[]",

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from poselift import Lifter, geometry, metrics
-from poselift.training.h36m import load_h36m
+from poselift.evaluation.h36m import TEST_SUBJECTS, load_h36m
 
 
 def main() -> None:
@@ -28,7 +28,7 @@ def main() -> None:
     args = ap.parse_args()
     lifter = Lifter.from_pretrained(args.model)
     skel = lifter.skeleton
-    data = load_h36m(args.h36m, ["S9", "S11"], stride=args.stride, skeleton=skel.name)
+    data = load_h36m(args.h36m, list(TEST_SUBJECTS), stride=args.stride, skeleton=skel.name)
     gt = torch.from_numpy(data.pose3d).double()
     gt = gt - geometry.root_point(gt, skel)
     actions = np.array([data.action_of(int(s)) for s in range(len(data.names))])[data.seq]

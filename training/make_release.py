@@ -33,8 +33,8 @@ from poselift.config import CompletionConfig
 from poselift.correction import LearnedCorrection
 from poselift.training.completion import attach_completion, train_completion
 from poselift.training.distill import distill
-from poselift.training.evaluate import evaluate_poses, format_table
-from poselift.training.h36m import load_h36m
+from poselift.evaluation.evaluate import evaluate_poses, format_table
+from poselift.evaluation.h36m import TEST_SUBJECTS, TRAIN_SUBJECTS, VALIDATION_SUBJECTS, load_h36m
 
 TERMS = (
     "Trained on Human3.6M (S1, S5, S6, S7 2D keypoints; S8 3D for model selection only). "
@@ -69,8 +69,8 @@ def main() -> None:
 
     teacher = Lifter.from_pretrained(args.run_model)
     skeleton = teacher.config.skeleton
-    train = load_h36m(args.h36m, ["S1", "S5", "S6", "S7"], stride=2, skeleton=skeleton, with_3d=False)
-    s8 = load_h36m(args.h36m, ["S8"], stride=16, skeleton=skeleton)
+    train = load_h36m(args.h36m, list(TRAIN_SUBJECTS), stride=2, skeleton=skeleton, with_3d=False)
+    s8 = load_h36m(args.h36m, list(VALIDATION_SUBJECTS), stride=16, skeleton=skeleton)
     teacher_s8 = evaluate_poses(teacher, s8)["average_over_frames"]
     log.info("teacher S8: %s", _round(teacher_s8))
 
@@ -106,13 +106,13 @@ def main() -> None:
     # ---- final measurement on the test subjects (never used for any choice above)
     results: dict[str, float] = {}
     tables: dict[str, str] = {}
-    gt = load_h36m(args.h36m, ["S9", "S11"], stride=args.eval_stride, skeleton=skeleton)
+    gt = load_h36m(args.h36m, list(TEST_SUBJECTS), stride=args.eval_stride, skeleton=skeleton)
     r = evaluate_poses(lifter, gt)
     tables["gt"] = format_table(r)
     for k, v in r["average_over_actions"].items():
         results[f"S9+S11 GT 2D {k}"] = round(v, 1)
     # SH detections (MPII-16) through the geometric mapping, for either layout
-    det = load_h36m(args.h36m, ["S9", "S11"], inputs="detected", stride=args.eval_stride, skeleton=skeleton)
+    det = load_h36m(args.h36m, list(TEST_SUBJECTS), inputs="detected", stride=args.eval_stride, skeleton=skeleton)
     r = evaluate_poses(lifter, det)
     tables["detected_plain"] = format_table(r)
     for k, v in r["average_over_actions"].items():

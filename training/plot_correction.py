@@ -20,7 +20,7 @@ import torch
 
 from poselift import geometry, get_skeleton
 from poselift.correction import LearnedCorrection
-from poselift.training.h36m import load_h36m
+from poselift.evaluation.h36m import load_h36m
 
 
 def main() -> None:

@@ -324,8 +324,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .lifter import Lifter
-    from .training.evaluate import evaluate_poses, format_table
-    from .training.h36m import load_h36m
+    from .evaluation.evaluate import evaluate_poses, format_table
+    from .evaluation.h36m import TEST_SUBJECTS, load_h36m
 
     lifter = Lifter.from_pretrained(args.model)
     skeleton = lifter.config.skeleton
@@ -338,7 +338,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         correction = load_correction("mpii16", skeleton)
         if correction is None:
             raise PoseliftError(f"poselift ships no learned MPII-16 correction for the {skeleton!r} layout; drop --correction")
-    poses = load_h36m(args.h36m, ["S9", "S11"], inputs=args.inputs, stride=args.stride, skeleton=skeleton)
+    poses = load_h36m(args.h36m, list(TEST_SUBJECTS), inputs=args.inputs, stride=args.stride, skeleton=skeleton)
     if correction is not None:
         poses.kp2d = correction.correct_complete(poses.kp2d)
     result = evaluate_poses(lifter, poses)
@@ -349,7 +349,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
         record = {"model": str(args.model), "inputs": args.inputs, "correction": correction is not None,
-                  "stride": args.stride, "subjects": ["S9", "S11"], **result}
+                  "stride": args.stride, "subjects": list(TEST_SUBJECTS), **result}
         out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {out}")
     return 0

@@ -118,7 +118,7 @@ class CompletionNet(nn.Module):
     ``(B, N)`` bool. Poses are normalised by their visible joints (mean and RMS spread), the
     network sees the visible coordinates (missing ones zeroed) and the mask, and predicts
     every joint; visible joints are returned unchanged. Trained without 3D, by hiding joints
-    of complete 2D poses (:mod:`poselift.training.completion`).
+    of complete 2D poses (trained by :mod:`poselift.training.completion`).
     """
 
     def __init__(self, num_joints: int, width: int = 512, blocks: int = 2):

@@ -1,6 +1,8 @@
 """Training of poselift lifters without 3D labels (``pip install "poselift[train]"``).
 
-Modules: :mod:`.config` (recipes), :mod:`.h36m` and :mod:`.sources` (data), :mod:`.trainer`
-(the self-supervised GAN loop), :mod:`.evaluate` (Human3.6M protocol), :mod:`.completion`,
-:mod:`.correction` and :mod:`.distill` (the auxiliary networks of a release).
+Modules: :mod:`.config` (recipes), :mod:`.sources` (your own 2D keypoints), :mod:`.trainer`
+(the self-supervised GAN loop), :mod:`.completion`, :mod:`.correction` and :mod:`.distill`
+(the auxiliary networks of a release). Human3.6M data and its protocol live in
+:mod:`poselift.evaluation`; the command-line scripts live in the repository's ``training/``
+folder.
 """

@@ -5,16 +5,11 @@ Source: real 2D of another convention, mapped geometrically to the lifter layout
 two are drawn independently (no pairs). The corrector ``C`` (residual MLP with BatchNorm)
 gives ``x_sc = x_s + C(x_s)``; a discriminator ``D`` (LSGAN) tells ``x_sc`` from target
 poses, and ``lambda |C(x_s)|^2`` keeps corrections small. Model selection uses the held-out
-training subject S8 only::
-
-    python -m poselift.training.correction --source mpii16 --h36m ../shared/data/h36m \\
-        --wild ../shared/data/wild2d --model runs/h36m17_adv_ss_td/best --out runs/corrections
+training subject S8 only.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 from pathlib import Path
 
@@ -27,7 +22,7 @@ from ..correction import CorrectionConfig, LearnedCorrection
 from ..nets import ResidualMLP
 from ..skeleton import get_skeleton
 
-__all__ = ["train_correction", "wild_source", "h36m_detections"]
+__all__ = ["train_correction", "wild_source", "h36m_detections", "s8_effect"]
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +80,7 @@ def train_correction(
 
 def h36m_detections(h36m: str | Path, subjects: list[str], target: str, stride: int = 1):
     """Stacked-Hourglass detections (MPII-16) of ``subjects`` with their GT 2D/3D (target layout)."""
-    from .h36m import load_h36m
+    from ..evaluation.h36m import load_h36m
 
     return load_h36m(h36m, subjects, inputs="detected", stride=stride, skeleton=target)
 
@@ -109,56 +104,16 @@ def wild_source(wild: str | Path, source: str, target: str) -> np.ndarray:
     return np.asarray(adapted.keypoints)[complete]
 
 
-def _s8_effect(model: str, correction: LearnedCorrection, h36m: str, target: str) -> dict[str, float]:
+def s8_effect(model: str, correction: LearnedCorrection, h36m: str, target: str) -> dict[str, float]:
     """P-MPJPE on held-out S8 detections through a lifter, without and with the correction."""
+    from ..evaluation.evaluate import evaluate_poses
+    from ..evaluation.h36m import VALIDATION_SUBJECTS
     from ..lifter import Lifter
-    from .evaluate import evaluate_poses
 
     lifter = Lifter.from_pretrained(model)
-    val = h36m_detections(h36m, ["S8"], target, stride=8)
+    val = h36m_detections(h36m, list(VALIDATION_SUBJECTS), target, stride=8)
     plain = evaluate_poses(lifter, val)["average_over_frames"]
     val.kp2d = correction.correct_complete(val.kp2d)
     corrected = evaluate_poses(lifter, val)["average_over_frames"]
     return {"s8_p_mpjpe_plain": plain["p_mpjpe"], "s8_p_mpjpe_corrected": corrected["p_mpjpe"],
             "s8_mpjpe_plain": plain["mpjpe"], "s8_mpjpe_corrected": corrected["mpjpe"]}
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Train a learned 2D domain correction (no correspondences).")
-    ap.add_argument("--source", required=True, choices=["mpii16", "openpose_coco18"])
-    ap.add_argument("--target", default="h36m17")
-    ap.add_argument("--h36m", required=True)
-    ap.add_argument("--wild", required=True, help="folder with the in-the-wild 2D sets")
-    ap.add_argument("--model", help="lifter to measure the effect on S8 with")
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--steps", type=int, default=2000)
-    ap.add_argument("--lam", type=float, default=10.0)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    from .h36m import load_h36m
-
-    train_subjects = ["S1", "S5", "S6", "S7"]
-    target = load_h36m(args.h36m, train_subjects, stride=2, skeleton=args.target, with_3d=False).kp2d
-    parts = [wild_source(args.wild, args.source, args.target)]
-    if args.source == "mpii16":  # the SH detections of the training subjects are real MPII-16 output too
-        parts.append(h36m_detections(args.h36m, train_subjects, args.target, stride=2).kp2d)
-    source = np.concatenate(parts)
-    logger.info("source %s: %d poses; target: %d poses", args.source, len(source), len(target))
-    config = CorrectionConfig(source=args.source, target=args.target)
-    C = train_correction(source, target, config, steps=args.steps, lam=args.lam, seed=args.seed)
-    report: dict[str, float] = {}
-    if args.model:
-        report = _s8_effect(args.model, C, args.h36m, args.target)
-        logger.info("held-out S8: %s", report)
-    C.config = config.model_copy(update={"metadata": {
-        "source_data": "MPII validation + Human3.6M S1 S5 S6 S7 SH detections" if args.source == "mpii16" else "Kinetics OpenPose output (12 clips)",
-        "target_data": "Human3.6M S1 S5 S6 S7 ground-truth 2D", "steps": args.steps, "lambda": args.lam, **report}})
-    out = C.save_pretrained(Path(args.out) / f"{args.source}-{args.target}")
-    (out / "report.json").write_text(json.dumps(report, indent=2))
-    print(f"wrote {out}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

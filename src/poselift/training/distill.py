@@ -2,15 +2,11 @@
 
 The released default ships inside the wheel, so it must be small and fast; a wide teacher
 trained with the unsupervised recipe is distilled into a narrower student on the same
-training 2D (and its mirror images). Model selection on the held-out subject S8 only::
-
-    python -m poselift.training.distill runs/h36m17_adv_ss_td/best --h36m ../shared/data/h36m \\
-        --width 512 --blocks 2 --out runs/h36m17_student
+training 2D (and its mirror images). Model selection on the held-out subject S8 only.
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import logging
 
@@ -41,10 +37,10 @@ def distill(
 ) -> tuple[Lifter, list[dict]]:
     """Train a ``width x blocks`` student on ``kp2d`` (pixels) to reproduce ``teacher``'s depths.
 
-    With ``val`` (a :class:`~poselift.training.data.PoseSet` with 3D of a held-out training
+    With ``val`` (a :class:`~poselift.evaluation.data.PoseSet` with 3D of a held-out training
     subject), the student with the best validation P-MPJPE is returned.
     """
-    from .evaluate import evaluate_poses
+    from ..evaluation.evaluate import evaluate_poses
 
     cfg = teacher.config.model_copy(update={"width": width, "blocks": blocks, "dropout": 0.0})
     student_net = LifterNet(cfg)
@@ -80,33 +76,3 @@ def distill(
     if best is not None:
         student_net.load_state_dict(best[1])
     return Lifter(cfg, student_net.eval()), history
-
-
-def main(argv: list[str] | None = None) -> int:
-    from .h36m import load_h36m
-
-    ap = argparse.ArgumentParser(description="Distil a lifter into a smaller one on Human3.6M training 2D (no 3D).")
-    ap.add_argument("teacher")
-    ap.add_argument("--h36m", required=True)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--width", type=int, default=512)
-    ap.add_argument("--blocks", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--stride", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    teacher = Lifter.from_pretrained(args.teacher)
-    skeleton = teacher.config.skeleton
-    train = load_h36m(args.h36m, ["S1", "S5", "S6", "S7"], stride=args.stride, skeleton=skeleton, with_3d=False)
-    val = load_h36m(args.h36m, ["S8"], stride=16, skeleton=skeleton)
-    student, history = distill(teacher, train.kp2d, width=args.width, blocks=args.blocks, steps=args.steps, seed=args.seed, val=val)
-    student.config = student.config.model_copy(update={"metadata": {**teacher.config.metadata, "distilled_from": str(args.teacher),
-                                                                   "distillation": history[-1] if history else {}}})
-    student.save_pretrained(args.out)
-    print(f"wrote {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -17,7 +17,7 @@ import numpy as np
 from ..adapt import adapt_layout, canonical_layout
 from ..errors import PoseliftError
 from ..io import read_keypoints
-from .data import PoseSet
+from ..evaluation.data import PoseSet
 
 __all__ = ["load_keypoints"]
 

@@ -33,7 +33,7 @@ from ..lifter import Lifter
 from ..nets import LifterNet, ResidualMLP
 from ..skeleton import get_skeleton
 from .config import TrainConfig
-from .data import PoseSet
+from ..evaluation.data import PoseSet
 
 __all__ = ["Trainer", "TrainingDivergedError", "train"]
 
@@ -401,7 +401,7 @@ class Trainer:
         return Lifter(self.config.lifter, net, device="cpu")
 
     def validate(self) -> dict[str, float]:
-        from .evaluate import evaluate_poses
+        from ..evaluation.evaluate import evaluate_poses
 
         if self.val is None:
             return {}
@@ -494,7 +494,7 @@ def load_data(config: TrainConfig) -> tuple[PoseSet, PoseSet | None]:
     d = config.data
     skeleton = config.lifter.skeleton
     if d.source == "h36m":
-        from .h36m import load_h36m
+        from ..evaluation.h36m import load_h36m
 
         train = load_h36m(d.path, d.subjects, inputs=d.inputs, stride=d.stride, skeleton=skeleton, with_3d=False)
         val = (

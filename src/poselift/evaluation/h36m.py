@@ -26,6 +26,7 @@ from .data import PoseSet
 __all__ = [
     "H36M_FILES",
     "TRAIN_SUBJECTS",
+    "VALIDATION_SUBJECTS",
     "TEST_SUBJECTS",
     "find_h36m",
     "project_with_distortion",
@@ -34,7 +35,11 @@ __all__ = [
 ]
 
 H36M_FILES = ("h36m_3d_17j.npz", "cameras.json")
-TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
+#: The standard protocol's subject splits. Unsupervised training reads the 2D of
+#: ``TRAIN_SUBJECTS``; ``VALIDATION_SUBJECTS`` (3D) select checkpoints; ``TEST_SUBJECTS`` are
+#: measured once, for the released numbers.
+TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7")
+VALIDATION_SUBJECTS = ("S8",)
 TEST_SUBJECTS = ("S9", "S11")
 
 #: lsp14 joints taken from h36m17 (thorax stands for the neck, as in Chen et al.).
