@@ -230,6 +230,7 @@ class Lifter:
         normalized: bool = False,
         batch_size: int = 4096,
         return_filled: bool = False,
+        camera: Any = None,
     ) -> Array | tuple[Array, Array]:
         """Lift 2D keypoints to root-relative 3D in the camera frame.
 
@@ -250,6 +251,11 @@ class Lifter:
                 benchmark CPU, 65,536 poses lifted 3x faster in chunks of 4,096 (the default)
                 than in one pass (``benchmarks/RESULTS.md``).
             return_filled: also return the ``(*batch, N)`` bool mask of filled joints.
+            camera: place the poses in the camera frame instead of root-relative: a
+                :class:`poselift.camera.Camera`, a dict of intrinsics, or the image size
+                ``(width, height)`` (focal length ``max(width, height)``, principal point at
+                the centre). The root translation is solved from the 2D keypoints by
+                confidence-weighted least squares; its depth scales with ``height``.
 
         Returns:
             ``(*batch, N, 3)``, same container as ``keypoints`` (and same device and dtype
@@ -281,6 +287,10 @@ class Lifter:
             out = out.to(device=keypoints.device, dtype=out_dtype)
         else:
             out = out.cpu().numpy().astype(np.float64 if out_dtype == torch.float64 else np.float32, copy=False)
+        if camera is not None:  # camera frame: translation solved by poselift.camera
+            from .camera import place_in_camera
+
+            out = place_in_camera(out, keypoints, camera, confidence, normalized=normalized)
         if not return_filled:
             return out
         filled = (missing if missing is not None else torch.zeros(flat.shape[:2], dtype=torch.bool)).reshape(*batch_shape, n)

@@ -1,0 +1,163 @@
+"""Camera-space placement: root translation by least squares, intrinsics, world frame."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from poselift.camera import (
+    DEFAULT_FOV_DEG,
+    Camera,
+    CameraError,
+    align_to_world,
+    as_camera,
+    estimate_world_frame,
+    solve_translation,
+    to_camera_space,
+)
+from poselift.errors import PoseliftError
+
+from conftest import POSE_H36M17_PX
+
+
+def metric_pose() -> np.ndarray:
+    """A root-relative ``(17, 3)`` standing pose in metres, camera axes (y down)."""
+    rng = np.random.default_rng(0)
+    p = np.zeros((17, 3))
+    p[:, :2] = (POSE_H36M17_PX - POSE_H36M17_PX[0]) / 180.0
+    p[:, 2] = rng.normal(0.0, 0.08, 17)
+    return p - p[0]
+
+
+CAM = Camera(fx=1000.0, fy=1010.0, cx=640.0, cy=360.0, width=1280, height=720)
+
+
+def test_translation_recovered_exactly_without_noise():
+    P = metric_pose()
+    for T in ([0.3, -0.2, 4.0], [-1.5, 0.4, 9.0], [0.0, 0.0, 2.0]):
+        uv = CAM.project(P + T)
+        np.testing.assert_allclose(solve_translation(P, uv, CAM), T, atol=1e-9)
+
+
+def test_batched_and_confidence_weighted():
+    P = np.stack([metric_pose()] * 3)
+    T = np.array([[0.1, 0.2, 3.0], [1.0, -0.5, 6.0], [-0.4, 0.0, 5.0]])
+    uv = CAM.project(P + T[:, None])
+    bad = uv.copy()
+    bad[:, 3] += 300.0  # one joint far off ...
+    conf = np.ones((3, 17))
+    conf[:, 3] = 0.0  # ... with confidence 0 does not count
+    np.testing.assert_allclose(solve_translation(P, bad, CAM, conf), T, atol=1e-9)
+    assert np.abs(solve_translation(P, bad, CAM) - T).max() > 0.05  # it would otherwise
+
+
+def test_noisy_keypoints_give_a_close_translation():
+    rng = np.random.default_rng(1)
+    P = metric_pose()
+    T = np.array([0.5, 0.1, 5.0])
+    uv = CAM.project(P + T) + rng.normal(0.0, 2.0, (17, 2))
+    assert np.linalg.norm(solve_translation(P, uv, CAM) - T) < 0.1  # 2 px noise at 5 m: within 10 cm
+
+
+def test_nan_and_too_few_joints_give_nan():
+    P = np.stack([metric_pose()] * 2)
+    uv = CAM.project(P + [0.0, 0.0, 4.0])
+    P[1] = np.nan
+    T = solve_translation(P, uv, CAM)
+    assert np.isfinite(T[0]).all() and np.isnan(T[1]).all()
+
+
+def test_default_camera_from_image_size():
+    cam = Camera.from_image_size(1280, 720)
+    assert (cam.fx, cam.fy, cam.cx, cam.cy) == (1280.0, 1280.0, 640.0, 360.0)
+    assert DEFAULT_FOV_DEG == pytest.approx(53.13, abs=0.01)
+    wide = Camera.from_image_size(1280, 720, fov_deg=90.0)
+    assert wide.fx == pytest.approx(640.0, rel=1e-9)
+    assert as_camera((640, 480)).fx == 640.0
+    assert as_camera({"f": 500, "cx": 320, "cy": 240}).fy == 500.0
+    assert Camera.from_dict(CAM.to_dict()) == CAM
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"model": "fisheye", "f": 500, "cx": 1, "cy": 1}, "unknown camera model 'fisheye'"),
+        ({"f": 500, "cx": 1}, "missing 'cy'"),
+        ({"f": -1, "cx": 1, "cy": 1}, "positive"),
+        ({"focal": 500}, "unknown camera keys"),
+        ({"width": 0, "height": 720}, "image size must be positive"),
+    ],
+)
+def test_bad_cameras_raise(spec, message):
+    with pytest.raises(CameraError, match=message):
+        as_camera(spec)
+    assert issubclass(CameraError, PoseliftError)
+
+
+def test_unknown_model_in_constructor():
+    with pytest.raises(CameraError, match="unknown camera model"):
+        Camera(1.0, 1.0, 0.0, 0.0, model="equidistant")
+    with pytest.raises(CameraError, match="image size"):
+        Camera.from_image_size(0, 0)
+
+
+def test_lift_with_camera_places_the_pose(lifter, pose):
+    rel = lifter.lift(pose)
+    placed = lifter.lift(pose, camera=(640, 480))
+    T = placed[0] - rel[0]
+    np.testing.assert_allclose(placed - rel, np.broadcast_to(T, rel.shape), atol=1e-5)
+    assert T[2] > 0.5  # in front of the camera
+    # the translation re-projects the pose onto its 2D keypoints as well as least squares can
+    np.testing.assert_allclose(T, solve_translation(rel, pose, as_camera((640, 480))), atol=1e-5)
+    t = lifter.lift(torch.from_numpy(pose), camera=CAM)
+    assert torch.is_tensor(t) and t.dtype == torch.float32
+    with pytest.raises(CameraError, match="normalized"):
+        lifter.lift(pose, camera=CAM, normalized=True)
+
+
+def test_walking_person_moves_through_space():
+    """The same pose seen at two places in the image and two sizes lands at two places in 3D."""
+    P = metric_pose()
+    near = to_camera_space(P, CAM.project(P + [-1.0, 0.0, 4.0]), CAM)
+    far = to_camera_space(P, CAM.project(P + [1.0, 0.0, 8.0]), CAM)
+    np.testing.assert_allclose(near[0], [-1.0, 0.0, 4.0], atol=1e-9)
+    np.testing.assert_allclose(far[0], [1.0, 0.0, 8.0], atol=1e-9)
+
+
+def _tilted_camera_sequence(pitch_deg: float, frames: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """A person walking on a plane seen by a camera pitched down by ``pitch_deg``; returns (poses, R)."""
+    a = math.radians(pitch_deg)
+    # world: y up; camera: y down, z forward, pitched down about x
+    R = np.array([[1, 0, 0], [0, math.cos(a), -math.sin(a)], [0, math.sin(a), math.cos(a)]]) @ np.diag([1.0, -1.0, -1.0])
+    body = metric_pose() @ np.diag([1.0, -1.0, -1.0])  # y up now
+    body = body - [0.0, body[:, 1].min(), 0.0]  # feet on y = 0
+    out = []
+    for t in range(frames):
+        pos = np.array([-2.0 + 0.15 * t, 0.0, -6.0 + 2.0 * math.sin(0.2 * t)])
+        world = body + pos
+        out.append(world @ R.T)
+    return np.array(out), R
+
+
+def test_world_frame_recovers_the_ground():
+    cam_poses, R = _tilted_camera_sequence(20.0)
+    world, frame = align_to_world(cam_poses, "h36m17")
+    assert frame.ground_fitted
+    ankles = world[:, [3, 6]]
+    assert np.abs(ankles[..., 1].min(axis=1)).max() < 0.02  # feet on the ground
+    head_up = world[:, 10, 1] - world[:, 0, 1]
+    assert (head_up > 0.4).all()  # upright
+    np.testing.assert_allclose(frame.R[1] @ R, [0.0, 1.0, 0.0], atol=0.02)  # normal = world up
+
+
+def test_world_frame_falls_back_to_body_up_when_standing_still():
+    cam_poses, _ = _tilted_camera_sequence(0.0)
+    still = np.repeat(cam_poses[:1], 10, axis=0)
+    world, frame = align_to_world(still, "h36m17")
+    assert not frame.ground_fitted
+    assert (world[:, 10, 1] > 1.0).all()
+    with pytest.raises(PoseliftError, match="no frame"):
+        estimate_world_frame(np.full((3, 17, 3), np.nan), "h36m17")

@@ -1,0 +1,201 @@
+"""BVH export: read the file back with an independent reader and compare forward kinematics."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from poselift.errors import PoseliftError, ShapeError
+from poselift.export import ExportError, build_bvh_skeleton, fixed_bone_poses, write_bvh
+from poselift.skeleton import get_skeleton
+
+from conftest import POSE_H36M17_PX
+
+
+# --------------------------------------------------------------------------- an independent BVH reader
+def _axis_rotation(axis: str, degrees: float) -> np.ndarray:
+    a = math.radians(degrees)
+    c, s = math.cos(a), math.sin(a)
+    if axis == "X":
+        return np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
+    if axis == "Y":
+        return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
+    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+
+
+def read_bvh(path: Path) -> tuple[list[str], np.ndarray, float]:
+    """Joint names, world positions ``(frames, joints, 3)`` by forward kinematics, frame time.
+
+    Written from the BVH format description, sharing no code with poselift: channels are
+    applied in the order they are listed, rotations compose as ``R = R_1 R_2 R_3``.
+    """
+    tokens = path.read_text().split()
+    pos = 0
+    names, parents, offsets, channels = [], [], [], []
+    stack: list[int] = []
+    while tokens[pos] != "MOTION":
+        tok = tokens[pos]
+        if tok in ("ROOT", "JOINT"):
+            names.append(tokens[pos + 1])
+            parents.append(stack[-1] if stack else -1)
+            offsets.append(None)
+            channels.append([])
+            pos += 2
+        elif tok == "End":  # End Site: skip its block
+            depth = 0
+            pos += 2
+            while True:
+                if tokens[pos] == "{":
+                    depth += 1
+                elif tokens[pos] == "}":
+                    depth -= 1
+                    if depth == 0:
+                        pos += 1
+                        break
+                pos += 1
+        elif tok == "{":
+            stack.append(len(names) - 1)
+            pos += 1
+        elif tok == "}":
+            stack.pop()
+            pos += 1
+        elif tok == "OFFSET":
+            offsets[stack[-1]] = np.array([float(v) for v in tokens[pos + 1 : pos + 4]])
+            pos += 4
+        elif tok == "CHANNELS":
+            n = int(tokens[pos + 1])
+            channels[stack[-1]] = tokens[pos + 2 : pos + 2 + n]
+            pos += 2 + n
+        else:
+            pos += 1
+    n_frames = int(tokens[pos + 2])
+    frame_time = float(tokens[pos + 5])
+    values = np.array([float(v) for v in tokens[pos + 6 :]]).reshape(n_frames, -1)
+    out = np.zeros((n_frames, len(names), 3))
+    for f in range(n_frames):
+        col = 0
+        glob_R, glob_p = [], []
+        for j in range(len(names)):
+            R = np.eye(3)
+            t = offsets[j].copy()
+            for ch in channels[j]:
+                v = values[f, col]
+                col += 1
+                if ch.endswith("position"):
+                    t["XYZ".index(ch[0])] = v
+                else:
+                    R = R @ _axis_rotation(ch[0], v)
+            if parents[j] < 0:
+                glob_R.append(R)
+                glob_p.append(t)
+            else:
+                p = parents[j]
+                glob_p.append(glob_p[p] + glob_R[p] @ t)
+                glob_R.append(glob_R[p] @ R)
+            out[f, j] = glob_p[j]
+    return names, out, frame_time
+
+
+# --------------------------------------------------------------------------- synthetic motion
+def walking_sequence(frames: int = 40, seed: int = 0) -> np.ndarray:
+    """``(frames, 17, 3)`` metric camera-frame poses: a person turning and moving, with noisy bones."""
+    rng = np.random.default_rng(seed)
+    base = np.zeros((17, 3))
+    base[:, :2] = (POSE_H36M17_PX - POSE_H36M17_PX[0]) / 180.0  # about 1.7 m tall
+    base[:, 2] = rng.normal(0.0, 0.05, 17)
+    out = []
+    for t in range(frames):
+        a = 0.08 * t
+        R = np.array([[math.cos(a), 0, math.sin(a)], [0, 1, 0], [-math.sin(a), 0, math.cos(a)]])
+        pose = base @ R.T + rng.normal(0.0, 0.02, (17, 3))
+        pose[13] += [0.0, -0.3 * math.sin(0.3 * t), 0.1]  # a waving wrist
+        out.append(pose + [0.02 * t, 0.0, 4.0 + 0.01 * t])
+    return np.array(out)
+
+
+def _joint_positions(names: list[str], fk: np.ndarray, skeleton: str) -> np.ndarray:
+    skel = get_skeleton(skeleton)
+    return np.stack([fk[:, names.index(j)] for j in skel.joints], axis=1)
+
+
+@pytest.mark.parametrize("axes", ["camera", "yup"])
+def test_round_trip_h36m17_within_1cm(tmp_path, axes):
+    poses = walking_sequence()
+    path, gaps = write_bvh(tmp_path / "walk.bvh", poses, "h36m17", fps=25.0, axes=axes, units="cm")
+    assert gaps.size == 0
+    names, fk, frame_time = read_bvh(path)
+    assert frame_time == pytest.approx(1 / 25.0, rel=1e-6)
+    expected, _ = fixed_bone_poses(poses @ np.diag([1.0, -1.0, -1.0]) if axes == "camera" else poses, "h36m17")
+    got = _joint_positions(names, fk, "h36m17") / 100.0
+    err = np.linalg.norm(got - expected, axis=-1)
+    assert err.max() < 0.01  # 1 cm
+
+
+def test_round_trip_lsp14_virtual_root(tmp_path):
+    skel = get_skeleton("lsp14")
+    h36m = get_skeleton("h36m17")
+    seq = walking_sequence(20, seed=3)
+    poses = np.stack([seq[:, h36m.index("thorax" if j == "neck" else j)] for j in skel.joints], axis=1)
+    path, _ = write_bvh(tmp_path / "lsp.bvh", poses, "lsp14", fps=30.0, axes="yup", units="m")
+    names, fk, _ = read_bvh(path)
+    assert names[0] == "root"
+    expected, _ = fixed_bone_poses(poses, "lsp14")
+    assert np.abs(_joint_positions(names, fk, "lsp14") - expected).max() < 0.01
+
+
+def test_fixed_bone_lengths_are_medians():
+    poses = walking_sequence()
+    fixed, lengths = fixed_bone_poses(poses, "h36m17")
+    skel = get_skeleton("h36m17")
+    for parent, child in skel.bones:
+        measured = np.linalg.norm(fixed[:, child] - fixed[:, parent], axis=-1)
+        raw = np.median(np.linalg.norm(poses[:, child] - poses[:, parent], axis=-1))
+        np.testing.assert_allclose(measured, raw, rtol=1e-6)
+        assert lengths[child] == pytest.approx(raw, rel=1e-9)
+    np.testing.assert_allclose(fixed[:, 0], poses[:, 0], atol=1e-12)  # the root stays put
+
+
+def test_gap_frames_are_filled_and_reported(tmp_path):
+    poses = walking_sequence(12)
+    poses[[0, 5, 6]] = np.nan
+    path, gaps = write_bvh(tmp_path / "gaps.bvh", poses, "h36m17", fps=10.0)
+    assert gaps.tolist() == [0, 5, 6]
+    names, fk, _ = read_bvh(path)
+    assert fk.shape[0] == 12 and np.isfinite(fk).all()
+
+
+def test_branchings_get_one_joint_per_child():
+    tree = build_bvh_skeleton("h36m17")
+    assert tree.names[0] == "pelvis"
+    assert {"pelvis.right_hip", "pelvis.left_hip", "pelvis.spine", "thorax.neck"} <= set(tree.names)
+    assert len(set(tree.names)) == len(tree.names)
+
+
+def test_unwritable_path_raises_and_leaves_nothing(tmp_path):
+    missing = tmp_path / "no" / "such" / "folder" / "out.bvh"
+    with pytest.raises(ExportError, match="out.bvh"):
+        write_bvh(missing, walking_sequence(5), "h36m17", fps=10.0)
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    with pytest.raises(ExportError, match="out.bvh"):  # a parent that is a file (fails even as root)
+        write_bvh(a_file / "out.bvh", walking_sequence(5), "h36m17", fps=10.0)
+    a_dir = tmp_path / "taken.bvh"
+    a_dir.mkdir()
+    with pytest.raises(ExportError, match="taken.bvh"):  # the target is a folder: the rename fails
+        write_bvh(a_dir, walking_sequence(5), "h36m17", fps=10.0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt", "taken.bvh"]  # no temporary left
+    assert list(a_dir.iterdir()) == []
+
+
+def test_bad_sequences_raise():
+    with pytest.raises(ShapeError, match=r"\(frames, 17, 3\)"):
+        write_bvh("/tmp/never.bvh", np.zeros((4, 16, 3)), "h36m17", fps=10.0)
+    with pytest.raises(ExportError, match="no frame"):
+        write_bvh("/tmp/never.bvh", np.full((4, 17, 3), np.nan), "h36m17", fps=10.0)
+    with pytest.raises(ExportError, match="fps"):
+        write_bvh("/tmp/never.bvh", walking_sequence(3), "h36m17", fps=0.0)
+    assert not Path("/tmp/never.bvh").exists()
+    assert issubclass(ExportError, PoseliftError)
