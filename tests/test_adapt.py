@@ -136,7 +136,7 @@ def test_head_top_fallbacks_and_missing():
     np.testing.assert_allclose(head(q)[0], nose + HEAD_FROM_NOSE * (nose - ms))
     q[coco.index("nose"), 2] = 0  # no face at all: head top and neck missing, thorax still there
     xy, c, conf = head(q)
-    assert c == 0 and xy.tolist() == [0.0, 0.0]
+    assert c == 0 and np.isnan(xy).all()  # missing: NaN, so it cannot be lifted as a real point
     assert conf[H36M.index("neck")] == 0
     assert conf[H36M.index("thorax")] == 1 and conf[H36M.index("spine")] == 1
 
@@ -188,11 +188,11 @@ def test_openpose_layout_from_joint_count():
     body = _pose("openpose_body25")
     coco18 = _pose("openpose_coco18")
     assert adapt_openpose(body).keypoints.shape == (17, 2)
-    np.testing.assert_allclose(adapt_openpose(coco18).keypoints, adapt_openpose(coco18, "coco18").keypoints)
+    np.testing.assert_allclose(adapt_openpose(coco18).keypoints, adapt_openpose(coco18, layout="coco18").keypoints)
     with pytest.raises(ShapeError, match=r"\(\.\.\., 25, 2\|3\) \(BODY_25\) or \(\.\.\., 18, 2\|3\) \(COCO-18\); got \(17, 3\)"):
         adapt_openpose(np.zeros((17, 3)))
     with pytest.raises(PoseliftError, match="takes layout 'body25' or 'coco18'; got 'coco17'"):
-        adapt_openpose(np.zeros((17, 3)), "coco17")
+        adapt_openpose(np.zeros((17, 3)), layout="coco17")
 
 
 def test_mpii16_matches_map_layout_and_dtype():
@@ -237,7 +237,7 @@ def test_batch_equals_singles_and_nan_is_missing():
         single = adapt_coco17(x[i])
         np.testing.assert_allclose(batch.keypoints[i], single.keypoints)
         np.testing.assert_allclose(batch.confidence[i], single.confidence)
-    assert np.isfinite(batch.keypoints).all()
+    assert np.isfinite(batch.keypoints[batch.confidence > 0]).all()
     # coco17 joint 3 is the left ear: the head top comes from the eyes instead
     assert batch.confidence[2, H36M.index("head_top")] == pytest.approx(0.9)
     coco = get_skeleton("coco17")
@@ -324,7 +324,7 @@ def test_correction_hook():
     assert calls == [((1, 17, 2), (1, 17))]
     present = base.confidence > 0
     np.testing.assert_allclose(out.keypoints[present], base.keypoints[present] + 1.0)
-    assert out.keypoints[H36M.index("left_ankle")].tolist() == [0.0, 0.0]  # missing stays missing
+    assert np.isnan(out.keypoints[H36M.index("left_ankle")]).all()  # missing stays missing
     with pytest.raises(ShapeError, match="correction returned shape"):
         adapt_coco17(x, correction=lambda kp, conf: kp[..., :1])
 
@@ -348,15 +348,17 @@ def test_shipped_mpii16_correction_is_the_default():
     default = adapt_mpii16(x)
     plain = adapt_mpii16(x, correction=None)
     explicit = adapt_mpii16(x, correction=C)
-    np.testing.assert_array_equal(default.keypoints, explicit.keypoints)
-    np.testing.assert_array_equal(default.confidence, plain.confidence)
+    # pixel coordinates near 1000: float32 batches of different sizes may round differently (AVX2 vs AVX-512)
+    np.testing.assert_allclose(default.keypoints, explicit.keypoints, rtol=0, atol=1e-3)
+    np.testing.assert_allclose(default.confidence, plain.confidence, rtol=0, atol=1e-6)
     moved = np.linalg.norm(default.keypoints - plain.keypoints, axis=-1)
     size = np.linalg.norm(plain.keypoints - plain.keypoints.mean(-2, keepdims=True), axis=-1).mean(-1, keepdims=True)
     assert 0.001 < float((moved / size).mean()) < 0.3  # a small, real correction relative to the pose size
     # a pose with a missing joint passes through uncorrected
     x[0, 0] = np.nan
     partial = adapt_mpii16(x)
-    np.testing.assert_array_equal(partial.keypoints[0], adapt_mpii16(x[:1], correction=None).keypoints[0])
+    # a batch of 8 and a batch of 1 round differently (7.6e-6 px seen on AVX2): 1e-3 px is far below any correction
+    np.testing.assert_allclose(partial.keypoints[0], adapt_mpii16(x[:1], correction=None).keypoints[0], rtol=0, atol=1e-3)
 
 def test_module_exports_resolve():
     for name in adapt.__all__:

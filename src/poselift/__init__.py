@@ -8,6 +8,8 @@ from .errors import (
     ConfigError,
     DegeneratePoseError,
     EmptyInputError,
+    InvalidArgumentError,
+    KeypointTypeError,
     KeypointValueError,
     MissingDependencyError,
     MissingJointsError,
@@ -18,7 +20,7 @@ from .errors import (
     WeightsError,
 )
 from .io import KeypointData, read_keypoints, write_poses
-from .lifter import Lifter
+from .lifter import Lifter, LiftResult
 from .skeleton import SKELETONS, Skeleton, get_skeleton
 
 try:
@@ -28,6 +30,7 @@ except PackageNotFoundError:  # running from a source tree without installation
 
 __all__ = [
     "Lifter",
+    "LiftResult",
     "LifterConfig",
     "CompletionConfig",
     "adapt_openpose",
@@ -44,6 +47,8 @@ __all__ = [
     "PoseliftError",
     "ShapeError",
     "EmptyInputError",
+    "InvalidArgumentError",
+    "KeypointTypeError",
     "KeypointValueError",
     "NonFiniteError",
     "DegeneratePoseError",

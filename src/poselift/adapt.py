@@ -5,7 +5,9 @@ of source joints (weights summing to 1; negative weights extrapolate), with a li
 **alternatives** tried in order when source joints are missing. The first alternative
 whose source joints are all present gives the joint; its confidence is the smallest
 confidence among those sources. A joint with no usable alternative is missing
-(confidence 0, coordinates 0). All tables live in :data:`MAPPINGS` and can be printed::
+(confidence 0, coordinates NaN, so it cannot be lifted as a real point when the
+confidence is dropped). A source joint with NaN or infinite coordinates is missing,
+whatever its confidence. All tables live in :data:`MAPPINGS` and can be printed::
 
     >>> MAPPINGS[("coco17", "h36m17")]["pelvis"]
     ({'left_hip': 0.5, 'right_hip': 0.5},)
@@ -62,7 +64,7 @@ import numpy as np
 import torch
 
 from ._arrays import as_tensor
-from .errors import NonFiniteError, PoseliftError, ShapeError
+from .errors import InvalidArgumentError, NonFiniteError, PoseliftError, ShapeError
 from .skeleton import get_skeleton, guess_layouts
 
 __all__ = [
@@ -252,10 +254,10 @@ del _src, _rules
 
 # --------------------------------------------------------------------------- application
 class Adapted(NamedTuple):
-    """Keypoints in the target layout, ready for ``lifter.lift(*adapted)``.
+    """Keypoints in the target layout, ready for ``lifter.lift(adapted)``.
 
-    ``keypoints`` ``(*batch, M, 2)`` and ``confidence`` ``(*batch, M)`` (0 = missing),
-    in the container (numpy or torch) of the input.
+    ``keypoints`` ``(*batch, M, 2)`` and ``confidence`` ``(*batch, M)`` (0 = missing, with
+    NaN coordinates), in the container (numpy or torch) of the input.
     """
 
     keypoints: Any
@@ -365,8 +367,14 @@ def adapt_layout(
     Returns:
         :class:`Adapted` ``(keypoints (*batch, M, 2), confidence (*batch, M))`` in the
         input's container, float64 for float64 input and float32 otherwise. Missing
-        joints have confidence 0 and coordinates 0.
+        joints have confidence 0 and NaN coordinates. Pass the result whole to the
+        lifter: ``lifter.lift(adapted)``.
     """
+    if not isinstance(source, str):
+        raise InvalidArgumentError(
+            f"source must be a layout name such as 'coco17'; got {type(source).__name__}. "
+            "Pass the confidence as confidence=..."
+        )
     src = get_skeleton(canonical_layout(source))
     tgt = get_skeleton(canonical_layout(target))
     if tgt.name not in TARGETS:
@@ -396,7 +404,7 @@ def adapt_layout(
     elif confidence is None:
         c = torch.ones(shape[:-1], dtype=dtype, device=x.device)
     else:
-        c = as_tensor(confidence)
+        c = as_tensor(confidence, "confidence")
         if tuple(c.shape) != shape[:-1]:
             raise ShapeError(f"confidence must have shape {shape[:-1]} to match keypoints {shape}; got {tuple(c.shape)}.")
         c = c.to(device=x.device, dtype=dtype)
@@ -413,6 +421,7 @@ def adapt_layout(
         if tuple(corrected.shape) != tuple(xy.shape):
             raise ShapeError(f"correction returned shape {tuple(corrected.shape)}; expected {tuple(xy.shape)}")
         xy = torch.where(conf[..., None] > 0, corrected.to(xy.dtype), xy)
+    xy = torch.where(conf[..., None] > 0, xy, float("nan"))  # missing joints cannot pass for real coordinates
     m = tgt.num_joints
     xy = xy.reshape(*batch, m, 2)
     conf = conf.reshape(*batch, m)
@@ -423,21 +432,21 @@ def adapt_layout(
 
 def adapt_openpose(
     keypoints: Array,
+    *,
     layout: str | None = None,
     confidence: Array | None = None,
-    *,
     target: str = "h36m17",
     min_confidence: float = 0.0,
     correction: Correction | str | None = "default",
 ) -> Adapted:
     """Map OpenPose keypoints (BODY_25 or COCO-18) to a lifter layout.
 
-    ``layout``: ``"body25"`` or ``"coco18"``; by default taken from the joint count
-    (25 or 18). OpenPose writes undetected joints as ``0, 0, 0``, so pass the
-    ``(..., N, 3)`` array as it comes. See :func:`adapt_layout` for the other arguments.
+    ``layout`` (keyword-only): ``"body25"`` or ``"coco18"``; by default taken from the joint
+    count (25 or 18). OpenPose writes undetected joints as ``0, 0, 0``, so pass the
+    ``(..., N, 3)`` array as it comes, or ``(..., N, 2)`` with ``confidence=``.
+    See :func:`adapt_layout` for the other arguments.
 
-    >>> kp, conf = adapt_openpose(body25)              # doctest: +SKIP
-    >>> pose3d = lifter.lift(kp, confidence=conf)      # doctest: +SKIP
+    >>> pose3d = lifter.lift(adapt_openpose(body25))   # doctest: +SKIP
     """
     if layout is None:
         n = int(np.shape(keypoints)[-2]) if len(np.shape(keypoints)) >= 2 else -1

@@ -82,7 +82,7 @@ def run_demo(output_dir: str | os.PathLike = "poselift-demo", *, model: str | os
     conf25 = data.confidence[:, 0]
 
     lifter = Lifter.from_pretrained(DEFAULT_MODEL if model is None else model)
-    kp, conf = adapt_openpose(kp25, "body25", conf25, target=lifter.config.skeleton)
+    kp, conf = adapt_openpose(kp25, layout="body25", confidence=conf25, target=lifter.config.skeleton)
     # Poses with a joint below the lifter's threshold cannot be lifted; keep them as gaps.
     lifted = (conf >= lifter.config.confidence_threshold).all(axis=-1)
     if not lifted.any():

@@ -9,10 +9,12 @@ __all__ = [
     "PoseliftError",
     "ShapeError",
     "EmptyInputError",
+    "KeypointTypeError",
     "KeypointValueError",
     "NonFiniteError",
     "DegeneratePoseError",
     "MissingJointsError",
+    "InvalidArgumentError",
     "ConfigError",
     "WeightsError",
     "ModelNotFoundError",
@@ -32,6 +34,10 @@ class EmptyInputError(ShapeError):
     """An array holds no poses at all."""
 
 
+class KeypointTypeError(PoseliftError, TypeError):
+    """Keypoints or confidence that are not real numbers (None, strings, bool, complex, ragged lists)."""
+
+
 class KeypointValueError(PoseliftError, ValueError):
     """Keypoint values that cannot be lifted."""
 
@@ -46,6 +52,10 @@ class DegeneratePoseError(KeypointValueError):
 
 class MissingJointsError(KeypointValueError):
     """Joints marked missing (confidence below the threshold) that cannot be filled."""
+
+
+class InvalidArgumentError(PoseliftError, ValueError):
+    """A function argument with an impossible value (a body height of 0, a batch size of -1, ...)."""
 
 
 class ConfigError(PoseliftError, ValueError):

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import numpy as np
 import torch
 
 from . import geometry
 from ._arrays import as_tensor
+from .adapt import Adapted
 from .config import LifterConfig
 from .errors import (
     DegeneratePoseError,
     EmptyInputError,
+    InvalidArgumentError,
     MissingJointsError,
     NonFiniteError,
     ShapeError,
@@ -25,7 +28,7 @@ from .hub import CARD_NAME, CONFIG_NAME, DEFAULT_MODEL, WEIGHTS_NAME, resolve_mo
 from .nets import CompletionNet, LifterNet
 from .skeleton import Skeleton, get_skeleton, guess_layouts
 
-__all__ = ["Lifter", "LiftPipeline", "check_keypoints"]
+__all__ = ["Lifter", "LiftPipeline", "LiftResult", "UNLIFTABLE_REASONS", "check_keypoints"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,35 +69,98 @@ def check_keypoints(x: torch.Tensor, skeleton: Skeleton, name: str = "keypoints"
         raise EmptyInputError(f"{name} hold no poses (shape {shape}); pass at least one pose of shape ({n}, 2).")
 
 
-def _first_index(mask: torch.Tensor, batch_shape: tuple[int, ...]) -> tuple[int, ...]:
-    flat = int(torch.nonzero(mask.reshape(-1))[0])
+def _pose(index: tuple[int, ...]) -> str:
+    """``"pose (4, 2)"`` for an index into the batch, ``"the pose"`` for a single pose."""
+    return f"pose {index}" if index else "the pose"
+
+
+def _unpack_adapted(keypoints: Any, confidence: Any) -> tuple[Any, Any]:
+    """``(keypoints, confidence)`` of an :class:`~poselift.adapt.Adapted` result, or the arguments as given."""
+    if isinstance(keypoints, Adapted):
+        if confidence is not None:
+            raise InvalidArgumentError(
+                "an adapter result already carries its confidence: call lifter.lift(adapted) without confidence=."
+            )
+        return keypoints.keypoints, keypoints.confidence
+    return keypoints, confidence
+
+
+def _first_index(mask: torch.Tensor | np.ndarray, batch_shape: tuple[int, ...]) -> tuple[int, ...]:
+    flat = int(np.flatnonzero(np.asarray(mask).reshape(-1))[0])
     return tuple(int(i) for i in np.unravel_index(flat, batch_shape)) if batch_shape else ()
 
 
-def _numpy_view(t: torch.Tensor) -> np.ndarray | None:
-    """A zero-copy numpy view of a CPU tensor, or ``None`` (other devices, dtypes numpy lacks)."""
-    if t.device.type != "cpu":
-        return None
-    try:
-        return t.detach().numpy()
-    except (TypeError, RuntimeError):
-        return None
+#: Why ``lift(..., on_unliftable="nan")`` did not lift a pose (:attr:`LiftResult.reason`).
+UNLIFTABLE_REASONS: dict[str, str] = {
+    "missing_joints": "joints below the confidence threshold that the model cannot fill "
+    "(no completion network, or fewer visible joints than it needs)",
+    "nonfinite": "NaN or infinite coordinates in a joint that is not marked missing",
+    "degenerate": "all visible joints at one point (within the precision of the input)",
+    "nonfinite_output": "the network returned NaN or infinite values (broken weights)",
+}
+_CODES = ("", "missing_joints", "nonfinite", "degenerate", "nonfinite_output")
+#: Root-mean-square size, in pixels, that every pose is brought to before the network sees it.
+_WORKING_SIZE = 100.0
 
 
-def _plainly_valid(x: np.ndarray) -> bool:
-    """True when every ``(B, N, 2)`` pose is finite and far from degenerate, in a few numpy calls.
+class LiftResult(NamedTuple):
+    """What ``lift(..., on_unliftable="nan")`` returns: every pose, lifted or not, with masks.
 
-    A screen for the common case in front of :meth:`Lifter._check_values`, whose torch
-    checks cost more in dispatch than in work on a few poses: ``False`` only means "run
-    the exact checks". The margin (2e-6 against their 1e-6) keeps float rounding from
-    passing a pose that they would refuse.
+    ``poses`` ``(*batch, N, 3)`` (NaN for poses that were not lifted), ``lifted``
+    ``(*batch,)`` bool and ``filled`` ``(*batch, N)`` bool (joints filled by the completion
+    network) in the container of the input; ``reason`` ``(*batch,)`` numpy strings, ``""``
+    for lifted poses, else a key of :data:`UNLIFTABLE_REASONS`.
     """
-    magnitude = np.abs(x).max(axis=(-1, -2))  # NaN and inf propagate, so this also checks finiteness
-    if not np.isfinite(magnitude).all():
-        return False
-    dev = x - x.sum(axis=-2, keepdims=True) * np.float32(1.0 / x.shape[-2])
-    spread = np.sqrt(np.einsum("bnk,bnk->b", dev, dev))
-    return bool((spread > 2e-6 * np.maximum(magnitude, 1.0)).all())
+
+    poses: Any
+    lifted: Any
+    filled: Any
+    reason: np.ndarray
+
+
+def _host_array(x: torch.Tensor) -> np.ndarray:
+    """A numpy array of ``x`` (a zero-copy view of CPU tensors; float32 for dtypes numpy lacks)."""
+    x = x.detach()
+    if x.dtype == torch.bfloat16:
+        x = x.float()
+    return x.cpu().numpy()
+
+
+def _screen(
+    x: np.ndarray, missing: np.ndarray | None, tol: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Check ``(B, N, 2)`` poses and bring them to one working size, in float64.
+
+    Returns ``(nonfinite, degenerate, x_work)``: ``(B,)`` masks of poses with a non-finite
+    visible joint and of poses whose visible joints lie within ``tol`` (relative) of one
+    point, and the poses centred on their visible joints and scaled to RMS size
+    :data:`_WORKING_SIZE` (missing joints 0), float32. Lifting is translation and scale
+    equivariant, so this changes nothing but the rounding; it keeps poses of any offset
+    and scale (1e-30 to 1e300 px) inside the float32 range of the network.
+    """
+    xd = np.asarray(x, dtype=np.float64)
+    visible = np.ones(xd.shape[:2], dtype=bool) if missing is None else ~missing
+    finite = np.isfinite(xd).all(axis=-1)
+    nonfinite = (visible & ~finite).any(axis=-1)
+    use = visible & finite
+    count = np.maximum(use.sum(axis=-1), 1)[:, None, None]
+    with np.errstate(all="ignore"):
+        xv = np.where(use[..., None], xd, 0.0)
+        magnitude = np.abs(xv).max(axis=(-1, -2), initial=0.0)
+        u = xv / np.where(magnitude > 0, magnitude, 1.0)[:, None, None]  # within [-1, 1]: no overflow below
+        centre = u.sum(axis=-2, keepdims=True) / count
+        dev = np.where(use[..., None], u - centre, 0.0)
+        spread = np.sqrt(np.square(dev).sum(axis=(-1, -2)) / count[:, 0, 0])  # relative to the magnitude
+        degenerate = ~nonfinite & (spread <= tol * np.maximum(1.0, 1.0 / magnitude))
+        x_work = dev * (_WORKING_SIZE / np.where(spread > 0, spread, 1.0))[:, None, None]
+    return nonfinite, degenerate, x_work.astype(np.float32)
+
+
+def _tolerance(dtype: torch.dtype) -> float:
+    """Relative spread below which a pose of this input dtype is all rounding noise."""
+    if dtype.is_floating_point:
+        return 4 * float(torch.finfo(dtype).eps)
+    return 4 * float(np.finfo(np.float64).eps)  # integers convert exactly
 
 
 class Lifter:
@@ -223,34 +289,42 @@ class Lifter:
     @torch.inference_mode()
     def lift(
         self,
-        keypoints: Array,
+        keypoints: Array | Adapted,
         confidence: Array | None = None,
         *,
         height: float | None = None,
         normalized: bool = False,
         batch_size: int = 4096,
         return_filled: bool = False,
+        on_unliftable: Literal["raise", "nan"] = "raise",
         camera: Any = None,
-    ) -> Array | tuple[Array, Array]:
+    ) -> Array | tuple[Array, Array] | LiftResult:
         """Lift 2D keypoints to root-relative 3D in the camera frame.
 
         Args:
             keypoints: ``(*batch, N, 2)`` pixel coordinates (any offset and scale) in the
-                model's joint layout (``self.skeleton``); ``np.ndarray`` or ``torch.Tensor``.
+                model's joint layout (``self.skeleton``); ``np.ndarray`` or ``torch.Tensor``
+                of integers or floats. Or the :class:`~poselift.adapt.Adapted` result of an
+                adapter (``lifter.lift(adapt_openpose(kp))``), which carries its confidence.
             confidence: optional ``(*batch, N)`` per-joint confidence. Joints below
                 ``config.confidence_threshold`` are missing (their coordinates are ignored,
-                NaN allowed) and are filled by the model's completion network before lifting;
-                a model without one, or a pose with fewer than ``completion.min_visible``
-                visible joints, raises :class:`~poselift.errors.MissingJointsError`.
+                NaN allowed) and are filled by the model's completion network before lifting.
+                Every other joint needs finite coordinates.
             height: body height in metres used to scale the output (default
                 ``config.height``, 1.70 m); measured along the skeleton from the head to
-                the feet (:func:`poselift.geometry.chain_height`).
+                the feet (:func:`poselift.geometry.chain_height`). Must be finite and > 0.
             normalized: return the network's normalised units instead of metres (the
                 2D pose scaled to RMS size ``1/c`` at depth ``c``; 3D RMS size about 1).
-            batch_size: poses per forward pass; bounds memory for huge inputs. On the
+            batch_size: poses per forward pass (>= 1); bounds memory for huge inputs. On the
                 benchmark CPU, 65,536 poses lifted 3x faster in chunks of 4,096 (the default)
                 than in one pass (``benchmarks/RESULTS.md``).
             return_filled: also return the ``(*batch, N)`` bool mask of filled joints.
+            on_unliftable: what to do with a pose that cannot be lifted (a missing joint the
+                model cannot fill, a NaN in a visible joint, all joints at one point; see
+                :data:`UNLIFTABLE_REASONS`): ``"raise"`` (default) raises the
+                :class:`~poselift.errors.KeypointValueError` that says which pose and why;
+                ``"nan"`` lifts the others and returns a :class:`LiftResult` with NaN for
+                the poses it could not lift, the ``lifted`` mask and each pose's reason.
             camera: place the poses in the camera frame instead of root-relative: a
                 :class:`poselift.camera.Camera`, a dict of intrinsics, or the image size
                 ``(width, height)`` (focal length ``max(width, height)``, principal point at
@@ -261,108 +335,208 @@ class Lifter:
             ``(*batch, N, 3)``, same container as ``keypoints`` (and same device and dtype
             for floating-point tensors; float64 numpy input gives float64). Root-relative,
             OpenCV camera axes: x right, y down, z away from the camera. With
-            ``return_filled``, the tuple ``(poses, filled)``.
+            ``return_filled``, the tuple ``(poses, filled)``; with ``on_unliftable="nan"``,
+            a :class:`LiftResult`. Finite input never gives NaN for a lifted pose.
         """
+        keypoints, confidence = _unpack_adapted(keypoints, confidence)
+        target = self._check_arguments(height, batch_size, on_unliftable)
         is_tensor = torch.is_tensor(keypoints)
         x = as_tensor(keypoints)
         check_keypoints(x, self.skeleton)
         out_dtype = x.dtype if x.is_floating_point() else torch.float32
         batch_shape = tuple(x.shape[:-2])
         n = self.skeleton.num_joints
-        flat = x.reshape(-1, n, 2).to(device=self.device, dtype=torch.float32)
-        missing = self._missing(confidence, batch_shape, flat.device)
-        self._check_values(flat, missing, batch_shape)
-
-        if flat.shape[0] <= batch_size:  # one chunk: no output buffer, no copy
-            out = self._lift_flat(flat if missing is None else self.completion(flat, ~missing), height, normalized)
+        host = _host_array(x).reshape(-1, n, 2)
+        missing, too_few = self._missing(confidence, batch_shape, host)
+        nonfinite, degenerate, work = _screen(host, missing, _tolerance(x.dtype))
+        codes = np.zeros(host.shape[0], dtype=np.int8)
+        for code, mask in ((3, degenerate), (2, nonfinite), (1, too_few)):  # the first reason wins
+            codes[mask] = code
+        if on_unliftable == "raise" and codes.any():
+            self._raise_unliftable(codes, host, missing, batch_shape)
+        ok = codes == 0
+        if ok.all():
+            out = lifted = self._lift_rows(work, missing, None, 0.0 if normalized else target, batch_size)
         else:
-            out = torch.empty(flat.shape[0], n, 3, dtype=torch.float32, device=self.device)
-            for start in range(0, flat.shape[0], batch_size):
-                chunk = flat[start : start + batch_size]
-                if missing is not None:
-                    chunk = self.completion(chunk, ~missing[start : start + batch_size])
-                out[start : start + batch_size] = self._lift_flat(chunk, height, normalized)
+            out = torch.full((host.shape[0], n, 3), float("nan"), dtype=torch.float32, device=self.device)
+        if ok.any() and not ok.all():
+            rows = torch.from_numpy(np.flatnonzero(ok)).to(self.device)
+            lifted = self._lift_rows(work, missing, rows, 0.0 if normalized else target, batch_size)
+            out[rows] = lifted
+        if ok.any():
+            broken = np.zeros_like(ok)
+            broken[ok] = ~_host_array(torch.isfinite(lifted).all(dim=-1).all(dim=-1)).reshape(-1)
+            if broken.any():
+                if on_unliftable == "raise":
+                    first = _first_index(broken, batch_shape)
+                    raise WeightsError(
+                        f"the network returned NaN or infinite values for {_pose(first)} ({int(broken.sum())} pose(s)) "
+                        "although its input was finite: the weights are broken; load them again or re-download them."
+                    )
+                codes[broken] = 4
+                out[torch.from_numpy(broken).to(self.device)] = float("nan")
         out = out.reshape(*batch_shape, n, 3)
+        filled_np = np.zeros((host.shape[0], n), dtype=bool) if missing is None else missing & (codes == 0)[:, None]
+        filled_np = filled_np.reshape(*batch_shape, n)
         if is_tensor:
             out = out.to(device=keypoints.device, dtype=out_dtype)
+            filled: Any = torch.from_numpy(filled_np).to(keypoints.device)
         else:
             out = out.cpu().numpy().astype(np.float64 if out_dtype == torch.float64 else np.float32, copy=False)
+            filled = filled_np
         if camera is not None:  # camera frame: translation solved by poselift.camera
-            from .camera import place_in_camera
-
-            out = place_in_camera(out, keypoints, camera, confidence, normalized=normalized)
+            out = self._place_in_camera(out, host, missing, confidence, camera, normalized, codes == 0)
+        if on_unliftable == "nan":
+            lifted_np = (codes == 0).reshape(batch_shape)
+            reason = np.array(_CODES, dtype=str)[codes].reshape(batch_shape)
+            lifted_mask = torch.from_numpy(lifted_np).to(keypoints.device) if is_tensor else lifted_np
+            return LiftResult(out, lifted_mask, filled, reason)
         if not return_filled:
             return out
-        filled = (missing if missing is not None else torch.zeros(flat.shape[:2], dtype=torch.bool)).reshape(*batch_shape, n)
-        return out, (filled.to(keypoints.device) if is_tensor else filled.cpu().numpy())
+        return out, filled
 
-    def _missing(self, confidence: Any, batch_shape: tuple[int, ...], device: torch.device) -> torch.Tensor | None:
-        """``(B, N)`` bool mask of joints below the confidence threshold, or ``None``."""
-        if confidence is None:
-            return None
+    def _place_in_camera(
+        self,
+        out: Any,
+        host: np.ndarray,
+        missing: np.ndarray | None,
+        confidence: Any,
+        camera: Any,
+        normalized: bool,
+        ok: np.ndarray,
+    ) -> Any:
+        """Move the lifted poses (``ok``) into the camera frame with :func:`poselift.camera.place_in_camera`."""
+        from .camera import place_in_camera
+
         n = self.skeleton.num_joints
-        conf = as_tensor(confidence)
+        kp = host if missing is None else np.where(missing[..., None], 0.0, host)  # missing joints: weight 0 below
+        conf = None
+        if confidence is not None:
+            conf = _host_array(as_tensor(confidence, "confidence")).reshape(-1, n).astype(np.float64)
+            conf = np.where(missing, 0.0, conf) if missing is not None else conf
+        if ok.all():
+            return place_in_camera(out, kp.reshape(*out.shape[:-1], 2), camera, None if conf is None else conf.reshape(out.shape[:-1]), normalized=normalized)
+        rows = np.flatnonzero(ok)
+        flat = out.reshape(-1, n, 3)
+        if rows.size:
+            placed = place_in_camera(flat[rows], kp[rows], camera, None if conf is None else conf[rows], normalized=normalized)
+            flat[torch.from_numpy(rows).to(flat.device) if torch.is_tensor(flat) else rows] = placed
+        return flat.reshape(out.shape)
+
+    def _check_arguments(self, height: Any, batch_size: Any, on_unliftable: Any) -> float:
+        """Validate the scalar arguments of :meth:`lift`; returns the body height to use."""
+        if on_unliftable not in ("raise", "nan"):
+            raise InvalidArgumentError(f"on_unliftable must be 'raise' or 'nan'; got {on_unliftable!r}.")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise InvalidArgumentError(f"batch_size must be a whole number >= 1 (poses per forward pass); got {batch_size!r}.")
+        if height is None:
+            return float(self.config.height)
+        try:
+            value = float(height)
+        except (TypeError, ValueError):
+            raise InvalidArgumentError(f"height must be a number of metres, e.g. 1.70; got {height!r}.") from None
+        if not (math.isfinite(value) and value > 0):
+            raise InvalidArgumentError(
+                f"height must be a finite body height in metres greater than 0, e.g. 1.70; got {height!r}. "
+                "For the network's normalised units pass normalized=True instead."
+            )
+        return value
+
+    def _lift_rows(
+        self, work: np.ndarray, missing: np.ndarray | None, rows: torch.Tensor | None, height: float, batch_size: int
+    ) -> torch.Tensor:
+        """Lift the working-size poses ``work[rows]`` (all when ``rows`` is ``None``) in chunks."""
+        x = torch.from_numpy(work).to(self.device)
+        miss = torch.from_numpy(missing).to(self.device) if missing is not None else None
+        if rows is not None:
+            x = x[rows]
+            miss = miss[rows] if miss is not None else None
+        if miss is not None and not bool(miss.any()):
+            miss = None
+        normalized = height <= 0
+        if x.shape[0] <= batch_size:  # one chunk: no output buffer, no copy
+            return self._lift_flat(x if miss is None else self.completion(x, ~miss), height, normalized)
+        out = torch.empty(x.shape[0], x.shape[1], 3, dtype=torch.float32, device=self.device)
+        for start in range(0, x.shape[0], batch_size):
+            chunk = x[start : start + batch_size]
+            if miss is not None:
+                chunk = self.completion(chunk, ~miss[start : start + batch_size])
+            out[start : start + batch_size] = self._lift_flat(chunk, height, normalized)
+        return out
+
+    def _missing(
+        self, confidence: Any, batch_shape: tuple[int, ...], host: np.ndarray
+    ) -> tuple[np.ndarray | None, np.ndarray]:
+        """``(B, N)`` mask of missing joints (``None``: none) and the ``(B,)`` mask of poses
+        with missing joints this model cannot fill.
+
+        With a confidence, a joint is missing when its confidence is below the threshold
+        (or NaN) or its coordinates are not finite, as in the adapters and readers. Without
+        one, no joint is missing: non-finite coordinates are refused later, since ``lift``
+        cannot tell a missing joint from a broken one (e.g. an adapter result whose
+        confidence was dropped)."""
+        n = self.skeleton.num_joints
+        rows = int(np.prod(batch_shape, dtype=np.int64))
+        none = np.zeros(rows, dtype=bool)
+        if confidence is None:
+            return None, none
+        conf = as_tensor(confidence, "confidence")
         if tuple(conf.shape) != (*batch_shape, n):
             raise ShapeError(f"confidence must have shape {(*batch_shape, n)} to match keypoints; got {tuple(conf.shape)}.")
-        view = _numpy_view(conf)
-        if view is not None and bool((view >= self.config.confidence_threshold).all()):
-            return None  # every joint visible (the common case), decided without torch dispatches
-        conf = conf.reshape(-1, n).to(device)
-        missing = ~(conf >= self.config.confidence_threshold)  # NaN confidence counts as missing
-        if not bool(missing.any()):
-            return None
-        visible = (~missing).sum(dim=-1)
+        view = _host_array(conf).reshape(rows, n)
+        with np.errstate(invalid="ignore"):
+            missing = ~(view >= self.config.confidence_threshold)  # NaN confidence counts as missing
+        missing |= ~np.isfinite(host).all(axis=-1)
+        if not missing.any():
+            return None, none
         if self.completion is None:
-            first = _first_index(missing.any(dim=-1), batch_shape)
-            raise MissingJointsError(
-                f"pose {first} has joints below confidence {self.config.confidence_threshold}: "
-                f"{self._names(missing, first, batch_shape)}. This model cannot fill missing joints (it has no "
-                "completion network): load one that has (e.g. the released poselift/h36m-17) or drop those poses."
-            )
-        too_few = visible < self.config.completion.min_visible
-        if bool(too_few.any()):
-            first = _first_index(too_few, batch_shape)
-            raise MissingJointsError(
-                f"pose {first} has only {int(visible[int(np.ravel_multi_index(first, batch_shape)) if batch_shape else 0])} "
-                f"of {n} joints above confidence {self.config.confidence_threshold}; at least "
-                f"{self.config.completion.min_visible} are needed to fill the rest "
-                f"({int(too_few.sum())} such pose(s)). Drop those poses."
-            )
-        return missing
+            return missing, missing.any(axis=-1)
+        visible = n - missing.sum(axis=-1)
+        return missing, missing.any(axis=-1) & (visible < self.config.completion.min_visible)
 
-    def _names(self, mask: torch.Tensor, index: tuple[int, ...], batch_shape: tuple[int, ...]) -> list[str]:
-        row = int(np.ravel_multi_index(index, batch_shape)) if batch_shape else 0
-        return [self.skeleton.joints[j] for j in torch.nonzero(mask[row]).flatten().tolist()]
-
-    def _check_values(self, flat: torch.Tensor, missing: torch.Tensor | None, batch_shape: tuple[int, ...]) -> None:
-        if missing is None:
-            view = _numpy_view(flat)
-            if view is not None and _plainly_valid(view):
-                return  # the checks below would pass; they run, and explain, only otherwise
-        finite = torch.isfinite(flat).all(dim=-1)
-        bad = ~finite if missing is None else ~finite & ~missing
-        if bool(bad.any()):
-            first = _first_index(bad.any(dim=-1), batch_shape)
-            count = int(bad.any(dim=-1).sum())
+    def _raise_unliftable(
+        self, codes: np.ndarray, host: np.ndarray, missing: np.ndarray | None, batch_shape: tuple[int, ...]
+    ) -> None:
+        """Raise the error that explains the first unliftable pose (missing joints first)."""
+        n = self.skeleton.num_joints
+        threshold = self.config.confidence_threshold
+        if (codes == 1).any():
+            first = _first_index(codes == 1, batch_shape)
+            row = int(np.ravel_multi_index(first, batch_shape)) if batch_shape else 0
+            if self.completion is None:
+                raise MissingJointsError(
+                    f"{_pose(first)} has joints below confidence {threshold}: "
+                    f"{self._names(missing, row)}. This model cannot fill missing joints (it has no "
+                    "completion network): load one that has (e.g. the released poselift/h36m-17) or drop those poses, "
+                    'or pass on_unliftable="nan" to get NaN for them.'
+                )
+            raise MissingJointsError(
+                f"{_pose(first)} has only {n - int(missing[row].sum())} of {n} joints above confidence {threshold}; "
+                f"at least {self.config.completion.min_visible} are needed to fill the rest "
+                f"({int((codes == 1).sum())} such pose(s)). Drop those poses, or pass on_unliftable=\"nan\" to get NaN for them."
+            )
+        if (codes == 2).any():
+            bad_joints = ~np.isfinite(host).all(axis=-1)
+            if missing is not None:
+                bad_joints &= ~missing
+            first = _first_index(codes == 2, batch_shape)
+            row = int(np.ravel_multi_index(first, batch_shape)) if batch_shape else 0
             raise NonFiniteError(
-                f"keypoints contain NaN or infinite values in {count} pose(s), first at index {first} "
-                f"(joints {self._names(bad, first, batch_shape)}). "
-                "Mark undetected joints with confidence 0 (confidence=...) instead of NaN."
+                f"keypoints contain NaN or infinite values in {int((codes == 2).sum())} pose(s)"
+                + (f", first at index {first}" if first else "")
+                + " "
+                f"(joints {self._names(bad_joints, row)}). "
+                "Mark undetected joints with confidence 0 (confidence=...) instead of NaN; an adapter result "
+                "has NaN at its missing joints: pass it whole, lifter.lift(adapted), or with its confidence."
             )
-        if missing is not None:
-            flat = torch.where(missing[..., None], torch.zeros_like(flat), flat)
-            centre = flat.sum(dim=-2, keepdim=True) / (~missing).sum(dim=-1)[:, None, None]
-            spread = ((flat - centre) * (~missing)[..., None]).square().sum(dim=(-1, -2)).sqrt()
-        else:
-            spread = (flat - flat.mean(dim=-2, keepdim=True)).square().sum(dim=(-1, -2)).sqrt()
-        magnitude = flat.abs().amax(dim=(-1, -2)).clamp_min(1.0)
-        degenerate = spread <= 1e-6 * magnitude
-        if bool(degenerate.any()):
-            first = _first_index(degenerate, batch_shape)
-            raise DegeneratePoseError(
-                f"pose {first} is degenerate: all its joints lie at one point, so it has no shape to lift. "
-                f"Check the detector output ({int(degenerate.sum())} such pose(s))."
-            )
+        first = _first_index(codes == 3, batch_shape)
+        raise DegeneratePoseError(
+            f"{_pose(first)} is degenerate: all its joints lie at one point, so it has no shape to lift. "
+            f"Check the detector output ({int((codes == 3).sum())} such pose(s))."
+        )
+
+    def _names(self, mask: np.ndarray, row: int) -> list[str]:
+        return [self.skeleton.joints[j] for j in np.flatnonzero(mask[row])]
 
     def _lift_flat(self, x: torch.Tensor, height: float | None, normalized: bool) -> torch.Tensor:
         """``(B, N, 2)`` float32 pixels on ``self.device`` -> ``(B, N, 3)``; backends override this."""
