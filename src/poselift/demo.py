@@ -82,13 +82,12 @@ def run_demo(output_dir: str | os.PathLike = "poselift-demo", *, model: str | os
     conf25 = data.confidence[:, 0]
 
     lifter = Lifter.from_pretrained(DEFAULT_MODEL if model is None else model)
-    kp, conf = adapt_openpose(kp25, layout="body25", confidence=conf25, target=lifter.config.skeleton)
-    # Poses with a joint below the lifter's threshold cannot be lifted; keep them as gaps.
-    lifted = (conf >= lifter.config.confidence_threshold).all(axis=-1)
+    adapted = adapt_openpose(kp25, layout="body25", confidence=conf25, target=lifter.config.skeleton)
+    # The library's rule decides which frames can be lifted; the others stay gaps (NaN).
+    result = lifter.lift(adapted, on_unliftable="nan")
+    poses, lifted = result.poses, result.lifted
     if not lifted.any():
-        raise PoseliftError(f"no frame of {sample} has all joints the lifter needs")
-    poses = np.full(kp.shape[:-1] + (3,), np.nan, dtype=np.float32)
-    poses[lifted] = lifter.lift(kp[lifted], conf[lifted])
+        raise PoseliftError(f"no frame of {sample} could be lifted ({sorted(set(result.reason.tolist()))})")
     logger.info("lifted %d of %d frames of %s with %r", int(lifted.sum()), len(lifted), sample.name, lifter)
 
     meta = {"input": f"poselift sample {sample.name}", "model": str(DEFAULT_MODEL if model is None else model)}
