@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from poselift.cli import main
+from poselift.cli import build_parser, main
 from poselift.skeleton import get_skeleton
 
-from conftest import POSE_H36M17_PX, random_poses, tiny_lifter
+from conftest import POSE_H36M17_PX, REPO_ROOT, random_poses, tiny_lifter
 
 
 def _body25(shift: float = 0.0, missing: tuple[str, ...] = ()) -> np.ndarray:
@@ -89,29 +91,91 @@ def test_lift_fills_missing_joints_with_a_completion_model(openpose_dir, tmp_pat
     assert doc["frames"][3]["people"][0]["lifted"] is False
 
 
-def test_lift_refusals_of_the_lifter_skip_single_poses(monkeypatch, model_dir, tmp_path, capsys):
-    from poselift import Lifter
-    from poselift.errors import DegeneratePoseError
-
-    original = Lifter.lift
-
-    def picky(self, keypoints, confidence=None, **kw):
-        if np.ndim(keypoints) == 2 and keypoints[0, 0] > 1000:  # one particular pose
-            raise DegeneratePoseError("pose () is degenerate")
-        if np.ndim(keypoints) == 3 and (keypoints[:, 0, 0] > 1000).any():
-            raise DegeneratePoseError("pose (1,) is degenerate")
-        return original(self, keypoints, confidence, **kw)
-
-    monkeypatch.setattr(Lifter, "lift", picky)
+def test_lift_skips_poses_the_library_refuses(model_dir, tmp_path, capsys):
     kp = random_poses(3, seed=2)
-    kp[1] += 5000.0
+    kp[1] = 640.0  # all joints at one point: the library's rule refuses it, the others are lifted
     np.save(tmp_path / "kp.npy", kp)
     out = tmp_path / "o.npz"
     assert main(["lift", str(tmp_path / "kp.npy"), "-o", str(out), "--model", str(model_dir)]) == 0
     printed = capsys.readouterr().out
-    assert "lifted:  2 of 3 people" in printed and "1 refused by the lifter, e.g. pose () is degenerate" in printed
+    assert "lifted:  2 of 3 people" in printed and "1 with all joints at one point" in printed
     with np.load(out, allow_pickle=False) as z:
         assert z["lifted"][:, 0].tolist() == [True, False, True]
+
+
+def test_lift_that_lifts_nothing_fails_and_writes_nothing(openpose_dir, model_dir, tmp_path, capsys):
+    out = tmp_path / "o.json"
+    # BODY_25 files read as COCO-18 do not parse: every file is skipped, so nothing is lifted
+    rc = main(["lift", str(openpose_dir), "-o", str(out), "--model", str(model_dir), "--layout", "coco18"])
+    printed = capsys.readouterr()
+    assert rc != 0 and not out.exists()
+    kp = np.full((2, 17, 2), 3.0, np.float32)  # readable, but every pose degenerate
+    np.save(tmp_path / "flat.npy", kp)
+    rc = main(["lift", str(tmp_path / "flat.npy"), "-o", str(out), "--model", str(model_dir)])
+    printed = capsys.readouterr()
+    assert rc == 1 and not out.exists()
+    assert "no person" in printed.err and "nothing was written" in printed.err
+    assert "2 with all joints at one point" in printed.out
+
+
+def test_empty_npy_fails_like_the_api(model_dir, tmp_path, capsys):
+    np.save(tmp_path / "empty.npy", np.zeros((0, 17, 2), np.float32))
+    out = tmp_path / "o.json"
+    rc = main(["lift", str(tmp_path / "empty.npy"), "-o", str(out), "--model", str(model_dir)])
+    assert rc == 2 and not out.exists()
+    assert "no poses" in capsys.readouterr().err
+
+
+def test_output_is_never_overwritten_silently(model_dir, tmp_path, capsys):
+    kp_file = tmp_path / "kp.npz"
+    np.savez(kp_file, keypoints=random_poses(2))
+    before = kp_file.read_bytes()
+    assert main(["lift", str(kp_file), "-o", str(kp_file), "--model", str(model_dir), "--overwrite"]) == 2
+    assert "is the input file" in capsys.readouterr().err and kp_file.read_bytes() == before
+    out = tmp_path / "o.json"
+    out.write_text("precious")
+    assert main(["lift", str(kp_file), "-o", str(out), "--model", str(model_dir)]) == 2
+    assert "exists: pass --overwrite" in capsys.readouterr().err and out.read_text() == "precious"
+    assert main(["lift", str(kp_file), "-o", str(out), "--model", str(model_dir), "--overwrite"]) == 0
+    assert json.loads(out.read_text())["layout"] == "h36m17"
+
+
+def test_a_failed_write_keeps_the_previous_file(model_dir, tmp_path, capsys, monkeypatch):
+    kp_file = tmp_path / "kp.npy"
+    np.save(kp_file, random_poses(2))
+    for name in ("o.json", "o.npz"):
+        out = tmp_path / name
+        out.write_bytes(b"previous")
+
+        def disk_full(*args, **kwargs):
+            raise OSError(28, "No space left on device")
+
+        with monkeypatch.context() as m:
+            m.setattr(np, "savez_compressed", disk_full)
+            m.setattr(Path, "write_text", disk_full)
+            rc = main(["lift", str(kp_file), "-o", str(out), "--model", str(model_dir), "--overwrite"])
+        assert rc == 2 and "No space left" in capsys.readouterr().err
+        assert out.read_bytes() == b"previous"
+        assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+
+
+def test_height_in_centimetres_is_refused(capsys):
+    assert main(["lift", "x.npy", "-o", "y.json", "--height", "170"]) == 2
+    assert "looks like centimetres: pass 1.70" in capsys.readouterr().err
+    assert main(["lift", "x.npy", "-o", "y.json", "--height", "nan"]) == 2
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        build_parser().parse_args(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out.startswith("poselift ")
+    assert main(["--version"]) == 0
+
+
+def test_train_help_names_a_recipe_that_exists(capsys):
+    assert main(["train", "--help"]) == 0
+    named = re.search(r"poselift train (\S+\.yaml)", capsys.readouterr().out).group(1)
+    assert (REPO_ROOT / named).is_file(), named
 
 
 def test_lift_keeps_going_past_a_malformed_file(openpose_dir, model_dir, tmp_path, capsys):

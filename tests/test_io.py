@@ -368,3 +368,94 @@ def test_lifted_output_is_not_read_as_keypoints(tmp_path):
     out = write_poses(tmp_path / "p.json", np.zeros((17, 3)), skeleton="h36m17")
     with pytest.raises(PoseliftError, match="holds lifted 3D poses"):
         read_keypoints(out)
+
+
+# --------------------------------------------------------------------------- hardening (#11)
+@pytest.mark.parametrize("bad", ["NaN", "null", "Infinity"])
+def test_openpose_folder_skips_a_file_with_bad_confidence_and_names_it(tmp_path, caplog, bad):
+    _write(tmp_path / "f_0.json", _frame(_person(25, 0)))
+    values = _person(25, 1).reshape(-1).tolist()
+    text = json.dumps({"people": [{"pose_keypoints_2d": values}]}).replace(str(values[2]), bad, 1)
+    (tmp_path / "f_1.json").write_text(text, encoding="utf-8")
+    _write(tmp_path / "f_2.json", _frame(_person(25, 2)))
+    with caplog.at_level(logging.WARNING, logger="poselift.io"):
+        data = read_keypoints(tmp_path)
+    assert data.frames == ["f_0", "f_2"]
+    assert list(data.errors) == [str(tmp_path / "f_1.json")]
+    assert any("f_1.json" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "entry, words",
+    [
+        ({"image_id": [1], "keypoints": [1.0, 2.0, 1.0] * 17}, "image_id [1]"),
+        ({"image_id": {"a": 1}, "keypoints": [1.0, 2.0, 1.0] * 17}, "image_id"),
+        ({"image_id": 1, "keypoints": [1.0, 2.0, 1.0] * 17, "score": "high"}, 'score "high"'),
+        ({"image_id": 1, "keypoints": [1.0, 2.0, 1.0] * 17, "score": None}, "score null"),
+        ({"image_id": 1, "keypoints": [1.0, "2", 1.0] * 17}, 'found "2"'),
+        ({"image_id": 1, "keypoints": [1.0, True, 1.0] * 17}, "found true"),
+    ],
+)
+def test_coco_results_with_wrong_types_raise_a_message(tmp_path, entry, words):
+    f = tmp_path / "res.json"
+    _write(f, [entry])
+    with pytest.raises(PoseliftError) as info:
+        read_keypoints(f)
+    assert str(f) in str(info.value) and words in str(info.value)
+
+
+def test_deeply_nested_json(tmp_path):
+    f = tmp_path / "deep.json"
+    f.write_text("[" * 200_000 + "]" * 200_000, encoding="utf-8")
+    with pytest.raises(PoseliftError, match="nested too deeply"):
+        read_keypoints(f)
+
+
+def test_npz_with_an_object_array(tmp_path):
+    f = tmp_path / "obj.npz"
+    np.savez(f, keypoints=np.array([np.zeros((17, 2)), np.zeros((3, 2))], dtype=object))
+    with pytest.raises(PoseliftError, match="cannot be read as a numeric numpy file"):
+        read_keypoints(f)
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".npy"])
+@pytest.mark.parametrize("keep", [0.0, 0.3, 0.6, 0.95])
+def test_truncated_numpy_files(tmp_path, suffix, keep):
+    whole = tmp_path / f"whole{suffix}"
+    arrays = np.random.default_rng(0).uniform(0, 500, (40, 17, 3)).astype(np.float32)
+    if suffix == ".npz":
+        np.savez_compressed(whole, keypoints=arrays)
+    else:
+        np.save(whole, arrays)
+    raw = whole.read_bytes()
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(raw[: int(len(raw) * keep)])
+    with pytest.raises(PoseliftError, match="cut"):
+        read_keypoints(cut)
+
+
+def test_empty_array_is_empty_input(tmp_path):
+    np.save(tmp_path / "e.npy", np.zeros((0, 17, 2), np.float32))
+    with pytest.raises(EmptyInputError, match="no poses"):
+        read_keypoints(tmp_path / "e.npy")
+
+
+def test_a_folder_named_like_a_json_file(tmp_path):
+    (tmp_path / "x.json").mkdir()
+    (tmp_path / "x.json" / "a.json").write_text("{", encoding="utf-8")
+    with pytest.raises(PoseliftError):
+        read_keypoints(tmp_path / "x.json")
+
+
+def test_write_poses_is_atomic(tmp_path, monkeypatch):
+    out = tmp_path / "p.npz"
+    write_poses(out, np.zeros((17, 3)), skeleton="h36m17")
+    before = out.read_bytes()
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez_compressed", broken)
+    with pytest.raises(OSError):
+        write_poses(out, np.ones((17, 3)), skeleton="h36m17")
+    assert out.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["p.npz"]

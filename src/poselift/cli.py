@@ -16,7 +16,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import KeypointValueError, PoseliftError
+from . import __version__
+from .errors import PoseliftError
 from .hub import DEFAULT_MODEL
 
 __all__ = ["main", "build_parser"]
@@ -31,8 +32,17 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
+    if not (value > 0 and value < float("inf")):
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _height(text: str) -> float:
+    """A body height in metres, between 0.3 and 3."""
+    value = _positive_float(text)
+    if not 0.3 <= value <= 3.0:
+        hint = f"; {text} looks like centimetres: pass {value / 100:.2f}" if 30 <= value <= 300 else ""
+        raise argparse.ArgumentTypeError(f"must be a body height in metres between 0.3 and 3, got {text}{hint}")
     return value
 
 
@@ -56,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=fmt,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="print progress messages of the library")
+    parser.add_argument("--version", action="version", version=f"poselift {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser(
@@ -92,10 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
         "body25/coco18 are OpenPose's, 17-joint arrays count as h36m17 unless told coco17)",
     )  # fmt: skip
     p.add_argument(
-        "--height", type=_positive_float, default=None, metavar="M",
+        "--height", type=_height, default=None, metavar="M",
         help="body height in metres that sets the output scale (default: the model's, usually 1.70)",
     )  # fmt: skip
     p.add_argument("--plot", default=None, metavar="PNG", help="also draw the first lifted pose to this image")
+    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT (and PNG) if they exist")
 
     p = sub.add_parser(
         "demo",
@@ -131,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         "layout after the geometric mapping, as adapt_mpii16() does (default: the mapping only)",
     )  # fmt: skip
     p.add_argument("--json", default=None, metavar="OUT", help="also write the results to this JSON file")
+    p.add_argument("--overwrite", action="store_true", help="replace the --json file if it exists")
 
     p = sub.add_parser(
         "train",
@@ -141,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
             "the exported models (RUN_DIR/final and RUN_DIR/best) go to the run folder; an interrupted\n"
             "run resumes from its last checkpoint unless --no-resume is given."
         ),
-        epilog="example: poselift train training/recipes/h36m.yaml --set steps=200 --set data.stride=8",
+        epilog="example: poselift train training/recipes/h36m17_adv_ss.yaml --set steps=200 --set data.stride=8",
     )
     p.add_argument("recipe", metavar="RECIPE.yaml", help="training recipe")
     p.add_argument(
@@ -164,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", metavar="MODEL", help="folder from save_pretrained() or a hub name")
     p.add_argument("--onnx", required=True, metavar="OUT.onnx", help="output ONNX file")
     p.add_argument("--opset", type=_positive_int, default=17, help="ONNX opset (default 17)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT.onnx if it exists")
     return parser
 
 
@@ -192,30 +206,19 @@ def _input_layout(data: Any, requested: str, model_layout: str) -> str | None:
     )
 
 
-def _lift_selected(
-    lifter: Any, kp: np.ndarray, conf: np.ndarray, lifted: np.ndarray, height: float | None
-) -> tuple[np.ndarray, np.ndarray, dict[tuple[int, int], str]]:
-    """Lift the poses marked in ``lifted`` ``(frames, people)``; NaN elsewhere.
-
-    Returns poses ``(frames, people, M, 3)``, the filled-joint mask and, for poses the
-    lifter refused, a message per ``(frame, person)``; those are unmarked in ``lifted``.
-    """
-    F, P, M = conf.shape
-    poses = np.full((F, P, M, 3), np.nan, dtype=np.float32)
-    filled = np.zeros((F, P, M), dtype=bool)
-    rejected: dict[tuple[int, int], str] = {}
-    if not lifted.any():
-        return poses, filled, rejected
-    try:
-        poses[lifted], filled[lifted] = lifter.lift(kp[lifted], conf[lifted], height=height, return_filled=True)
-    except KeypointValueError:  # a pose the checks before let through: lift one by one
-        for f, p in np.argwhere(lifted):
-            try:
-                poses[f, p], filled[f, p] = lifter.lift(kp[f, p], conf[f, p], height=height, return_filled=True)
-            except KeypointValueError as e:
-                rejected[(int(f), int(p))] = str(e)
-                lifted[f, p] = False
-    return poses, filled, rejected
+def _check_output(output: str, inputs: Sequence[str], overwrite: bool, suffixes: tuple[str, ...]) -> Path:
+    """Refuse an output path that is an input, an existing file (without ``--overwrite``) or of the wrong type."""
+    out = Path(output)
+    for given in inputs:
+        if given and out.resolve() == Path(given).resolve():
+            raise PoseliftError(f"output {out} is the input file: write the result to another file")
+    if suffixes and out.suffix.lower() not in suffixes:
+        raise PoseliftError(f"output file {out} must end in {' or '.join(suffixes)}")
+    if out.is_dir():
+        raise PoseliftError(f"output {out.resolve()} is a folder: give a file name")
+    if out.exists() and not overwrite:
+        raise PoseliftError(f"output {out.resolve()} exists: pass --overwrite to replace it, or choose another name")
+    return out
 
 
 def _cmd_lift(args: argparse.Namespace) -> int:
@@ -223,6 +226,9 @@ def _cmd_lift(args: argparse.Namespace) -> int:
     from .io import read_keypoints, write_poses
     from .lifter import Lifter
 
+    _check_output(args.output, [args.input], args.overwrite, (".json", ".npz"))
+    if args.plot:
+        _check_output(args.plot, [args.input, args.output], args.overwrite, ())
     layout_arg = None if args.layout == "auto" else args.layout
     data = read_keypoints(args.input, layout=layout_arg)
     lifter = Lifter.from_pretrained(args.model)
@@ -232,26 +238,27 @@ def _cmd_lift(args: argparse.Namespace) -> int:
 
     present = data.present
     F, P = present.shape
+    M = target.num_joints
     if layout is None or P == 0:
-        kp = np.zeros((F, P, target.num_joints, 2), np.float32)
-        conf = np.zeros((F, P, target.num_joints), np.float32)
+        kp = np.zeros((F, P, M, 2), np.float32)
+        conf = np.zeros((F, P, M), np.float32)
     elif layout == target.name:
         kp, conf = data.keypoints, data.confidence
     else:
         kp, conf = adapt_layout(data.keypoints, layout, data.confidence, target=target.name)
-    missing = (conf < threshold) & present[..., None]
-    n_visible = (~missing & present[..., None]).sum(axis=-1)
-    completion = getattr(lifter, "completion", None)
-    # Poses the model can take: complete ones, or with completion enough visible joints.
-    need = lifter.config.completion.min_visible if completion is not None else target.num_joints
-    enough = present & (n_visible >= need)
-    visible = ~missing[..., None]
-    hi = np.where(visible, kp, -np.inf).max(axis=-2) if kp.size else np.zeros((F, P, 2))
-    lo = np.where(visible, kp, np.inf).min(axis=-2) if kp.size else np.zeros((F, P, 2))
-    degenerate = enough & ((hi - lo).max(axis=-1) <= 1e-3)  # every visible joint at one point
-    lifted = enough & ~degenerate
+    empty = present & ~(data.confidence > 0).any(axis=-1)  # a slot without any detected joint
+    people = present & ~empty
+    missing = (conf < threshold) & people[..., None]
 
-    poses, filled, rejected = _lift_selected(lifter, kp, conf, lifted, args.height)
+    # Which poses can be lifted is the library's rule: lift(..., on_unliftable="nan").
+    poses = np.full((F, P, M, 3), np.nan, dtype=np.float32)
+    filled = np.zeros((F, P, M), dtype=bool)
+    lifted = np.zeros((F, P), dtype=bool)
+    reason = np.full((F, P), "", dtype=object)
+    if people.any():
+        result = lifter.lift(kp[people], conf[people], height=args.height, on_unliftable="nan")
+        poses[people], filled[people], lifted[people] = result.poses, result.filled, result.lifted
+        reason[people] = result.reason
     metadata = {
         "model": str(args.model),
         "input": str(args.input),
@@ -261,16 +268,10 @@ def _cmd_lift(args: argparse.Namespace) -> int:
     }
     if data.errors:
         metadata["unreadable_files"] = data.errors
-    out = write_poses(
-        args.output, poses, skeleton=target, frames=data.frames, num_people=data.num_people,
-        lifted=lifted, missing=missing, filled=filled, metadata=metadata,
-    )  # fmt: skip
 
-    empty = present & ~(data.confidence > 0).any(axis=-1)  # a slot without any detected joint
-    people = int((present & ~empty).sum())
-    too_few = present & ~enough & ~empty
+    n_people = int(people.sum())
     print(
-        f"input:   {args.input} ({layout or 'no people'}, {F} frames, {people} people"
+        f"input:   {args.input} ({layout or 'no people'}, {F} frames, {n_people} {_plural(n_people, 'person', 'people')}"
         + (f", {int(empty.sum())} empty slots without any joint" if empty.any() else "")
         + ")"
     )
@@ -279,36 +280,70 @@ def _cmd_lift(args: argparse.Namespace) -> int:
         print(f"skipped: {len(data.errors)} unreadable file(s), e.g. {first}")
     n_filled = int((lifted & filled.any(axis=-1)).sum())
     print(
-        f"lifted:  {int(lifted.sum())} of {people} people with {args.model}"
+        f"lifted:  {int(lifted.sum())} of {n_people} {_plural(n_people, 'person', 'people')} with {args.model}"
         + (f" ({n_filled} with missing joints filled in by the model)" if n_filled else "")
     )
-    if too_few.any() or degenerate.any() or rejected:
-        parts = []
-        if too_few.any():
-            counts = missing[too_few].sum(axis=0)
-            worst = ", ".join(target.joints[j] for j in np.argsort(-counts)[:3] if counts[j] > 0)
-            what = "missing joints" if completion is None else f"fewer than {need} of {target.num_joints} joints detected"
-            parts.append(f"{int(too_few.sum())} with {what} (most often {worst})")
-        if degenerate.any():
-            parts.append(f"{int(degenerate.sum())} with all joints at one point")
-        if rejected:
-            parts.append(f"{len(rejected)} refused by the lifter, e.g. {next(iter(rejected.values()))}")
-        print(f"skipped: {int(too_few.sum() + degenerate.sum()) + len(rejected)} people: {'; '.join(parts)}; marked \"lifted\": false in the output")
+    refused = people & ~lifted
+    if refused.any():
+        print(f"skipped: {int(refused.sum())} people: {_why(reason[refused], missing[refused], lifter)}; marked \"lifted\": false in the output")
+    if not lifted.any():
+        print(
+            f"poselift lift: error: no person in {args.input} could be lifted, so nothing was written"
+            + (f" (is --layout {args.layout} right for this file?)" if args.layout != "auto" else ""),
+            file=sys.stderr,
+        )
+        return 1
+    out = write_poses(
+        args.output, poses, skeleton=target, frames=data.frames, num_people=data.num_people,
+        lifted=lifted, missing=missing, filled=filled, metadata=metadata,
+    )  # fmt: skip
     print(f"wrote:   {out}")
 
     if args.plot:
-        if not lifted.any():
-            print("plot:    nothing was lifted, so there is nothing to draw")
-        else:
-            from .viz import save_pose_plot
+        from .viz import save_pose_plot
 
-            f, p = (int(i) for i in np.argwhere(lifted)[0])
-            png = save_pose_plot(
-                poses[f, p], target, args.plot, keypoints2d=np.concatenate([kp[f, p], conf[f, p, :, None]], axis=-1),
-                title=f"{Path(args.input).name}: frame {data.frames[f]}, person {p}",
-            )  # fmt: skip
-            print(f"plot:    {png}")
+        f, p = (int(i) for i in np.argwhere(lifted)[0])
+        if layout is not None and layout != target.name:  # draw the 2D input as it came, in its own layout
+            kp2d = np.concatenate([data.keypoints[f, p], data.confidence[f, p, :, None]], axis=-1)
+            layout2d = layout
+        else:
+            kp2d, layout2d = np.concatenate([kp[f, p], conf[f, p, :, None]], axis=-1), target.name
+        png = save_pose_plot(
+            poses[f, p], target, args.plot, keypoints2d=kp2d, skeleton2d=layout2d,
+            title=f"{Path(args.input).name}: frame {data.frames[f]}, person {p}",
+        )  # fmt: skip
+        print(f"plot:    {png}")
     return 0
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return one if count == 1 else many
+
+
+def _why(reasons: np.ndarray, missing: np.ndarray, lifter: Any) -> str:
+    """One line on why poses were not lifted, from their :data:`~poselift.lifter.UNLIFTABLE_REASONS` keys."""
+    target = lifter.skeleton
+    parts = []
+    too_few = reasons == "missing_joints"
+    if too_few.any():
+        counts = missing[too_few].sum(axis=0)
+        worst = ", ".join(target.joints[j] for j in np.argsort(-counts)[:3] if counts[j] > 0)
+        completion = lifter.config.completion
+        what = (
+            "missing joints"
+            if completion is None
+            else f"fewer than {completion.min_visible} of {target.num_joints} joints detected"
+        )
+        parts.append(f"{int(too_few.sum())} with {what} (most often {worst})")
+    for key, text in (
+        ("degenerate", "with all joints at one point"),
+        ("nonfinite", "with NaN or infinite coordinates"),
+        ("nonfinite_output", "for which the network returned NaN (broken weights?)"),
+    ):
+        count = int((reasons == key).sum())
+        if count:
+            parts.append(f"{count} {text}")
+    return "; ".join(parts)
 
 
 # --------------------------------------------------------------------------- other commands
@@ -323,10 +358,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .lifter import Lifter
+    from ._files import atomic_path
     from .evaluation.evaluate import evaluate_poses, format_table
     from .evaluation.h36m import TEST_SUBJECTS, load_h36m
+    from .lifter import Lifter
 
+    if args.json:
+        _check_output(args.json, [], args.overwrite, (".json",))
     lifter = Lifter.from_pretrained(args.model)
     skeleton = lifter.config.skeleton
     correction = None
@@ -350,7 +388,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         record = {"model": str(args.model), "inputs": args.inputs, "correction": correction is not None,
                   "stride": args.stride, "subjects": list(TEST_SUBJECTS), **result}
-        out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        with atomic_path(out) as tmp:
+            tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {out}")
     return 0
 
@@ -375,6 +414,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from .lifter import Lifter
 
+    _check_output(args.onnx, [], args.overwrite, (".onnx",))
     path = Lifter.from_pretrained(args.model).export_onnx(args.onnx, opset=args.opset)
     print(f"wrote {path}")
     return 0

@@ -34,14 +34,17 @@ import json
 import logging
 import os
 import re
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from ._files import atomic_path
 from .adapt import canonical_layout
-from .errors import EmptyInputError, KeypointValueError, NonFiniteError, PoseliftError, ShapeError
+from .errors import EmptyInputError, KeypointTypeError, KeypointValueError, NonFiniteError, PoseliftError, ShapeError
 from .skeleton import SKELETONS, Skeleton, get_skeleton, guess_layouts
 
 __all__ = [
@@ -166,12 +169,14 @@ class KeypointData:
         """
         kp = _as_numpy(keypoints)
         if kp.dtype.kind not in "fiu":
-            raise ShapeError(f"keypoints must be a numeric array; got dtype {kp.dtype}.")
+            raise KeypointTypeError(f"keypoints must be an array of real numbers; got dtype {kp.dtype}.")
         if kp.ndim < 2 or kp.ndim > 4 or kp.shape[-1] not in (2, 3):
             raise ShapeError(
                 "keypoints must have shape (N, C), (frames, N, C) or (frames, people, N, C) with C = 2 "
                 f"(x, y) or 3 (x, y, confidence); got {kp.shape}."
             )
+        if kp.size == 0:
+            raise EmptyInputError(f"keypoints hold no poses (shape {kp.shape}); there is nothing to lift.")
         if confidence is not None:
             if kp.shape[-1] == 3:
                 raise ShapeError(
@@ -209,7 +214,10 @@ class KeypointData:
 def _as_numpy(a: Any) -> np.ndarray:
     if hasattr(a, "detach"):  # torch.Tensor, without importing torch here
         a = a.detach().cpu().numpy()
-    return np.asarray(a)
+    try:
+        return np.asarray(a)
+    except (ValueError, TypeError) as e:  # ragged nested lists
+        raise KeypointTypeError(f"cannot be read as one array ({e}); every pose needs the same number of joints") from None
 
 
 def _clean(xy: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -263,26 +271,34 @@ def _load_json(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise PoseliftError(f"{path}: not a UTF-8 text file ({e.reason})") from None
+    except IsADirectoryError:
+        raise PoseliftError(f"{path} is a folder, not a JSON file") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise PoseliftError(f"{path}: malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+    except RecursionError:
+        raise PoseliftError(f"{path}: JSON nested too deeply to be a keypoint file") from None
 
 
 def _triplets(values: Any, where: str) -> np.ndarray:
     """A flat ``[x, y, c, x, y, c, ...]`` list -> ``(N, 3)`` float32."""
     if not isinstance(values, list):
         raise PoseliftError(f"{where}: expected a list of numbers, got {type(values).__name__}")
-    try:
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        bad = next(v for v in values if not (isinstance(v, (int, float)) and not isinstance(v, bool)))
+        raise PoseliftError(f"{where}: expected a flat list of numbers; found {json.dumps(bad)[:40]}")
+    with np.errstate(over="ignore"):
         arr = np.asarray(values, dtype=np.float32)
-    except (TypeError, ValueError):
-        raise PoseliftError(f"{where}: expected a flat list of numbers") from None
     if arr.ndim != 1 or arr.size == 0 or arr.size % 3:
         raise ShapeError(
             f"{where}: expected a flat list of x, y, confidence triplets; got {arr.size} values"
             + (" (not a multiple of 3)" if arr.ndim == 1 and arr.size % 3 else "")
         )
-    return arr.reshape(-1, 3)
+    arr = arr.reshape(-1, 3)
+    if not bool(np.isfinite(arr[:, 2]).all()):
+        raise NonFiniteError(f"{where}: a confidence is NaN or infinite; use 0 for an undetected joint")
+    return arr
 
 
 def _stack(
@@ -450,7 +466,7 @@ def _read_coco_obj(obj: Any, path: Path, layout: str | None) -> KeypointData:
     names: dict[Any, str] = {}
     if isinstance(images, list):
         for img in images:
-            if isinstance(img, dict) and "id" in img:
+            if isinstance(img, dict) and isinstance(img.get("id"), (int, str)) and not isinstance(img["id"], bool):
                 order.append(img["id"])
                 names[img["id"]] = str(img.get("file_name", img["id"]))
     per_image: dict[Any, list[np.ndarray]] = {}
@@ -466,6 +482,8 @@ def _read_coco_obj(obj: Any, path: Path, layout: str | None) -> KeypointData:
         elif len(t) != n:
             raise ShapeError(f"{path}: entry {i} has {len(t)} keypoints but earlier entries have {n}")
         image = ann["image_id"]
+        if isinstance(image, bool) or not isinstance(image, (int, str)):
+            raise PoseliftError(f"{path}: entry {i} has image_id {json.dumps(image)[:40]}; expected a number or a string")
         if names and image not in names:
             raise PoseliftError(f"{path}: entry {i} refers to image_id {image!r}, which is not in 'images'")
         if not is_result:
@@ -475,7 +493,10 @@ def _read_coco_obj(obj: Any, path: Path, layout: str | None) -> KeypointData:
             t = t.copy()
             t[:, 2] = (t[:, 2] > 0).astype(np.float32)
         per_image.setdefault(image, []).append(t)
-        per_score.setdefault(image, []).append(float(ann.get("score", 1.0)))
+        score = ann.get("score", 1.0)
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or not np.isfinite(score):
+            raise PoseliftError(f"{path}: entry {i} has score {json.dumps(score)[:40]}; expected a finite number")
+        per_score.setdefault(image, []).append(float(score))
     if dropped:
         logger.info("%s: dropped %d annotations without labelled keypoints", path, dropped)
     if not order:
@@ -501,29 +522,33 @@ def _read_coco_obj(obj: Any, path: Path, layout: str | None) -> KeypointData:
 
 
 def _read_numpy(path: Path, layout: str | None) -> KeypointData:
+    frames = None
     try:
         data = np.load(path, allow_pickle=False)
-    except ValueError as e:
-        raise PoseliftError(f"{path}: cannot be read as a numeric numpy file ({e})") from None
-    except OSError as e:
-        raise PoseliftError(f"{path}: not a valid numpy file ({e})") from None
-    frames = None
-    if isinstance(data, np.ndarray):
-        kp, conf = data, None
-    else:
-        with data:
-            keys = set(data.files)
-            if "keypoints" not in keys:
-                raise PoseliftError(
-                    f"{path}: an .npz needs a 'keypoints' array (and optionally 'confidence', 'frames', "
-                    f"'layout'); it holds {sorted(keys)}"
-                )
-            kp = data["keypoints"]
-            conf = data["confidence"] if "confidence" in keys else None
-            if "frames" in keys:
-                frames = [str(f) for f in np.atleast_1d(data["frames"])]
-            if layout is None and "layout" in keys:
-                layout = str(data["layout"])
+        if isinstance(data, np.ndarray):
+            kp, conf = data, None
+        else:
+            with data:
+                keys = set(data.files)
+                if "keypoints" not in keys:
+                    raise PoseliftError(
+                        f"{path}: an .npz needs a 'keypoints' array (and optionally 'confidence', 'frames', "
+                        f"'layout'); it holds {sorted(keys)}"
+                    )
+                kp = data["keypoints"]
+                conf = data["confidence"] if "confidence" in keys else None
+                if "frames" in keys:
+                    frames = [str(f) for f in np.atleast_1d(data["frames"])]
+                if layout is None and "layout" in keys:
+                    layout = str(data["layout"])
+    except PoseliftError:
+        raise
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+        # object arrays (would need pickle), truncated or corrupt files, bad zip members
+        raise PoseliftError(
+            f"{path}: cannot be read as a numeric numpy file ({type(e).__name__}: {e}); "
+            "write it with numpy.save / numpy.savez from a numeric array"
+        ) from None
     try:
         out = KeypointData.from_array(kp, conf, layout=layout, frames=frames)
     except ShapeError as e:
@@ -651,7 +676,8 @@ def write_poses(
         text = json.dumps(header, indent=1, allow_nan=False)
         for pattern in (_NUMBER_LIST, _NAME_LIST):
             text = pattern.sub(lambda m: "[" + ", ".join(v.strip() for v in m.group(1).split(",")) + "]", text)
-        path.write_text(text + "\n", encoding="utf-8")
+        with atomic_path(path) as tmp:
+            tmp.write_text(text + "\n", encoding="utf-8")
     elif suffix == ".npz":
         arrays: dict[str, np.ndarray] = {
             "poses3d": np.where(ok[..., None, None], poses, np.nan).astype(np.float32),
@@ -668,7 +694,7 @@ def write_poses(
             arrays["missing"] = miss
         if fill is not None:
             arrays["filled"] = fill
-        with open(path, "wb") as fh:
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez_compressed(fh, **arrays)
     else:
         raise PoseliftError(f"output file {path} must end in .json or .npz")

@@ -27,6 +27,7 @@ from typing import Any, Union
 
 import numpy as np
 
+from ._files import atomic_path
 from .errors import PoseliftError, ShapeError, require
 from .skeleton import Skeleton, get_skeleton, guess_layouts
 
@@ -338,7 +339,8 @@ def save_pose_plot(
         fig.suptitle(title, fontsize=11)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi)
     logger.info("wrote pose plot %s", path)
     return path
 
@@ -416,7 +418,7 @@ def save_pose_animation(
     else:
         writer = animation.FFMpegWriter(fps=fps)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with writer.saving(fig, str(path), dpi):
+    with atomic_path(path) as tmp, writer.saving(fig, str(tmp), dpi):
         for t in range(seq.shape[0]):
             for panel in panels:
                 panel.update(seq[t])
