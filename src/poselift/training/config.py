@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..config import LifterConfig
 from ..errors import ConfigError
 
-__all__ = ["DataConfig", "ExtraData", "LossConfig", "DiscriminatorConfig", "TrainConfig", "load_recipe", "apply_overrides"]
+__all__ = [
+    "DataConfig",
+    "ExtraData",
+    "LossConfig",
+    "DiscriminatorConfig",
+    "TrainConfig",
+    "load_recipe",
+    "apply_overrides",
+    "check_device",
+    "MAX_PARAMETERS",
+]
 
 
 class _Strict(BaseModel):
@@ -102,6 +113,38 @@ class TrainConfig(_Strict):
     amp: bool = Field(True, description="bfloat16 autocast on CUDA")
     progress: bool = True
 
+    @field_validator("betas")
+    @classmethod
+    def _betas_in_range(cls, betas: tuple[float, float]) -> tuple[float, float]:
+        for i, b in enumerate(betas):
+            if not (math.isfinite(b) and 0.0 <= b < 1.0):
+                raise ValueError(f"Adam betas must each lie in [0, 1), e.g. [0.5, 0.9]; beta{i + 1} is {b}")
+        return betas
+
+    @field_validator("device")
+    @classmethod
+    def _device_exists(cls, device: str) -> str:
+        return check_device(device)
+
+    @model_validator(mode="after")
+    def _networks_fit(self) -> "TrainConfig":
+        n = self.lifter.num_joints
+        sizes = {
+            "lifter": _mlp_parameters(2 * n, n, self.lifter.width, self.lifter.blocks, self.lifter.input_skip),
+            "discriminator": _mlp_parameters(2 * n, 1, self.discriminator.width, self.discriminator.blocks, False),
+        }
+        if self.lifter.completion is not None:
+            c = self.lifter.completion
+            sizes["lifter.completion"] = _mlp_parameters(3 * n, 2 * n, c.width, c.blocks, False)
+        for key, count in sizes.items():
+            if count > MAX_PARAMETERS:
+                raise ValueError(
+                    f"{key}: width and blocks give {count / 1e9:.1f} billion parameters "
+                    f"({count * 16 / 2**30:.0f} GiB with Adam's state); at most {MAX_PARAMETERS / 1e6:.0f} million "
+                    f"are allowed. Lower {key}.width or {key}.blocks."
+                )
+        return self
+
     @model_validator(mode="after")
     def _check(self) -> "TrainConfig":
         if self.loss.adversarial == 0 and self.loss.l2d == 0 and self.loss.l3d == 0:
@@ -109,6 +152,38 @@ class TrainConfig(_Strict):
         if (self.loss.temporal > 0 or self.loss.bone_consistency > 0) and self.data.source != "h36m":
             raise ValueError("loss.temporal and loss.bone_consistency need sequences: use data.source 'h36m'")
         return self
+
+
+#: Largest network (parameters) a recipe may ask for; the released lifters have about 1.4 million.
+MAX_PARAMETERS = 200_000_000
+
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
+
+
+def _mlp_parameters(inputs: int, outputs: int, width: int, blocks: int, input_skip: bool) -> int:
+    """Parameter count of a :class:`~poselift.nets.ResidualMLP` (two layers per block), roughly."""
+    extra = inputs if input_skip else 0
+    per_block = 2 * (width + extra) * width + width * width
+    return inputs * width + blocks * per_block + width * outputs
+
+
+def check_device(device: str) -> str:
+    """``device`` if it names a device this machine has (``auto``, ``cpu``, ``cuda[:N]``, ``mps``)."""
+    if not _DEVICE.match(device):
+        raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+    if device in ("auto", "cpu"):
+        return device
+    import torch
+
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} but this machine has no usable CUDA GPU; use 'cpu' or 'auto'")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r} but this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    elif device == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ValueError("device 'mps' but Apple's Metal backend is not available here; use 'cpu' or 'auto'")
+    return device
 
 
 def _format(e: ValidationError, source: str) -> str:
@@ -133,8 +208,21 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"--set {item!r}: {p!r} is not a section")
-        node[parts[-1]] = yaml.safe_load(value)
+        try:
+            node[parts[-1]] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({_yaml_problem(e)})") from None
     return data
+
+
+def _yaml_problem(e: Exception) -> str:
+    """A one-line description of a YAML error, with its line and column."""
+    mark = getattr(e, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+    if "!!python" in str(e) or "could not determine a constructor" in str(e):
+        problem = f"{problem}; recipes are plain YAML, tags such as !!python/... are not allowed"
+    return where + problem
 
 
 def load_recipe(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
@@ -148,8 +236,13 @@ def load_recipe(path: str | Path | None = None, overrides: list[str] | None = No
         path = Path(path)
         source = str(path)
         if not path.is_file():
-            raise ConfigError(f"recipe {path.resolve()} does not exist")
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+            raise ConfigError(f"recipe {path.resolve()} " + ("is a folder" if path.is_dir() else "does not exist"))
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{path}: not a UTF-8 text file ({e.reason})") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(e)}") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: a recipe is a YAML mapping, got {type(loaded).__name__}")
         data = loaded or {}

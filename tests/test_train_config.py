@@ -1,0 +1,82 @@
+"""Training recipes: every impossible value ends in a ``ConfigError`` naming the key, before anything starts."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from poselift.errors import ConfigError
+from poselift.training.config import MAX_PARAMETERS, TrainConfig, load_recipe
+
+
+def _recipe(tmp_path, text: str):
+    path = tmp_path / "r.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _error(tmp_path, text: str = "", overrides: list[str] | None = None) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_recipe(_recipe(tmp_path, text), overrides or [])
+    return str(info.value)
+
+
+@pytest.mark.parametrize("betas", ["[1.5, 0.9]", "[0.5, -0.1]", "[0.5, 1.0]", "[.nan, 0.9]"])
+def test_adam_betas_outside_0_1(tmp_path, betas):
+    msg = _error(tmp_path, f"betas: {betas}\n")
+    assert "betas" in msg and "[0, 1)" in msg
+
+
+def test_unknown_device(tmp_path):
+    msg = _error(tmp_path, "device: tpu9\n")
+    assert "device" in msg and "unknown device 'tpu9'" in msg
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda(tmp_path):
+    msg = _error(tmp_path, "device: cuda\n")
+    assert "device" in msg and "no usable CUDA GPU" in msg
+    assert "no usable CUDA GPU" in _error(tmp_path, "", ["device=cuda:1"])
+
+
+def test_cpu_and_auto_devices_are_fine(tmp_path):
+    assert load_recipe(_recipe(tmp_path, "device: cpu\n")).device == "cpu"
+    assert load_recipe(_recipe(tmp_path, "device: auto\n")).device == "auto"
+
+
+def test_broken_yaml_names_the_line(tmp_path):
+    msg = _error(tmp_path, "steps: 100\nlifter: {width: 64\nbetas: [0.5, 0.9]\n")
+    assert "r.yaml" in msg and "not valid YAML" in msg and "line" in msg
+
+
+def test_python_tags_are_refused(tmp_path):
+    msg = _error(tmp_path, "name: !!python/object/apply:os.system ['echo hacked']\n")
+    assert "not valid YAML" in msg and "!!python" in msg
+    msg = _error(tmp_path, "", ["name=!!python/name:os.system"])
+    assert "--set" in msg and "!!python" in msg
+
+
+def test_a_huge_network_is_refused_before_it_is_built(tmp_path):
+    msg = _error(tmp_path, "lifter: {width: 200000, blocks: 4}\n")
+    assert "lifter.width" in msg and "billion parameters" in msg
+    msg = _error(tmp_path, "discriminator: {width: 100000}\n")
+    assert "discriminator" in msg
+    assert MAX_PARAMETERS >= 10 * 1.4e6  # room for ten times the released lifters
+
+
+def test_a_folder_or_a_binary_file_as_recipe(tmp_path):
+    with pytest.raises(ConfigError, match="is a folder"):
+        load_recipe(tmp_path)
+    binary = tmp_path / "b.yaml"
+    binary.write_bytes(b"\xff\xfe\x00steps")
+    with pytest.raises(ConfigError, match="UTF-8"):
+        load_recipe(binary)
+
+
+def test_the_shipped_recipes_still_load():
+    from conftest import REPO_ROOT
+
+    recipes = sorted((REPO_ROOT / "training" / "recipes").glob("*.yaml"))
+    assert recipes
+    for recipe in recipes:
+        assert isinstance(load_recipe(recipe), TrainConfig), recipe
