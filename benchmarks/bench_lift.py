@@ -2,7 +2,7 @@
 
 For each backend, device and batch size this measures end-to-end ``lift`` calls on
 float32 numpy input (validation, network, conversions included): median and p90
-latency, poses per second, the backend call alone (``_lift_flat``), and the peak
+latency, poses per second, the backend call alone (``lifter.runner.lift``), and the peak
 resident memory of a fresh process that ran only that configuration.
 
 The floor is the network's multiply-adds alone: FLOPs per pose (``2 * in * out`` summed
@@ -122,21 +122,19 @@ def worker(spec: dict) -> dict:
 
     torch.set_num_threads(spec["threads"])
     if spec["backend"] == "onnx":
-        from poselift.onnx import OnnxLifter
-
         providers = ["CUDAExecutionProvider"] if spec["device"] == "cuda" else ["CPUExecutionProvider"]
-        lifter = OnnxLifter.from_folder(
-            spec["folder"], providers=providers, intra_op_threads=spec["threads"], cache_dir=spec["cache_dir"]
+        lifter = Lifter.from_folder(
+            spec["folder"], backend="onnx", providers=providers, intra_op_threads=spec["threads"], onnx_cache_dir=spec["cache_dir"]
         )
     else:
-        lifter = Lifter.from_folder(spec["folder"], device=spec["device"])
+        lifter = Lifter.from_folder(spec["folder"], backend="torch", device=spec["device"])
 
     n, batch = lifter.skeleton.num_joints, spec["batch"]
     rng = np.random.default_rng(0)
     x = (rng.uniform(300, 700, size=(batch, 1, 2)) + rng.normal(0, 80, size=(batch, n, 2))).astype(np.float32)
     if batch == 1:
         x = x[0]  # a single pose, (N, 2): the common real-time call
-    flat = torch.from_numpy(x.reshape(-1, n, 2)).to(lifter.device)
+    flat = np.ascontiguousarray(x.reshape(-1, n, 2))
     sync = torch.cuda.synchronize if spec["device"] == "cuda" and spec["backend"] == "torch" else (lambda: None)
     base_rss = _maxrss_mb()
     if spec["device"] == "cuda":
@@ -146,8 +144,7 @@ def worker(spec: dict) -> dict:
         lifter.lift(x)
 
     def call_backend():
-        with torch.inference_mode():
-            lifter._lift_flat(flat, None, False)
+        lifter.runner.lift(flat, lifter.config.height)
         sync()
 
     results = {}
@@ -314,9 +311,9 @@ def _ort_has_cuda() -> bool:
 
 def _prepare_onnx(folder: Path, workdir: Path) -> None:
     """Export once here, so workers only load (and their peak memory excludes the export)."""
-    from poselift.onnx import OnnxLifter
+    from poselift import Lifter
 
-    OnnxLifter.from_folder(folder, cache_dir=workdir / "onnx")
+    Lifter.from_folder(folder, backend="onnx", onnx_cache_dir=workdir / "onnx")
 
 
 def _run_worker(spec: dict) -> dict:

@@ -15,7 +15,7 @@ import numpy as np
 
 from poselift import Lifter, adapt_layout, read_keypoints
 from poselift.demo import sample_path
-from poselift.hub import BUNDLED
+from poselift.weights import BUNDLED
 
 OUT = Path(__file__).resolve().parents[1] / "tests" / "golden"
 
@@ -32,7 +32,7 @@ def golden_inputs(layout: str) -> tuple[np.ndarray, np.ndarray]:
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     for name in sorted(BUNDLED):
-        lifter = Lifter.from_pretrained(name)
+        lifter = Lifter.from_pretrained(name, backend="torch")
         kp, _ = golden_inputs(lifter.config.skeleton)
         out = lifter.lift(kp)  # float64 in, float64 out
         path = OUT / (name.replace("/", "__") + ".json")

@@ -246,17 +246,14 @@ def test_batch_equals_singles_and_nan_is_missing():
     np.testing.assert_allclose(batch.keypoints[2, H36M.index("head_top")], eyes + HEAD_FROM_EYES * (eyes - ms))
 
 
-def test_torch_matches_numpy_and_keeps_container_dtype_grad():
+def test_torch_matches_numpy_and_keeps_container_dtype():
     x = np.random.default_rng(6).uniform(0, 500, (3, 18, 3))
     x[..., 2] = 1.0
     ref = adapt_openpose(x)
     t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
     out = adapt_openpose(t)
     assert torch.is_tensor(out.keypoints) and out.keypoints.dtype == torch.float64
-    np.testing.assert_allclose(out.keypoints.detach().numpy(), ref.keypoints)
-    out.keypoints.sum().backward()
-    # affine weights sum to 1: each output coordinate contributes 1 in total
-    assert t.grad[..., :2].sum().item() == pytest.approx(3 * 17 * 2)
+    np.testing.assert_allclose(out.keypoints.numpy(), ref.keypoints, rtol=0, atol=1e-9)
     f32 = adapt_openpose(torch.tensor(x, dtype=torch.float32))
     assert f32.keypoints.dtype == torch.float32 and f32.confidence.dtype == torch.float32
 
@@ -331,11 +328,12 @@ def test_correction_hook():
 
 
 def test_shipped_mpii16_correction_is_the_default():
-    from poselift.correction import BUNDLED_CORRECTIONS, LearnedCorrection, load_correction
+    from poselift.correction import LearnedCorrection, load_correction
+    from poselift.weights import BUNDLED_CORRECTIONS
 
-    assert ("mpii16", "h36m17") in BUNDLED_CORRECTIONS
+    assert "poselift/mpii16-h36m17" in BUNDLED_CORRECTIONS
     C = load_correction("mpii16", "h36m17")
-    assert isinstance(C, LearnedCorrection) and not C.training
+    assert isinstance(C, LearnedCorrection) and C.backend == "torch" and not C.net.training
     assert load_correction("coco17", "h36m17") is None  # nothing shipped: geometric mapping only
     mp = get_skeleton("mpii16")
     rng = np.random.default_rng(7)

@@ -15,8 +15,8 @@ import torch
 
 from conftest import tiny_lifter
 from poselift import Lifter, ModelNotFoundError
-from poselift import hub
-from poselift.hub import parse_hub_id, resolve_model
+from poselift import weights as hub
+from poselift.weights import parse_hub_id, resolve_model
 
 COMMIT_A = "0123456789abcdef0123456789abcdef01234567"
 COMMIT_B = "fedcba9876543210fedcba9876543210fedcba98"

@@ -392,7 +392,7 @@ def test_never_falls_back_to_random_weights(model_dir, tmp_path, poses):
 
 def test_constructor_and_repr():
     lifter = Lifter(tiny_config())
-    assert repr(lifter) == "Lifter(skeleton='h36m17', width=32, blocks=1, device='cpu')"
+    assert repr(lifter) == "Lifter(skeleton='h36m17', width=32, blocks=1, backend='torch', device='cpu')"
     assert not lifter.net.training
     assert lifter.lift(POSE_H36M17_PX).shape == (17, 3)
 

@@ -1,4 +1,4 @@
-"""The ONNX export and the onnxruntime backend agree with the torch backend."""
+"""The ONNX graphs and the onnxruntime backend agree with the torch backend."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ onnx = pytest.importorskip("onnx")
 
 from poselift import Lifter, LifterConfig, NonFiniteError, PoseliftError, ShapeError  # noqa: E402
 from poselift.errors import EmptyInputError, MissingJointsError  # noqa: E402
-from poselift.onnx import ONNX_NAME, OnnxLifter, ProviderError, default_session_options, export_onnx  # noqa: E402
+from poselift.onnx import ProviderError, default_session_options  # noqa: E402
+from poselift.weights import COMPLETION_ONNX_NAME, ONNX_NAME  # noqa: E402
 
 ATOL = 1e-4
 
@@ -41,12 +42,12 @@ def _poses(*batch: int, joints: int, seed: int = 1) -> np.ndarray:
 
 
 @pytest.fixture(scope="module", params=["h36m17", "lsp14"])
-def pair(request, tmp_path_factory) -> tuple[Lifter, OnnxLifter]:
+def pair(request, tmp_path_factory) -> tuple[Lifter, Lifter]:
     """(torch lifter, ONNX lifter) loaded from the same saved folder."""
     root = tmp_path_factory.mktemp(f"onnx-{request.param}")
     folder = _random_lifter(request.param).save_pretrained(root / "model")
     torch_lifter = Lifter.from_folder(folder)
-    onnx_lifter = OnnxLifter.from_folder(folder, cache_dir=root / "cache", intra_op_threads=1)
+    onnx_lifter = Lifter.from_folder(folder, backend="onnx", onnx_cache_dir=root / "cache", intra_op_threads=1)
     return torch_lifter, onnx_lifter
 
 
@@ -72,7 +73,7 @@ def test_export_leaves_lifter_untouched(tmp_path):
     lifter = _random_lifter("h36m17")
     lifter.net.train()
     before = {k: v.clone() for k, v in lifter.net.state_dict().items()}
-    export_onnx(lifter, tmp_path / "m.onnx")
+    lifter.export_onnx(tmp_path / "m.onnx")
     assert lifter.net.training
     for k, v in lifter.net.state_dict().items():
         assert torch.equal(v, before[k]), k
@@ -130,13 +131,13 @@ def test_chunked_batches(pair):
 
 
 def test_flip_test_and_completion(tmp_path):
-    """Flip averaging is inside the exported graph; missing joints are filled in torch first."""
+    """Flip averaging is inside the exported graph; missing joints are filled by the completion graph."""
     from poselift.config import CompletionConfig
 
     lifter = _random_lifter("h36m17", flip_test=True, completion=CompletionConfig(width=32, blocks=1))
     folder = lifter.save_pretrained(tmp_path / "m")
-    onnx_lifter = OnnxLifter.from_folder(folder, cache_dir=tmp_path / "c")
-    assert onnx_lifter.completion is not None
+    onnx_lifter = Lifter.from_folder(folder, backend="onnx", onnx_cache_dir=tmp_path / "c")
+    assert onnx_lifter.runner.completion_session is not None
     x = _poses(6, joints=17)
     conf = np.ones((6, 17), dtype=np.float32)
     conf[1, [3, 13]] = 0.0
@@ -180,18 +181,18 @@ def test_errors_identical_to_torch(pair):
 def test_bad_provider_name(tmp_path):
     folder = _random_lifter("h36m17").save_pretrained(tmp_path / "m")
     with pytest.raises(ProviderError) as info:
-        OnnxLifter.from_folder(folder, providers=["CPUExecutionProvidr"], cache_dir=tmp_path / "c")
+        Lifter.from_folder(folder, backend="onnx", providers=["CPUExecutionProvidr"], onnx_cache_dir=tmp_path / "c")
     message = str(info.value)
     assert "'CPUExecutionProvidr'" in message and "available here" in message
     assert "Did you mean 'CPUExecutionProvider'?" in message
     assert isinstance(info.value, ValueError)
     with pytest.raises(ProviderError, match="list of provider names"):
-        OnnxLifter.from_folder(folder, providers="CPUExecutionProvider", cache_dir=tmp_path / "c")
+        Lifter.from_folder(folder, backend="onnx", providers="CPUExecutionProvider", onnx_cache_dir=tmp_path / "c")
     with pytest.raises(ProviderError, match="empty"):
-        OnnxLifter.from_folder(folder, providers=[], cache_dir=tmp_path / "c")
+        Lifter.from_folder(folder, backend="onnx", providers=[], onnx_cache_dir=tmp_path / "c")
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         with pytest.raises(ProviderError, match="onnxruntime-gpu"):
-            OnnxLifter.from_folder(folder, providers=["CUDAExecutionProvider"], cache_dir=tmp_path / "c")
+            Lifter.from_folder(folder, backend="onnx", providers=["CUDAExecutionProvider"], onnx_cache_dir=tmp_path / "c")
 
 
 def test_from_pretrained_onnx_backend(tmp_path, monkeypatch):
@@ -199,26 +200,26 @@ def test_from_pretrained_onnx_backend(tmp_path, monkeypatch):
     lifter = _random_lifter("h36m17")
     folder = lifter.save_pretrained(tmp_path / "m")
     loaded = Lifter.from_pretrained(folder, backend="onnx")
-    assert isinstance(loaded, OnnxLifter)
-    assert loaded.session.get_providers() == ["CPUExecutionProvider"]
-    assert loaded.onnx_path is not None and (tmp_path / "xdg" / "poselift" / "onnx") in loaded.onnx_path.parents
+    assert loaded.backend == "onnx"
+    assert loaded.runner.session.get_providers() == ["CPUExecutionProvider"]
+    assert (tmp_path / "xdg" / "poselift" / "onnx") in loaded.runner.onnx_path.parents
     assert not (folder / ONNX_NAME).exists()  # the model folder is never written to
     x = _poses(3, joints=17)
     np.testing.assert_allclose(loaded.lift(x), lifter.lift(x), atol=ATOL, rtol=0)
     explicit = Lifter.from_pretrained(folder, backend="onnx", providers=["CPUExecutionProvider"])
-    assert explicit.onnx_path == loaded.onnx_path  # the cached export is reused
+    assert explicit.runner.onnx_path == loaded.runner.onnx_path  # the cached export is reused
 
 
 def test_cache_is_reused_and_keyed_by_weights(tmp_path):
     cache = tmp_path / "cache"
     folder = _random_lifter("h36m17", seed=0).save_pretrained(tmp_path / "m")
-    first = OnnxLifter.from_folder(folder, cache_dir=cache)
-    mtime = first.onnx_path.stat().st_mtime_ns
-    again = OnnxLifter.from_folder(folder, cache_dir=cache)
-    assert again.onnx_path == first.onnx_path and again.onnx_path.stat().st_mtime_ns == mtime
+    first = Lifter.from_folder(folder, backend="onnx", onnx_cache_dir=cache)
+    mtime = first.runner.onnx_path.stat().st_mtime_ns
+    again = Lifter.from_folder(folder, backend="onnx", onnx_cache_dir=cache)
+    assert again.runner.onnx_path == first.runner.onnx_path and again.runner.onnx_path.stat().st_mtime_ns == mtime
     _random_lifter("h36m17", seed=1).save_pretrained(folder)  # retrained in place
-    retrained = OnnxLifter.from_folder(folder, cache_dir=cache)
-    assert retrained.onnx_path != first.onnx_path
+    retrained = Lifter.from_folder(folder, backend="onnx", onnx_cache_dir=cache)
+    assert retrained.runner.onnx_path != first.runner.onnx_path
     x = _poses(2, joints=17)
     np.testing.assert_allclose(retrained.lift(x), Lifter.from_folder(folder).lift(x), atol=ATOL, rtol=0)
 
@@ -227,14 +228,14 @@ def test_shipped_onnx_used_and_stale_one_ignored(tmp_path, caplog):
     lifter = _random_lifter("h36m17", seed=0)
     folder = lifter.save_pretrained(tmp_path / "m")
     lifter.export_onnx(folder / ONNX_NAME)
-    shipped = OnnxLifter.from_folder(folder, cache_dir=tmp_path / "c")
-    assert shipped.onnx_path == folder / ONNX_NAME
+    shipped = Lifter.from_folder(folder, backend="onnx", onnx_cache_dir=tmp_path / "c")
+    assert shipped.runner.onnx_path == folder / ONNX_NAME
     assert not (tmp_path / "c").exists()
 
     _random_lifter("h36m17", seed=1).save_pretrained(folder)  # model.onnx is now stale
     with caplog.at_level(logging.WARNING, logger="poselift.onnx"):
-        fresh = OnnxLifter.from_folder(folder, cache_dir=tmp_path / "c")
-    assert fresh.onnx_path != folder / ONNX_NAME
+        fresh = Lifter.from_folder(folder, backend="onnx", onnx_cache_dir=tmp_path / "c")
+    assert fresh.runner.onnx_path != folder / ONNX_NAME
     assert "exported from different weights" in caplog.text
     x = _poses(2, joints=17)
     np.testing.assert_allclose(fresh.lift(x), Lifter.from_folder(folder).lift(x), atol=ATOL, rtol=0)
@@ -242,37 +243,37 @@ def test_shipped_onnx_used_and_stale_one_ignored(tmp_path, caplog):
     (folder / ONNX_NAME).write_bytes(b"not an onnx file")
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="poselift.onnx"):
-        OnnxLifter.from_folder(folder, cache_dir=tmp_path / "c")
+        Lifter.from_folder(folder, backend="onnx", onnx_cache_dir=tmp_path / "c")
     assert "onnxruntime cannot load it" in caplog.text
 
 
 def test_session_options_and_device(tmp_path):
     folder = _random_lifter("h36m17").save_pretrained(tmp_path / "m")
     with pytest.raises(ValueError, match="intra_op_threads"):
-        OnnxLifter.from_folder(folder, intra_op_threads=-1, cache_dir=tmp_path / "c")
+        Lifter.from_folder(folder, backend="onnx", intra_op_threads=-1, onnx_cache_dir=tmp_path / "c")
     with pytest.raises(ValueError, match="providers"):
-        OnnxLifter.from_folder(folder, device="cuda", cache_dir=tmp_path / "c")
+        Lifter.from_folder(folder, backend="onnx", device="cuda", onnx_cache_dir=tmp_path / "c")
     with pytest.raises(ValueError, match="not both"):
-        OnnxLifter.from_folder(folder, intra_op_threads=1, session_options=ort.SessionOptions(), cache_dir=tmp_path / "c")
+        Lifter.from_folder(folder, backend="onnx", intra_op_threads=1, session_options=ort.SessionOptions(), onnx_cache_dir=tmp_path / "c")
     options = default_session_options(1)
     assert options.intra_op_num_threads == 1
     assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     custom = ort.SessionOptions()
     custom.intra_op_num_threads = 1
-    assert OnnxLifter.from_folder(folder, session_options=custom, cache_dir=tmp_path / "c").session is not None
-    lifter = OnnxLifter.from_folder(folder, intra_op_threads=1, cache_dir=tmp_path / "c")
+    assert Lifter.from_folder(folder, backend="onnx", session_options=custom, onnx_cache_dir=tmp_path / "c").runner.session is not None
+    lifter = Lifter.from_folder(folder, backend="onnx", intra_op_threads=1, onnx_cache_dir=tmp_path / "c")
     assert lifter.to("cpu") is lifter
     with pytest.raises(ValueError, match="providers"):
         lifter.to("cuda")
-    assert "OnnxLifter(skeleton='h36m17'" in repr(lifter) and "CPUExecutionProvider" in repr(lifter)
+    assert "Lifter(skeleton='h36m17'" in repr(lifter) and "backend='onnx'" in repr(lifter) and "CPUExecutionProvider" in repr(lifter)
 
 
 def test_missing_weights_raise(tmp_path):
     folder = _random_lifter("h36m17").save_pretrained(tmp_path / "m")
     (folder / "model.safetensors").unlink()
     with pytest.raises(PoseliftError, match="model.safetensors"):
-        OnnxLifter.from_folder(folder, cache_dir=tmp_path / "c")
+        Lifter.from_folder(folder, backend="onnx", onnx_cache_dir=tmp_path / "c")
 
 
 def test_provider_that_fails_to_start_raises(tmp_path):

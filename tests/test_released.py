@@ -12,7 +12,7 @@ import pytest
 from conftest import write_hub_snapshot
 from poselift import Lifter, adapt_openpose, get_skeleton, read_keypoints
 from poselift.demo import sample_path
-from poselift.hub import BUNDLED, DEFAULT_MODEL, resolve_model
+from poselift.weights import BUNDLED, DEFAULT_MODEL, resolve_model
 
 RELEASED = sorted(BUNDLED)
 

@@ -8,7 +8,10 @@ only measured at the end (and written into the model card):
 3. switch flip test-time averaging on if it lowers S8 P-MPJPE;
 4. measure S9+S11 (all frames, all cameras): GT 2D, and SH detections through the geometric
    mapping with and without the learned correction (``--correction`` folder, optional);
-5. save in float16 with the results and provenance in ``config.json`` and the model card.
+5. save in float16 with the results and provenance in ``config.json`` and the model card,
+   with the ONNX graphs of the lifter (``model.onnx``) and its completion network
+   (``completion.onnx``) exported from the saved weights; with ``--correction-out``, the
+   correction is written the same way (weights, config, card, ``model.onnx``).
 
     python training/make_release.py runs/h36m17_adv_ss_td/best --h36m ../shared/data/h36m \\
         --name poselift/h36m-17 --recipe training/recipes/h36m17_adv_ss_td.yaml \\
@@ -60,6 +63,7 @@ def main() -> None:
     ap.add_argument("--completion-steps", type=int, default=3000)
     ap.add_argument("--completion-from", help="reuse the completion network of this lifter folder instead of training one")
     ap.add_argument("--correction", help="folder of the learned correction for SH (MPII-16) detections")
+    ap.add_argument("--correction-out", help="write the correction (with its model.onnx) to this folder for release")
     ap.add_argument("--eval-stride", type=int, default=1, help="S9/S11 frame stride (1 = every frame)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -118,10 +122,12 @@ def main() -> None:
     for k, v in r["average_over_actions"].items():
         results[f"S9+S11 SH detections, geometric mapping {k}"] = round(v, 1)
     if args.correction:
-        C = LearnedCorrection.from_folder(args.correction)
+        C = LearnedCorrection.from_folder(args.correction, backend="torch")
         if C.config.target != skeleton:
             raise SystemExit(f"correction {args.correction} targets {C.config.target}, the lifter is {skeleton}")
         det.kp2d = C.correct_complete(det.kp2d)
+        if args.correction_out:
+            C.save_pretrained(args.correction_out, onnx=True)
         r = evaluate_poses(lifter, det)
         tables["detected_corrected"] = format_table(r)
         for k, v in r["average_over_actions"].items():
@@ -145,7 +151,7 @@ def main() -> None:
         "selection": "S8 held out from training: checkpoint, distilled student and flip test chosen on it; S9/S11 measured once at the end",
     }
     lifter.config = lifter.config.model_copy(update={"metadata": metadata})
-    out = lifter.save_pretrained(args.out, dtype=torch.float16)
+    out = lifter.save_pretrained(args.out, dtype=torch.float16, onnx=True)
     (out / "README.md").write_text(
         (out / "README.md").read_text() + "\n## Per-action tables (S9+S11)\n\n"
         + "\n\n".join(f"### {k}\n\n```\n{v}\n```" for k, v in tables.items()) + "\n"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from poselift.correction import CorrectionConfig
+from poselift.config import CorrectionConfig
 from poselift.evaluation.h36m import TRAIN_SUBJECTS, load_h36m
 from poselift.training.correction import h36m_detections, s8_effect, train_correction, wild_source
 

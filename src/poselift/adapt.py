@@ -49,7 +49,7 @@ Source ``lsp14`` keypoints follow that convention.
 
 A learned residual correction ``x + C(x)`` per source layout (Chen et al.'s 2D domain
 adapter) is applied after the mapping where poselift ships one for the (source, target)
-pair: MPII-16 → H36M-17 (:data:`poselift.correction.BUNDLED_CORRECTIONS`). ``correction=None``
+pair: MPII-16 → H36M-17 (:data:`poselift.weights.BUNDLED_CORRECTIONS`). ``correction=None``
 keeps the geometric mapping only; any callable can be passed instead.
 """
 
@@ -61,11 +61,10 @@ import itertools
 from typing import Any, Callable, NamedTuple, TypeVar
 
 import numpy as np
-import torch
 
-from ._arrays import as_tensor
+from ._arrays import Container, to_numpy
 from .errors import InvalidArgumentError, NonFiniteError, PoseliftError, ShapeError
-from .skeleton import get_skeleton, guess_layouts
+from .skeleton import LAYOUT_ALIASES, canonical_layout, get_skeleton, guess_layouts
 
 __all__ = [
     "Adapted",
@@ -87,17 +86,12 @@ __all__ = [
     "HEAD_FROM_NOSE",
 ]
 
-Array = TypeVar("Array", np.ndarray, torch.Tensor)
+Array = TypeVar("Array")  # np.ndarray or torch.Tensor: results come back in the caller's container
 
-#: A learned correction: ``(B, M, 2)`` mapped keypoints and ``(B, M)`` confidence (torch)
-#: -> ``(B, M, 2)`` corrected keypoints, in the target layout.
-Correction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-#: Short names accepted wherever a layout name is expected.
-LAYOUT_ALIASES: dict[str, str] = {
-    "body25": "openpose_body25",
-    "coco18": "openpose_coco18",
-}
+#: A learned correction: ``(B, M, 2)`` mapped keypoints and ``(B, M)`` confidence (numpy)
+#: -> ``(B, M, 2)`` corrected keypoints, in the target layout
+#: (e.g. :class:`poselift.correction.LearnedCorrection`).
+Correction = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 #: Layouts that lifters use; every source layout maps to each of them.
 TARGETS = ("h36m17", "lsp14")
@@ -109,12 +103,6 @@ NECK_FRACTION = 0.5
 HEAD_FROM_EARS = 0.2
 HEAD_FROM_EYES = 0.1
 HEAD_FROM_NOSE = 0.3
-
-
-def canonical_layout(layout: str) -> str:
-    """The built-in layout name for ``layout`` or one of its aliases (``"body25"``...)."""
-    name = LAYOUT_ALIASES.get(layout, layout)
-    return get_skeleton(name).name
 
 
 # --------------------------------------------------------------------------- table building
@@ -264,7 +252,7 @@ class Adapted(NamedTuple):
     confidence: Any
 
 
-def _compile(source: str, target: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _compile(source: str, target: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A mapping as arrays over its R candidate combinations (every alternative of every joint).
 
     Returns weights ``(R, N)``, source indices ``(R, K)`` padded with ``N`` (a column that
@@ -280,9 +268,9 @@ def _compile(source: str, target: str) -> tuple[torch.Tensor, torch.Tensor, torc
     rules = [table[j] if isinstance(table[j], (tuple, list)) else (table[j],) for j in dst.joints]
     alts = [alt for rule in rules for alt in rule]
     n_src = max((len(alt) for alt in alts), default=1)
-    W = torch.zeros(len(alts), src.num_joints, dtype=torch.float64)
-    idx = torch.full((len(alts), n_src), src.num_joints, dtype=torch.long)
-    sel = torch.full((dst.num_joints, max(len(r) for r in rules)), len(alts), dtype=torch.long)
+    W = np.zeros((len(alts), src.num_joints), dtype=np.float64)
+    idx = np.full((len(alts), n_src), src.num_joints, dtype=np.int64)
+    sel = np.full((dst.num_joints, max(len(r) for r in rules)), len(alts), dtype=np.int64)
     r = 0
     for m, rule in enumerate(rules):
         for a, alt in enumerate(rule):
@@ -300,35 +288,33 @@ def _compile(source: str, target: str) -> tuple[torch.Tensor, torch.Tensor, torc
 
 
 def _map_flat(
-    x: torch.Tensor, c: torch.Tensor, source: str, target: str, min_confidence: float
-) -> tuple[torch.Tensor, torch.Tensor]:
+    x: np.ndarray, c: np.ndarray, source: str, target: str, min_confidence: float
+) -> tuple[np.ndarray, np.ndarray]:
     """``(B, N, 2)``, ``(B, N)`` -> ``(B, M, 2)``, ``(B, M)``."""
     W, idx, sel = _compile(source, target)
-    W = W.to(device=x.device, dtype=x.dtype)
-    idx, sel = idx.to(x.device), sel.to(x.device)
-    present = (c > min_confidence) & torch.isfinite(x).all(dim=-1)
-    c0 = torch.where(present, c, torch.zeros_like(c))
-    x0 = torch.where(present[..., None], x, torch.zeros_like(x))
+    W = W.astype(x.dtype)
+    present = (c > min_confidence) & np.isfinite(x).all(axis=-1)
+    c0 = np.where(present, c, 0).astype(c.dtype)
+    x0 = np.where(present[..., None], x, 0).astype(x.dtype)
     B, M = x.shape[0], sel.shape[0]
-    c_ext = torch.cat([c0, c0.new_full((B, 1), float("inf"))], dim=1)  # (B, N + 1)
+    c_ext = np.concatenate([c0, np.full((B, 1), np.inf, dtype=c.dtype)], axis=1)  # (B, N + 1)
     out_x, out_c = [], []
     for start in range(0, B, 16384):  # bounds memory for huge inputs
         ce = c_ext[start : start + 16384]
         b = ce.shape[0]
-        c_r = ce[:, idx].amin(dim=-1)  # (b, R): confidence of each candidate
-        c_r = torch.cat([c_r, c_r.new_zeros(b, 1)], dim=1)  # candidate R: never present
-        valid = c_r > min_confidence
-        options = valid[:, sel]  # (b, M, A)
-        first = options.to(torch.uint8).argmax(dim=-1, keepdim=True)  # first usable alternative
-        cand = sel.expand(b, -1, -1).gather(2, first).squeeze(-1)  # (b, M)
-        cand = torch.where(options.any(dim=-1), cand, torch.full_like(cand, W.shape[0]))  # none: missing
-        xy_r = torch.einsum("rn,bnd->brd", W, x0[start : start + 16384])
-        xy_r = torch.cat([xy_r, xy_r.new_zeros(b, 1, 2)], dim=1)
-        out_x.append(xy_r.gather(1, cand[..., None].expand(-1, -1, 2)))
-        out_c.append(c_r.gather(1, cand))
+        c_r = ce[:, idx].min(axis=-1)  # (b, R): confidence of each candidate
+        c_r = np.concatenate([c_r, np.zeros((b, 1), dtype=c_r.dtype)], axis=1)  # candidate R: never present
+        options = (c_r > min_confidence)[:, sel]  # (b, M, A)
+        first = options.argmax(axis=-1)[..., None]  # first usable alternative
+        cand = np.take_along_axis(np.broadcast_to(sel, (b, *sel.shape)), first, axis=2)[..., 0]  # (b, M)
+        cand = np.where(options.any(axis=-1), cand, W.shape[0])  # none: missing
+        xy_r = np.einsum("rn,bnd->brd", W, x0[start : start + 16384])
+        xy_r = np.concatenate([xy_r, np.zeros((b, 1, 2), dtype=xy_r.dtype)], axis=1)
+        out_x.append(np.take_along_axis(xy_r, cand[..., None], axis=1))
+        out_c.append(np.take_along_axis(c_r, cand, axis=1))
     if not out_x:
-        return x.new_zeros(0, M, 2), c.new_zeros(0, M)
-    return torch.cat(out_x), torch.cat(out_c)
+        return np.zeros((0, M, 2), dtype=x.dtype), np.zeros((0, M), dtype=c.dtype)
+    return np.concatenate(out_x), np.concatenate(out_c)
 
 
 @functools.lru_cache(maxsize=None)
@@ -361,7 +347,7 @@ def adapt_layout(
             alternative is used). Joints with NaN or infinite coordinates are missing too.
         correction: the learned correction applied after the mapping (see :data:`Correction`
             and :mod:`poselift.correction`): ``"default"`` uses the one poselift ships for
-            this (source, target) pair when there is one (:data:`poselift.correction.BUNDLED_CORRECTIONS`),
+            this (source, target) pair when there is one (:data:`poselift.weights.BUNDLED_CORRECTIONS`),
             a callable uses that, ``None`` applies the geometric mapping only.
 
     Returns:
@@ -381,8 +367,8 @@ def adapt_layout(
         raise PoseliftError(f"target must be one of the lifter layouts {list(TARGETS)}; got {target!r}")
     if min_confidence < 0:
         raise ValueError(f"min_confidence must be >= 0; got {min_confidence}")
-    is_tensor = torch.is_tensor(keypoints)
-    x = as_tensor(keypoints)
+    x = to_numpy(keypoints)
+    container = Container.of(keypoints, x)
     n = src.num_joints
     shape = tuple(x.shape)
     if x.ndim < 2 or shape[-1] not in (2, 3) or shape[-2] != n:
@@ -391,8 +377,8 @@ def adapt_layout(
         raise ShapeError(
             f"keypoints must have shape (..., {n}, 2) or (..., {n}, 3) for the {src.name} layout; got {shape}.{hint}"
         )
-    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-    x = x.to(dtype)
+    dtype = np.float64 if x.dtype == np.float64 else np.float32
+    x = x.astype(dtype, copy=False)
     if shape[-1] == 3:
         if confidence is not None:
             raise ShapeError(
@@ -402,13 +388,13 @@ def adapt_layout(
         c = x[..., 2]
         x = x[..., :2]
     elif confidence is None:
-        c = torch.ones(shape[:-1], dtype=dtype, device=x.device)
+        c = np.ones(shape[:-1], dtype=dtype)
     else:
-        c = as_tensor(confidence, "confidence")
+        c = to_numpy(confidence, "confidence")
         if tuple(c.shape) != shape[:-1]:
             raise ShapeError(f"confidence must have shape {shape[:-1]} to match keypoints {shape}; got {tuple(c.shape)}.")
-        c = c.to(device=x.device, dtype=dtype)
-    if not bool(torch.isfinite(c).all()):
+        c = c.astype(dtype, copy=False)
+    if not np.isfinite(c).all():
         raise NonFiniteError("confidence holds NaN or infinite values; use 0 for missing joints.")
     batch = shape[:-2]
     xy, conf = _map_flat(x.reshape(-1, n, 2), c.reshape(-1, n), src.name, tgt.name, min_confidence)
@@ -417,17 +403,13 @@ def adapt_layout(
             raise ValueError(f"correction must be 'default', None or a callable; got {correction!r}")
         correction = _default_correction(src.name, tgt.name)
     if correction is not None:
-        corrected = correction(xy, conf)
+        corrected = to_numpy(correction(xy, conf))
         if tuple(corrected.shape) != tuple(xy.shape):
             raise ShapeError(f"correction returned shape {tuple(corrected.shape)}; expected {tuple(xy.shape)}")
-        xy = torch.where(conf[..., None] > 0, corrected.to(xy.dtype), xy)
-    xy = torch.where(conf[..., None] > 0, xy, float("nan"))  # missing joints cannot pass for real coordinates
+        xy = np.where(conf[..., None] > 0, corrected.astype(xy.dtype), xy)
+    xy = np.where(conf[..., None] > 0, xy, np.nan).astype(xy.dtype)  # missing joints cannot pass for real coordinates
     m = tgt.num_joints
-    xy = xy.reshape(*batch, m, 2)
-    conf = conf.reshape(*batch, m)
-    if is_tensor:
-        return Adapted(xy, conf)
-    return Adapted(xy.detach().cpu().numpy(), conf.detach().cpu().numpy())
+    return Adapted(container.restore(xy.reshape(*batch, m, 2)), container.restore(conf.reshape(*batch, m)))
 
 
 def adapt_openpose(
@@ -489,8 +471,7 @@ def adapt_mpii16(
 
 def map_layout(keypoints: Array, source: str, target: str) -> Array:
     """Geometric mapping of ``(..., N_source, 2)`` keypoints (all present) to ``(..., N_target, 2)``."""
-    kp = keypoints if torch.is_tensor(keypoints) else np.asarray(keypoints)
-    out = adapt_layout(kp, source, target=target, correction=None).keypoints
-    if not torch.is_tensor(kp) and kp.dtype.kind == "f" and out.dtype != kp.dtype:
-        out = out.astype(kp.dtype)
+    out = adapt_layout(keypoints, source, target=target, correction=None).keypoints
+    if isinstance(keypoints, np.ndarray) and keypoints.dtype.kind == "f" and out.dtype != keypoints.dtype:
+        out = out.astype(keypoints.dtype)
     return out

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import __version__
 from .errors import PoseliftError
-from .hub import DEFAULT_MODEL
+from .weights import DEFAULT_MODEL
 
 __all__ = ["main", "build_parser"]
 
@@ -184,8 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------- lift
 def _input_layout(data: Any, requested: str, model_layout: str) -> str | None:
     """The layout of the read keypoints: requested, detected, or the model's for an ambiguous count."""
-    from .adapt import canonical_layout
-    from .skeleton import guess_layouts
+    from .skeleton import canonical_layout, guess_layouts
 
     if requested != "auto":
         return canonical_layout(requested)
@@ -415,7 +414,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from .lifter import Lifter
 
     _check_output(args.onnx, [], args.overwrite, (".onnx",))
-    path = Lifter.from_pretrained(args.model).export_onnx(args.onnx, opset=args.opset)
+    path = Lifter.from_pretrained(args.model, backend="torch").export_onnx(args.onnx, opset=args.opset)
     print(f"wrote {path}")
     return 0
 

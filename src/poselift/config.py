@@ -1,4 +1,5 @@
-"""``config.json`` of a lifter: everything needed to prepare inputs and rebuild the network."""
+"""``config.json`` of a lifter or a learned correction: everything needed to prepare inputs
+and rebuild the network."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .errors import ConfigError
 from .skeleton import SKELETONS, get_skeleton
 
-__all__ = ["LifterConfig", "CompletionConfig", "FORMAT_VERSION"]
+__all__ = ["LifterConfig", "CompletionConfig", "CorrectionConfig", "FORMAT_VERSION"]
 
 #: The config format this version of poselift writes and reads.
 FORMAT_VERSION = 1
@@ -96,8 +97,38 @@ class LifterConfig(BaseModel):
         path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ConfigError(f"{path}: not valid JSON ({e}); the download may be corrupt") from None
         return cls.from_dict(data, source=str(path))
+
+
+class CorrectionConfig(BaseModel):
+    """A learned 2D correction from layout ``source`` (after the geometric mapping) to ``target``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format_version: int = FORMAT_VERSION
+    kind: Literal["correction"] = "correction"
+    source: str
+    target: str
+    width: int = Field(256, ge=8)
+    blocks: int = Field(2, ge=0)
+    c: float = Field(10.0, gt=1.0)
+    scale_mode: Literal["rms", "head"] = "rms"
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), indent=2) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> "CorrectionConfig":
+        """Validate a config dict, checking its kind and format version first."""
+        if data.get("format_version") != FORMAT_VERSION or data.get("kind") != "correction":
+            raise ConfigError(
+                f"{source}: not a correction config of format version {FORMAT_VERSION} "
+                f"(kind={data.get('kind')!r}, format_version={data.get('format_version')!r})"
+            )
+        try:
+            return cls.model_validate(data)
+        except ValidationError as e:
+            raise ConfigError(f"{source}: invalid correction config:\n{e}") from None

@@ -2,124 +2,150 @@
 
 After the geometric mapping of :mod:`poselift.adapt`, keypoints of another convention (a
 detector's joints, an annotator's hips) still differ systematically from the ones a lifter
-was trained on. ``C`` is a small residual MLP, one per (source layout, target layout),
-trained without correspondences (:mod:`poselift.training.correction`): a domain
-discriminator tells corrected source poses from target poses, and ``lambda |C(x)|^2`` keeps
-the corrections small. It acts on per-pose normalised poses, so it is independent of image
-size; poses with missing joints are passed through unchanged.
+was trained on. ``C`` (:class:`~poselift.nets.CorrectionNet`) is a small residual MLP, one
+per (source layout, target layout), trained without correspondences
+(:mod:`poselift.training.correction`). It acts on per-pose normalised poses, so it is
+independent of image size; poses with missing joints are passed through unchanged.
 
-A correction is stored like a lifter: ``model.safetensors`` + ``config.json``.
+A correction is stored like a lifter (``model.safetensors`` + ``config.json`` + model card,
+and ``model.onnx`` for use without torch) and loads by folder, bundled name or hub id.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from . import geometry
-from .errors import ConfigError, PoseliftError
-from .nets import ResidualMLP
-from .skeleton import get_skeleton
+from ._arrays import Container, to_numpy
+from .config import CorrectionConfig
+from .errors import PoseliftError
+from .runners import Backend, CorrectionRunner, TorchCorrectionRunner, load_correction_runner
+from .weights import BUNDLED_CORRECTIONS, CONFIG_NAME, ONNX_NAME, model_card, push_folder, read_config, resolve_model, save_folder
 
-__all__ = ["CorrectionConfig", "LearnedCorrection", "BUNDLED_CORRECTIONS", "load_correction"]
-
-#: (source layout, target layout) -> folder under ``poselift/weights`` of the shipped correction.
-BUNDLED_CORRECTIONS: dict[tuple[str, str], str] = {
-    ("mpii16", "h36m17"): "corrections/mpii16-h36m17",
-}
-
-_FORMAT_VERSION = 1
+__all__ = ["LearnedCorrection", "load_correction", "correction_card"]
 
 
-class CorrectionConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class LearnedCorrection:
+    """A learned correction, usable as ``correction=`` of the adapters.
 
-    format_version: int = _FORMAT_VERSION
-    kind: str = "correction"
-    source: str
-    target: str
-    width: int = Field(256, ge=8)
-    blocks: int = Field(2, ge=0)
-    c: float = Field(10.0, gt=1.0)
-    scale_mode: str = "rms"
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    ``correction(xy, conf)``: ``(*batch, M, 2)`` pixels in the target layout and ``(*batch, M)``
+    confidence -> corrected ``(*batch, M, 2)`` in the caller's container; only poses whose
+    joints are all present (confidence > 0, finite) are corrected.
+    """
 
-
-class LearnedCorrection(torch.nn.Module):
-    """``forward(xy (B, M, 2) pixels, conf (B, M)) -> corrected xy``, usable as ``correction=``."""
-
-    def __init__(self, config: CorrectionConfig):
-        super().__init__()
+    def __init__(self, config: CorrectionConfig, net: Any = None, *, runner: CorrectionRunner | None = None):
         self.config = config
-        self.skeleton = get_skeleton(config.target)
-        n = self.skeleton.num_joints
-        self.mlp = ResidualMLP(2 * n, 2 * n, config.width, config.blocks, batchnorm=True)
+        if runner is None:
+            runner = TorchCorrectionRunner(config, net)
+        elif net is not None:
+            raise ValueError("pass either runner= or net=, not both")
+        self.runner = runner
 
-    def delta(self, x_n: torch.Tensor) -> torch.Tensor:
-        """Correction in normalised units for normalised poses ``(B, M, 2)``."""
-        return self.mlp(x_n.flatten(1) * self.config.c).reshape(x_n.shape) / self.config.c
+    @property
+    def backend(self) -> Backend:
+        return self.runner.backend
 
-    def forward(self, xy: torch.Tensor, conf: torch.Tensor) -> torch.Tensor:
-        complete = (conf > 0).all(dim=-1) & torch.isfinite(xy).all(dim=(-1, -2))
-        if not bool(complete.any()):
-            return xy
-        x = xy.to(torch.float32)
-        x_n, _, sigma = geometry.normalize_2d(x[complete], self.skeleton, self.config.c, self.config.scale_mode)
-        with torch.no_grad():
-            corrected = x[complete] + self.delta(x_n) * sigma[:, None, None]
-        out = x.clone()
-        out[complete] = corrected
-        return out.to(xy.dtype)
+    @property
+    def net(self) -> Any:
+        """The torch module (:class:`~poselift.nets.CorrectionNet`; torch backend)."""
+        if not isinstance(self.runner, TorchCorrectionRunner):
+            raise PoseliftError(
+                f"this correction runs on the {self.backend} backend and holds no torch module; "
+                "load it with backend='torch' (needs poselift[torch]) to train or save it."
+            )
+        return self.runner.net
 
-    def correct_complete(self, keypoints: np.ndarray) -> np.ndarray:
-        """Correct ``(B, M, 2)`` pixel keypoints whose joints are all present (e.g. a detector's output)."""
-        kp = torch.from_numpy(np.ascontiguousarray(keypoints))
-        return self(kp, torch.ones(kp.shape[:-1])).numpy()
+    def __repr__(self) -> str:
+        return f"LearnedCorrection(source={self.config.source!r}, target={self.config.target!r}, {self.runner.describe()})"
 
-    def save_pretrained(self, folder: str | os.PathLike) -> Path:
-        from safetensors.torch import save_file
+    def __call__(self, xy: Any, conf: Any) -> Any:
+        x = to_numpy(xy)
+        container = Container.of(xy, x)
+        c = to_numpy(conf)
+        flat = x.reshape(-1, *x.shape[-2:]).astype(np.float64 if x.dtype == np.float64 else np.float32)
+        complete = (c.reshape(flat.shape[:2]) > 0).all(axis=-1) & np.isfinite(flat).all(axis=(-1, -2))
+        if complete.any():
+            rows = np.ascontiguousarray(flat[complete], dtype=np.float32)
+            flat[complete] = self.runner.correct(rows)
+        return container.restore(flat.reshape(x.shape))
 
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, str(folder / "model.safetensors"))
-        (folder / "config.json").write_text(json.dumps(self.config.model_dump(mode="json"), indent=2) + "\n")
-        return folder
+    def correct_complete(self, keypoints: Any) -> Any:
+        """Correct ``(*batch, M, 2)`` pixel keypoints whose joints are all present (e.g. a detector's output)."""
+        shape = np.shape(keypoints)
+        return self(keypoints, np.ones(shape[:-1], dtype=np.float32))
+
+    # ------------------------------------------------------------------ loading and saving
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike,
+        *,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        local_files_only: bool = False,
+        token: str | bool | None = None,
+        backend: Backend | None = None,
+        providers: Any = None,
+        onnx_cache_dir: str | os.PathLike | None = None,
+    ) -> "LearnedCorrection":
+        """Load a correction from a folder, a bundled name (``"poselift/mpii16-h36m17"``) or the hub."""
+        folder = resolve_model(name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token)
+        return cls.from_folder(folder, backend=backend, providers=providers, onnx_cache_dir=onnx_cache_dir)
 
     @classmethod
-    def from_folder(cls, folder: str | os.PathLike) -> "LearnedCorrection":
-        from .lifter import load_weights
-
+    def from_folder(
+        cls,
+        folder: str | os.PathLike,
+        *,
+        backend: Backend | None = None,
+        providers: Any = None,
+        onnx_cache_dir: str | os.PathLike | None = None,
+    ) -> "LearnedCorrection":
+        """Load a correction folder onto a backend (torch when installed, else onnxruntime)."""
         folder = Path(folder)
-        try:
-            data = json.loads((folder / "config.json").read_text())
-        except FileNotFoundError:
-            raise PoseliftError(f"{folder} has no config.json; not a poselift correction folder") from None
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{folder / 'config.json'}: not valid JSON ({e})") from None
-        if data.get("format_version") != _FORMAT_VERSION or data.get("kind") != "correction":
-            raise ConfigError(
-                f"{folder / 'config.json'}: not a correction config of format version {_FORMAT_VERSION} "
-                f"(kind={data.get('kind')!r}, format_version={data.get('format_version')!r})"
-            )
-        try:
-            config = CorrectionConfig.model_validate(data)
-        except ValidationError as e:
-            raise ConfigError(f"{folder / 'config.json'}: invalid correction config:\n{e}") from None
-        module = cls(config)
-        load_weights(module, folder / "model.safetensors")
-        return module.eval()
+        config = CorrectionConfig.from_dict(read_config(folder), source=str(folder / CONFIG_NAME))
+        runner = load_correction_runner(folder, config, backend=backend, providers=providers, cache_dir=onnx_cache_dir)
+        return cls(config, runner=runner)
+
+    def save_pretrained(self, folder: str | os.PathLike, *, onnx: bool = False) -> Path:
+        """Write ``model.safetensors``, ``config.json`` and a model card (torch backend);
+        ``onnx=True`` also writes ``model.onnx``."""
+        folder = save_folder(folder, {"": self.net}, self.config.to_json(), correction_card(self.config))
+        if onnx:
+            from .runners import export_correction
+
+            export_correction(self.runner, self.config, Path(folder) / ONNX_NAME)
+        return folder
+
+    def push_to_hub(self, repo_id: str, *, private: bool = False, token: str | None = None, commit_message: str = "Upload poselift correction") -> str:
+        """Upload the ``save_pretrained(folder, onnx=True)`` folder to a hub repository; returns the commit URL."""
+        return push_folder(lambda f: self.save_pretrained(f, onnx=True), repo_id, private=private, token=token, commit_message=commit_message)
 
 
-def load_correction(source: str, target: str) -> LearnedCorrection | None:
-    """The correction shipped for ``source -> target``, or ``None`` if poselift ships none."""
-    folder = BUNDLED_CORRECTIONS.get((source, target))
-    if folder is None:
+def load_correction(source: str, target: str, *, backend: Backend | None = None) -> LearnedCorrection | None:
+    """The correction poselift ships for ``source -> target``, or ``None`` if it ships none."""
+    name = f"poselift/{source}-{target}"
+    if name not in BUNDLED_CORRECTIONS:
         return None
-    return LearnedCorrection.from_folder(Path(str(resources.files("poselift") / "weights" / folder)))
+    return LearnedCorrection.from_pretrained(name, backend=backend)
+
+
+def correction_card(config: CorrectionConfig) -> str:
+    """The model card (``README.md``) of a correction, from its config and metadata."""
+    return model_card(
+        title=f"poselift correction {config.source} -> {config.target}",
+        summary=(
+            f"A learned 2D correction (Chen et al. 2019, x + C(x)) that moves `{config.source}` keypoints, "
+            f"after poselift's geometric mapping, towards the `{config.target}` convention a lifter was "
+            f"trained on (residual MLP, width {config.width}, {config.blocks} blocks), trained without pairs."
+        ),
+        usage="\n".join([
+            "from poselift.correction import LearnedCorrection",
+            f"C = LearnedCorrection.from_pretrained({config.metadata.get('name', 'path/to/this/folder')!r})",
+            f"kp = adapt_layout(keypoints, {config.source!r}, target={config.target!r}, correction=C).keypoints",
+        ]),
+        metadata=config.metadata,
+    )

@@ -23,7 +23,7 @@ import numpy as np
 
 from .adapt import adapt_openpose
 from .errors import PoseliftError
-from .hub import DEFAULT_MODEL
+from .weights import DEFAULT_MODEL
 from .io import read_keypoints, write_poses
 from .lifter import Lifter
 

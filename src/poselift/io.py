@@ -42,10 +42,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ._arrays import to_bool, to_numpy
 from ._files import atomic_path
-from .adapt import canonical_layout
 from .errors import EmptyInputError, KeypointTypeError, KeypointValueError, NonFiniteError, PoseliftError, ShapeError
-from .skeleton import SKELETONS, Skeleton, get_skeleton, guess_layouts
+from .skeleton import SKELETONS, Skeleton, canonical_layout, get_skeleton, guess_layouts
 
 __all__ = [
     "KeypointData",
@@ -167,7 +167,7 @@ class KeypointData:
         last axis) or 3 (x, y, confidence). Without ``layout`` the layout is taken from the
         joint count when only one built-in layout has it.
         """
-        kp = _as_numpy(keypoints)
+        kp = to_numpy(keypoints)
         if kp.dtype.kind not in "fiu":
             raise KeypointTypeError(f"keypoints must be an array of real numbers; got dtype {kp.dtype}.")
         if kp.ndim < 2 or kp.ndim > 4 or kp.shape[-1] not in (2, 3):
@@ -183,7 +183,7 @@ class KeypointData:
                     f"keypoints of shape {kp.shape} already carry confidence as the last channel; "
                     "pass confidence only with (..., N, 2) keypoints."
                 )
-            conf = _as_numpy(confidence).astype(np.float32)
+            conf = to_numpy(confidence, "confidence").astype(np.float32)
             if conf.shape != kp.shape[:-1]:
                 raise ShapeError(
                     f"confidence must have shape {kp.shape[:-1]} to match keypoints {kp.shape}; got {conf.shape}."
@@ -211,15 +211,6 @@ class KeypointData:
 
 
 # --------------------------------------------------------------------------- helpers
-def _as_numpy(a: Any) -> np.ndarray:
-    if hasattr(a, "detach"):  # torch.Tensor, without importing torch here
-        a = a.detach().cpu().numpy()
-    try:
-        return np.asarray(a)
-    except (ValueError, TypeError) as e:  # ragged nested lists
-        raise KeypointTypeError(f"cannot be read as one array ({e}); every pose needs the same number of joints") from None
-
-
 def _clean(xy: np.ndarray, conf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Missing joints (non-finite coordinates or confidence 0) get coordinates and confidence 0."""
     xy = np.array(xy, dtype=np.float32)
@@ -561,7 +552,7 @@ def _read_numpy(path: Path, layout: str | None) -> KeypointData:
 def _bool_array(a: Any, shape: tuple[int, ...], name: str, default: bool) -> np.ndarray:
     if a is None:
         return np.full(shape, default, dtype=bool)
-    arr = _as_numpy(a).astype(bool)
+    arr = to_bool(a, "mask")
     if arr.shape != shape:
         raise ShapeError(f"{name} must have shape {shape} to match the poses; got {arr.shape}.")
     return arr
@@ -614,7 +605,7 @@ def write_poses(
     """
     path = Path(path)
     skel = get_skeleton(skeleton)
-    poses = _as_numpy(poses3d).astype(np.float64)
+    poses = to_numpy(poses3d, "poses").astype(np.float64)
     n = skel.num_joints
     if poses.ndim < 2 or poses.ndim > 4 or poses.shape[-2:] != (n, 3):
         raise ShapeError(
@@ -632,7 +623,7 @@ def write_poses(
     counts = (
         np.full(n_frames, n_people, dtype=np.int64)
         if num_people is None
-        else _as_numpy(num_people).astype(np.int64).reshape(-1)
+        else to_numpy(num_people, "num_people").astype(np.int64).reshape(-1)
     )
     if counts.shape != (n_frames,) or bool((counts < 0).any() or (counts > n_people).any()):
         raise ShapeError(f"num_people must be {n_frames} counts between 0 and {n_people}; got {counts.tolist()[:10]}.")

@@ -1,18 +1,22 @@
-"""``Lifter``: load weights, lift 2D keypoints to 3D, save and publish weights."""
+"""``Lifter``: load weights, lift 2D keypoints to 3D, save and publish weights.
+
+A ``Lifter`` checks inputs and converts containers; the networks run in its runner
+(:mod:`poselift.runners`): torch modules, or onnxruntime sessions when torch is not
+installed (or ``backend="onnx"``).
+"""
 
 from __future__ import annotations
 
 import logging
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, TypeVar
 
 import numpy as np
-import torch
 
-from . import geometry
-from ._arrays import as_tensor
+from ._arrays import Container, is_tensor, to_numpy
 from .adapt import Adapted
 from .config import LifterConfig
 from .errors import (
@@ -21,18 +25,29 @@ from .errors import (
     InvalidArgumentError,
     MissingJointsError,
     NonFiniteError,
+    PoseliftError,
     ShapeError,
     WeightsError,
 )
-from .hub import CARD_NAME, CONFIG_NAME, DEFAULT_MODEL, WEIGHTS_NAME, resolve_model
-from .nets import CompletionNet, LifterNet
+from .runners import Backend, LiftRunner, TorchLiftRunner, load_lift_runner
 from .skeleton import Skeleton, get_skeleton, guess_layouts
+from .weights import (
+    COMPLETION_ONNX_NAME,
+    CONFIG_NAME,
+    DEFAULT_MODEL,
+    ONNX_NAME,
+    model_card,
+    push_folder,
+    read_config,
+    resolve_model,
+    save_folder,
+)
 
-__all__ = ["Lifter", "LiftPipeline", "LiftResult", "UNLIFTABLE_REASONS", "check_keypoints"]
+__all__ = ["Lifter", "LiftResult", "UNLIFTABLE_REASONS", "check_keypoints", "lifter_card"]
 
 logger = logging.getLogger(__name__)
 
-Array = TypeVar("Array", np.ndarray, torch.Tensor)
+Array = TypeVar("Array")  # np.ndarray or torch.Tensor: results come back in the caller's container
 
 _ADAPT_HINT = {
     "openpose_body25": "looks like OpenPose BODY_25: call adapt_openpose(keypoints, layout='body25') first",
@@ -49,7 +64,7 @@ def _layout_hint(num_joints: int) -> str:
     return (" " + hints[0] + ".") if hints else ""
 
 
-def check_keypoints(x: torch.Tensor, skeleton: Skeleton, name: str = "keypoints") -> None:
+def check_keypoints(x: np.ndarray, skeleton: Skeleton, name: str = "keypoints") -> None:
     """Raise a specific error if ``x`` is not a non-empty ``(*batch, N, 2)`` array for ``skeleton``."""
     n = skeleton.num_joints
     expected = f"(..., {n}, 2)"
@@ -65,7 +80,7 @@ def check_keypoints(x: torch.Tensor, skeleton: Skeleton, name: str = "keypoints"
         raise ShapeError(
             f"{name} must have shape {expected} ({skeleton.name} layout); got {shape}.{_layout_hint(shape[-2])}"
         )
-    if x.numel() == 0:
+    if x.size == 0:
         raise EmptyInputError(f"{name} hold no poses (shape {shape}); pass at least one pose of shape ({n}, 2).")
 
 
@@ -85,7 +100,7 @@ def _unpack_adapted(keypoints: Any, confidence: Any) -> tuple[Any, Any]:
     return keypoints, confidence
 
 
-def _first_index(mask: torch.Tensor | np.ndarray, batch_shape: tuple[int, ...]) -> tuple[int, ...]:
+def _first_index(mask: np.ndarray, batch_shape: tuple[int, ...]) -> tuple[int, ...]:
     flat = int(np.flatnonzero(np.asarray(mask).reshape(-1))[0])
     return tuple(int(i) for i in np.unravel_index(flat, batch_shape)) if batch_shape else ()
 
@@ -118,14 +133,6 @@ class LiftResult(NamedTuple):
     reason: np.ndarray
 
 
-def _host_array(x: torch.Tensor) -> np.ndarray:
-    """A numpy array of ``x`` (a zero-copy view of CPU tensors; float32 for dtypes numpy lacks)."""
-    x = x.detach()
-    if x.dtype == torch.bfloat16:
-        x = x.float()
-    return x.cpu().numpy()
-
-
 def _screen(
     x: np.ndarray, missing: np.ndarray | None, tol: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -156,10 +163,12 @@ def _screen(
     return nonfinite, degenerate, x_work.astype(np.float32)
 
 
-def _tolerance(dtype: torch.dtype) -> float:
+def _tolerance(keypoints: Any, x: np.ndarray) -> float:
     """Relative spread below which a pose of this input dtype is all rounding noise."""
-    if dtype.is_floating_point:
-        return 4 * float(torch.finfo(dtype).eps)
+    if is_tensor(keypoints) and keypoints.dtype.is_floating_point:
+        return 4 * float(sys.modules["torch"].finfo(keypoints.dtype).eps)
+    if x.dtype.kind == "f":
+        return 4 * float(np.finfo(x.dtype).eps)
     return 4 * float(np.finfo(np.float64).eps)  # integers convert exactly
 
 
@@ -168,38 +177,68 @@ class Lifter:
 
     >>> lifter = Lifter.from_pretrained("path/to/folder")      # doctest: +SKIP
     >>> pose3d = lifter.lift(keypoints)                        # (*batch, N, 2) px -> (*batch, N, 3) m
+
+    ``Lifter(config)`` builds fresh torch networks (for training); ``Lifter(config, net,
+    completion=...)`` wraps trained ones; ``Lifter(config, runner=...)`` takes any runner.
     """
 
     def __init__(
         self,
         config: LifterConfig,
-        net: LifterNet | None = None,
+        net: Any = None,
         *,
-        completion: CompletionNet | None = None,
-        device: str | torch.device | None = None,
+        completion: Any = None,
+        device: Any = None,
+        runner: LiftRunner | None = None,
     ):
         self.config = config
         self.skeleton = get_skeleton(config.skeleton)
-        self.net = (net if net is not None else LifterNet(config)).eval()
-        if completion is None and config.completion is not None:
-            completion = CompletionNet(config.num_joints, config.completion.width, config.completion.blocks)
-        if completion is not None and config.completion is None:
-            raise ValueError("a completion network needs config.completion (its width, blocks, min_visible)")
-        self.completion = completion.eval() if completion is not None else None
-        self.pipeline = LiftPipeline(self.net, config).eval()
-        self.device = torch.device(device) if device is not None else next(self.net.parameters()).device
-        self.to(self.device)
+        if runner is None:
+            runner = TorchLiftRunner(config, net, completion, device)
+        elif net is not None or completion is not None or device is not None:
+            raise ValueError("pass either runner= or the torch networks (net, completion, device), not both")
+        self.runner = runner
 
-    def modules(self) -> dict[str, torch.nn.Module]:
-        """The networks of this lifter by their key prefix in ``model.safetensors``."""
-        mods: dict[str, torch.nn.Module] = {"": self.net}
-        if self.completion is not None:
-            mods["completion."] = self.completion
-        return mods
+    @property
+    def backend(self) -> Backend:
+        """``"torch"`` or ``"onnx"``: what runs the networks."""
+        return self.runner.backend
+
+    def _torch(self) -> TorchLiftRunner:
+        if not isinstance(self.runner, TorchLiftRunner):
+            raise PoseliftError(
+                f"this lifter runs on the {self.backend} backend and holds no torch modules; "
+                "load it with backend='torch' (needs poselift[torch]) to train, save or move it."
+            )
+        return self.runner
+
+    @property
+    def net(self) -> Any:
+        """The lifter network (:class:`~poselift.nets.LifterNet`; torch backend)."""
+        return self._torch().net
+
+    @property
+    def pipeline(self) -> Any:
+        """The whole lift as one module (:class:`~poselift.pipeline.LiftPipeline`; torch backend)."""
+        return self._torch().pipeline
+
+    @property
+    def completion(self) -> Any:
+        """The completion network (:class:`~poselift.nets.CompletionNet`) or ``None`` (torch backend)."""
+        return self._torch().completion
+
+    @property
+    def device(self) -> Any:
+        """The torch device of the networks (torch backend)."""
+        return self._torch().device
+
+    def modules(self) -> dict[str, Any]:
+        """The networks of this lifter by their key prefix in ``model.safetensors`` (torch backend)."""
+        return self._torch().modules()
 
     def __repr__(self) -> str:
         c = self.config
-        return f"Lifter(skeleton={c.skeleton!r}, width={c.width}, blocks={c.blocks}, device={str(self.device)!r})"
+        return f"Lifter(skeleton={c.skeleton!r}, width={c.width}, blocks={c.blocks}, backend={self.backend!r}, {self.runner.describe()})"
 
     # ------------------------------------------------------------------ loading and saving
     @classmethod
@@ -211,82 +250,103 @@ class Lifter:
         cache_dir: str | os.PathLike | None = None,
         local_files_only: bool = False,
         token: str | bool | None = None,
-        device: str | torch.device | None = None,
-        backend: Literal["torch", "onnx"] = "torch",
-        providers: list[str] | None = None,
+        backend: Backend | None = None,
+        **runner_options: Any,
     ) -> "Lifter":
-        """Load a lifter from a folder, the bundled weights or the hub (see :mod:`poselift.hub`).
+        """Load a lifter from a folder, the bundled weights or the hub (see :mod:`poselift.weights`).
 
-        ``backend="onnx"`` runs the same pipeline through onnxruntime (``pip install
-        "poselift[onnx]"``) with the given execution ``providers`` (default: CPU).
+        ``backend``: ``"torch"`` or ``"onnx"``; default torch when it is installed, else
+        onnxruntime. ``runner_options`` go to :meth:`from_folder` (``device`` for torch;
+        ``providers``, ``intra_op_threads``, ``session_options``, ``onnx_cache_dir`` for ONNX).
         """
         folder = resolve_model(
             name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token
         )
-        if backend == "onnx":
-            from .onnx import OnnxLifter
-
-            return OnnxLifter.from_folder(folder, providers=providers, device=device)
-        if backend != "torch":
-            raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
-        return cls.from_folder(folder, device=device)
+        return cls.from_folder(folder, backend=backend, **runner_options)
 
     @classmethod
-    def from_folder(cls, folder: str | os.PathLike, *, device: str | torch.device | None = None) -> "Lifter":
-        folder = Path(folder)
-        config = LifterConfig.from_file(folder / CONFIG_NAME)
-        lifter = cls(config, device="cpu")
-        load_weights(lifter.modules(), folder / WEIGHTS_NAME)
-        logger.info("loaded %s lifter from %s", config.skeleton, folder)
-        return lifter.to(device or "cpu")
+    def from_folder(
+        cls,
+        folder: str | os.PathLike,
+        *,
+        backend: Backend | None = None,
+        device: Any = None,
+        providers: Any = None,
+        intra_op_threads: int | None = None,
+        session_options: Any = None,
+        onnx_cache_dir: str | os.PathLike | None = None,
+        opset: int = 17,
+    ) -> "Lifter":
+        """Load ``config.json`` and the weights of a model folder onto a backend.
 
-    def save_pretrained(self, folder: str | os.PathLike, *, dtype: torch.dtype | None = None) -> Path:
-        """Write ``model.safetensors``, ``config.json`` and a model card ``README.md``.
+        The ONNX backend uses the folder's ``model.onnx`` (and ``completion.onnx``) when they
+        were exported from its weights; otherwise, with torch installed, it exports them once
+        into ``onnx_cache_dir`` (default ``~/.cache/poselift/onnx``); without torch it raises
+        :class:`~poselift.errors.MissingDependencyError`.
+
+        Args:
+            backend: ``"torch"``, ``"onnx"`` or ``None`` (torch when installed).
+            device: torch device (torch backend; the ONNX backend takes ``providers``).
+            providers: onnxruntime execution providers in priority order (names or
+                ``(name, options)`` tuples); default ``["CPUExecutionProvider"]``.
+            intra_op_threads: onnxruntime threads per operator (``None``/0: its default).
+            session_options: an ``onnxruntime.SessionOptions`` used as it is.
+            onnx_cache_dir: where exported graphs are cached.
+            opset: ONNX opset of an export.
+        """
+        folder = Path(folder)
+        config = LifterConfig.from_dict(read_config(folder), source=str(folder / CONFIG_NAME))
+        runner = load_lift_runner(
+            folder, config, backend=backend, device=device, providers=providers, intra_op_threads=intra_op_threads,
+            session_options=session_options, cache_dir=onnx_cache_dir, opset=opset,
+        )
+        logger.info("loaded %s lifter from %s (%s backend)", config.skeleton, folder, runner.backend)
+        return cls(config, runner=runner)
+
+    def save_pretrained(self, folder: str | os.PathLike, *, dtype: Any = None, onnx: bool = False) -> Path:
+        """Write ``model.safetensors``, ``config.json`` and a model card ``README.md`` (torch backend).
 
         ``dtype=torch.float16`` stores floating-point weights at half size (they are
-        loaded back into float32).
+        loaded back into float32). ``onnx=True`` also writes the ONNX graphs
+        (``model.onnx``, and ``completion.onnx`` if there is a completion network), so the
+        folder serves without torch.
         """
-        from safetensors.torch import save_file
+        folder = save_folder(
+            folder, self.modules(), self.config.to_json(), lifter_card(self.config), dtype=dtype,
+            metadata={"poselift_format_version": str(self.config.format_version)},
+        )
+        if onnx:
+            loaded = Lifter.from_folder(folder, backend="torch")  # the weights as stored (dtype)
+            from .runners import export_completion, export_lift
 
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        state = {
-            prefix + k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().cpu().contiguous()
-            for prefix, module in self.modules().items()
-            for k, v in module.state_dict().items()
-        }
-        save_file(state, str(folder / WEIGHTS_NAME), metadata={"format": "pt", "poselift_format_version": str(self.config.format_version)})
-        (folder / CONFIG_NAME).write_text(self.config.to_json(), encoding="utf-8")
-        (folder / CARD_NAME).write_text(model_card(self.config), encoding="utf-8")
+            export_lift(loaded.runner, self.config, folder / ONNX_NAME)
+            if self.config.completion is not None:
+                export_completion(loaded.runner, self.config, folder / COMPLETION_ONNX_NAME)
         return folder
 
     def push_to_hub(self, repo_id: str, *, private: bool = False, token: str | None = None, commit_message: str = "Upload poselift lifter") -> str:
-        """Upload the ``save_pretrained`` folder to a hub repository; returns the commit URL."""
-        import tempfile
-
-        from huggingface_hub import HfApi
-
-        api = HfApi(token=token)
-        api.create_repo(repo_id, private=private, exist_ok=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            self.save_pretrained(tmp)
-            info = api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message=commit_message)
-        return str(info)
+        """Upload the ``save_pretrained(folder, onnx=True)`` folder to a hub repository; returns the commit URL."""
+        return push_folder(lambda f: self.save_pretrained(f, onnx=True), repo_id, private=private, token=token, commit_message=commit_message)
 
     def export_onnx(self, path: str | os.PathLike, *, opset: int = 17) -> Path:
-        """Export the whole lift pipeline to ONNX with a dynamic batch (needs ``poselift[onnx]``)."""
-        from .onnx import export_onnx
+        """Export the whole lift pipeline to one ONNX file with a dynamic batch (needs ``poselift[onnx]``)."""
+        from .runners import export_lift
 
-        return export_onnx(self, path, opset=opset)
+        return export_lift(self._torch(), self.config, path, opset=opset)
 
-    def to(self, device: str | torch.device) -> "Lifter":
-        self.device = torch.device(device)
-        for module in self.modules().values():
-            module.to(self.device)
+    def to(self, device: Any) -> "Lifter":
+        """Move the torch networks to ``device`` (the ONNX backend chooses with ``providers``)."""
+        if self.backend != "torch":
+            if str(device).split(":")[0] == "cpu":
+                return self  # onnxruntime's CPU provider: already there
+            raise ValueError(
+                "an ONNX-backed lifter runs where its onnxruntime providers put it; "
+                "load it with providers=[...] instead of calling .to()."
+            )
+        self._torch().to(device)
         return self
 
     # ------------------------------------------------------------------ inference
-    @torch.inference_mode()
     def lift(
         self,
         keypoints: Array | Adapted,
@@ -340,71 +400,63 @@ class Lifter:
         """
         keypoints, confidence = _unpack_adapted(keypoints, confidence)
         target = self._check_arguments(height, batch_size, on_unliftable)
-        is_tensor = torch.is_tensor(keypoints)
-        x = as_tensor(keypoints)
+        x = to_numpy(keypoints)
+        container = Container.of(keypoints, x)
         check_keypoints(x, self.skeleton)
-        out_dtype = x.dtype if x.is_floating_point() else torch.float32
         batch_shape = tuple(x.shape[:-2])
         n = self.skeleton.num_joints
-        host = _host_array(x).reshape(-1, n, 2)
+        host = x.reshape(-1, n, 2)
         missing, too_few = self._missing(confidence, batch_shape, host)
-        nonfinite, degenerate, work = _screen(host, missing, _tolerance(x.dtype))
+        nonfinite, degenerate, work = _screen(host, missing, _tolerance(keypoints, x))
         codes = np.zeros(host.shape[0], dtype=np.int8)
         for code, mask in ((3, degenerate), (2, nonfinite), (1, too_few)):  # the first reason wins
             codes[mask] = code
         if on_unliftable == "raise" and codes.any():
             self._raise_unliftable(codes, host, missing, batch_shape)
         ok = codes == 0
+        h = 0.0 if normalized else target
         if ok.all():
-            out = lifted = self._lift_rows(work, missing, None, 0.0 if normalized else target, batch_size)
+            out = self._lift_rows(work, missing, h, batch_size)
         else:
-            out = torch.full((host.shape[0], n, 3), float("nan"), dtype=torch.float32, device=self.device)
-        if ok.any() and not ok.all():
-            rows = torch.from_numpy(np.flatnonzero(ok)).to(self.device)
-            lifted = self._lift_rows(work, missing, rows, 0.0 if normalized else target, batch_size)
-            out[rows] = lifted
-        if ok.any():
-            broken = np.zeros_like(ok)
-            broken[ok] = ~_host_array(torch.isfinite(lifted).all(dim=-1).all(dim=-1)).reshape(-1)
-            if broken.any():
-                if on_unliftable == "raise":
-                    first = _first_index(broken, batch_shape)
-                    raise WeightsError(
-                        f"the network returned NaN or infinite values for {_pose(first)} ({int(broken.sum())} pose(s)) "
-                        "although its input was finite: the weights are broken; load them again or re-download them."
-                    )
-                codes[broken] = 4
-                out[torch.from_numpy(broken).to(self.device)] = float("nan")
-        out = out.reshape(*batch_shape, n, 3)
+            out = np.full((host.shape[0], n, 3), np.nan, dtype=np.float32)
+            if ok.any():
+                rows = np.flatnonzero(ok)
+                out[rows] = self._lift_rows(work[rows], None if missing is None else missing[rows], h, batch_size)
+        broken = ok & ~np.isfinite(out).all(axis=(-1, -2))
+        if broken.any():
+            if on_unliftable == "raise":
+                first = _first_index(broken, batch_shape)
+                raise WeightsError(
+                    f"the network returned NaN or infinite values for {_pose(first)} ({int(broken.sum())} pose(s)) "
+                    "although its input was finite: the weights are broken; load them again or re-download them."
+                )
+            codes[broken] = 4
+            out[broken] = np.nan
+        out = out.reshape(*batch_shape, n, 3).astype(np.float64 if container.float64 else np.float32, copy=False)
         filled_np = np.zeros((host.shape[0], n), dtype=bool) if missing is None else missing & (codes == 0)[:, None]
         filled_np = filled_np.reshape(*batch_shape, n)
-        if is_tensor:
-            out = out.to(device=keypoints.device, dtype=out_dtype)
-            filled: Any = torch.from_numpy(filled_np).to(keypoints.device)
-        else:
-            out = out.cpu().numpy().astype(np.float64 if out_dtype == torch.float64 else np.float32, copy=False)
-            filled = filled_np
         if camera is not None:  # camera frame: translation solved by poselift.camera
             out = self._place_in_camera(out, host, missing, confidence, camera, normalized, codes == 0)
+        poses = container.restore(out)
+        filled = container.restore(filled_np, floating=False)
         if on_unliftable == "nan":
             lifted_np = (codes == 0).reshape(batch_shape)
             reason = np.array(_CODES, dtype=str)[codes].reshape(batch_shape)
-            lifted_mask = torch.from_numpy(lifted_np).to(keypoints.device) if is_tensor else lifted_np
-            return LiftResult(out, lifted_mask, filled, reason)
+            return LiftResult(poses, container.restore(lifted_np, floating=False), filled, reason)
         if not return_filled:
-            return out
-        return out, filled
+            return poses
+        return poses, filled
 
     def _place_in_camera(
         self,
-        out: Any,
+        out: np.ndarray,
         host: np.ndarray,
         missing: np.ndarray | None,
         confidence: Any,
         camera: Any,
         normalized: bool,
         ok: np.ndarray,
-    ) -> Any:
+    ) -> np.ndarray:
         """Move the lifted poses (``ok``) into the camera frame with :func:`poselift.camera.place_in_camera`."""
         from .camera import place_in_camera
 
@@ -412,15 +464,14 @@ class Lifter:
         kp = host if missing is None else np.where(missing[..., None], 0.0, host)  # missing joints: weight 0 below
         conf = None
         if confidence is not None:
-            conf = _host_array(as_tensor(confidence, "confidence")).reshape(-1, n).astype(np.float64)
+            conf = to_numpy(confidence, "confidence").reshape(-1, n).astype(np.float64)
             conf = np.where(missing, 0.0, conf) if missing is not None else conf
         if ok.all():
             return place_in_camera(out, kp.reshape(*out.shape[:-1], 2), camera, None if conf is None else conf.reshape(out.shape[:-1]), normalized=normalized)
         rows = np.flatnonzero(ok)
-        flat = out.reshape(-1, n, 3)
+        flat = out.reshape(-1, n, 3).copy()
         if rows.size:
-            placed = place_in_camera(flat[rows], kp[rows], camera, None if conf is None else conf[rows], normalized=normalized)
-            flat[torch.from_numpy(rows).to(flat.device) if torch.is_tensor(flat) else rows] = placed
+            flat[rows] = place_in_camera(flat[rows], kp[rows], camera, None if conf is None else conf[rows], normalized=normalized)
         return flat.reshape(out.shape)
 
     def _check_arguments(self, height: Any, batch_size: Any, on_unliftable: Any) -> float:
@@ -442,26 +493,18 @@ class Lifter:
             )
         return value
 
-    def _lift_rows(
-        self, work: np.ndarray, missing: np.ndarray | None, rows: torch.Tensor | None, height: float, batch_size: int
-    ) -> torch.Tensor:
-        """Lift the working-size poses ``work[rows]`` (all when ``rows`` is ``None``) in chunks."""
-        x = torch.from_numpy(work).to(self.device)
-        miss = torch.from_numpy(missing).to(self.device) if missing is not None else None
-        if rows is not None:
-            x = x[rows]
-            miss = miss[rows] if miss is not None else None
-        if miss is not None and not bool(miss.any()):
-            miss = None
-        normalized = height <= 0
-        if x.shape[0] <= batch_size:  # one chunk: no output buffer, no copy
-            return self._lift_flat(x if miss is None else self.completion(x, ~miss), height, normalized)
-        out = torch.empty(x.shape[0], x.shape[1], 3, dtype=torch.float32, device=self.device)
-        for start in range(0, x.shape[0], batch_size):
-            chunk = x[start : start + batch_size]
-            if miss is not None:
-                chunk = self.completion(chunk, ~miss[start : start + batch_size])
-            out[start : start + batch_size] = self._lift_flat(chunk, height, normalized)
+    def _lift_rows(self, work: np.ndarray, missing: np.ndarray | None, height: float, batch_size: int) -> np.ndarray:
+        """Lift the working-size poses ``work`` ``(B, N, 2)`` in chunks: fill missing joints, then lift."""
+        if missing is not None and not missing.any():
+            missing = None
+        if work.shape[0] <= batch_size:  # one chunk: no output buffer, no copy
+            return self.runner.lift(work if missing is None else self.runner.complete(work, ~missing), height)
+        out = np.empty((work.shape[0], work.shape[1], 3), dtype=np.float32)
+        for start in range(0, work.shape[0], batch_size):
+            chunk = work[start : start + batch_size]
+            if missing is not None:
+                chunk = self.runner.complete(chunk, ~missing[start : start + batch_size])
+            out[start : start + batch_size] = self.runner.lift(chunk, height)
         return out
 
     def _missing(
@@ -480,16 +523,16 @@ class Lifter:
         none = np.zeros(rows, dtype=bool)
         if confidence is None:
             return None, none
-        conf = as_tensor(confidence, "confidence")
+        conf = to_numpy(confidence, "confidence")
         if tuple(conf.shape) != (*batch_shape, n):
             raise ShapeError(f"confidence must have shape {(*batch_shape, n)} to match keypoints; got {tuple(conf.shape)}.")
-        view = _host_array(conf).reshape(rows, n)
+        view = conf.reshape(rows, n)
         with np.errstate(invalid="ignore"):
             missing = ~(view >= self.config.confidence_threshold)  # NaN confidence counts as missing
         missing |= ~np.isfinite(host).all(axis=-1)
         if not missing.any():
             return None, none
-        if self.completion is None:
+        if self.config.completion is None:
             return missing, missing.any(axis=-1)
         visible = n - missing.sum(axis=-1)
         return missing, missing.any(axis=-1) & (visible < self.config.completion.min_visible)
@@ -503,7 +546,7 @@ class Lifter:
         if (codes == 1).any():
             first = _first_index(codes == 1, batch_shape)
             row = int(np.ravel_multi_index(first, batch_shape)) if batch_shape else 0
-            if self.completion is None:
+            if self.config.completion is None:
                 raise MissingJointsError(
                     f"{_pose(first)} has joints below confidence {threshold}: "
                     f"{self._names(missing, row)}. This model cannot fill missing joints (it has no "
@@ -538,113 +581,21 @@ class Lifter:
     def _names(self, mask: np.ndarray, row: int) -> list[str]:
         return [self.skeleton.joints[j] for j in np.flatnonzero(mask[row])]
 
-    def _lift_flat(self, x: torch.Tensor, height: float | None, normalized: bool) -> torch.Tensor:
-        """``(B, N, 2)`` float32 pixels on ``self.device`` -> ``(B, N, 3)``; backends override this."""
-        target = self.config.height if height is None else float(height)
-        return self.pipeline(x, torch.tensor(0.0 if normalized else target, device=x.device))
 
-
-class LiftPipeline(torch.nn.Module):
-    """The whole lift as one module: normalise, network, unproject, root-relative, metric scale.
-
-    ``forward(x, height)``: ``x`` ``(B, N, 2)`` pixels, ``height`` a scalar tensor in metres
-    (``<= 0``: keep the normalised units). The ONNX export traces exactly this module.
-    """
-
-    def __init__(self, net: LifterNet, config: LifterConfig):
-        super().__init__()
-        self.net = net
-        self.skeleton = get_skeleton(config.skeleton)
-        self.c = float(config.c)
-        self.scale_mode = config.scale_mode
-        self.flip_test = config.flip_test
-        self.flip = list(self.skeleton.flip_permutation)
-
-    def depths(self, x_n: torch.Tensor) -> torch.Tensor:
-        """Depth offsets; with ``flip_test``, averaged with those of the mirrored pose."""
-        if not self.flip_test:
-            return self.net(x_n)
-        mirrored = x_n[:, self.flip] * torch.tensor([-1.0, 1.0], dtype=x_n.dtype, device=x_n.device)
-        d, d_mirrored = self.net(torch.cat([x_n, mirrored])).chunk(2)
-        return 0.5 * (d + d_mirrored[:, self.flip])
-
-    def forward(self, x: torch.Tensor, height: torch.Tensor) -> torch.Tensor:
-        x_n, _, _ = geometry.normalize_2d(x, self.skeleton, self.c, self.scale_mode)
-        X = geometry.unproject(x_n, self.depths(x_n), self.c)
-        X = X - geometry.root_point(X, self.skeleton)
-        scale = torch.where(height > 0, height / geometry.chain_height(X, self.skeleton).clamp_min(1e-8), torch.ones_like(X[:, 0, 0]))
-        return X * scale[:, None, None]
-
-
-def load_weights(modules: dict[str, torch.nn.Module] | torch.nn.Module, path: Path) -> None:
-    """Load safetensors weights strictly into ``{key prefix: module}`` (or one module), with errors that say what is wrong."""
-    if isinstance(modules, torch.nn.Module):
-        modules = {"": modules}
-    from safetensors.torch import load_file
-
-    if not path.is_file():
-        raise WeightsError(f"{path} is missing: a model folder needs {WEIGHTS_NAME} next to {CONFIG_NAME}.")
-    try:
-        state = load_file(str(path))
-    except Exception as e:
-        raise WeightsError(
-            f"{path} cannot be read as safetensors ({e}); the file is corrupt or truncated: "
-            "delete it and download or export it again."
-        ) from None
-    expected = {prefix + k: v for prefix, m in modules.items() for k, v in m.state_dict().items()}
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(state) if tuple(expected[k].shape) != tuple(state[k].shape))
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"missing keys {missing[:8]}{' ...' if len(missing) > 8 else ''}")
-        if unexpected:
-            parts.append(f"unexpected keys {unexpected[:8]}{' ...' if len(unexpected) > 8 else ''}")
-        if wrong:
-            parts.append(
-                "shape mismatch " + ", ".join(f"{k}: file {tuple(state[k].shape)} vs config {tuple(expected[k].shape)}" for k in wrong[:4])
-            )
-        raise WeightsError(f"{path} does not match its {CONFIG_NAME}: " + "; ".join(parts) + ". Re-export the model with save_pretrained().")
-    for k, v in state.items():
-        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
-            raise WeightsError(f"{path}: tensor {k!r} holds NaN or infinite values; the weights are broken.")
-    # longest prefix first, so "" (the lifter) takes only what no other module claims
-    for prefix, module in sorted(modules.items(), key=lambda kv: -len(kv[0])):
-        own = {k[len(prefix):]: state.pop(k) for k in list(state) if k.startswith(prefix)}
-        module.load_state_dict(own, strict=True)
-        module.eval()
-
-
-def model_card(config: LifterConfig) -> str:
-    """A model card (``README.md``) from the config and its metadata."""
-    meta = dict(config.metadata)
-    lines = [
-        "---",
-        "library_name: poselift",
-        f"license: {meta.get('license', 'other')}",
-        "tags: [3d-human-pose, pose-lifting, poselift]",
-        "---",
-        "",
-        f"# {meta.get('name', 'poselift lifter')}",
-        "",
-        f"A poselift 2D-to-3D lifter for the `{config.skeleton}` joint layout "
-        f"(residual MLP, width {config.width}, {config.blocks} blocks), trained without 3D labels.",
-        "",
-        "```python",
-        "from poselift import Lifter",
-        f"lifter = Lifter.from_pretrained({meta.get('name', 'path/to/this/folder')!r})",
-        "pose3d = lifter.lift(keypoints)  # (..., %d, 2) pixels -> (..., %d, 3) metres" % (config.num_joints, config.num_joints),
-        "```",
-        "",
-    ]
-    for key, title in (("training_data", "Training data"), ("data_terms", "Data terms"), ("recipe", "Recipe"), ("command", "Command")):
-        if key in meta:
-            lines += [f"## {title}", "", str(meta[key]), ""]
-    results = meta.get("results")
-    if isinstance(results, dict) and results:
-        lines += ["## Measured accuracy", "", "| evaluation | value |", "|---|---|"]
-        lines += [f"| {k} | {v} |" for k, v in results.items()]
-        lines.append("")
-    lines += ["## Joint order", "", ", ".join(f"{i} {n}" for i, n in enumerate(config.joint_names)), ""]
-    return "\n".join(lines)
+def lifter_card(config: LifterConfig) -> str:
+    """The model card (``README.md``) of a lifter, from its config and metadata."""
+    name = config.metadata.get("name", "path/to/this/folder")
+    return model_card(
+        title="poselift lifter",
+        summary=(
+            f"A poselift 2D-to-3D lifter for the `{config.skeleton}` joint layout "
+            f"(residual MLP, width {config.width}, {config.blocks} blocks), trained without 3D labels."
+        ),
+        usage="\n".join([
+            "from poselift import Lifter",
+            f"lifter = Lifter.from_pretrained({name!r})",
+            "pose3d = lifter.lift(keypoints)  # (..., %d, 2) pixels -> (..., %d, 3) metres" % (config.num_joints, config.num_joints),
+        ]),
+        metadata=config.metadata,
+        joint_names=config.joint_names,
+    )

@@ -1,14 +1,16 @@
-"""Residual MLPs: the lifter, the discriminators and the 2D domain adapter."""
+"""Residual MLPs: the lifter, the completion network, the learned 2D correction and the
+discriminators."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from .config import LifterConfig
+from . import geometry
+from .config import CorrectionConfig, LifterConfig
 from .skeleton import get_skeleton
 
-__all__ = ["ResidualMLP", "LifterNet", "CompletionNet"]
+__all__ = ["ResidualMLP", "LifterNet", "CompletionNet", "CorrectionNet"]
 
 
 def _activation(name: str) -> nn.Module:
@@ -134,3 +136,28 @@ class CompletionNet(nn.Module):
         x_n = (x - centre) / spread * v
         pred = self.mlp(torch.cat([x_n.flatten(1), v.flatten(1)], dim=-1)).reshape(x.shape)
         return torch.where(v > 0, x, pred * spread + centre)
+
+
+class CorrectionNet(nn.Module):
+    """Learned 2D domain correction (Chen et al. 2019, section 3.6): ``x_sc = x_s + C(x_s)``.
+
+    ``forward(xy)``: ``(B, M, 2)`` pixels of complete poses in the target layout ->
+    corrected pixels. ``C`` acts on the per-pose normalised pose (so it is independent of
+    image size) and its output is scaled back by the pose's size.
+    """
+
+    def __init__(self, config: CorrectionConfig):
+        super().__init__()
+        self.c = float(config.c)
+        self.scale_mode = config.scale_mode
+        self.skeleton = get_skeleton(config.target)
+        n = self.skeleton.num_joints
+        self.mlp = ResidualMLP(2 * n, 2 * n, config.width, config.blocks, batchnorm=True)
+
+    def delta(self, x_n: torch.Tensor) -> torch.Tensor:
+        """Correction in normalised units for normalised poses ``(B, M, 2)``."""
+        return self.mlp(x_n.flatten(1) * self.c).reshape(x_n.shape) / self.c
+
+    def forward(self, xy: torch.Tensor) -> torch.Tensor:
+        x_n, _, sigma = geometry.normalize_2d(xy, self.skeleton, self.c, self.scale_mode)
+        return xy + self.delta(x_n) * sigma[:, None, None]

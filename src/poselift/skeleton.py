@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from .errors import PoseliftError
 
-__all__ = ["Skeleton", "SKELETONS", "get_skeleton", "guess_layouts"]
+__all__ = ["Skeleton", "SKELETONS", "LAYOUT_ALIASES", "get_skeleton", "canonical_layout", "guess_layouts"]
 
 
 @dataclass(frozen=True)
@@ -208,6 +208,19 @@ def get_skeleton(layout: str | Skeleton) -> Skeleton:
         raise PoseliftError(
             f"unknown joint layout {layout!r}; built-in layouts are {sorted(SKELETONS)}"
         ) from None
+
+
+#: Short names accepted wherever a layout name is expected.
+LAYOUT_ALIASES: dict[str, str] = {
+    "body25": "openpose_body25",
+    "coco18": "openpose_coco18",
+}
+
+
+def canonical_layout(layout: str) -> str:
+    """The built-in layout name for ``layout`` or one of its aliases (``"body25"``...)."""
+    name = LAYOUT_ALIASES.get(layout, layout)
+    return get_skeleton(name).name
 
 
 def guess_layouts(num_joints: int) -> list[str]:

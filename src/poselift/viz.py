@@ -27,6 +27,7 @@ from typing import Any, Union
 
 import numpy as np
 
+from ._arrays import to_numpy
 from ._files import atomic_path
 from .errors import PoseliftError, ShapeError, require
 from .skeleton import Skeleton, get_skeleton, guess_layouts
@@ -61,9 +62,7 @@ CENTER_COLOR = "#555555"
 
 
 def _to_numpy(a: Any) -> np.ndarray:
-    if hasattr(a, "detach"):  # torch.Tensor, without importing torch
-        a = a.detach().cpu().numpy()
-    return np.asarray(a, dtype=np.float64)
+    return to_numpy(a).astype(np.float64)
 
 
 def _poses(a: Any, skeleton: Skeleton, name: str, dims: tuple[int, ...] = (3,)) -> np.ndarray:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 
-from .. import geometry, metrics
+from .. import metrics
 from ..lifter import Lifter
 from ..skeleton import get_skeleton
 from .data import PoseSet
@@ -25,14 +24,11 @@ def evaluate_poses(lifter: Lifter, poses: PoseSet, *, batch_size: int = 65536) -
     if poses.pose3d is None:
         raise ValueError("evaluation needs 3D poses")
     skeleton = get_skeleton(poses.skeleton)
-    pred = torch.from_numpy(lifter.lift(poses.kp2d, batch_size=batch_size) * 1000.0).double()
-    gt = torch.from_numpy(poses.pose3d).double()
-    pred = pred - geometry.root_point(pred, skeleton)
-    gt = gt - geometry.root_point(gt, skeleton)
+    pred = (lifter.lift(poses.kp2d, batch_size=batch_size) * 1000.0).astype(np.float64)
     per = {
-        "mpjpe": metrics.mpjpe(pred, gt, root=None),
-        "n_mpjpe": metrics.n_mpjpe(pred, gt, root=None),
-        "p_mpjpe": metrics.p_mpjpe(pred, gt),
+        "mpjpe": metrics.mpjpe(pred, poses.pose3d, skeleton),
+        "n_mpjpe": metrics.n_mpjpe(pred, poses.pose3d, skeleton),
+        "p_mpjpe": metrics.p_mpjpe(pred, poses.pose3d),
     }
     actions = np.array([poses.action_of(int(s)) for s in range(len(poses.names))])[poses.seq]
     table = {}

@@ -18,8 +18,9 @@ import torch
 
 from .. import geometry
 from ..adapt import adapt_layout
-from ..correction import CorrectionConfig, LearnedCorrection
-from ..nets import ResidualMLP
+from ..config import CorrectionConfig
+from ..correction import LearnedCorrection
+from ..nets import CorrectionNet, ResidualMLP
 from ..skeleton import get_skeleton
 
 __all__ = ["train_correction", "wild_source", "h36m_detections", "s8_effect"]
@@ -52,7 +53,7 @@ def train_correction(
         return geometry.normalize_2d(x, skeleton, config.c, config.scale_mode)[0]
 
     xs_all, xt_all = norm(source), norm(target)
-    C = LearnedCorrection(config)
+    C = CorrectionNet(config)
     n = skeleton.num_joints
     D = ResidualMLP(2 * n, 1, 256, 2, batchnorm=False)
     opt_c = torch.optim.Adam(C.parameters(), lr=lr, betas=(0.5, 0.9))
@@ -75,7 +76,7 @@ def train_correction(
         if (step + 1) % 250 == 0:
             size = float((delta.detach() * c).norm(dim=-1).mean())
             logger.info("correction step %d: C %.4f D %.4f mean |C| %.4f (pose RMS = 1)", step + 1, float(loss_c.detach()), float(loss_d.detach()), size)
-    return C.eval()
+    return LearnedCorrection(config, C.eval())
 
 
 def h36m_detections(h36m: str | Path, subjects: list[str], target: str, stride: int = 1):

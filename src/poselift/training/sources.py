@@ -14,7 +14,8 @@ import os
 
 import numpy as np
 
-from ..adapt import adapt_layout, canonical_layout
+from ..adapt import adapt_layout
+from ..skeleton import canonical_layout
 from ..errors import PoseliftError
 from ..io import read_keypoints
 from ..evaluation.data import PoseSet

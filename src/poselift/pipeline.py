@@ -1,0 +1,49 @@
+"""``LiftPipeline``: the whole lift as one torch module, for inference, training and export.
+
+normalise (per pose) -> network (with the flip test) -> unproject -> root-relative ->
+metric scale. The torch backend runs it, the ONNX export traces exactly it, and training
+evaluates through it, so a checkpoint behaves the same everywhere.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from . import geometry
+from .config import LifterConfig
+from .nets import LifterNet
+from .skeleton import get_skeleton
+
+__all__ = ["LiftPipeline"]
+
+
+class LiftPipeline(torch.nn.Module):
+    """The whole lift as one module: normalise, network, unproject, root-relative, metric scale.
+
+    ``forward(x, height)``: ``x`` ``(B, N, 2)`` pixels, ``height`` a scalar tensor in metres
+    (``<= 0``: keep the normalised units). The ONNX export traces exactly this module.
+    """
+
+    def __init__(self, net: LifterNet, config: LifterConfig):
+        super().__init__()
+        self.net = net
+        self.skeleton = get_skeleton(config.skeleton)
+        self.c = float(config.c)
+        self.scale_mode = config.scale_mode
+        self.flip_test = config.flip_test
+        self.flip = list(self.skeleton.flip_permutation)
+
+    def depths(self, x_n: torch.Tensor) -> torch.Tensor:
+        """Depth offsets; with ``flip_test``, averaged with those of the mirrored pose."""
+        if not self.flip_test:
+            return self.net(x_n)
+        mirrored = x_n[:, self.flip] * torch.tensor([-1.0, 1.0], dtype=x_n.dtype, device=x_n.device)
+        d, d_mirrored = self.net(torch.cat([x_n, mirrored])).chunk(2)
+        return 0.5 * (d + d_mirrored[:, self.flip])
+
+    def forward(self, x: torch.Tensor, height: torch.Tensor) -> torch.Tensor:
+        x_n, _, _ = geometry.normalize_2d(x, self.skeleton, self.c, self.scale_mode)
+        X = geometry.unproject(x_n, self.depths(x_n), self.c)
+        X = X - geometry.root_point(X, self.skeleton)
+        scale = torch.where(height > 0, height / geometry.chain_height(X, self.skeleton).clamp_min(1e-8), torch.ones_like(X[:, 0, 0]))
+        return X * scale[:, None, None]

@@ -1,0 +1,361 @@
+"""Backends: what runs a lifter's or a correction's networks, behind one small interface.
+
+A runner takes and returns numpy float32 arrays of flat batches; input checks, batching
+and the caller's container are the job of :class:`~poselift.lifter.Lifter` and
+:class:`~poselift.correction.LearnedCorrection`, which hold a runner.
+
+- ``TorchLiftRunner`` / ``TorchCorrectionRunner``: the torch modules (``poselift[torch]``),
+  on any torch device; needed to train, fine-tune and save.
+- ``OnnxLiftRunner`` / ``OnnxCorrectionRunner``: onnxruntime sessions of the exported
+  graphs (:mod:`poselift.onnx`); need no torch when the folder ships its graphs.
+
+:func:`default_backend` picks torch when it is installed and ONNX otherwise.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from .config import CorrectionConfig, LifterConfig
+from .errors import MissingDependencyError
+from .weights import COMPLETION_ONNX_NAME, ONNX_NAME, read_state, state_digest
+
+__all__ = [
+    "Backend",
+    "default_backend",
+    "LiftRunner",
+    "TorchLiftRunner",
+    "OnnxLiftRunner",
+    "CorrectionRunner",
+    "TorchCorrectionRunner",
+    "OnnxCorrectionRunner",
+    "load_lift_runner",
+    "load_correction_runner",
+]
+
+logger = logging.getLogger(__name__)
+
+Backend = Literal["torch", "onnx"]
+
+
+def torch_available() -> bool:
+    """Whether torch can be imported here (checked without importing it)."""
+    return importlib.util.find_spec("torch") is not None
+
+
+def default_backend() -> Backend:
+    """``"torch"`` when torch is installed, else ``"onnx"``."""
+    return "torch" if torch_available() else "onnx"
+
+
+def _check_backend(backend: str | None) -> Backend:
+    if backend is None:
+        return default_backend()
+    if backend not in ("torch", "onnx"):
+        raise ValueError(f"backend must be 'torch', 'onnx' or None (torch when installed); got {backend!r}")
+    if backend == "torch" and not torch_available():
+        raise MissingDependencyError(
+            'backend="torch" needs torch, which is not installed. Install it with: pip install "poselift[torch]", '
+            'or use backend="onnx" (the default without torch).'
+        )
+    return backend  # type: ignore[return-value]
+
+
+class LiftRunner(Protocol):
+    """Runs the lift pipeline and the completion network of one lifter."""
+
+    backend: Backend
+
+    def lift(self, x: np.ndarray, height: float) -> np.ndarray:
+        """``(B, N, 2)`` float32 pixels -> ``(B, N, 3)`` float32 (``height <= 0``: normalised units)."""
+
+    def complete(self, x: np.ndarray, visible: np.ndarray) -> np.ndarray:
+        """``(B, N, 2)`` float32 pixels and ``(B, N)`` bool -> ``(B, N, 2)`` with missing joints filled."""
+
+
+class CorrectionRunner(Protocol):
+    """Runs a learned correction."""
+
+    backend: Backend
+
+    def correct(self, x: np.ndarray) -> np.ndarray:
+        """``(B, M, 2)`` float32 pixels of complete poses -> corrected ``(B, M, 2)``."""
+
+
+# ---------------------------------------------------------------------------- torch
+class TorchLiftRunner:
+    """The torch modules of a lifter: ``net``, ``pipeline`` (:class:`~poselift.pipeline.LiftPipeline`)
+    and the optional ``completion`` network, on ``device``."""
+
+    backend: Backend = "torch"
+
+    def __init__(self, config: LifterConfig, net: Any = None, completion: Any = None, device: Any = None):
+        import torch
+
+        from .nets import CompletionNet, LifterNet
+        from .pipeline import LiftPipeline
+
+        self.net = (net if net is not None else LifterNet(config)).eval()
+        if completion is None and config.completion is not None:
+            completion = CompletionNet(config.num_joints, config.completion.width, config.completion.blocks)
+        if completion is not None and config.completion is None:
+            raise ValueError("a completion network needs config.completion (its width, blocks, min_visible)")
+        self.completion = completion.eval() if completion is not None else None
+        self.pipeline = LiftPipeline(self.net, config).eval()
+        self.device = torch.device(device) if device is not None else next(self.net.parameters()).device
+        self.to(self.device)
+
+    def modules(self) -> dict[str, Any]:
+        """The networks by their key prefix in ``model.safetensors``."""
+        mods: dict[str, Any] = {"": self.net}
+        if self.completion is not None:
+            mods["completion."] = self.completion
+        return mods
+
+    def to(self, device: Any) -> "TorchLiftRunner":
+        import torch
+
+        self.device = torch.device(device)
+        for module in self.modules().values():
+            module.to(self.device)
+        return self
+
+    def lift(self, x: np.ndarray, height: float) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            t = torch.from_numpy(x).to(self.device)
+            out = self.pipeline(t, torch.tensor(float(height), device=self.device))
+            return out.cpu().numpy()
+
+    def complete(self, x: np.ndarray, visible: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            filled = self.completion(torch.from_numpy(x).to(self.device), torch.from_numpy(visible).to(self.device))
+            return filled.cpu().numpy()
+
+    def describe(self) -> str:
+        return f"device={str(self.device)!r}"
+
+
+class TorchCorrectionRunner:
+    """The torch module (:class:`~poselift.nets.CorrectionNet`) of a learned correction."""
+
+    backend: Backend = "torch"
+
+    def __init__(self, config: CorrectionConfig, net: Any = None):
+        from .nets import CorrectionNet
+
+        self.net = (net if net is not None else CorrectionNet(config)).eval()
+
+    def modules(self) -> dict[str, Any]:
+        return {"": self.net}
+
+    def correct(self, x: np.ndarray) -> np.ndarray:
+        import torch
+
+        device = next(self.net.parameters()).device
+        with torch.inference_mode():
+            return self.net(torch.from_numpy(x).to(device)).cpu().numpy()
+
+    def describe(self) -> str:
+        return "backend='torch'"
+
+
+# ---------------------------------------------------------------------------- onnxruntime
+class OnnxLiftRunner:
+    """onnxruntime sessions of a lifter's graphs: ``session`` (the lift, from ``onnx_path``)
+    and ``completion_session`` (``None`` for a lifter without a completion network)."""
+
+    backend: Backend = "onnx"
+
+    def __init__(self, session: Any, onnx_path: Path, completion_session: Any = None, completion_path: Path | None = None):
+        self.session, self.onnx_path = session, onnx_path
+        self.completion_session, self.completion_path = completion_session, completion_path
+
+    def lift(self, x: np.ndarray, height: float) -> np.ndarray:
+        from .onnx import LIFT_GRAPH
+
+        feed = {"keypoints": np.ascontiguousarray(x), "height": np.asarray(height, dtype=np.float32)}
+        (out,) = self.session.run([LIFT_GRAPH.output], feed)
+        return out
+
+    def complete(self, x: np.ndarray, visible: np.ndarray) -> np.ndarray:
+        from .onnx import COMPLETION_GRAPH
+
+        feed = {"keypoints": np.ascontiguousarray(x), "visible": visible.astype(np.float32)}
+        (out,) = self.completion_session.run([COMPLETION_GRAPH.output], feed)
+        return out
+
+    def describe(self) -> str:
+        return f"providers={self.session.get_providers()!r}"
+
+
+class OnnxCorrectionRunner:
+    """An onnxruntime session of a correction's graph (``session``, from ``onnx_path``)."""
+
+    backend: Backend = "onnx"
+
+    def __init__(self, session: Any, onnx_path: Path):
+        self.session, self.onnx_path = session, onnx_path
+
+    def correct(self, x: np.ndarray) -> np.ndarray:
+        from .onnx import CORRECTION_GRAPH
+
+        (out,) = self.session.run([CORRECTION_GRAPH.output], {"keypoints": np.ascontiguousarray(x)})
+        return out
+
+    def describe(self) -> str:
+        return f"backend='onnx', providers={self.session.get_providers()!r}"
+
+
+# ---------------------------------------------------------------------------- loading
+def _session_options(intra_op_threads: int | None, session_options: Any | None) -> Any:
+    from .onnx import default_session_options
+
+    if session_options is not None and intra_op_threads is not None:
+        raise ValueError("pass intra_op_threads or session_options, not both: set the threads on your SessionOptions.")
+    return session_options if session_options is not None else default_session_options(intra_op_threads)
+
+
+def _cpu_only(device: Any) -> None:
+    if device is not None and str(device).split(":")[0] != "cpu":
+        raise ValueError(
+            f"the ONNX backend does not take device={str(device)!r}; choose where it runs "
+            "with providers=[...] (e.g. 'CUDAExecutionProvider' with onnxruntime-gpu)."
+        )
+
+
+def load_lift_runner(
+    folder: Path,
+    config: LifterConfig,
+    *,
+    backend: str | None = None,
+    device: Any = None,
+    providers: Any = None,
+    intra_op_threads: int | None = None,
+    session_options: Any | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    opset: int = 17,
+) -> LiftRunner:
+    """The runner of the lifter in ``folder`` (``config`` already read from it)."""
+    backend = _check_backend(backend)
+    if backend == "torch":
+        from .weights import load_modules
+
+        runner = TorchLiftRunner(config, device="cpu")
+        load_modules(runner.modules(), folder)
+        return runner.to(device or "cpu")
+
+    from .onnx import COMPLETION_GRAPH, LIFT_GRAPH, open_graph
+
+    _cpu_only(device)
+    options = _session_options(intra_op_threads, session_options)
+    config_dict = config.model_dump(mode="json")
+    torch_runner: list[TorchLiftRunner] = []
+
+    def modules() -> TorchLiftRunner:  # built only when a graph must be exported
+        if not torch_runner:
+            from .weights import load_modules
+
+            runner = TorchLiftRunner(config, device="cpu")
+            load_modules(runner.modules(), folder)
+            torch_runner.append(runner)
+        return torch_runner[0]
+
+    exporting = torch_available()
+    common = dict(config=config_dict, providers=providers, session_options=options, cache_dir=cache_dir, opset=opset)
+    session, path = open_graph(
+        folder, ONNX_NAME, LIFT_GRAPH, weights_digest=state_digest(read_state(folder, "")),
+        export=(lambda p: export_lift(modules(), config, p, opset=opset)) if exporting else None, **common,
+    )
+    completion_session = completion_path = None
+    if config.completion is not None:
+        completion_session, completion_path = open_graph(
+            folder, COMPLETION_ONNX_NAME, COMPLETION_GRAPH, weights_digest=state_digest(read_state(folder, "completion.")),
+            export=(lambda p: export_completion(modules(), config, p, opset=opset)) if exporting else None, **common,
+        )
+    logger.info("loaded %s lifter from %s into onnxruntime (%s, %s)", config.skeleton, folder, path, session.get_providers())
+    return OnnxLiftRunner(session, path, completion_session, completion_path)
+
+
+def load_correction_runner(
+    folder: Path,
+    config: CorrectionConfig,
+    *,
+    backend: str | None = None,
+    providers: Any = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> CorrectionRunner:
+    """The runner of the correction in ``folder`` (``config`` already read from it)."""
+    backend = _check_backend(backend)
+    if backend == "torch":
+        from .weights import load_modules
+
+        runner = TorchCorrectionRunner(config)
+        load_modules(runner.modules(), folder)
+        return runner
+
+    from .onnx import CORRECTION_GRAPH, open_graph
+
+    def export(path: Path) -> Path:
+        from .weights import load_modules
+
+        runner = TorchCorrectionRunner(config)
+        load_modules(runner.modules(), folder)
+        return export_correction(runner, config, path)
+
+    session, path = open_graph(
+        folder, ONNX_NAME, CORRECTION_GRAPH, config=config.model_dump(mode="json"),
+        weights_digest=state_digest(read_state(folder)), export=export if torch_available() else None,
+        providers=providers, session_options=_session_options(1, None), cache_dir=cache_dir,
+    )
+    return OnnxCorrectionRunner(session, path)
+
+
+# ---------------------------------------------------------------------------- export (torch)
+def export_lift(runner: TorchLiftRunner, config: LifterConfig, path: str | os.PathLike, *, opset: int = 17) -> Path:
+    """Write the lift graph (``model.onnx``) of a torch lifter to ``path``."""
+    import torch
+
+    from .onnx import LIFT_GRAPH, example_poses, export_graph
+
+    example = (example_poses(config.num_joints), torch.tensor(1.7))
+    return export_graph(runner.pipeline, LIFT_GRAPH, example, path, config_json=_json(config),
+                        weights_digest=state_digest(runner.net.state_dict()), opset=opset)
+
+
+def export_completion(runner: TorchLiftRunner, config: LifterConfig, path: str | os.PathLike, *, opset: int = 17) -> Path:
+    """Write the completion graph (``completion.onnx``) of a torch lifter to ``path``."""
+    import torch
+
+    from .onnx import COMPLETION_GRAPH, example_poses, export_graph
+
+    x = example_poses(config.num_joints)
+    visible = torch.ones(x.shape[:-1])
+    visible[0, 0] = 0.0
+    return export_graph(runner.completion, COMPLETION_GRAPH, (x, visible), path, config_json=_json(config),
+                        weights_digest=state_digest(runner.completion.state_dict()), opset=opset)
+
+
+def export_correction(runner: TorchCorrectionRunner, config: CorrectionConfig, path: str | os.PathLike, *, opset: int = 17) -> Path:
+    """Write the graph (``model.onnx``) of a torch correction to ``path``."""
+    from .onnx import CORRECTION_GRAPH, example_poses, export_graph
+    from .skeleton import get_skeleton
+
+    example = (example_poses(get_skeleton(config.target).num_joints),)
+    return export_graph(runner.net, CORRECTION_GRAPH, example, path, config_json=_json(config),
+                        weights_digest=state_digest(runner.net.state_dict()), opset=opset)
+
+
+def _json(config: Any) -> str:
+    import json
+
+    return json.dumps(config.model_dump(mode="json"))
