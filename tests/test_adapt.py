@@ -27,7 +27,7 @@ from poselift.errors import NonFiniteError, PoseliftError, ShapeError
 from poselift.skeleton import SKELETONS, get_skeleton
 
 H36M = get_skeleton("h36m17")
-SOURCES = ("openpose_body25", "openpose_coco18", "coco17", "mpii16", "lsp14", "h36m17")
+SOURCES = ("openpose_body25", "openpose_coco18", "coco17", "mpii16", "lsp14", "h36m17", "mediapipe33")
 
 
 def _pose(layout: str, **points) -> np.ndarray:
@@ -72,6 +72,7 @@ def test_every_table_is_complete_and_affine(source, target):
 
 
 def test_aliases():
+    assert canonical_layout("mediapipe") == "mediapipe33"
     assert canonical_layout("body25") == "openpose_body25"
     assert canonical_layout("coco18") == "openpose_coco18"
     assert canonical_layout("coco17") == "coco17"
@@ -361,3 +362,20 @@ def test_shipped_mpii16_correction_is_the_default():
 def test_module_exports_resolve():
     for name in adapt.__all__:
         assert hasattr(adapt, name), name
+
+
+@pytest.mark.parametrize("target", ["h36m17", "lsp14"])
+def test_mediapipe33_maps_like_the_same_coco17_pose(target):
+    """MediaPipe's 33 landmarks share COCO's body joints; the extra face, hand and foot points are unused."""
+    coco = _upright_coco17()
+    mp = get_skeleton("mediapipe33")
+    pose = np.zeros((mp.num_joints, 3))
+    pose[:, :2] = np.random.default_rng(0).uniform(0, 600, (mp.num_joints, 2))  # the extra points: anywhere
+    pose[:, 2] = 0.9
+    for i, name in enumerate(get_skeleton("coco17").joints):
+        pose[mp.index(name)] = coco[i]
+    kp_mp, conf_mp = adapt_layout(pose, "mediapipe", target=target)
+    kp_coco, conf_coco = adapt_layout(coco, "coco17", target=target)
+    np.testing.assert_allclose(kp_mp, kp_coco, atol=1e-9)
+    assert conf_mp.shape == conf_coco.shape and (conf_mp > 0).all()
+    assert mp.num_joints == 33 and len(mp.pairs) == 16  # every left_/right_ joint has its twin

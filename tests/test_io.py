@@ -105,7 +105,7 @@ def test_openpose_single_malformed_file_raises(tmp_path):
 def test_openpose_joint_count_matching_no_layout(tmp_path):
     f = tmp_path / "x.json"
     _write(f, _frame(_person(15, 0)))
-    with pytest.raises(ShapeError, match="holds 15 keypoints; OpenPose BODY_25 has 25 and COCO-18 has 18"):
+    with pytest.raises(ShapeError, match="holds 15 keypoints; OpenPose BODY_25 has 25, COCO-18 has 18 and MediaPipe 33"):
         read_keypoints(f)
 
 

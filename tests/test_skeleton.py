@@ -11,7 +11,7 @@ LAYOUTS = sorted(SKELETONS)
 
 
 def test_builtin_layout_names():
-    assert set(SKELETONS) == {"h36m17", "lsp14", "openpose_body25", "openpose_coco18", "coco17", "mpii16"}
+    assert set(SKELETONS) == {"h36m17", "lsp14", "openpose_body25", "openpose_coco18", "coco17", "mpii16", "mediapipe33"}
     for name, skel in SKELETONS.items():
         assert skel.name == name
 

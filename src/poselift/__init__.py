@@ -5,9 +5,11 @@ from importlib.metadata import PackageNotFoundError, version
 from .adapt import Adapted, adapt_coco17, adapt_layout, adapt_mpii16, adapt_openpose
 from .config import CompletionConfig, LifterConfig
 from .errors import (
+    CameraError,
     ConfigError,
     DegeneratePoseError,
     EmptyInputError,
+    ExportError,
     InvalidArgumentError,
     KeypointTypeError,
     KeypointValueError,
@@ -17,6 +19,7 @@ from .errors import (
     NonFiniteError,
     PoseliftError,
     ShapeError,
+    VideoInputError,
     WeightsError,
 )
 from .io import KeypointData, read_keypoints, write_poses
@@ -57,5 +60,8 @@ __all__ = [
     "WeightsError",
     "ModelNotFoundError",
     "MissingDependencyError",
+    "CameraError",
+    "VideoInputError",
+    "ExportError",
     "__version__",
 ]

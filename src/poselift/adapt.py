@@ -226,6 +226,7 @@ _H36M17_FROM = {
     "openpose_body25": _coco_like(neck=True, mid_hip=True),
     "openpose_coco18": _coco_like(neck=True, mid_hip=False),
     "coco17": _coco_like(neck=False, mid_hip=False),
+    "mediapipe33": _coco_like(neck=False, mid_hip=False),
     "mpii16": _mpii16(),
     "lsp14": _lsp14_source(),
     "h36m17": _identity("h36m17"),

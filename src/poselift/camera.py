@@ -29,7 +29,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .errors import PoseliftError, ShapeError
+from .errors import CameraError, PoseliftError, ShapeError
 from .skeleton import Skeleton, get_skeleton
 
 __all__ = [
@@ -53,9 +53,6 @@ CAMERA_MODELS = ("pinhole",)
 #: webcam main camera in its native orientation).
 DEFAULT_FOV_DEG = math.degrees(2.0 * math.atan(0.5))
 
-
-class CameraError(PoseliftError, ValueError):
-    """Camera intrinsics that are missing, malformed or of an unknown model."""
 
 
 @dataclass(frozen=True)

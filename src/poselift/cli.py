@@ -108,6 +108,46 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--plot", default=None, metavar="PNG", help="also draw the first lifted pose to this image")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT (and PNG) if they exist")
+    _add_smooth_arguments(p, fps_default=30.0)
+
+    p = sub.add_parser(
+        "video",
+        help="detect, lift and export a person from a video, an image or a folder of images (needs poselift[video])",
+        formatter_class=fmt,
+        description=(
+            "Find one person in every frame of INPUT with MediaPipe Pose (bundled model, runs offline), lift\n"
+            "them to 3D, place them in the camera frame and write to OUT/:\n"
+            "  keypoints/       the 2D landmarks as OpenPose JSON, one file per frame (33 MediaPipe\n"
+            "                   landmarks; re-lift them with 'poselift lift OUT/keypoints -o ...')\n"
+            "  poses3d.json/.npz  root-relative 3D poses in metres, camera axes, plus each frame's root\n"
+            "                   translation in the camera frame (metadata.root_translation_m)\n"
+            "  animation.mp4    the 2D keypoints over the frames beside a 3D view (or .gif)\n"
+            "  motion.bvh       a BVH animation (y up, ground from the feet; videos and frame folders)\n\n"
+            "INPUT: a video file, an image, or a folder of images (natural name order; images of one size\n"
+            "are frames of a sequence, of different sizes unrelated photos). Frames without a person are\n"
+            "kept and marked. Depth from the camera scales with the assumed --height; without --camera the\n"
+            "focal length is max(width, height) pixels (53 degrees across the longer side)."
+        ),
+        epilog="example: poselift video dance.mp4 -o dance/ --smooth",
+    )
+    p.add_argument("input", metavar="INPUT", help="video file, image, or folder of images")
+    p.add_argument("-o", "--output-dir", required=True, metavar="OUT", help="output folder (created)")
+    p.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME_OR_PATH", help=f"lifter to use (default: {DEFAULT_MODEL})")
+    p.add_argument(
+        "--height", type=_positive_float, default=None, metavar="M",
+        help="body height in metres: sets the 3D scale and the distance from the camera (default: the model's, 1.70)",
+    )  # fmt: skip
+    p.add_argument(
+        "--camera", default=None, metavar="F,CX,CY|FX,FY,CX,CY|FILE.json",
+        help="camera intrinsics in pixels, or a JSON file {\"model\": \"pinhole\", \"fx\", \"fy\", \"cx\", \"cy\"} "
+        "(default: from the image size)",
+    )  # fmt: skip
+    p.add_argument("--fov", type=_positive_float, default=None, metavar="DEG", help="field of view across the longer image side when --camera is not given")
+    p.add_argument("--animation", default="mp4", choices=("mp4", "gif", "none"), help="animation format (default mp4)")
+    p.add_argument("--no-bvh", action="store_true", help="do not write motion.bvh")
+    p.add_argument("--max-frames", type=_positive_int, default=None, metavar="N", help="process at most N frames")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_smooth_arguments(p, fps_default=None)
 
     p = sub.add_parser(
         "demo",
@@ -179,6 +219,84 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opset", type=_positive_int, default=17, help="ONNX opset (default 17)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT.onnx if it exists")
     return parser
+
+
+def _add_smooth_arguments(p: argparse.ArgumentParser, fps_default: float | None) -> None:
+    p.add_argument(
+        "--smooth", nargs="?", const="offline", default=None, choices=("offline", "causal"),
+        help="smooth each person over the frames: offline = One-Euro forward and backward, no lag (the default "
+        "of a bare --smooth); causal = One-Euro forward only, as live. Bones then keep their median length",
+    )  # fmt: skip
+    fps_help = f"(default {fps_default:g})" if fps_default else "(default: the video's; 30 for a folder of frames)"
+    p.add_argument("--fps", type=_positive_float, default=fps_default, metavar="FPS", help=f"frame rate of the input {fps_help}")
+
+
+def _parse_camera(text: str | None) -> Any:
+    """``--camera``: numbers ``f,cx,cy`` or ``fx,fy,cx,cy``, or a JSON file of intrinsics."""
+    if text is None:
+        return None
+    from .camera import Camera, CameraError
+
+    path = Path(text)
+    if path.suffix.lower() == ".json" or path.exists():
+        try:
+            spec = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise CameraError(f"cannot read the camera file {path}: {e}") from None
+        if not isinstance(spec, dict):
+            raise CameraError(f"the camera file {path} must hold a JSON object of intrinsics.")
+        try:
+            return Camera.from_dict(spec)
+        except CameraError as e:
+            raise CameraError(f"{path}: {e}") from None
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) == 3:
+        return Camera(values[0], values[0], values[1], values[2])
+    if len(values) == 4:
+        return Camera(*values)
+    raise CameraError(f"--camera must be F,CX,CY or FX,FY,CX,CY in pixels, or a .json file; got {text!r}.")
+
+
+def _smooth_people(poses: np.ndarray, lifted: np.ndarray, skeleton: Any, fps: float, mode: str) -> np.ndarray:
+    """Smooth each person slot of ``(frames, people, N, 3)`` over the frames (NaN where not lifted)."""
+    from .smooth import smooth_poses
+
+    out = poses.copy()
+    for p in range(poses.shape[1]):
+        if lifted[:, p].sum() < 2:
+            continue
+        seq = np.where(lifted[:, p, None, None], poses[:, p], np.nan)
+        out[:, p] = np.where(lifted[:, p, None, None], smooth_poses(seq, skeleton, fps, mode=mode), poses[:, p])
+    return out
+
+
+def _cmd_video(args: argparse.Namespace) -> int:
+    from .video import lift_video
+
+    camera = _parse_camera(args.camera)
+    result = lift_video(
+        args.input, args.output_dir, model=args.model, camera=camera, fov_deg=args.fov, height=args.height,
+        smooth=args.smooth, fps=args.fps, max_frames=args.max_frames,
+        animation=None if args.animation == "none" else args.animation, bvh=not args.no_bvh,
+        progress=not args.no_progress,
+    )  # fmt: skip
+    F = len(result.frames)
+    kind = "sequence" if result.sequence else ("photos" if F > 1 else "photo")
+    print(f"input:   {args.input} ({F} frames, {kind}, {result.fps:g} fps)")
+    print(f"found:   a person in {int(result.found.sum())} of {F} frames")
+    print(f"lifted:  {int(result.lifted.sum())} of {F} frames with {args.model}" + (f", smoothed ({args.smooth})" if args.smooth and result.sequence else ""))
+    missing = [result.frames[i] for i in np.flatnonzero(~result.lifted)]
+    if missing:
+        print(f"skipped: {len(missing)} frames without a lifted person (e.g. {', '.join(missing[:5])}); marked in the outputs")
+    if result.tracker_refusals:
+        print(f"tracked: {result.tracker_refusals} detections refused as another person")
+    print(f"speed:   {result.fps_end_to_end:.1f} frames/s (decode, detect, lift, smooth)")
+    for key, path in result.outputs.items():
+        print(f"wrote:   {path}")
+    return 0
 
 
 # --------------------------------------------------------------------------- lift
@@ -258,6 +376,8 @@ def _cmd_lift(args: argparse.Namespace) -> int:
         result = lifter.lift(kp[people], conf[people], height=args.height, on_unliftable="nan")
         poses[people], filled[people], lifted[people] = result.poses, result.filled, result.lifted
         reason[people] = result.reason
+    if args.smooth:
+        poses = _smooth_people(poses, lifted, target, args.fps, args.smooth)
     metadata = {
         "model": str(args.model),
         "input": str(args.input),
@@ -265,6 +385,8 @@ def _cmd_lift(args: argparse.Namespace) -> int:
         "height_m": args.height if args.height is not None else lifter.config.height,
         "confidence_threshold": threshold,
     }
+    if args.smooth:
+        metadata["smoothing"] = {"mode": args.smooth, "fps": args.fps, "fixed_bone_lengths": True}
     if data.errors:
         metadata["unreadable_files"] = data.errors
 
@@ -292,6 +414,8 @@ def _cmd_lift(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    if args.smooth:
+        print(f"smooth:  {args.smooth} One-Euro over the frames of each person at {args.fps:g} fps; bones at their median length")
     out = write_poses(
         args.output, poses, skeleton=target, frames=data.frames, num_people=data.num_people,
         lifted=lifted, missing=missing, filled=filled, metadata=metadata,
@@ -421,6 +545,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 _COMMANDS = {
     "lift": _cmd_lift,
+    "video": _cmd_video,
     "demo": _cmd_demo,
     "evaluate": _cmd_evaluate,
     "train": _cmd_train,

@@ -19,6 +19,9 @@ __all__ = [
     "WeightsError",
     "ModelNotFoundError",
     "MissingDependencyError",
+    "CameraError",
+    "VideoInputError",
+    "ExportError",
 ]
 
 
@@ -72,6 +75,18 @@ class ModelNotFoundError(PoseliftError, FileNotFoundError):
 
 class MissingDependencyError(PoseliftError, ImportError):
     """An optional dependency is not installed; the message names the extra."""
+
+
+class CameraError(PoseliftError, ValueError):
+    """Camera intrinsics that are missing, malformed or of an unknown model."""
+
+
+class VideoInputError(PoseliftError, ValueError):
+    """A video, image or folder that cannot be read as frames."""
+
+
+class ExportError(PoseliftError):
+    """A pose sequence that cannot be exported, or an export file that cannot be written."""
 
 
 def require(module: str, extra: str):

@@ -27,18 +27,16 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import PoseliftError, ShapeError
+from .errors import ExportError, PoseliftError, ShapeError
 from ._files import atomic_path
 from .skeleton import Skeleton, get_skeleton
+from .smooth import bone_tree, fix_bone_lengths
 
 __all__ = ["BvhSkeleton", "build_bvh_skeleton", "fixed_bone_poses", "write_bvh", "ExportError"]
 
 _CAMERA_TO_YUP = np.diag([1.0, -1.0, -1.0])
 _UNITS = {"m": 1.0, "cm": 100.0, "mm": 1000.0}
 
-
-class ExportError(PoseliftError):
-    """A sequence that cannot be exported, or a file that cannot be written."""
 
 
 @dataclass(frozen=True)
@@ -118,17 +116,6 @@ def _fill_gaps(poses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return poses, gaps
 
 
-def _bone_pairs(skel: Skeleton) -> list[tuple[int, int]]:
-    """(parent point, child joint) for every joint but the root joint; index N is the root point."""
-    n = skel.num_joints
-    out = []
-    for j, p in enumerate(skel.parents):
-        if skel.root_is_joint and j == skel.root[0]:
-            continue
-        out.append(((skel.root[0] if skel.root_is_joint else n) if p == -1 else p, j))
-    return out
-
-
 def fixed_bone_poses(poses: np.ndarray, skeleton: str | Skeleton) -> tuple[np.ndarray, np.ndarray]:
     """Poses rebuilt with each bone at its median length over the frames, directions kept.
 
@@ -136,46 +123,17 @@ def fixed_bone_poses(poses: np.ndarray, skeleton: str | Skeleton) -> tuple[np.nd
         poses: ``(frames, N, 3)`` finite poses.
 
     Returns:
-        ``(frames, N, 3)`` poses with fixed bone lengths (the root stays where it was)
-        and the ``(N,)`` length of the bone ending at each joint (0 for the root joint).
+        ``(frames, N, 3)`` poses with fixed bone lengths (:func:`poselift.smooth.fix_bone_lengths`;
+        the root stays where it was) and the ``(N,)`` length of the bone ending at each
+        joint (0 for the root joint).
     """
     skel = get_skeleton(skeleton)
-    P = _points(np.asarray(poses, dtype=np.float64), skel)
-    n = skel.num_joints
-    lengths = np.zeros(n)
-    out = P.copy()
-    order = _topological(skel)
-    for j in order:
-        p = _parent_point(skel, j)
-        if p is None:
-            continue
-        v = P[:, j] - P[:, p]
-        norm = np.linalg.norm(v, axis=-1)
-        lengths[j] = float(np.median(norm))
-        direction = v / np.maximum(norm, 1e-12)[:, None]
-        out[:, j] = out[:, p] + lengths[j] * direction
-    return out[:, :n], lengths
-
-
-def _parent_point(skel: Skeleton, j: int) -> int | None:
-    if skel.root_is_joint and j == skel.root[0]:
-        return None
-    p = skel.parents[j]
-    if p == -1:
-        return skel.root[0] if skel.root_is_joint else skel.num_joints
-    return p
-
-
-def _topological(skel: Skeleton) -> list[int]:
-    done: list[int] = []
-    pending = list(range(skel.num_joints))
-    while pending:
-        for j in list(pending):
-            p = _parent_point(skel, j)
-            if p is None or p == skel.num_joints or p in done:
-                done.append(j)
-                pending.remove(j)
-    return done
+    fixed = fix_bone_lengths(poses, skel)
+    pts = np.concatenate([fixed, fixed[:, list(skel.root)].mean(axis=1, keepdims=True)], axis=1)
+    lengths = np.zeros(skel.num_joints)
+    for p, j in bone_tree(skel):
+        lengths[j] = float(np.median(np.linalg.norm(pts[:, j] - pts[:, p], axis=-1)))
+    return fixed, lengths
 
 
 def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -6,7 +6,8 @@ padded to the largest number of people in a frame. Formats read by :func:`read_k
 * **OpenPose JSON** -- one file per frame (``*_keypoints.json``), or a folder of them read
   in natural name order (``frame2`` before ``frame10``). ``people[i]["pose_keypoints_2d"]``
   is a flat list of ``x, y, confidence`` triplets; 25 triplets is BODY_25
-  (``openpose_body25``), 18 is COCO-18 (``openpose_coco18``). An undetected joint is
+  (``openpose_body25``), 18 is COCO-18 (``openpose_coco18``), 33 is MediaPipe Pose
+  (``mediapipe33``, as ``poselift video`` writes it). An undetected joint is
   ``0, 0, 0``. In a folder, a file that cannot be read is skipped with a warning and listed
   in :attr:`KeypointData.errors`; the other frames are kept.
 * **COCO keypoint annotations** -- ``{"images": [...], "annotations": [{"image_id",
@@ -61,7 +62,7 @@ logger = logging.getLogger(__name__)
 #: ``format`` field of the JSON files :func:`write_poses` writes.
 POSES_FORMAT = "poselift.poses3d"
 
-_OPENPOSE_LAYOUTS = {25: "openpose_body25", 18: "openpose_coco18"}
+_OPENPOSE_LAYOUTS = {25: "openpose_body25", 18: "openpose_coco18", 33: "mediapipe33"}
 # Lists of numbers or of joint names are printed on one line each.
 # (A raw newline cannot occur inside a JSON string, so string values are never touched.)
 _NUMBER_LIST = re.compile(r"\[\n\s*([-+0-9.eE,\s]+?)\n\s*\]")
@@ -416,7 +417,7 @@ def read_openpose(path: str | os.PathLike, *, layout: str | None = None) -> Keyp
 def _layout_for_openpose(n: int, file: Path) -> str:
     if n not in _OPENPOSE_LAYOUTS:
         raise ShapeError(
-            f"{file}: pose_keypoints_2d holds {n} keypoints; OpenPose BODY_25 has 25 and COCO-18 has 18. "
+            f"{file}: pose_keypoints_2d holds {n} keypoints; OpenPose BODY_25 has 25, COCO-18 has 18 and MediaPipe 33. "
             "For another layout written in OpenPose format, pass layout=... (e.g. 'coco17')."
         )
     return _OPENPOSE_LAYOUTS[n]

@@ -192,9 +192,28 @@ MPII16 = _build(
     head="head_top",
 )
 
+# MediaPipe Pose (BlazePose) landmarks in their index order; MediaPipe's MOUTH_LEFT and
+# MOUTH_RIGHT are named left_mouth and right_mouth here so every pair reads left_/right_.
+MEDIAPIPE33 = _build(
+    "mediapipe33",
+    ["nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
+     "right_eye_outer", "left_ear", "right_ear", "left_mouth", "right_mouth", "left_shoulder",
+     "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_pinky",
+     "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb", "left_hip",
+     "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle", "left_heel",
+     "right_heel", "left_foot_index", "right_foot_index"],
+    [None, "nose", "left_eye_inner", "left_eye", "nose", "right_eye_inner", "right_eye",
+     "left_eye_outer", "right_eye_outer", "nose", "nose", None, None, "left_shoulder",
+     "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_wrist",
+     "right_wrist", "left_wrist", "right_wrist", None, None, "left_hip", "right_hip",
+     "left_knee", "right_knee", "left_ankle", "right_ankle", "left_ankle", "right_ankle"],
+    root=["left_hip", "right_hip"],
+    head="nose",
+)
+
 #: Every built-in layout by name.
 SKELETONS: dict[str, Skeleton] = {
-    s.name: s for s in (H36M17, LSP14, OPENPOSE_BODY25, OPENPOSE_COCO18, COCO17, MPII16)
+    s.name: s for s in (H36M17, LSP14, OPENPOSE_BODY25, OPENPOSE_COCO18, COCO17, MPII16, MEDIAPIPE33)
 }
 
 
@@ -214,6 +233,7 @@ def get_skeleton(layout: str | Skeleton) -> Skeleton:
 LAYOUT_ALIASES: dict[str, str] = {
     "body25": "openpose_body25",
     "coco18": "openpose_coco18",
+    "mediapipe": "mediapipe33",
 }
 
 

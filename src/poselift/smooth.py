@@ -30,6 +30,8 @@ __all__ = [
     "bone_lengths",
     "bone_length_cv",
     "estimate_lag",
+    "fix_bone_lengths",
+    "bone_tree",
 ]
 
 #: Default One-Euro parameters for metric 3D poses (metres): min_cutoff in Hz, beta in
@@ -166,6 +168,7 @@ def smooth_poses(
     *,
     mode: Literal["offline", "causal"] = "offline",
     trajectory_cutoff: float | None = None,
+    fixed_bones: bool = True,
     **params: float,
 ) -> np.ndarray:
     """Smooth ``(frames, N, 3)`` poses: their shape about the root and the root's path apart.
@@ -174,6 +177,9 @@ def smooth_poses(
     position (camera-space translation, zero for root-relative poses) with a plain
     low-pass of ``trajectory_cutoff`` Hz (default ``params["min_cutoff"]`` / 2: depth from
     a single image is the noisiest quantity), so a noisy depth does not shake the limbs.
+    With ``fixed_bones`` each bone then gets one length (:func:`fix_bone_lengths`, causal
+    in ``"causal"`` mode): a lifter's bone lengths wander from frame to frame far more
+    slowly than jitter, so filtering alone barely steadies them.
     """
     skel = get_skeleton(skeleton)
     P = _check_sequence(poses)
@@ -184,7 +190,64 @@ def smooth_poses(
     rel = smooth_sequence(P - root, fps, mode=mode, **kw)
     tc = trajectory_cutoff if trajectory_cutoff is not None else kw["min_cutoff"] / 2.0
     traj = smooth_sequence(root, fps, mode=mode, min_cutoff=tc, beta=0.0, d_cutoff=kw["d_cutoff"])
-    return rel + traj
+    out = rel + traj
+    return fix_bone_lengths(out, skel, causal=mode == "causal") if fixed_bones else out
+
+
+# --------------------------------------------------------------------------- fixed bone lengths
+def bone_tree(skeleton: str | Skeleton) -> list[tuple[int, int]]:
+    """``(parent point, joint)`` for every bone, parents first; point ``N`` is the root point.
+
+    For a layout whose root is one joint, that joint has no entry; for a layout whose root
+    is the mean of several joints (``lsp14``: the hips), joints hanging from the root hang
+    from point ``N``.
+    """
+    skel = get_skeleton(skeleton)
+    n = skel.num_joints
+    root = skel.root[0] if skel.root_is_joint else None
+    parent = {j: (root if root is not None else n) if p == -1 else p for j, p in enumerate(skel.parents) if j != root}
+    done: set[int] = {n} if root is None else {root}
+    order: list[tuple[int, int]] = []
+    while len(order) < len(parent):
+        for j, p in parent.items():
+            if j not in done and p in done:
+                order.append((p, j))
+                done.add(j)
+    return order
+
+
+def fix_bone_lengths(
+    poses: np.ndarray, skeleton: str | Skeleton, *, causal: bool = False, window: int = 250
+) -> np.ndarray:
+    """Give every bone one length over the sequence, keeping its direction in each frame.
+
+    The length is the bone's median over the frames (``causal``: over the last ``window``
+    frames up to and including each frame, as a live system can). Poses are rebuilt
+    from the root outward, so the root stays where it was. NaN frames stay NaN.
+
+    Args:
+        poses: ``(frames, N, 3)``.
+    """
+    skel = get_skeleton(skeleton)
+    P = _check_sequence(poses)
+    if P.ndim != 3 or P.shape[1:] != (skel.num_joints, 3):
+        raise ShapeError(f"poses must have shape (frames, {skel.num_joints}, 3); got {P.shape}.")
+    pts = np.concatenate([P, P[:, list(skel.root)].mean(axis=1, keepdims=True)], axis=1)
+    out = pts.copy()
+    for p, j in bone_tree(skel):
+        v = pts[:, j] - pts[:, p]
+        norm = np.linalg.norm(v, axis=-1)
+        if causal:
+            length = np.array([_nanmedian(norm[max(0, t - window + 1) : t + 1]) for t in range(len(norm))])
+        else:
+            length = np.full(len(norm), _nanmedian(norm))
+        out[:, j] = out[:, p] + (length / np.maximum(norm, 1e-12))[:, None] * v
+    return out[:, : skel.num_joints]
+
+
+def _nanmedian(x: np.ndarray) -> float:
+    x = x[np.isfinite(x)]
+    return float(np.median(x)) if x.size else float("nan")
 
 
 # --------------------------------------------------------------------------- measures

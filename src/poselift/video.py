@@ -1,0 +1,781 @@
+"""From a video, an image or a folder of images to 3D poses, an animation and a BVH file.
+
+``pip install "poselift[video]"`` brings the 2D detector, MediaPipe Pose (its landmark
+model ships inside the ``mediapipe`` wheel, so it runs offline), and OpenCV to decode
+video. :func:`lift_video` runs the whole chain for one person:
+
+1. decode the frames (a video file, one image, or a folder of images in natural name order);
+2. detect the person's 33 MediaPipe landmarks (layout ``mediapipe33``) in each frame,
+   following one person: in a video MediaPipe tracks the person it found first, and a
+   detection that jumps further than a body height from the last one is refused and
+   searched again near the last position (other people in the background);
+3. adapt the landmarks to the lifter's layout and lift them, frame by frame;
+4. place each pose in the camera frame (:mod:`poselift.camera`; intrinsics from the image
+   size unless given);
+5. optionally smooth the sequence (:mod:`poselift.smooth`);
+6. write the 2D keypoints as OpenPose JSON (``keypoints/``, re-liftable with
+   ``poselift lift``), the 3D poses (``poses3d.json``, ``poses3d.npz``), an animation
+   (``animation.mp4`` or ``.gif``: the 2D keypoints over the frame beside a 3D view) and,
+   for sequences, a BVH file (``motion.bvh``, y-up world frame with the ground estimated
+   from the feet).
+
+Frames in which nobody is found, or whose person cannot be lifted, are kept in every
+output and marked (``"lifted": false``; an empty ``people`` list in the OpenPose JSON).
+A folder of images of different sizes is treated as unrelated photos: each is detected
+on its own and nothing is smoothed or written to BVH.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Literal, Sequence
+
+import numpy as np
+
+from ._files import atomic_path
+from .camera import Camera, as_camera, estimate_world_frame, solve_translation
+from .errors import KeypointValueError, PoseliftError, VideoInputError, require
+from .skeleton import Skeleton, get_skeleton
+
+__all__ = [
+    "VideoInputError",
+    "FrameSource",
+    "open_frames",
+    "MediaPipeDetector",
+    "PersonTracker",
+    "VideoResult",
+    "lift_video",
+    "IMAGE_SUFFIXES",
+    "VIDEO_SUFFIXES",
+]
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".gif")
+DETECTOR_LAYOUT = "mediapipe33"
+#: Frame rate assumed for a folder of frames when none is given.
+DEFAULT_FOLDER_FPS = 30.0
+
+
+
+def _cv2():
+    return require("cv2", "video")
+
+
+def _natural_key(name: str) -> list:
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+
+
+# --------------------------------------------------------------------------- frames
+@dataclass
+class FrameSource:
+    """Frames to process, decoded lazily.
+
+    Attributes:
+        label: the input as shown in messages (a path, or ``"<frames>"`` for arrays).
+        names: one name per frame (the image file stem, or the frame number).
+        fps: frames per second.
+        sequence: True for a video or a folder of same-size frames (tracked, smoothed,
+            written to BVH); False for unrelated photos.
+        size: ``(width, height)`` of every frame, or ``None`` when sizes differ.
+    """
+
+    label: str
+    names: list[str]
+    fps: float
+    sequence: bool
+    size: tuple[int, int] | None
+    _frames: Callable[[], Iterator[np.ndarray]] = field(repr=False)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
+        """``(name, frame)`` with frame a ``(height, width, 3)`` uint8 BGR array."""
+        count = 0
+        for name, frame in zip(self.names, self._frames()):
+            _check_frame(frame, f"{self.label}, frame {name}")
+            count += 1
+            yield name, frame
+        if count < len(self.names):
+            raise VideoInputError(
+                f"{self.label}: only {count} of {len(self.names)} frames could be decoded; the file is truncated or corrupt."
+            )
+
+
+def _check_frame(frame: Any, where: str) -> None:
+    if not isinstance(frame, np.ndarray) or frame.ndim not in (2, 3):
+        raise VideoInputError(f"{where}: expected an image array (height, width, 3); got {type(frame).__name__}.")
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise VideoInputError(
+            f"{where}: the frame size is {frame.shape[1]} x {frame.shape[0]} pixels; an image needs a width and height above 0."
+        )
+
+
+def _read_image(path: Path) -> np.ndarray:
+    cv2 = _cv2()
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise VideoInputError(f"cannot decode the image {path.resolve()}: not an image file OpenCV can read, or corrupt.")
+    _check_frame(img, str(path))
+    return img
+
+
+def _open_video(path: Path, fps: float | None, max_frames: int | None) -> FrameSource:
+    cv2 = _cv2()
+    cap = cv2.VideoCapture(str(path))
+    ok, first = cap.read() if cap.isOpened() else (False, None)
+    if not ok or first is None:
+        cap.release()
+        raise VideoInputError(
+            f"cannot decode the video {path.resolve()}: OpenCV could not read a frame from it "
+            "(unsupported codec, or not a video). Convert it, e.g. `ffmpeg -i IN -c:v libx264 OUT.mp4`."
+        )
+    _check_frame(first, f"{path}, frame 0")
+    count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    rate = float(fps or cap.get(cv2.CAP_PROP_FPS) or 0.0) or DEFAULT_FOLDER_FPS
+    cap.release()
+    if count <= 0:  # containers without a frame count: count by decoding
+        cap, count = cv2.VideoCapture(str(path)), 0
+        while cap.grab():
+            count += 1
+        cap.release()
+    if max_frames is not None:
+        count = min(count, max_frames)
+
+    def frames() -> Iterator[np.ndarray]:
+        cap = cv2.VideoCapture(str(path))
+        try:
+            for _ in range(count):
+                ok, frame = cap.read()
+                if not ok:
+                    return
+                yield frame
+        finally:
+            cap.release()
+
+    h, w = first.shape[:2]
+    names = [f"{i:06d}" for i in range(count)]
+    return FrameSource(str(path), names, rate, True, (w, h), frames)
+
+
+def _open_images(paths: list[Path], label: str, fps: float | None) -> FrameSource:
+    cv2 = _cv2()
+    sizes = set()
+    for p in paths:  # sizes from the headers would need another library: decode once
+        img = _read_image(p)
+        sizes.add((img.shape[1], img.shape[0]))
+    same = len(sizes) == 1
+    return FrameSource(
+        label,
+        [p.stem for p in paths],
+        float(fps or DEFAULT_FOLDER_FPS),
+        same and len(paths) > 1,
+        next(iter(sizes)) if same else None,
+        lambda: (_read_image(p) for p in paths),
+    )
+
+
+def open_frames(
+    source: str | os.PathLike | Sequence[np.ndarray], *, fps: float | None = None, max_frames: int | None = None
+) -> FrameSource:
+    """Open a video file, an image, a folder of images or a list of BGR frames.
+
+    Raises :class:`VideoInputError` (naming the file) for a path that does not exist, a
+    video or image that cannot be decoded, a folder without images, or a frame of size zero.
+    """
+    if not isinstance(source, (str, os.PathLike)):
+        frames = list(source)
+        if not frames:
+            raise VideoInputError("no frames given: pass at least one (height, width, 3) image array.")
+        for i, f in enumerate(frames):
+            _check_frame(f, f"frame {i}")
+        sizes = {(f.shape[1], f.shape[0]) for f in frames}
+        frames = frames[:max_frames] if max_frames is not None else frames
+        return FrameSource(
+            "<frames>", [f"{i:06d}" for i in range(len(frames))], float(fps or DEFAULT_FOLDER_FPS),
+            len(sizes) == 1, next(iter(sizes)) if len(sizes) == 1 else None, lambda: iter(frames),
+        )  # fmt: skip
+    path = Path(source)
+    if not path.exists():
+        raise VideoInputError(f"input {path.resolve()} does not exist; give a video file, an image or a folder of images.")
+    if path.is_dir():
+        images = sorted(
+            (p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")),
+            key=lambda p: _natural_key(p.name),
+        )
+        if not images:
+            raise VideoInputError(
+                f"the folder {path.resolve()} holds no images ({', '.join(IMAGE_SUFFIXES)}); give a folder of frames, "
+                "an image or a video file."
+            )
+        return _open_images(images[:max_frames] if max_frames is not None else images, str(path), fps)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return _open_images([path], str(path), fps)
+    return _open_video(path, fps, max_frames)
+
+
+# --------------------------------------------------------------------------- detection
+class MediaPipeDetector:
+    """MediaPipe Pose (the landmark model bundled in the ``mediapipe`` wheel), one person per frame.
+
+    ``detector(frame_bgr)`` returns ``(33, 3)`` float64 pixels and visibility in the
+    ``mediapipe33`` layout, or ``None`` when nobody is found. ``static=True`` detects every
+    frame on its own (photos); otherwise the person found is tracked from frame to frame.
+    """
+
+    layout = DETECTOR_LAYOUT
+
+    def __init__(self, *, static: bool = False, model_complexity: int = 1, min_detection_confidence: float = 0.5):
+        mp = require("mediapipe", "video")
+        solutions = getattr(mp, "solutions", None)
+        if solutions is None or not hasattr(solutions, "pose"):
+            raise PoseliftError(
+                f"mediapipe {getattr(mp, '__version__', '?')} has no bundled pose model (mediapipe.solutions.pose); "
+                'poselift needs mediapipe 0.10.21: pip install "poselift[video]"'
+            )
+        self._cv2 = _cv2()
+        self._pose = solutions.pose.Pose(
+            static_image_mode=static,
+            model_complexity=model_complexity,
+            min_detection_confidence=min_detection_confidence,
+        )
+        self._static = None if static else solutions.pose.Pose(
+            static_image_mode=True, model_complexity=model_complexity, min_detection_confidence=min_detection_confidence
+        )  # fmt: skip
+
+    def __call__(self, frame: np.ndarray, *, fresh: bool = False) -> np.ndarray | None:
+        """Landmarks of the person in ``frame`` (BGR); ``fresh``: detect without tracking."""
+        rgb = self._cv2.cvtColor(frame, self._cv2.COLOR_BGR2RGB)
+        pose = self._static if fresh and self._static is not None else self._pose
+        result = pose.process(rgb)
+        if result.pose_landmarks is None:
+            return None
+        h, w = frame.shape[:2]
+        return np.array([[p.x * w, p.y * h, p.visibility] for p in result.pose_landmarks.landmark], dtype=np.float64)
+
+    def close(self) -> None:
+        self._pose.close()
+        if self._static is not None:
+            self._static.close()
+
+
+Detector = Callable[..., "np.ndarray | None"]
+
+
+class PersonTracker:
+    """Keep following one person: refuse detections that jump to someone else.
+
+    A detection whose hip centre lies more than ``max_jump`` body heights from the last
+    accepted one is refused; the detector is then run again (without tracking) on a crop
+    around the last position, and that result is kept if it lies close. After
+    ``forget_after`` frames without the person, any detection is accepted again.
+    """
+
+    def __init__(self, detector: Detector, *, max_jump: float = 1.0, forget_after: int = 25):
+        self.detector = detector
+        self.max_jump = max_jump
+        self.forget_after = forget_after
+        self._last: np.ndarray | None = None  # (33, 3) of the last accepted detection
+        self._missed = 0
+        self.refused = 0
+
+    def _close(self, kp: np.ndarray) -> bool:
+        if self._last is None or self._missed > self.forget_after:
+            return True
+        return _distance(kp, self._last) <= self.max_jump * _body_size(self._last)
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray | None:
+        kp = self.detector(frame)
+        if kp is not None and not self._close(kp):
+            self.refused += 1
+            kp = self._near_last(frame)
+        if kp is None:
+            self._missed += 1
+        else:
+            self._last, self._missed = kp, 0
+        return kp
+
+    def _near_last(self, frame: np.ndarray) -> np.ndarray | None:
+        """Detect again on a crop around the last accepted position."""
+        assert self._last is not None
+        h, w = frame.shape[:2]
+        pts = self._last[:, :2]
+        centre = pts.mean(axis=0)
+        half = 0.75 * max(_body_size(self._last), 32.0)
+        x0, y0 = int(max(0, centre[0] - half)), int(max(0, centre[1] - half))
+        x1, y1 = int(min(w, centre[0] + half)), int(min(h, centre[1] + half))
+        if x1 - x0 < 16 or y1 - y0 < 16:
+            return None
+        try:
+            kp = self.detector(np.ascontiguousarray(frame[y0:y1, x0:x1]), fresh=True)
+        except TypeError:  # a detector without the fresh= option
+            kp = self.detector(np.ascontiguousarray(frame[y0:y1, x0:x1]))
+        if kp is None:
+            return None
+        kp = kp.copy()
+        kp[:, 0] += x0
+        kp[:, 1] += y0
+        return kp if self._close(kp) else None
+
+
+def _hips(kp: np.ndarray) -> np.ndarray:
+    skel = get_skeleton(DETECTOR_LAYOUT)
+    return kp[list(skel.root), :2].mean(axis=0)
+
+
+def _distance(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.linalg.norm(_hips(a) - _hips(b)))
+
+
+def _body_size(kp: np.ndarray) -> float:
+    """Height of the landmarks' bounding box in pixels."""
+    return float(kp[:, 1].max() - kp[:, 1].min())
+
+
+# --------------------------------------------------------------------------- lifting
+def _lift_rows(
+    lifter: Any, kp: np.ndarray, conf: np.ndarray, rows: np.ndarray, height: float | None
+) -> tuple[np.ndarray, dict[int, str]]:
+    """Lift the poses ``kp[rows]``; NaN for the others and for poses the lifter refuses.
+
+    Returns ``(F, M, 3)`` root-relative poses and, per refused frame, the lifter's message.
+    """
+    F, M = conf.shape
+    poses = np.full((F, M, 3), np.nan, dtype=np.float64)
+    refused: dict[int, str] = {}
+    idx = np.flatnonzero(rows)
+    if idx.size == 0:
+        return poses, refused
+    try:
+        poses[idx] = lifter.lift(kp[idx], conf[idx], height=height)
+    except KeypointValueError:  # some pose cannot be lifted: find which, one by one
+        for i in idx:
+            try:
+                poses[i] = lifter.lift(kp[i], conf[i], height=height)
+            except KeypointValueError as e:
+                refused[int(i)] = str(e)
+    return poses, refused
+
+
+# --------------------------------------------------------------------------- result
+@dataclass
+class VideoResult:
+    """What :func:`lift_video` found and wrote.
+
+    Arrays are per frame ``F``; ``M`` joints of the lifter's layout ``skeleton``.
+
+    Attributes:
+        frames: frame names.
+        fps: frame rate used.
+        detections: ``(F, 33, 3)`` detector landmarks (pixels, visibility); NaN where nobody was found.
+        found: ``(F,)`` a person was detected.
+        lifted: ``(F,)`` the person was lifted.
+        keypoints: ``(F, M, 2)`` adapted 2D keypoints; ``confidence`` ``(F, M)``.
+        poses: ``(F, M, 3)`` camera-frame poses in metres (smoothed when asked); NaN where not lifted.
+        poses_raw: the same before smoothing.
+        world: ``(F, M, 3)`` y-up world-frame poses (ground at y = 0) for sequences, else ``None``.
+        cameras: the intrinsics used per frame.
+        refused: frame index -> why the lifter refused its person.
+        timings: seconds spent per stage (decode, detect, lift, smooth, write).
+        outputs: what was written (``"keypoints"``, ``"json"``, ``"npz"``, ``"animation"``, ``"bvh"``).
+    """
+
+    frames: list[str]
+    fps: float
+    sequence: bool
+    skeleton: Skeleton
+    detections: np.ndarray
+    found: np.ndarray
+    lifted: np.ndarray
+    keypoints: np.ndarray
+    confidence: np.ndarray
+    poses: np.ndarray
+    poses_raw: np.ndarray
+    world: np.ndarray | None
+    cameras: list[Camera]
+    refused: dict[int, str]
+    timings: dict[str, float]
+    outputs: dict[str, Path]
+    tracker_refusals: int = 0
+
+    @property
+    def fps_end_to_end(self) -> float:
+        """Frames per second of decoding, detection, lifting and smoothing (writing excluded)."""
+        t = sum(self.timings.get(k, 0.0) for k in ("decode", "detect", "lift", "smooth"))
+        return len(self.frames) / t if t > 0 else float("nan")
+
+
+# --------------------------------------------------------------------------- the pipeline
+def lift_video(
+    source: str | os.PathLike | Sequence[np.ndarray],
+    output_dir: str | os.PathLike | None = None,
+    *,
+    lifter: Any = None,
+    model: str | os.PathLike | None = None,
+    camera: Camera | dict | None = None,
+    fov_deg: float | None = None,
+    height: float | None = None,
+    smooth: Literal["offline", "causal"] | None = None,
+    smooth_params: dict[str, float] | None = None,
+    fps: float | None = None,
+    max_frames: int | None = None,
+    animation: Literal["mp4", "gif"] | None = "mp4",
+    bvh: bool = True,
+    progress: bool = False,
+    detector: Detector | None = None,
+) -> VideoResult:
+    """Detect, lift, place, smooth and export one person from a video, image(s) or frames.
+
+    Args:
+        source: a video file, an image, a folder of images, or a list of BGR frames.
+        output_dir: folder for the outputs (created); ``None`` writes nothing.
+        lifter: a :class:`poselift.Lifter` (default: ``Lifter.from_pretrained(model)``).
+        model: lifter name or folder when ``lifter`` is not given (default ``poselift/h36m-17``).
+        camera: intrinsics (:class:`~poselift.camera.Camera` or dict) when known; by
+            default each frame's from its size (``f = max(width, height)``, or ``fov_deg``).
+        height: assumed body height in metres (scales the 3D and the distance to the camera).
+        smooth: ``"offline"`` (zero-lag, the whole sequence) or ``"causal"`` (One-Euro as a
+            live filter), or ``None``; sequences only. ``smooth_params`` override
+            :data:`poselift.smooth.SMOOTH_DEFAULTS`.
+        fps: frame rate (default: the video's; 30 for folders of frames).
+        max_frames: process at most this many frames.
+        animation: ``"mp4"``, ``"gif"`` or ``None``.
+        bvh: write ``motion.bvh`` (sequences only).
+        progress: show a progress bar (tqdm) on stderr.
+        detector: a callable ``frame_bgr -> (33, 3) | None`` replacing MediaPipe (tests).
+    """
+    if animation not in ("mp4", "gif", None):
+        raise PoseliftError(f"animation must be 'mp4', 'gif' or None; got {animation!r}.")
+    if smooth not in ("offline", "causal", None):
+        raise PoseliftError(f"smooth must be 'offline', 'causal' or None; got {smooth!r}.")
+    frames_in = open_frames(source, fps=fps, max_frames=max_frames)
+    if camera is not None:
+        camera = as_camera(camera)
+    if lifter is None:
+        from .lifter import Lifter
+
+        lifter = Lifter.from_pretrained(model) if model is not None else Lifter.from_pretrained()
+    skel = lifter.skeleton
+    own_detector = detector is None
+    if own_detector:
+        detector = MediaPipeDetector(static=not frames_in.sequence)
+    tracker = PersonTracker(detector) if frames_in.sequence else None
+    timings = {"decode": 0.0, "detect": 0.0, "lift": 0.0, "smooth": 0.0, "write": 0.0}
+
+    det_rows: list[np.ndarray] = []
+    cams: list[Camera] = []
+    bar = _progress(len(frames_in), progress, frames_in.label)
+    try:
+        it = iter(frames_in)
+        while True:
+            t0 = time.perf_counter()
+            try:
+                _, frame = next(it)
+            except StopIteration:
+                break
+            t1 = time.perf_counter()
+            kp = tracker(frame) if tracker is not None else detector(frame)
+            t2 = time.perf_counter()
+            timings["decode"] += t1 - t0
+            timings["detect"] += t2 - t1
+            det_rows.append(np.full((33, 3), np.nan) if kp is None else np.asarray(kp, dtype=np.float64))
+            cams.append(camera if camera is not None else Camera.from_image_size(frame.shape[1], frame.shape[0], fov_deg=fov_deg))
+            bar.update(1)
+    finally:
+        bar.close()
+        if own_detector:
+            detector.close()
+    detections = np.stack(det_rows)
+    found = np.isfinite(detections).all(axis=(1, 2))
+
+    t0 = time.perf_counter()
+    from .adapt import adapt_layout
+
+    raw = np.where(found[:, None, None], detections, 0.0)
+    kp2d, conf = adapt_layout(raw[..., :2], DETECTOR_LAYOUT, raw[..., 2], target=skel.name)
+    kp2d, conf = np.asarray(kp2d, dtype=np.float64), np.asarray(conf, dtype=np.float64)
+    rel, refused = _lift_rows(lifter, kp2d.astype(np.float32), conf.astype(np.float32), found, height)
+    lifted = found & np.isfinite(rel).all(axis=(1, 2))
+    poses_raw = _place(rel, kp2d, conf, cams, lifted)
+    timings["lift"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    poses = poses_raw
+    if smooth is not None and frames_in.sequence and lifted.sum() > 1:
+        from .smooth import smooth_poses
+
+        poses = smooth_poses(poses_raw, skel, frames_in.fps, mode=smooth, **(smooth_params or {}))
+    timings["smooth"] = time.perf_counter() - t0
+
+    world = None
+    if frames_in.sequence and lifted.any():
+        frame_w = estimate_world_frame(poses, skel)
+        world = frame_w.apply(poses)
+
+    result = VideoResult(
+        frames=list(frames_in.names[: len(det_rows)]), fps=frames_in.fps, sequence=frames_in.sequence, skeleton=skel,
+        detections=detections, found=found, lifted=lifted, keypoints=kp2d, confidence=conf, poses=poses,
+        poses_raw=poses_raw, world=world, cameras=cams, refused=refused, timings=timings, outputs={},
+        tracker_refusals=tracker.refused if tracker is not None else 0,
+    )  # fmt: skip
+    if output_dir is not None:
+        t0 = time.perf_counter()
+        _write_outputs(result, frames_in, Path(output_dir), animation=animation, bvh=bvh, height=height, lifter=lifter)
+        timings["write"] = time.perf_counter() - t0
+    return result
+
+
+def _place(rel: np.ndarray, kp2d: np.ndarray, conf: np.ndarray, cams: list[Camera], lifted: np.ndarray) -> np.ndarray:
+    """Root-relative poses moved into the camera frame (each frame with its own camera)."""
+    out = np.full_like(rel, np.nan)
+    groups: dict[Camera, list[int]] = {}
+    for i in np.flatnonzero(lifted):
+        groups.setdefault(cams[i], []).append(int(i))
+    for cam, idx in groups.items():
+        T = solve_translation(rel[idx], kp2d[idx], cam, conf[idx])
+        out[idx] = rel[idx] + T[:, None, :]
+    return out
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, enabled: bool, label: str):
+    if not enabled:
+        return _NoBar()
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return _NoBar()
+    return tqdm(total=total, desc=Path(label).name or label, unit="frame", leave=False)
+
+
+# --------------------------------------------------------------------------- outputs
+def _openpose_json(kp: np.ndarray | None) -> dict[str, Any]:
+    people = []
+    if kp is not None:
+        flat = [round(float(v), 3) for v in np.asarray(kp).reshape(-1)]
+        people.append({"person_id": [-1], "pose_keypoints_2d": flat})
+    return {"version": 1.3, "people": people}
+
+
+def _write_keypoints(result: VideoResult, out: Path) -> Path:
+    """OpenPose JSON per frame in ``out/keypoints`` (written to a temporary folder, then renamed)."""
+    final = out / "keypoints"
+    tmp = Path(tempfile.mkdtemp(prefix=".keypoints.", dir=out))
+    try:
+        for f, name in enumerate(result.frames):
+            kp = result.detections[f] if result.found[f] else None
+            (tmp / f"{name}_keypoints.json").write_text(json.dumps(_openpose_json(kp)) + "\n", encoding="utf-8")
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def _write_outputs(
+    result: VideoResult, source: FrameSource, out: Path, *, animation: str | None, bvh: bool, height: float | None, lifter: Any
+) -> None:
+    from .io import write_poses
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise PoseliftError(f"cannot create the output folder {out}: {e.strerror or e}") from e
+    skel = result.skeleton
+    F = len(result.frames)
+    result.outputs["keypoints"] = _write_keypoints(result, out)
+    root = result.poses[:, list(skel.root)].mean(axis=1)
+    rel = result.poses - root[:, None, :]
+    metadata = {
+        "input": source.label,
+        "detector": "mediapipe pose (mediapipe33 landmarks)",
+        "fps": result.fps,
+        "height_m": height if height is not None else lifter.config.height,
+        "frames_without_person": [result.frames[i] for i in np.flatnonzero(~result.found)],
+        "frames_refused": {result.frames[i]: msg for i, msg in result.refused.items()},
+        "cameras": [c.to_dict() for c in _unique(result.cameras)],
+        "root_translation": "per lifted frame, the camera-frame position of the root (metres): "
+        "poses3d + root_translation are the camera-frame joints",
+    }
+    for suffix in ("json", "npz"):  # write_poses writes to a temporary file and renames it
+        result.outputs[suffix] = write_poses(
+            out / f"poses3d.{suffix}", rel[:, None], skeleton=skel, frames=result.frames,
+            num_people=result.found.astype(np.int64), lifted=result.lifted[:, None],
+            metadata={**metadata, "root_translation_m": _translations(root, result.lifted)},
+        )  # fmt: skip
+    if bvh and result.sequence and result.world is not None:
+        from .export import write_bvh
+
+        path, _ = write_bvh(out / "motion.bvh", result.world, skel, result.fps, axes="yup")
+        result.outputs["bvh"] = path
+    if animation is not None:
+        result.outputs["animation"] = _write_animation(result, source, out / f"animation.{animation}")
+    logger.info("wrote %d frames to %s", F, out)
+
+
+def _translations(root: np.ndarray, lifted: np.ndarray) -> list[list[float] | None]:
+    return [[round(float(v), 4) for v in root[i]] if lifted[i] else None for i in range(len(root))]
+
+
+def _unique(cams: list[Camera]) -> list[Camera]:
+    seen: list[Camera] = []
+    for c in cams:
+        if c not in seen:
+            seen.append(c)
+    return seen
+
+
+# --------------------------------------------------------------------------- animation
+_LEFT, _RIGHT, _MID = (255, 140, 40), (40, 40, 230), (60, 200, 60)  # BGR
+
+
+def _bone_color(skel: Skeleton, joint: int) -> tuple[int, int, int]:
+    name = skel.joints[joint]
+    return _LEFT if name.startswith("left") else _RIGHT if name.startswith("right") else _MID
+
+
+def _bones(skel: Skeleton) -> list[tuple[int, int]]:
+    """Bones to draw, with the root point (index N) for layouts whose root is not a joint."""
+    n = skel.num_joints
+    return [(n if p == -1 else p, j) for j, p in enumerate(skel.parents) if not (p == -1 and skel.root_is_joint)]
+
+
+def _with_root(points: np.ndarray, skel: Skeleton) -> np.ndarray:
+    return np.concatenate([points, points[list(skel.root)].mean(axis=0, keepdims=True)])
+
+
+def _draw_2d(img: np.ndarray, kp: np.ndarray, conf: np.ndarray, skel: Skeleton, scale: float) -> None:
+    cv2 = _cv2()
+    pts = _with_root(kp, skel) * scale
+    c = np.concatenate([conf, [conf[list(skel.root)].min()]])
+    thick = max(2, int(round(img.shape[0] / 180)))
+    for a, b in _bones(skel):
+        if c[a] > 0 and c[b] > 0:
+            cv2.line(img, tuple(int(v) for v in pts[a]), tuple(int(v) for v in pts[b]), _bone_color(skel, b), thick, cv2.LINE_AA)
+    for j in range(skel.num_joints):
+        if c[j] > 0:
+            cv2.circle(img, tuple(int(v) for v in pts[j]), thick + 1, (255, 255, 255), -1, cv2.LINE_AA)
+
+
+def _draw_3d(size: int, pose_yup: np.ndarray | None, skel: Skeleton, label: str) -> np.ndarray:
+    """A square panel: the y-up pose seen from the front-right, above, orthographic, ground grid."""
+    cv2 = _cv2()
+    img = np.full((size, size, 3), 245, dtype=np.uint8)
+    yaw, pitch = math.radians(30.0), math.radians(15.0)
+    Ry = np.array([[math.cos(yaw), 0, math.sin(yaw)], [0, 1, 0], [-math.sin(yaw), 0, math.cos(yaw)]])
+    Rx = np.array([[1, 0, 0], [0, math.cos(pitch), -math.sin(pitch)], [0, math.sin(pitch), math.cos(pitch)]])
+    R = Rx @ Ry
+    s = size / 2.6  # pixels per metre: 2.6 m across
+    if pose_yup is not None:
+        pts = _with_root(pose_yup, skel)
+        centre = pts[-1].copy()
+        centre[1] = 0.0
+        ground_y = 0.0 if pts[:, 1].min() > -0.5 else pts[:, 1].min()
+    else:
+        centre, ground_y = np.zeros(3), 0.0
+
+    def to_px(p: np.ndarray) -> np.ndarray:
+        q = (p - centre - [0.0, 0.9, 0.0]) @ R.T
+        return np.stack([size / 2 + s * q[..., 0], size / 2 - s * q[..., 1]], axis=-1)
+
+    for k in np.linspace(-1.5, 1.5, 7):  # ground grid around the person
+        for a, b in (([k, ground_y, -1.5], [k, ground_y, 1.5]), ([-1.5, ground_y, k], [1.5, ground_y, k])):
+            pa, pb = to_px(np.array(a) + [centre[0], 0, centre[2]]), to_px(np.array(b) + [centre[0], 0, centre[2]])
+            cv2.line(img, tuple(int(v) for v in pa), tuple(int(v) for v in pb), (205, 205, 205), 1, cv2.LINE_AA)
+    if pose_yup is not None:
+        px = to_px(pts)
+        for a, b in _bones(skel):
+            cv2.line(img, tuple(int(v) for v in px[a]), tuple(int(v) for v in px[b]), _bone_color(skel, b), 3, cv2.LINE_AA)
+    cv2.putText(img, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (60, 60, 60), 1, cv2.LINE_AA)
+    return img
+
+
+def render_frame(
+    frame: np.ndarray, result: VideoResult, index: int, *, panel_height: int = 360
+) -> np.ndarray:
+    """One animation frame: the image with the 2D keypoints beside the 3D pose (y-up view)."""
+    cv2 = _cv2()
+    h, w = frame.shape[:2]
+    scale = panel_height / h
+    img = cv2.resize(frame, (max(1, int(round(w * scale))), panel_height), interpolation=cv2.INTER_AREA)
+    skel = result.skeleton
+    if result.found[index]:
+        _draw_2d(img, result.keypoints[index], result.confidence[index], skel, scale)
+    if result.lifted[index]:
+        if result.world is not None:
+            pose = result.world[index]
+        else:  # a photo: the camera-frame pose turned y-up, about its root
+            pose = (result.poses[index] - result.poses[index][list(skel.root)].mean(axis=0)) * [1.0, -1.0, -1.0]
+            pose[:, 1] -= pose[:, 1].min()
+        label = f"3D  {result.frames[index]}"
+    else:
+        pose, label = None, f"{result.frames[index]}: {'no person' if not result.found[index] else 'not lifted'}"
+    return np.concatenate([img, _draw_3d(panel_height, pose, skel, label)], axis=1)
+
+
+def _fit(im: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``im`` scaled down to fit ``width`` x ``height`` if needed and padded with white."""
+    cv2 = _cv2()
+    h, w = im.shape[:2]
+    if w > width or h > height:
+        k = min(width / w, height / h)
+        im = cv2.resize(im, (max(1, int(w * k)), max(1, int(h * k))), interpolation=cv2.INTER_AREA)
+        h, w = im.shape[:2]
+    canvas = np.full((height, width, 3), 255, dtype=np.uint8)
+    canvas[:h, :w] = im
+    return canvas
+
+
+def _write_animation(result: VideoResult, source: FrameSource, path: Path) -> Path:
+    """The rendered frames as MP4 (OpenCV) or GIF (Pillow), written to a temporary file first."""
+    cv2 = _cv2()
+    suffix = path.suffix.lower()
+    panel = 360 if suffix == ".mp4" else 240
+    images = (render_frame(frame, result, i, panel_height=panel) for i, (_, frame) in enumerate(source))
+    if source.size is None:  # photos of different sizes: one canvas for all
+        images = (_fit(im, 3 * panel, panel) for im in images)
+    fps = result.fps if source.sequence else 1.0
+    with atomic_path(path) as tmp:
+        if suffix == ".gif":
+            from PIL import Image
+
+            frames = [Image.fromarray(cv2.cvtColor(im, cv2.COLOR_BGR2RGB)) for im in images]
+            frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=int(1000 / fps), loop=0)
+        elif suffix == ".mp4":
+            mp4 = tmp.with_suffix(".mp4")  # OpenCV picks the container by the file name
+            writer = None
+            try:
+                for im in images:
+                    if writer is None:
+                        writer = cv2.VideoWriter(str(mp4), cv2.VideoWriter_fourcc(*"mp4v"), fps, (im.shape[1], im.shape[0]))
+                        if not writer.isOpened():
+                            raise PoseliftError(f"OpenCV cannot write MP4 video to {path}; use animation='gif'.")
+                    writer.write(im)
+            finally:
+                if writer is not None:
+                    writer.release()
+                if mp4.exists():
+                    os.replace(mp4, tmp)
+        else:
+            raise PoseliftError(f"animation must be 'mp4' or 'gif'; got {suffix.lstrip('.')!r}.")
+    return path

@@ -1,0 +1,272 @@
+"""Video pipeline: frames -> detector -> lift -> camera space -> smoothing -> outputs.
+
+The synthetic tests replace MediaPipe by a stand-in detector and need only OpenCV; the
+tests on the real media need ``poselift[video]`` and ``../shared/data/media`` and skip
+otherwise (a few frames each).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+cv2 = pytest.importorskip("cv2")
+
+from poselift.camera import CameraError  # noqa: E402
+from poselift.cli import main  # noqa: E402
+from poselift.io import read_keypoints  # noqa: E402
+from poselift.skeleton import get_skeleton  # noqa: E402
+from poselift.video import PersonTracker, VideoInputError, lift_video, open_frames  # noqa: E402
+
+from bvh_reader import read_bvh  # noqa: E402
+from conftest import POSE_H36M17_PX  # noqa: E402
+
+MP = get_skeleton("mediapipe33")
+H36M = get_skeleton("h36m17")
+
+
+def landmarks(offset=(0.0, 0.0), scale: float = 1.0) -> np.ndarray:
+    """``(33, 3)`` MediaPipe landmarks of the standing test person, in pixels, visibility 0.9."""
+    p = {name: POSE_H36M17_PX[H36M.index(name)] for name in H36M.joints}
+    head = p["head_top"]
+    pts = {
+        "nose": head + [0, 18], "left_ear": head + [12, 12], "right_ear": head + [-12, 12],
+        "left_eye": head + [6, 10], "right_eye": head + [-6, 10], "left_eye_inner": head + [3, 10],
+        "right_eye_inner": head + [-3, 10], "left_eye_outer": head + [9, 10], "right_eye_outer": head + [-9, 10],
+        "left_mouth": head + [4, 24], "right_mouth": head + [-4, 24],
+    }  # fmt: skip
+    for side in ("left", "right"):
+        for j in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle"):
+            pts[f"{side}_{j}"] = p[f"{side}_{j}"]
+        for j in ("pinky", "index", "thumb"):
+            pts[f"{side}_{j}"] = p[f"{side}_wrist"] + [0, 10]
+        pts[f"{side}_heel"] = p[f"{side}_ankle"] + [0, 8]
+        pts[f"{side}_foot_index"] = p[f"{side}_ankle"] + [0, 12]
+    xy = np.array([pts[j] for j in MP.joints], dtype=np.float64)
+    xy = (xy - [320, 300]) * scale + [320, 300] + offset
+    return np.concatenate([xy, np.full((33, 1), 0.9)], axis=1)
+
+
+class StandIn:
+    """A detector returning the test person moving right by 6 px per call; ``None`` on chosen calls."""
+
+    def __init__(self, missing=()):
+        self.calls = 0
+        self.missing = set(missing)
+
+    def __call__(self, frame, fresh: bool = False):
+        i = self.calls
+        self.calls += 1
+        return None if i in self.missing else landmarks((6.0 * i, 0.0))
+
+    def close(self):
+        pass
+
+
+def blank_frames(n: int, w: int = 640, h: int = 480) -> list[np.ndarray]:
+    return [np.full((h, w, 3), 90, dtype=np.uint8) for _ in range(n)]
+
+
+# --------------------------------------------------------------------------- synthetic pipeline
+def test_lift_video_writes_every_output(tmp_path, lifter):
+    out = tmp_path / "out"
+    result = lift_video(blank_frames(8), out, lifter=lifter, detector=StandIn(missing={3}), fps=25.0, smooth="offline")
+    assert result.sequence and result.fps == 25.0
+    assert result.found.tolist() == [True, True, True, False, True, True, True, True]
+    assert result.lifted.tolist() == result.found.tolist()
+    assert np.isnan(result.poses[3]).all() and np.isfinite(result.poses[result.lifted]).all()
+    assert set(result.outputs) == {"keypoints", "json", "npz", "bvh", "animation"}
+    assert sorted(p.name for p in out.iterdir()) == ["animation.mp4", "keypoints", "motion.bvh", "poses3d.json", "poses3d.npz"]
+
+    # the frame without a person is recorded, not dropped
+    frame3 = json.loads((out / "keypoints" / "000003_keypoints.json").read_text())
+    assert frame3["people"] == []
+    poses = json.loads((out / "poses3d.json").read_text())
+    assert len(poses["frames"]) == 8 and poses["frames"][3]["people"] == []
+    assert poses["metadata"]["frames_without_person"] == ["000003"]
+    assert poses["metadata"]["root_translation_m"][3] is None
+    npz = np.load(out / "poses3d.npz", allow_pickle=False)
+    assert npz["poses3d"].shape == (8, 1, 17, 3) and npz["lifted"][:, 0].tolist() == result.lifted.tolist()
+
+    # the OpenPose JSON is read back as MediaPipe landmarks and can be lifted again
+    data = read_keypoints(out / "keypoints")
+    assert data.layout == "mediapipe33" and data.num_people.tolist() == [1, 1, 1, 0, 1, 1, 1, 1]
+    np.testing.assert_allclose(data.keypoints[0, 0], landmarks()[:, :2], atol=1e-3)
+
+    names, fk, frame_time = read_bvh(out / "motion.bvh")
+    assert fk.shape[0] == 8 and frame_time == pytest.approx(1 / 25.0)
+    cap = cv2.VideoCapture(str(out / "animation.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 8
+    cap.release()
+
+
+def test_the_person_moves_through_camera_space(lifter):
+    result = lift_video(blank_frames(6), None, lifter=lifter, detector=StandIn(), fps=25.0)
+    root = result.poses[:, 0]
+    assert (np.diff(root[:, 0]) > 0).all()  # moving right in the image: moving right in space
+    assert (root[:, 2] > 0.5).all()  # in front of the camera
+    np.testing.assert_allclose(result.poses - root[:, None], result.poses_raw - root[:, None], atol=1e-9)
+    assert result.outputs == {}
+
+
+def test_photos_of_different_sizes_are_unrelated(tmp_path, lifter):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, (w, h) in enumerate([(640, 480), (500, 600), (640, 480)]):
+        cv2.imwrite(str(folder / f"img{i + 1}.png"), np.full((h, w, 3), 120, dtype=np.uint8))
+    source = open_frames(folder)
+    assert not source.sequence and source.names == ["img1", "img2", "img3"]
+    result = lift_video(folder, tmp_path / "out", lifter=lifter, detector=StandIn(missing={1}), animation="gif", smooth="offline")
+    assert result.found.tolist() == [True, False, True] and result.world is None
+    assert "bvh" not in result.outputs and (tmp_path / "out" / "animation.gif").is_file()
+    assert result.cameras[1].fx == 600.0 and result.cameras[0].cx == 320.0  # each photo its own camera
+
+
+def test_tracker_refuses_a_jump_to_someone_else():
+    """A stand-in that finds the brightest blob: the pedestrian is brighter, the dancer is tracked."""
+
+    def blob_detector(frame, fresh: bool = False):
+        gray = frame[..., 0].astype(float)
+        if gray.max() < 50:
+            return None
+        y, x = np.unravel_index(np.argmax(gray), gray.shape)
+        return landmarks((x - 320.0, y - 300.0), scale=0.5)
+
+    frames = []
+    for i in range(6):
+        f = np.zeros((480, 640, 3), dtype=np.uint8)
+        f[300 + i, 200 + 2 * i] = 200  # the dancer
+        if i >= 3:
+            f[100, 600] = 255  # a brighter pedestrian far away
+        frames.append(f)
+    tracker = PersonTracker(blob_detector)
+    hips = [tracker(f)[[23, 24], :2].mean(axis=0) for f in frames]
+    assert tracker.refused == 3
+    np.testing.assert_allclose(hips[-1], [210.0, 305.0], atol=1.0)
+
+
+def test_causal_smoothing_and_no_smoothing_differ(lifter):
+    det = StandIn()
+    a = lift_video(blank_frames(10), None, lifter=lifter, detector=det, smooth="causal", fps=25.0)
+    b = lift_video(blank_frames(10), None, lifter=lifter, detector=StandIn(), fps=25.0)
+    assert np.abs(a.poses - b.poses).max() > 1e-4
+    np.testing.assert_allclose(a.poses[0], b.poses[0], atol=1e-6)  # the causal filter starts on the first frame
+
+
+# --------------------------------------------------------------------------- bad input
+def test_bad_inputs_raise_naming_the_file(tmp_path, lifter):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"this is not a video" * 100)
+    with pytest.raises(VideoInputError, match="cannot decode the video .*broken.mp4"):
+        lift_video(bad, tmp_path / "o1", lifter=lifter, detector=StandIn())
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(VideoInputError, match="folder .*empty holds no images"):
+        lift_video(empty, tmp_path / "o2", lifter=lifter, detector=StandIn())
+    with pytest.raises(VideoInputError, match="frame size is 0 x 0"):
+        lift_video([np.zeros((0, 0, 3), np.uint8)], tmp_path / "o3", lifter=lifter, detector=StandIn())
+    not_image = tmp_path / "photo.jpg"
+    not_image.write_text("no pixels here")
+    with pytest.raises(VideoInputError, match="cannot decode the image .*photo.jpg"):
+        lift_video(not_image, tmp_path / "o4", lifter=lifter, detector=StandIn())
+    with pytest.raises(CameraError, match="unknown camera model 'fisheye'"):
+        lift_video(blank_frames(2), tmp_path / "o5", lifter=lifter, detector=StandIn(), camera={"model": "fisheye", "f": 500, "cx": 1, "cy": 1})
+    with pytest.raises(VideoInputError, match="does not exist"):
+        lift_video(tmp_path / "nothing.mp4", tmp_path / "o6", lifter=lifter, detector=StandIn())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.mp4", "empty", "photo.jpg"]  # no output left
+
+
+def test_unwritable_output_leaves_no_partial_file(tmp_path, lifter):
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file where the output folder should go")
+    with pytest.raises(Exception, match="taken"):
+        lift_video(blank_frames(3), blocker, lifter=lifter, detector=StandIn())
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "motion.bvh").mkdir()  # the BVH path is a folder: the export must fail cleanly
+    from poselift.export import ExportError
+
+    with pytest.raises(ExportError, match="motion.bvh"):
+        lift_video(blank_frames(3), out, lifter=lifter, detector=StandIn(), animation=None)
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["video", "{tmp}/broken.avi", "-o", "{tmp}/out"], "cannot decode the video"),
+        (["video", "{tmp}/empty", "-o", "{tmp}/out"], "holds no images"),
+        (["video", "{tmp}/empty", "-o", "{tmp}/out", "--camera", "{tmp}/cam.json"], "cam.json: unknown camera model 'kannala'"),
+        (["video", "{tmp}/empty", "-o", "{tmp}/out", "--camera", "1,2"], "--camera must be"),
+    ],
+)
+def test_cli_bad_input_exits_non_zero(tmp_path, capsys, args, message):
+    (tmp_path / "broken.avi").write_bytes(b"\x00" * 1000)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "cam.json").write_text(json.dumps({"model": "kannala", "fx": 1, "fy": 1, "cx": 0, "cy": 0}))
+    rc = main([a.format(tmp=tmp_path) for a in args])
+    err = capsys.readouterr().err
+    assert rc != 0 and message in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_lift_smooth(tmp_path, capsys):
+    """``poselift lift --smooth`` on a small OpenPose folder written by the video pipeline's format."""
+    folder = tmp_path / "kp"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        kp = landmarks((4.0 * i, 0.0))
+        kp[:, :2] += rng.normal(0.0, 1.5, (33, 2))
+        (folder / f"{i:06d}_keypoints.json").write_text(json.dumps({"people": [{"pose_keypoints_2d": kp.reshape(-1).tolist()}]}))
+    rc_raw = main(["lift", str(folder), "-o", str(tmp_path / "raw.npz")])
+    rc = main(["lift", str(folder), "-o", str(tmp_path / "smooth.npz"), "--smooth", "--fps", "25"])
+    out = capsys.readouterr().out
+    assert rc == rc_raw == 0 and "smooth:  offline" in out
+    raw = np.load(tmp_path / "raw.npz")["poses3d"][:, 0]
+    smooth = np.load(tmp_path / "smooth.npz")["poses3d"][:, 0]
+    from poselift.smooth import bone_length_cv, jitter
+
+    assert jitter(smooth, 25.0) < jitter(raw, 25.0)
+    assert np.median(bone_length_cv(smooth, "h36m17")) < 1e-6  # bones at their median length
+
+
+# --------------------------------------------------------------------------- real media
+def _media(shared_data: Path) -> Path:
+    media = shared_data / "media"
+    if not (media / "video.avi").is_file():
+        pytest.skip(f"real media not found in {media}")
+    mp = pytest.importorskip("mediapipe")
+    if not hasattr(getattr(mp, "solutions", None), "pose"):
+        pytest.skip(f"mediapipe {mp.__version__} has no bundled pose model; install poselift[video]")
+    return media
+
+
+@pytest.mark.data
+def test_real_video_first_frames(shared_data, tmp_path):
+    media = _media(shared_data)
+    result = lift_video(media / "video.avi", tmp_path / "out", max_frames=12, smooth="offline", animation=None)
+    assert len(result.frames) == 12 and result.fps == pytest.approx(50.0)
+    assert result.lifted.sum() >= 11
+    world = result.world[result.lifted]
+    assert (world[:, H36M.index("head_top"), 1] - world[:, H36M.index("left_ankle"), 1] > 1.0).all()  # upright
+    # the dancer stands in the middle of the 1280 px frame, a few metres away
+    hips = result.keypoints[result.lifted][:, 0]
+    assert ((hips[:, 0] > 400) & (hips[:, 0] < 900)).all()
+    assert (result.poses[result.lifted][:, 0, 2] > 2.0).all()
+    assert (tmp_path / "out" / "motion.bvh").is_file()
+
+
+@pytest.mark.data
+def test_real_photos(shared_data, tmp_path):
+    media = _media(shared_data)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("COCO_val2014_000000000241.jpg", "COCO_val2014_000000000192.jpg"):
+        (folder / name).symlink_to(media / name)
+    result = lift_video(folder, None, animation=None)
+    assert not result.sequence
+    assert result.lifted.tolist() == [False, True]  # 192: nobody the detector finds; 241: a person
