@@ -270,3 +270,17 @@ def test_real_photos(shared_data, tmp_path):
     result = lift_video(folder, None, animation=None)
     assert not result.sequence
     assert result.lifted.tolist() == [False, True]  # 192: nobody the detector finds; 241: a person
+
+
+def test_an_unliftable_frame_is_marked_not_dropped(lifter):
+    class Degenerate(StandIn):
+        def __call__(self, frame, fresh: bool = False):
+            kp = super().__call__(frame)
+            if self.calls == 3:  # the third frame: every landmark at one point (the hips' centre)
+                kp[:, :2] = kp[[23, 24], :2].mean(axis=0)
+            return kp
+
+    result = lift_video(blank_frames(5), None, lifter=lifter, detector=Degenerate(), fps=25.0, smooth="offline")
+    assert result.found.all() and result.lifted.tolist() == [True, True, False, True, True]
+    assert list(result.refused) == [2] and "one point" in result.refused[2]
+    assert np.isnan(result.poses[2]).all() and np.isfinite(result.poses[[0, 1, 3, 4]]).all()

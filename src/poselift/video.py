@@ -43,7 +43,7 @@ import numpy as np
 
 from ._files import atomic_path
 from .camera import Camera, as_camera, estimate_world_frame, solve_translation
-from .errors import KeypointValueError, PoseliftError, VideoInputError, require
+from .errors import PoseliftError, VideoInputError, require
 from .skeleton import Skeleton, get_skeleton
 
 __all__ = [
@@ -288,14 +288,20 @@ class PersonTracker:
         self.forget_after = forget_after
         self._last: np.ndarray | None = None  # (33, 3) of the last accepted detection
         self._missed = 0
+        self._frame_height = 0.0
         self.refused = 0
 
     def _close(self, kp: np.ndarray) -> bool:
         if self._last is None or self._missed > self.forget_after:
             return True
-        return _distance(kp, self._last) <= self.max_jump * _body_size(self._last)
+        return _distance(kp, self._last) <= self.max_jump * self._size()
+
+    def _size(self) -> float:
+        """Body height of the last detection, at least a tenth of the frame (a collapsed detection)."""
+        return max(_body_size(self._last), 0.1 * self._frame_height)
 
     def __call__(self, frame: np.ndarray) -> np.ndarray | None:
+        self._frame_height = float(frame.shape[0])
         kp = self.detector(frame)
         if kp is not None and not self._close(kp):
             self.refused += 1
@@ -312,7 +318,7 @@ class PersonTracker:
         h, w = frame.shape[:2]
         pts = self._last[:, :2]
         centre = pts.mean(axis=0)
-        half = 0.75 * max(_body_size(self._last), 32.0)
+        half = 0.75 * max(self._size(), 32.0)
         x0, y0 = int(max(0, centre[0] - half)), int(max(0, centre[1] - half))
         x1, y1 = int(min(w, centre[0] + half)), int(min(h, centre[1] + half))
         if x1 - x0 < 16 or y1 - y0 < 16:
@@ -347,24 +353,22 @@ def _body_size(kp: np.ndarray) -> float:
 def _lift_rows(
     lifter: Any, kp: np.ndarray, conf: np.ndarray, rows: np.ndarray, height: float | None
 ) -> tuple[np.ndarray, dict[int, str]]:
-    """Lift the poses ``kp[rows]``; NaN for the others and for poses the lifter refuses.
+    """Lift the poses ``kp[rows]`` by the library's rule (``on_unliftable="nan"``); NaN elsewhere.
 
-    Returns ``(F, M, 3)`` root-relative poses and, per refused frame, the lifter's message.
+    Returns ``(F, M, 3)`` root-relative poses and, per frame the lifter refused, its reason.
     """
+    from .lifter import UNLIFTABLE_REASONS
+
     F, M = conf.shape
     poses = np.full((F, M, 3), np.nan, dtype=np.float64)
     refused: dict[int, str] = {}
     idx = np.flatnonzero(rows)
     if idx.size == 0:
         return poses, refused
-    try:
-        poses[idx] = lifter.lift(kp[idx], conf[idx], height=height)
-    except KeypointValueError:  # some pose cannot be lifted: find which, one by one
-        for i in idx:
-            try:
-                poses[i] = lifter.lift(kp[i], conf[i], height=height)
-            except KeypointValueError as e:
-                refused[int(i)] = str(e)
+    result = lifter.lift(kp[idx], conf[idx], height=height, on_unliftable="nan")
+    poses[idx] = result.poses
+    for k in np.flatnonzero(~np.asarray(result.lifted)):
+        refused[int(idx[k])] = UNLIFTABLE_REASONS.get(str(result.reason[k]), str(result.reason[k]))
     return poses, refused
 
 
