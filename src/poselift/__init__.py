@@ -1,7 +1,5 @@
 """poselift: lift 2D human keypoints to 3D skeletons with networks trained without 3D labels."""
 
-from importlib.metadata import PackageNotFoundError, version
-
 from .adapt import Adapted, adapt_coco17, adapt_layout, adapt_mpii16, adapt_openpose
 from .config import CompletionConfig, LifterConfig
 from .errors import (
@@ -24,12 +22,8 @@ from .errors import (
 )
 from .io import KeypointData, read_keypoints, write_poses
 from .lifter import Lifter, LiftResult
+from ._version import __version__
 from .skeleton import SKELETONS, Skeleton, get_skeleton
-
-try:
-    __version__ = version("poselift")
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0.0.0+unknown"
 
 __all__ = [
     "Lifter",

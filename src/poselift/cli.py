@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from .errors import PoseliftError
 from .weights import DEFAULT_MODEL
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-import torch
-
+from .errors import require
 from .skeleton import Skeleton
+
+torch = require("torch", "torch")
 
 __all__ = [
     "ScaleMode",

@@ -14,12 +14,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 
 from ._arrays import to_numpy
-from .errors import ShapeError
+from .errors import ShapeError, require
 from .geometry import procrustes_align, root_point, scale_align
 from .skeleton import Skeleton, get_skeleton
+
+torch = require("torch", "torch")
 
 __all__ = ["mpjpe", "n_mpjpe", "p_mpjpe", "pck", "auc"]
 

@@ -3,12 +3,13 @@ discriminators."""
 
 from __future__ import annotations
 
-import torch
-from torch import nn
-
 from . import geometry
 from .config import CorrectionConfig, LifterConfig
+from .errors import require
 from .skeleton import get_skeleton
+
+torch = require("torch", "torch")
+nn = torch.nn
 
 __all__ = ["ResidualMLP", "LifterNet", "CompletionNet", "CorrectionNet"]
 

@@ -149,7 +149,7 @@ def export_graph(
     model = onnx.load_model_from_string(buffer.getvalue())
     model.producer_name = "poselift"
     model.doc_string = f"poselift {spec.kind}: {spec.doc}."
-    from . import __version__
+    from ._version import __version__
 
     del model.metadata_props[:]
     for key, value in {META_CONFIG: config_json, META_WEIGHTS: weights_digest, META_VERSION: __version__}.items():
@@ -212,7 +212,8 @@ def _code_digest() -> str:
     """Digest of the code the exported graphs are traced from, so edits invalidate the cache."""
     import torch
 
-    from . import __version__, geometry, nets, pipeline, skeleton
+    from . import geometry, nets, pipeline, skeleton
+    from ._version import __version__
 
     h = hashlib.sha256(f"{_EXPORT_FORMAT}|{__version__}|{torch.__version__}".encode())
     for source in (geometry.__file__, pipeline.__file__, nets.__file__, skeleton.__file__, __file__):

@@ -7,12 +7,13 @@ evaluates through it, so a checkpoint behaves the same everywhere.
 
 from __future__ import annotations
 
-import torch
-
 from . import geometry
 from .config import LifterConfig
 from .nets import LifterNet
+from .errors import require
 from .skeleton import get_skeleton
+
+torch = require("torch", "torch")
 
 __all__ = ["LiftPipeline"]
 

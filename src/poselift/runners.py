@@ -23,7 +23,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from .config import CorrectionConfig, LifterConfig
-from .errors import MissingDependencyError
+from .errors import MissingDependencyError, require
 from .weights import COMPLETION_ONNX_NAME, ONNX_NAME, read_state, state_digest
 
 __all__ = [
@@ -46,7 +46,10 @@ Backend = Literal["torch", "onnx"]
 
 def torch_available() -> bool:
     """Whether torch can be imported here (checked without importing it)."""
-    return importlib.util.find_spec("torch") is not None
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):  # a broken or blocked installation counts as absent
+        return False
 
 
 def default_backend() -> Backend:
@@ -96,7 +99,7 @@ class TorchLiftRunner:
     backend: Backend = "torch"
 
     def __init__(self, config: LifterConfig, net: Any = None, completion: Any = None, device: Any = None):
-        import torch
+        torch = require("torch", "torch")
 
         from .nets import CompletionNet, LifterNet
         from .pipeline import LiftPipeline
@@ -151,6 +154,7 @@ class TorchCorrectionRunner:
     backend: Backend = "torch"
 
     def __init__(self, config: CorrectionConfig, net: Any = None):
+        require("torch", "torch")
         from .nets import CorrectionNet
 
         self.net = (net if net is not None else CorrectionNet(config)).eval()

@@ -1,0 +1,112 @@
+"""The package's import graph, read from the source with ``ast``: no cycles, and the layering
+the design asks for (training on top, the core and the ONNX backend below it).
+
+Every import counts, including the ones inside functions (optional dependencies are
+imported where they are used, but a cycle through them is still a cycle).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import poselift
+
+PACKAGE = Path(poselift.__file__).resolve().parent
+
+
+def _modules() -> dict[str, Path]:
+    mods = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        mods[".".join(parts)] = path
+    return mods
+
+
+def _targets(module: str, path: Path, node: ast.Import | ast.ImportFrom, mods: dict[str, Path]) -> list[str]:
+    """The poselift modules one import statement loads (a name imported from a package
+    that is a submodule counts as that submodule)."""
+    names: list[str] = []
+    if isinstance(node, ast.Import):
+        names = [a.name for a in node.names]
+    else:
+        if node.level:
+            package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+            base = ".".join(package[: len(package) - (node.level - 1)] + ([node.module] if node.module else []))
+        else:
+            base = node.module or ""
+        names = [f"{base}.{a.name}" if f"{base}.{a.name}" in mods else base for a in node.names]
+    found = []
+    for name in names:
+        while name and name not in mods:
+            name = name.rpartition(".")[0]
+        if name and name != module:
+            found.append(name)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    """``{module: modules it imports}`` over every poselift module."""
+    mods = _modules()
+    graph: dict[str, set[str]] = {m: set() for m in mods}
+    for module, path in mods.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                graph[module].update(_targets(module, path, node, mods))
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle, as a path that starts and ends at the same module, or ``None``."""
+    state: dict[str, int] = {}  # 1 on the stack, 2 done
+    stack: list[str] = []
+
+    def visit(v: str) -> list[str] | None:
+        state[v] = 1
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if state.get(w) == 1:
+                return stack[stack.index(w):] + [w]
+            if w not in state and (found := visit(w)):
+                return found
+        stack.pop()
+        state[v] = 2
+        return None
+
+    for v in sorted(graph):
+        if v not in state and (found := visit(v)):
+            return found
+    return None
+
+
+def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for w in graph[todo.pop()] - seen:
+            seen.add(w)
+            todo.append(w)
+    return seen
+
+
+def test_the_graph_is_read_correctly():
+    graph = import_graph()
+    assert "poselift.runners" in graph["poselift.lifter"]
+    assert "poselift.evaluation.h36m" in graph["poselift.cli"]  # an import inside a function
+    assert "poselift.training.config" in graph["poselift.training.trainer"]  # a relative import
+
+
+def test_the_import_graph_has_no_cycle():
+    cycle = _cycle(import_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_layers():
+    graph = import_graph()
+    core = [m for m in graph if not m.startswith(("poselift.training", "poselift.cli"))]
+    for module in core:
+        assert not any(m.startswith("poselift.training") for m in _reachable(graph, module)), module
+    assert "poselift.lifter" not in _reachable(graph, "poselift.onnx")  # a backend never imports Lifter
+    assert "poselift.lifter" not in _reachable(graph, "poselift.runners")
+    assert not any(m.startswith("poselift.training") for m in _reachable(graph, "poselift.evaluation.evaluate"))
