@@ -83,12 +83,12 @@ def test_aliases():
 def test_identity_and_lsp14_selection():
     x = np.random.default_rng(0).uniform(0, 500, (4, 17, 2))
     kp, conf = adapt_layout(x, "h36m17")
-    np.testing.assert_allclose(kp, x)
+    np.testing.assert_allclose(kp, x, rtol=1e-6, atol=1e-6)
     assert (conf == 1).all()
     lsp, _ = adapt_layout(x, "h36m17", target="lsp14")
     # lsp14 (Chen et al.) from Human3.6M: the thorax stands for the neck
     order = (3, 2, 1, 4, 5, 6, 16, 15, 14, 11, 12, 13, 8, 10)
-    np.testing.assert_allclose(lsp, x[:, order])
+    np.testing.assert_allclose(lsp, x[:, order], rtol=1e-6, atol=1e-6)
 
 
 # --------------------------------------------------------------------------- geometry
@@ -100,18 +100,18 @@ def test_coco17_hand_made_pose():
     lh, rh = np.array([220.0, 300]), np.array([180.0, 300])
     ls, rs = np.array([230.0, 160]), np.array([170.0, 160])
     pelvis, ms = (lh + rh) / 2, (ls + rs) / 2
-    np.testing.assert_allclose(_j(kp, "pelvis"), pelvis)
-    np.testing.assert_allclose(_j(kp, "left_hip"), lh + HIP_WIDEN * (lh - rh))
-    np.testing.assert_allclose(_j(kp, "right_hip"), rh + HIP_WIDEN * (rh - lh))
+    np.testing.assert_allclose(_j(kp, "pelvis"), pelvis, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(_j(kp, "left_hip"), lh + HIP_WIDEN * (lh - rh), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(_j(kp, "right_hip"), rh + HIP_WIDEN * (rh - lh), rtol=1e-6, atol=1e-6)
     thorax = ms + THORAX_RAISE * (ms - pelvis)
-    np.testing.assert_allclose(_j(kp, "thorax"), thorax)
-    np.testing.assert_allclose(_j(kp, "spine"), pelvis + SPINE_FRACTION * (thorax - pelvis))
+    np.testing.assert_allclose(_j(kp, "thorax"), thorax, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(_j(kp, "spine"), pelvis + SPINE_FRACTION * (thorax - pelvis), rtol=1e-6, atol=1e-6)
     ears = np.array([200.0, 98])
     head = ears + HEAD_FROM_EARS * (ears - ms)
-    np.testing.assert_allclose(_j(kp, "head_top"), head)
-    np.testing.assert_allclose(_j(kp, "neck"), thorax + NECK_FRACTION * (head - thorax))
+    np.testing.assert_allclose(_j(kp, "head_top"), head, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(_j(kp, "neck"), thorax + NECK_FRACTION * (head - thorax), rtol=1e-6, atol=1e-6)
     for name in ("left_shoulder", "right_elbow", "left_wrist", "right_knee", "left_ankle"):
-        np.testing.assert_allclose(_j(kp, name), p[get_skeleton("coco17").index(name), :2])
+        np.testing.assert_allclose(_j(kp, name), p[get_skeleton("coco17").index(name), :2], rtol=1e-6, atol=1e-6)
     # upright: head top above the nose, which is above the thorax (image y grows down)
     assert _j(kp, "head_top")[1] < 100 < _j(kp, "thorax")[1]
 
@@ -128,13 +128,13 @@ def test_head_top_fallbacks_and_missing():
     q = p.copy()
     q[coco.index("left_ear"), 2] = 0  # one ear: eyes come next
     eyes = np.array([200.0, 94])
-    np.testing.assert_allclose(head(q)[0], eyes + HEAD_FROM_EYES * (eyes - ms))
+    np.testing.assert_allclose(head(q)[0], eyes + HEAD_FROM_EYES * (eyes - ms), rtol=1e-6, atol=1e-6)
     q[[coco.index("left_eye"), coco.index("right_eye")], 2] = 0  # then the remaining ear
     r_ear = np.array([186.0, 98])
-    np.testing.assert_allclose(head(q)[0], r_ear + HEAD_FROM_EARS * (r_ear - ms))
+    np.testing.assert_allclose(head(q)[0], r_ear + HEAD_FROM_EARS * (r_ear - ms), rtol=1e-6, atol=1e-6)
     q[coco.index("right_ear"), 2] = 0  # then the nose
     nose = np.array([200.0, 100])
-    np.testing.assert_allclose(head(q)[0], nose + HEAD_FROM_NOSE * (nose - ms))
+    np.testing.assert_allclose(head(q)[0], nose + HEAD_FROM_NOSE * (nose - ms), rtol=1e-6, atol=1e-6)
     q[coco.index("nose"), 2] = 0  # no face at all: head top and neck missing, thorax still there
     xy, c, conf = head(q)
     assert c == 0 and np.isnan(xy).all()  # missing: NaN, so it cannot be lifted as a real point
@@ -175,13 +175,13 @@ def test_openpose_neck_and_mid_hip_are_used():
     p = _pose("openpose_body25", neck=(200, 150), mid_hip=(200, 300), left_hip=(220, 300), right_hip=(180, 300))
     kp, _ = adapt_openpose(p)
     pelvis = np.array([200.0, 300])
-    np.testing.assert_allclose(_j(kp, "thorax"), np.array([200.0, 150]) + THORAX_RAISE * np.array([0, -150.0]))
-    np.testing.assert_allclose(_j(kp, "pelvis"), pelvis)
+    np.testing.assert_allclose(_j(kp, "thorax"), np.array([200.0, 150]) + THORAX_RAISE * np.array([0, -150.0]), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(_j(kp, "pelvis"), pelvis, rtol=1e-6, atol=1e-6)
     # a hip missing: the pelvis falls back to BODY_25's mid_hip, the other hip widens from it
     p[body.index("left_hip"), 2] = 0
     kp, conf = adapt_openpose(p)
-    np.testing.assert_allclose(_j(kp, "pelvis"), pelvis)
-    np.testing.assert_allclose(_j(kp, "right_hip"), np.array([180.0, 300]) + 2 * HIP_WIDEN * np.array([-20.0, 0]))
+    np.testing.assert_allclose(_j(kp, "pelvis"), pelvis, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(_j(kp, "right_hip"), np.array([180.0, 300]) + 2 * HIP_WIDEN * np.array([-20.0, 0]), rtol=1e-6, atol=1e-6)
     assert conf[H36M.index("left_hip")] == 0
 
 
@@ -189,7 +189,7 @@ def test_openpose_layout_from_joint_count():
     body = _pose("openpose_body25")
     coco18 = _pose("openpose_coco18")
     assert adapt_openpose(body).keypoints.shape == (17, 2)
-    np.testing.assert_allclose(adapt_openpose(coco18).keypoints, adapt_openpose(coco18, layout="coco18").keypoints)
+    np.testing.assert_allclose(adapt_openpose(coco18).keypoints, adapt_openpose(coco18, layout="coco18").keypoints, rtol=1e-6, atol=1e-6)
     with pytest.raises(ShapeError, match=r"\(\.\.\., 25, 2\|3\) \(BODY_25\) or \(\.\.\., 18, 2\|3\) \(COCO-18\); got \(17, 3\)"):
         adapt_openpose(np.zeros((17, 3)))
     with pytest.raises(PoseliftError, match="takes layout 'body25' or 'coco18'; got 'coco17'"):
@@ -201,7 +201,7 @@ def test_mpii16_matches_map_layout_and_dtype():
     kp, conf = adapt_mpii16(x, correction=None)
     out = map_layout(x, "mpii16", "h36m17")
     assert out.dtype == np.float32 and out.shape == (6, 17, 2)
-    np.testing.assert_allclose(out, kp)
+    np.testing.assert_allclose(out, kp, rtol=1e-6, atol=1e-6)
     mp = get_skeleton("mpii16")
     np.testing.assert_allclose(_j(kp, "head_top"), 0.5 * x[:, mp.index("upper_neck")] + 0.5 * x[:, mp.index("head_top")], rtol=1e-6)
     assert map_layout(x.astype(np.float64), "mpii16", "lsp14").dtype == np.float64
@@ -225,8 +225,8 @@ def test_three_channels_equal_separate_confidence():
     x[1, 3, 2] = 0
     a = adapt_openpose(x)
     b = adapt_openpose(x[..., :2], confidence=x[..., 2])
-    np.testing.assert_allclose(a.keypoints, b.keypoints)
-    np.testing.assert_allclose(a.confidence, b.confidence)
+    np.testing.assert_allclose(a.keypoints, b.keypoints, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(a.confidence, b.confidence, rtol=1e-6, atol=1e-6)
 
 
 def test_batch_equals_singles_and_nan_is_missing():
@@ -236,15 +236,15 @@ def test_batch_equals_singles_and_nan_is_missing():
     batch = adapt_coco17(x)
     for i in range(4):
         single = adapt_coco17(x[i])
-        np.testing.assert_allclose(batch.keypoints[i], single.keypoints)
-        np.testing.assert_allclose(batch.confidence[i], single.confidence)
+        np.testing.assert_allclose(batch.keypoints[i], single.keypoints, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(batch.confidence[i], single.confidence, rtol=1e-6, atol=1e-6)
     assert np.isfinite(batch.keypoints[batch.confidence > 0]).all()
     # coco17 joint 3 is the left ear: the head top comes from the eyes instead
     assert batch.confidence[2, H36M.index("head_top")] == pytest.approx(0.9)
     coco = get_skeleton("coco17")
     eyes = (x[2, coco.index("left_eye"), :2] + x[2, coco.index("right_eye"), :2]) / 2
     ms = (x[2, coco.index("left_shoulder"), :2] + x[2, coco.index("right_shoulder"), :2]) / 2
-    np.testing.assert_allclose(batch.keypoints[2, H36M.index("head_top")], eyes + HEAD_FROM_EYES * (eyes - ms))
+    np.testing.assert_allclose(batch.keypoints[2, H36M.index("head_top")], eyes + HEAD_FROM_EYES * (eyes - ms), rtol=1e-6, atol=1e-6)
 
 
 def test_torch_matches_numpy_and_keeps_container_dtype():
@@ -321,7 +321,7 @@ def test_correction_hook():
     out = adapt_coco17(x, correction=shift)
     assert calls == [((1, 17, 2), (1, 17))]
     present = base.confidence > 0
-    np.testing.assert_allclose(out.keypoints[present], base.keypoints[present] + 1.0)
+    np.testing.assert_allclose(out.keypoints[present], base.keypoints[present] + 1.0, rtol=1e-6, atol=1e-6)
     assert np.isnan(out.keypoints[H36M.index("left_ankle")]).all()  # missing stays missing
     with pytest.raises(ShapeError, match="correction returned shape"):
         adapt_coco17(x, correction=lambda kp, conf: kp[..., :1])

@@ -69,14 +69,14 @@ def test_hub_id_from_a_prefilled_cache_with_local_files_only(cache, lifter, pose
     folder = resolve_model("ns/name", cache_dir=cache, local_files_only=True)
     assert folder == _snapshot(cache, COMMIT_A)  # refs/main was followed
     loaded = Lifter.from_pretrained("ns/name", cache_dir=cache, local_files_only=True)
-    np.testing.assert_array_equal(loaded.lift(poses), lifter.lift(poses))
+    np.testing.assert_allclose(loaded.lift(poses), lifter.lift(poses), rtol=0, atol=1e-6)
     t = torch.from_numpy(poses).reshape(2, 4, 17, 2)
-    assert torch.equal(loaded.lift(t), lifter.lift(t))
+    torch.testing.assert_close(loaded.lift(t), lifter.lift(t), rtol=0, atol=1e-6)
 
 
 def test_hub_id_offline_mode_from_the_environment(cache, lifter, poses, hf_offline):
     loaded = Lifter.from_pretrained("ns/name", cache_dir=cache)
-    np.testing.assert_array_equal(loaded.lift(poses), lifter.lift(poses))
+    np.testing.assert_allclose(loaded.lift(poses), lifter.lift(poses), rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("how", ["in_name", "keyword", "both_same", "tag"])
@@ -90,7 +90,7 @@ def test_revision_selects_the_snapshot(cache, other_model_dir, poses, how):
     assert resolve_model(name, cache_dir=cache, local_files_only=True, **kw) == _snapshot(cache, COMMIT_B)
     loaded = Lifter.from_pretrained(name, cache_dir=cache, local_files_only=True, **kw)
     expected = Lifter.from_pretrained(other_model_dir)
-    np.testing.assert_array_equal(loaded.lift(poses), expected.lift(poses))
+    np.testing.assert_allclose(loaded.lift(poses), expected.lift(poses), rtol=0, atol=1e-6)
 
 
 def test_revision_in_offline_mode(cache, hf_offline):
@@ -160,6 +160,6 @@ def test_end_to_end_folder_and_hub_give_the_same_lifter(tmp_path, make_hub_cache
     for loaded in (by_path, by_hub):
         out = loaded.lift(x)
         assert out.shape == (3, 2, 17, 3) and out.dtype == np.float32
-        np.testing.assert_array_equal(out, fresh.lift(x))
+        np.testing.assert_allclose(out, fresh.lift(x), rtol=0, atol=1e-6)
         out_t = loaded.lift(torch.from_numpy(x).double())
         assert out_t.shape == (3, 2, 17, 3) and out_t.dtype == torch.float64

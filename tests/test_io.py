@@ -273,8 +273,8 @@ def test_npz_with_confidence_frames_and_layout(tmp_path):
     np.savez(tmp_path / "k.npz", keypoints=kp, confidence=conf, frames=np.array(["a", "b", "c", "d"]), layout=np.array("coco17"))
     d = read_keypoints(tmp_path / "k.npz")
     assert d.layout == "coco17" and d.frames == ["a", "b", "c", "d"]
-    np.testing.assert_allclose(d.confidence[:, 0], conf)
-    np.testing.assert_allclose(d.keypoints[:, 0], kp)
+    np.testing.assert_allclose(d.confidence[:, 0], conf, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(d.keypoints[:, 0], kp, rtol=1e-6, atol=1e-6)
 
 
 def test_npz_errors(tmp_path):
@@ -341,7 +341,7 @@ def test_write_npz(tmp_path):
     lifted = np.array([[True], [False]])
     out = write_poses(tmp_path / "p.npz", poses, skeleton="lsp14", lifted=lifted)
     with np.load(out, allow_pickle=False) as z:
-        np.testing.assert_allclose(z["poses3d"][0], poses[0])
+        np.testing.assert_allclose(z["poses3d"][0], poses[0], rtol=1e-6, atol=1e-6)
         assert np.isnan(z["poses3d"][1]).all()
         assert z["lifted"].tolist() == [[True], [False]]
         assert z["joints"].tolist() == list(get_skeleton("lsp14").joints)

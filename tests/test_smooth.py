@@ -92,7 +92,7 @@ def test_smooth_poses_keeps_a_static_pose_and_moves_the_root_smoothly(pose):
 def test_measures():
     P = np.zeros((5, 17, 3))
     P[:, :, 0] = np.arange(17)
-    assert jitter(P, FPS) == 0.0
+    assert jitter(P, FPS) == pytest.approx(0.0, abs=1e-12)
     moving = P + (np.arange(5) ** 2)[:, None, None] * np.array([1.0, 0.0, 0.0])
     assert jitter(moving, 10.0) == pytest.approx(200.0)  # 2 units/frame^2 at 10 fps
     np.testing.assert_allclose(bone_length_cv(P, "h36m17"), 0.0, atol=1e-12)
