@@ -185,7 +185,8 @@ def solve_translation(
 
     Returns:
         ``(*batch, 3)`` translations ``T``; ``poses3d + T[..., None, :]`` is in the camera
-        frame. NaN for poses with NaN coordinates or fewer than two weighted joints.
+        frame. NaN for poses with NaN coordinates, fewer than two weighted joints, or
+        keypoints that fix no translation (all at one pixel).
     """
     P = np.asarray(poses3d, dtype=np.float64)
     u = np.asarray(keypoints, dtype=np.float64)
@@ -210,7 +211,9 @@ def solve_translation(
     ww = np.concatenate([w, w], axis=-1)
     AtA = np.einsum("...ki,...k,...kj->...ij", A, ww, A)
     Aty = np.einsum("...ki,...k,...k->...i", A, ww, y)
-    enough = ok.sum(axis=-1) >= 2
+    scale = np.trace(AtA, axis1=-2, axis2=-1)
+    well_posed = np.abs(np.linalg.det(AtA)) > 1e-12 * np.maximum(scale, 1e-300) ** 3  # e.g. all joints at one pixel
+    enough = (ok.sum(axis=-1) >= 2) & well_posed
     AtA = np.where(enough[..., None, None], AtA, np.eye(3))
     T = np.linalg.solve(AtA, Aty[..., None])[..., 0]
     T = np.where(enough[..., None], T, np.nan)
