@@ -285,7 +285,11 @@ def main(argv: list[str] | None = None) -> int:
     report = _report(args, machine, config, flops, gflops, floor, rows, load_before, load_after, batches)
     print(report)
     if args.out != "-":
-        Path(args.out).write_text(report, encoding="utf-8")
+        out = Path(args.out)
+        keep = ""  # the video section (benchmarks/bench_video.py) stays
+        if out.exists() and "<!-- bench_video start -->" in (old := out.read_text(encoding="utf-8")):
+            keep = "\n" + old[old.index("<!-- bench_video start -->") :]
+        out.write_text(report.rstrip("\n") + "\n" + keep, encoding="utf-8")
         print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

@@ -190,3 +190,19 @@ def test_camera_smooth_export_and_video_import_without_torch():
     result = subprocess.run([sys.executable, "-c", _NO_TORCH], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_tracked_ground_follows_a_moving_camera():
+    """A camera bobbing up and down slowly: one plane leaves the feet off it, the tracked ground keeps them on it."""
+    frames = 150
+    cam_poses, R = _tilted_camera_sequence(10.0, frames=frames)
+    bob = 0.3 * np.sin(2 * np.pi * 0.1 * np.arange(frames) / 30.0)  # metres, 0.1 Hz at 30 fps
+    moving = cam_poses - (bob[:, None] * (R @ [0.0, 1.0, 0.0]))[:, None, :]  # the scene seen from a rising camera
+    fixed, _ = align_to_world(moving, "h36m17")
+    tracked, _ = align_to_world(moving, "h36m17", ground="tracked", fps=30.0)
+    feet_fixed = np.minimum(fixed[:, 3, 1], fixed[:, 6, 1])
+    feet_tracked = np.minimum(tracked[:, 3, 1], tracked[:, 6, 1])
+    assert np.ptp(feet_fixed) > 0.2
+    assert np.abs(feet_tracked).max() < 0.06
+    with pytest.raises(PoseliftError, match="fps"):
+        align_to_world(moving, "h36m17", ground="tracked")

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 import numpy as np
 
@@ -295,7 +295,8 @@ def estimate_world_frame(
     centre = contacts.mean(axis=0)
     _, s, vt = np.linalg.svd(contacts - centre, full_matrices=False)
     spread = s / math.sqrt(max(len(contacts), 1))
-    fitted = len(contacts) >= 3 and spread.shape[0] == 3 and spread[1] >= min_spread / 4.0
+    # a plane only where the contacts cover an area, not a line (walking straight at the camera)
+    fitted = len(contacts) >= 3 and spread.shape[0] == 3 and spread[1] >= min_spread and spread[2] <= 0.5 * spread[1]
     if fitted:
         normal = vt[2] if np.dot(vt[2], up) > 0 else -vt[2]
         if np.dot(normal, up) < math.cos(math.radians(30.0)):  # a plane far from upright: distrust it
@@ -315,14 +316,42 @@ def estimate_world_frame(
 
 
 def align_to_world(
-    poses_cam: np.ndarray, skeleton: str | Skeleton, frame: WorldFrame | None = None
+    poses_cam: np.ndarray,
+    skeleton: str | Skeleton,
+    frame: WorldFrame | None = None,
+    *,
+    ground: Literal["fixed", "tracked"] = "fixed",
+    fps: float | None = None,
+    ground_cutoff: float = 0.3,
 ) -> tuple[np.ndarray, WorldFrame]:
     """Camera-space ``(frames, N, 3)`` poses in a y-up world frame (:func:`estimate_world_frame`).
 
+    ``ground="tracked"`` (needs ``fps``) lets the ground height follow the feet slowly: each
+    frame's lowest foot, low-passed at ``ground_cutoff`` Hz without lag, is moved to
+    ``y = 0``. Use it for a handheld or moving camera, where one fixed plane leaves the feet
+    floating or sinking; motion faster than the cut-off (a jump) is kept.
+
     Returns the world-frame poses (NaN frames stay NaN) and the frame used.
     """
-    frame = frame if frame is not None else estimate_world_frame(poses_cam, skeleton)
-    return frame.apply(poses_cam), frame
+    skel = get_skeleton(skeleton)
+    frame = frame if frame is not None else estimate_world_frame(poses_cam, skel)
+    world = frame.apply(poses_cam)
+    if ground == "tracked":
+        if fps is None:
+            raise PoseliftError("ground='tracked' needs the frame rate: pass fps=...")
+        from .smooth import smooth_sequence
+
+        lowest = np.nanmin(world[:, _feet(skel), 1], axis=1, initial=np.inf, where=np.isfinite(world[:, _feet(skel), 1]))
+        lowest = np.where(np.isfinite(lowest), lowest, np.nan)
+        valid = np.isfinite(lowest)
+        if valid.any():  # fill gaps so the low-pass runs over the whole sequence
+            t = np.arange(len(lowest))
+            lowest = np.interp(t, t[valid], lowest[valid])
+            height = smooth_sequence(lowest, fps, mode="offline", min_cutoff=ground_cutoff, beta=0.0)
+            world = world - np.stack([np.zeros_like(height), height, np.zeros_like(height)], axis=-1)[:, None, :]
+    elif ground != "fixed":
+        raise PoseliftError(f"ground must be 'fixed' or 'tracked'; got {ground!r}.")
+    return world, frame
 
 
 def place_in_camera(

@@ -145,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fov", type=_positive_float, default=None, metavar="DEG", help="field of view across the longer image side when --camera is not given")
     p.add_argument("--animation", default="mp4", choices=("mp4", "gif", "none"), help="animation format (default mp4)")
     p.add_argument("--no-bvh", action="store_true", help="do not write motion.bvh")
+    p.add_argument(
+        "--ground", default="tracked", choices=("tracked", "fixed"),
+        help="ground of the BVH world frame: tracked = follows the feet slowly (handheld or moving camera, "
+        "the default); fixed = one plane for the whole video (camera on a tripod)",
+    )  # fmt: skip
     p.add_argument("--max-frames", type=_positive_int, default=None, metavar="N", help="process at most N frames")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_smooth_arguments(p, fps_default=None)
@@ -280,7 +285,7 @@ def _cmd_video(args: argparse.Namespace) -> int:
     result = lift_video(
         args.input, args.output_dir, model=args.model, camera=camera, fov_deg=args.fov, height=args.height,
         smooth=args.smooth, fps=args.fps, max_frames=args.max_frames,
-        animation=None if args.animation == "none" else args.animation, bvh=not args.no_bvh,
+        animation=None if args.animation == "none" else args.animation, bvh=not args.no_bvh, ground=args.ground,
         progress=not args.no_progress,
     )  # fmt: skip
     F = len(result.frames)

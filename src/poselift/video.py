@@ -17,7 +17,7 @@ video. :func:`lift_video` runs the whole chain for one person:
    ``poselift lift``), the 3D poses (``poses3d.json``, ``poses3d.npz``), an animation
    (``animation.mp4`` or ``.gif``: the 2D keypoints over the frame beside a 3D view) and,
    for sequences, a BVH file (``motion.bvh``, y-up world frame with the ground estimated
-   from the feet).
+   from the feet, by default following them slowly as a handheld camera moves).
 
 Frames in which nobody is found, or whose person cannot be lifted, are kept in every
 output and marked (``"lifted": false``; an empty ``people`` list in the OpenPose JSON).
@@ -42,7 +42,7 @@ from typing import Any, Callable, Iterator, Literal, Sequence
 import numpy as np
 
 from ._files import atomic_path
-from .camera import Camera, as_camera, estimate_world_frame, solve_translation
+from .camera import Camera, align_to_world, as_camera, solve_translation
 from .errors import PoseliftError, VideoInputError, require
 from .skeleton import Skeleton, get_skeleton
 
@@ -436,6 +436,7 @@ def lift_video(
     max_frames: int | None = None,
     animation: Literal["mp4", "gif"] | None = "mp4",
     bvh: bool = True,
+    ground: Literal["tracked", "fixed"] = "tracked",
     progress: bool = False,
     detector: Detector | None = None,
 ) -> VideoResult:
@@ -456,6 +457,9 @@ def lift_video(
         max_frames: process at most this many frames.
         animation: ``"mp4"``, ``"gif"`` or ``None``.
         bvh: write ``motion.bvh`` (sequences only).
+        ground: the world frame's ground (:func:`poselift.camera.align_to_world`):
+            ``"tracked"`` follows the feet slowly, for a handheld or moving camera;
+            ``"fixed"``, one plane for the whole sequence (a camera on a tripod).
         progress: show a progress bar (tqdm) on stderr.
         detector: a callable ``frame_bgr -> (33, 3) | None`` replacing MediaPipe (tests).
     """
@@ -463,6 +467,8 @@ def lift_video(
         raise PoseliftError(f"animation must be 'mp4', 'gif' or None; got {animation!r}.")
     if smooth not in ("offline", "causal", None):
         raise PoseliftError(f"smooth must be 'offline', 'causal' or None; got {smooth!r}.")
+    if ground not in ("tracked", "fixed"):
+        raise PoseliftError(f"ground must be 'tracked' or 'fixed'; got {ground!r}.")
     frames_in = open_frames(source, fps=fps, max_frames=max_frames)
     if camera is not None:
         camera = as_camera(camera)
@@ -524,8 +530,7 @@ def lift_video(
 
     world = None
     if frames_in.sequence and lifted.any():
-        frame_w = estimate_world_frame(poses, skel)
-        world = frame_w.apply(poses)
+        world, _ = align_to_world(poses, skel, ground=ground, fps=frames_in.fps)
 
     result = VideoResult(
         frames=list(frames_in.names[: len(det_rows)]), fps=frames_in.fps, sequence=frames_in.sequence, skeleton=skel,
