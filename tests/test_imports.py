@@ -13,18 +13,18 @@ import pytest
 import poselift
 
 # never imported by ``import poselift``
-OPTIONAL = ["onnxruntime", "onnx", "matplotlib", "poselift.training"]
-# training-only dependencies: ``import poselift`` adds none beyond what torch itself imports
+OPTIONAL = ["torch", "onnxruntime", "onnx", "matplotlib", "poselift.training"]
+# training-only dependencies: ``import poselift`` adds none
 TRAINING_ONLY = ["yaml", "tqdm"]
 
 
 _PROBE = """
 import json, sys
-import numpy, pydantic, safetensors, torch
+import numpy, pydantic, safetensors
 core = set(sys.modules)
 import poselift
 with_poselift = set(sys.modules)
-import matplotlib, onnxruntime, poselift.training
+import matplotlib, onnxruntime, torch, poselift.training
 print(json.dumps({"core": sorted(core), "poselift": sorted(with_poselift), "all": sorted(sys.modules)}))
 """
 
@@ -36,9 +36,9 @@ def test_import_pulls_in_no_optional_or_training_dependencies():
     loaded = seen["poselift"]
     assert "poselift" in loaded and "poselift.lifter" in loaded
     # the probe can see these modules (they are installed), yet import poselift leaves them alone
-    assert {"onnxruntime", "matplotlib", "poselift.training"} <= seen["all"]
+    assert {"torch", "onnxruntime", "matplotlib", "poselift.training"} <= seen["all"]
     assert sorted(m for m in OPTIONAL if m in loaded) == []
-    assert not any(m.startswith(("onnxruntime.", "matplotlib.", "poselift.training.")) for m in loaded)
+    assert not any(m.startswith(("torch.", "onnxruntime.", "matplotlib.", "poselift.training.")) for m in loaded)
     added = loaded - seen["core"]
     assert sorted(m for m in TRAINING_ONLY if m in added) == []
 
