@@ -284,3 +284,33 @@ def test_an_unliftable_frame_is_marked_not_dropped(lifter):
     assert result.found.all() and result.lifted.tolist() == [True, True, False, True, True]
     assert list(result.refused) == [2] and "one point" in result.refused[2]
     assert np.isnan(result.poses[2]).all() and np.isfinite(result.poses[[0, 1, 3, 4]]).all()
+
+
+def test_normalised_coordinates_are_warned_about(lifter, caplog):
+    """Keypoints divided by the image size (Kinetics OpenPose: 340x256) lift with distorted proportions."""
+    kp = POSE_H36M17_PX / np.array([640.0, 480.0], dtype=np.float32)
+    with caplog.at_level("WARNING", logger="poselift"):
+        lifter.lift(kp)
+    assert "look normalised to the image size" in caplog.text and "340x256" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="poselift"):
+        lifter.lift(POSE_H36M17_PX)
+    assert "normalised" not in caplog.text
+
+
+@pytest.mark.data
+def test_real_kinetics_openpose_is_warned_about(shared_data, lifter, caplog):
+    path = shared_data / "wild2d" / "kinetics_openpose_coco18.npz"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    from poselift.adapt import adapt_openpose
+
+    clip = np.load(path)
+    a = clip[sorted(clip.files)[0]]
+    a = a[(a[..., 2] > 0).sum(axis=-1) >= 12][:2]  # two frames with a person
+    if len(a) == 0:
+        pytest.skip("no frame with a person in the first clip")
+    adapted = adapt_openpose(a, layout="coco18")
+    with caplog.at_level("WARNING", logger="poselift"):
+        lifter.lift(adapted, on_unliftable="nan")
+    assert "look normalised to the image size" in caplog.text

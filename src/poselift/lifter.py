@@ -172,6 +172,24 @@ def _tolerance(keypoints: Any, x: np.ndarray) -> float:
     return 4 * float(np.finfo(np.float64).eps)  # integers convert exactly
 
 
+def _warn_if_normalised(x: np.ndarray) -> None:
+    """Warn when every coordinate lies within [-1, 1]: keypoints normalised to the image size.
+
+    The lift is invariant to a pose's position and overall scale, but not to different
+    scales of x and y, which normalising by the image width and height introduces.
+    """
+    if x.size == 0:
+        return
+    with np.errstate(invalid="ignore"):
+        biggest = np.nanmax(np.abs(x)) if np.isfinite(x).any() else np.nan
+    if 0.0 < biggest <= 1.0:
+        logger.warning(
+            "all keypoint coordinates lie within [-1, 1]: they look normalised to the image size (e.g. OpenPose "
+            "with --keypoint_scale, or the Kinetics skeletons, normalised to 340x256). Multiply x by the image width "
+            "and y by the image height first: unequal scales of x and y distort the lifted pose."
+        )
+
+
 class Lifter:
     """A trained 2D-to-3D lifter.
 
@@ -408,6 +426,7 @@ class Lifter:
         host = x.reshape(-1, n, 2)
         missing, too_few = self._missing(confidence, batch_shape, host)
         nonfinite, degenerate, work = _screen(host, missing, _tolerance(keypoints, x))
+        _warn_if_normalised(host)
         codes = np.zeros(host.shape[0], dtype=np.int8)
         for code, mask in ((3, degenerate), (2, nonfinite), (1, too_few)):  # the first reason wins
             codes[mask] = code
