@@ -116,3 +116,12 @@ def test_bad_sequences_raise():
         write_bvh("/tmp/never.bvh", walking_sequence(3), "h36m17", fps=0.0)
     assert not Path("/tmp/never.bvh").exists()
     assert issubclass(ExportError, PoseliftError)
+
+
+def test_written_file_has_ordinary_permissions(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    path, _ = write_bvh(tmp_path / "perm.bvh", walking_sequence(3), "h36m17", fps=10.0)
+    assert (path.stat().st_mode & 0o777) == (0o666 & ~mask)

@@ -98,6 +98,9 @@ def test_lift_video_writes_every_output(tmp_path, lifter):
 
     names, fk, frame_time = read_bvh(out / "motion.bvh")
     assert fk.shape[0] == 8 and frame_time == pytest.approx(1 / 25.0)
+    with pytest.raises(Exception, match="already holds keypoints, poses3d.json.*--overwrite"):
+        lift_video(blank_frames(8), out, lifter=lifter, detector=StandIn())
+    lift_video(blank_frames(8), out, lifter=lifter, detector=StandIn(), overwrite=True)
     cap = cv2.VideoCapture(str(out / "animation.mp4"))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 8
     cap.release()
@@ -190,7 +193,7 @@ def test_unwritable_output_leaves_no_partial_file(tmp_path, lifter):
     from poselift.export import ExportError
 
     with pytest.raises(ExportError, match="motion.bvh"):
-        lift_video(blank_frames(3), out, lifter=lifter, detector=StandIn(), animation=None)
+        lift_video(blank_frames(3), out, lifter=lifter, detector=StandIn(), animation=None, overwrite=True)
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
 
 

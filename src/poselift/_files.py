@@ -16,7 +16,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path in ``path``'s folder; rename it to ``path`` if the block succeeds.
 
     On any error the temporary file is removed, so a failed write leaves neither a partial
-    file nor a stray temporary one. The folder must exist (``OSError`` otherwise).
+    file nor a stray temporary one. The folder must exist (``OSError`` otherwise). The file
+    gets the permissions a plain ``open(path, "w")`` would give it (``mkstemp`` makes it
+    private to the owner).
     """
     path = Path(path)
     # the temporary name keeps the suffix: writers such as matplotlib pick the format from it
@@ -24,9 +26,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     tmp = Path(tmp_name)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())
         yield tmp
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def _umask() -> int:
+    """The process's file-creation mask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

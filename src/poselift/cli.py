@@ -151,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the default); fixed = one plane for the whole video (camera on a tripod)",
     )  # fmt: skip
     p.add_argument("--max-frames", type=_positive_int, default=None, metavar="N", help="process at most N frames")
+    p.add_argument("--overwrite", action="store_true", help="replace the outputs already in OUT")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_smooth_arguments(p, fps_default=None)
 
@@ -285,7 +286,7 @@ def _cmd_video(args: argparse.Namespace) -> int:
     result = lift_video(
         args.input, args.output_dir, model=args.model, camera=camera, fov_deg=args.fov, height=args.height,
         smooth=args.smooth, fps=args.fps, max_frames=args.max_frames,
-        animation=None if args.animation == "none" else args.animation, bvh=not args.no_bvh, ground=args.ground,
+        animation=None if args.animation == "none" else args.animation, bvh=not args.no_bvh, ground=args.ground, overwrite=args.overwrite,
         progress=not args.no_progress,
     )  # fmt: skip
     F = len(result.frames)

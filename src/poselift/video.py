@@ -41,7 +41,7 @@ from typing import Any, Callable, Iterator, Literal, Sequence
 
 import numpy as np
 
-from ._files import atomic_path
+from ._files import _umask, atomic_path
 from .camera import Camera, align_to_world, as_camera, solve_translation
 from .errors import PoseliftError, VideoInputError, require
 from .skeleton import Skeleton, get_skeleton
@@ -437,6 +437,7 @@ def lift_video(
     animation: Literal["mp4", "gif"] | None = "mp4",
     bvh: bool = True,
     ground: Literal["tracked", "fixed"] = "tracked",
+    overwrite: bool = False,
     progress: bool = False,
     detector: Detector | None = None,
 ) -> VideoResult:
@@ -460,6 +461,8 @@ def lift_video(
         ground: the world frame's ground (:func:`poselift.camera.align_to_world`):
             ``"tracked"`` follows the feet slowly, for a handheld or moving camera;
             ``"fixed"``, one plane for the whole sequence (a camera on a tripod).
+        overwrite: replace outputs already in ``output_dir`` (otherwise they are refused
+            before any work is done).
         progress: show a progress bar (tqdm) on stderr.
         detector: a callable ``frame_bgr -> (33, 3) | None`` replacing MediaPipe (tests).
     """
@@ -470,6 +473,8 @@ def lift_video(
     if ground not in ("tracked", "fixed"):
         raise PoseliftError(f"ground must be 'tracked' or 'fixed'; got {ground!r}.")
     frames_in = open_frames(source, fps=fps, max_frames=max_frames)
+    if output_dir is not None and not overwrite:
+        _refuse_existing(Path(output_dir), animation)
     if camera is not None:
         camera = as_camera(camera)
     if lifter is None:
@@ -545,6 +550,16 @@ def lift_video(
     return result
 
 
+def _refuse_existing(out: Path, animation: str | None) -> None:
+    names = ["keypoints", "poses3d.json", "poses3d.npz", "motion.bvh"] + ([f"animation.{animation}"] if animation else [])
+    taken = [n for n in names if (out / n).exists()]
+    if taken:
+        raise PoseliftError(
+            f"{out.resolve()} already holds {', '.join(taken)}: pass overwrite=True (--overwrite) to replace them, "
+            "or choose another output folder."
+        )
+
+
 def _place(rel: np.ndarray, kp2d: np.ndarray, conf: np.ndarray, cams: list[Camera], lifted: np.ndarray) -> np.ndarray:
     """Root-relative poses moved into the camera frame (each frame with its own camera)."""
     out = np.full_like(rel, np.nan)
@@ -589,6 +604,7 @@ def _write_keypoints(result: VideoResult, out: Path) -> Path:
     final = out / "keypoints"
     tmp = Path(tempfile.mkdtemp(prefix=".keypoints.", dir=out))
     try:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes the folder private to the owner
         for f, name in enumerate(result.frames):
             kp = result.detections[f] if result.found[f] else None
             (tmp / f"{name}_keypoints.json").write_text(json.dumps(_openpose_json(kp)) + "\n", encoding="utf-8")
