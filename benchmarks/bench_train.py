@@ -66,7 +66,7 @@ def main() -> None:
             batch_size=batch, progress=False, device=args.device,
             lifter=dict(width=args.width, blocks=args.blocks),
             discriminator=dict(width=512, blocks=2, every=3),
-            loss=dict(temporal=0.0 if args.no_temporal else 1.0, bone_consistency=0.0 if args.no_temporal else 1.0),
+            loss=dict(temporal=0.0 if args.no_temporal else 1.0, motion=0.0 if args.no_temporal else 1.0),
         ))
         trainer = Trainer(cfg, data, run_dir="/tmp/poselift-bench-train")
         for _ in range(args.warmup):

@@ -248,7 +248,7 @@ def test_extra_unpaired_2d_is_mixed_in_but_never_paired(tmp_path, monkeypatch):
     assert val is None and len(train_set) == len(main) + len(other)
     np.testing.assert_array_equal(train_set.kp2d[len(main):], other.kp2d)
     assert (train_set.seq[len(main):] == -1).all()
-    pairs = Trainer._pairs(train_set, 1).numpy()
+    pairs = trainer_module._pairs(train_set.seq, train_set.frame, 1).numpy()
     assert len(pairs) == 3 * 11 and pairs.max() < len(main)  # only the main set's consecutive frames
     trainer = Trainer(cfg, train_set, run_dir=tmp_path / "run")
     assert len(trainer.x) == len(train_set)
@@ -327,3 +327,130 @@ def test_torchrun_data_parallel_keeps_ranks_in_sync(tmp_path):
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6, msg=k)
     start = Lifter(tiny_config().lifter).net.state_dict()
     assert any(not torch.equal(a[k], start[k]) for k in a if a[k].is_floating_point())
+
+
+# --------------------------------------------------------------------------- round 2: multi-view, Yu, semi
+def synthetic_multiview(sequences: int = 4, frames: int = 30, views: int = 4, seed: int = 1, labelled: bool = False):
+    """The walkers of :func:`synthetic_poses` seen at one instant by ``views`` cameras around them."""
+    from poselift.training.multiview import MultiViewSet
+
+    rng = np.random.default_rng(seed)
+    base = synthetic_poses(sequences, frames, seed)
+    world = base.pose3d / 1000.0 - np.array([0.0, 1.0, 5.0])  # undo the first camera's placement
+    rots = []
+    for v in range(views):
+        yaw = 2 * math.pi * v / views + rng.uniform(-0.2, 0.2)
+        c, s = math.cos(yaw), math.sin(yaw)
+        rots.append(np.array([[c, 0, -s], [0, 1, 0], [s, 0, c]], np.float32))
+    kp = []
+    for R in rots:
+        X = world @ R.T + np.array([0.0, 0.0, 5.0])
+        kp.append(1000.0 * X[..., :2] / X[..., 2:] + np.array([640.0, 360.0]))
+    labels = None
+    if labelled:
+        labels = np.full(world.shape, np.nan, np.float32)
+        labels[::10] = world[::10] - world[::10, :1]
+    return MultiViewSet(
+        kp2d=np.stack(kp, axis=1).astype(np.float32), seq=base.seq, frame=base.frame, skeleton="h36m17",
+        rotations=np.stack(rots)[None], group=np.zeros(len(world), np.int32), labels=labels,
+    )
+
+
+def xview_config(**loss) -> TrainConfig:
+    return tiny_config(
+        loss=dict(adversarial=0.0, l2d=0.0, l3d=0.0, cross_view=10.0, cross_view_3d=1.0, **loss),
+        data=dict(source="h36m", subjects=["S1"], val_subjects=["S8"], multiview=True,
+                  labelled={"S1": 10} if loss.get("supervised") else {}),
+        lr=1e-3,
+    )
+
+
+def test_cross_view_training_learns_depth_from_two_views(tmp_path):
+    data = synthetic_multiview()
+    torch.manual_seed(0)
+    trainer = Trainer(xview_config().model_copy(update={"batch_size": 64}), data, run_dir=tmp_path)
+    first = [trainer.train_step()["cross_view"] for _ in range(3)]
+    for _ in range(60):
+        last = trainer.train_step()
+    assert {"cross_view", "cross_view_3d", "total"} <= set(last)
+    assert last["cross_view"] < 0.6 * np.mean(first)
+
+
+def test_cross_view_batches_pair_views_of_one_instant(tmp_path):
+    """A cross-view batch holds two different views of each instant and a proper rotation between them."""
+
+    data = synthetic_multiview(views=3)
+    trainer = Trainer(xview_config(), data, run_dir=tmp_path)
+    batch = trainer._sample()
+    assert batch["x"].shape == batch["x_b"].shape == (32, 17, 2)
+    assert batch["R_ab"].shape == (32, 3, 3)
+    eye = batch["R_ab"] @ batch["R_ab"].transpose(-1, -2)
+    torch.testing.assert_close(eye, torch.eye(3).expand_as(eye), atol=1e-5, rtol=0)
+    assert not torch.allclose(batch["x"], batch["x_b"])
+    torch.testing.assert_close(batch["t_b"], batch["x_b"], atol=1e-6, rtol=0)  # targets are the inputs here
+
+
+def test_semi_supervised_and_yu_losses_train(tmp_path):
+    data = synthetic_multiview(labelled=True)
+    trainer = Trainer(xview_config(supervised=1.0), data, run_dir=tmp_path / "semi")
+    values = trainer.train_step()
+    assert "supervised" in values and math.isfinite(values["supervised"])
+    lifter_dir = trainer.export(tmp_path / "semi" / "model")
+    card = (lifter_dir / "README.md").read_text()
+    assert "SEMI-SUPERVISED" in json.loads((lifter_dir / "config.json").read_text())["metadata"]["supervision"]
+    assert "SEMI-SUPERVISED" in card
+
+    cfg = tiny_config(loss=dict(motion=1.0, scale_kl=0.1, scale_bone=1.0), scale_module=dict(width=16, every=1, prior=[0.0, 0.1]))
+    yu = Trainer(cfg, synthetic_poses(), run_dir=tmp_path / "yu")
+    s_before = _params(yu.S)
+    values = yu.train_step()
+    assert {"motion", "scale_bone", "scale_kl", "scale_bone_s"} <= set(values)
+    assert all(math.isfinite(v) for v in values.values())
+    assert any(not torch.equal(s_before[k], v) for k, v in _params(yu.S).items())
+
+
+@pytest.mark.parametrize("overrides, key", [
+    (["loss.cross_view=1"], "data.multiview"),
+    (["loss.supervised=1", "data.multiview=true"], "data.labelled"),
+    (["loss.motion=1", "data.source=keypoints"], "loss.motion"),
+    (["data.multiview=true", "lifter.skeleton=lsp14"], "data.multiview"),
+    (["data.labelled={S9: 20}", "loss.supervised=1", "data.multiview=true"], "S9"),
+])
+def test_round2_recipes_that_cannot_work_fail_before_training(overrides, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_recipe(None, overrides)
+
+
+def test_truncated_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, caplog):
+    data = synthetic_poses()
+    trainer = Trainer(tiny_config(), data, run_dir=tmp_path)
+    trainer.fit(stop_after=4)  # checkpoints at steps 2 and 4
+    latest = trainer.latest_checkpoint()
+    blob = latest / "state.safetensors"
+    blob.write_bytes(blob.read_bytes()[:100])
+    resumed = Trainer(tiny_config(), data, run_dir=tmp_path)
+    with caplog.at_level("WARNING"):
+        resumed._resume()
+    assert resumed.step == 2
+    assert "falling back" in caplog.text and "step-00000004" in caplog.text
+
+
+def test_resume_with_another_network_names_the_keys(tmp_path):
+    from poselift.training.checkpoint import CheckpointError
+
+    data = synthetic_poses()
+    Trainer(tiny_config(), data, run_dir=tmp_path).fit(stop_after=2)
+    wider = Trainer(tiny_config(lifter=dict(width=48, blocks=1)), data, run_dir=tmp_path)
+    with pytest.raises(CheckpointError, match=r"G does not fit.*mlp\.blocks\.0\.l1\.0\.weight: run \(48, 82\) vs checkpoint \(32, 66\)"):
+        wider.fit()
+
+
+def test_resumed_run_does_not_repeat_log_lines(tmp_path):
+    data = synthetic_poses()
+    Trainer(tiny_config(), data, run_dir=tmp_path).fit(stop_after=4)
+    log = tmp_path / "log.jsonl"
+    with open(log, "a") as f:  # a line written after the last checkpoint, then the run was killed
+        f.write(json.dumps({"step": 5, "total": 1.0}) + "\n")
+    Trainer(tiny_config(), data, run_dir=tmp_path).fit()
+    steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
+    assert steps == sorted(set(steps)) and steps[-1] == 6

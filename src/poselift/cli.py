@@ -536,7 +536,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         run_dir = Path("runs") / name
     print(f"training {config.name!r} in {run_dir}")
     train(config, run_dir, resume=not args.no_resume)
-    print(f"done: models in {run_dir / 'final'} and {run_dir / 'best'}")
+    written = [str(run_dir / n) for n in ("final", "best") if (run_dir / n / "config.json").is_file()]
+    print(f"done: models in {' and '.join(written)}" if written else f"done: no model folder written in {run_dir}")
     return 0
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "axis_angle_matrix",
     "random_view_rotation",
     "rotate_about_root",
+    "mirror",
     "procrustes_align",
     "scale_align",
     "chain_height",
@@ -144,6 +145,15 @@ def random_view_rotation(
 def rotate_about_root(X: torch.Tensor, R: torch.Tensor, pivot: torch.Tensor) -> torch.Tensor:
     """``R (X - pivot) + pivot`` for poses ``(B, N, 3)``, rotations ``(B, 3, 3)``, pivots ``(B, 1, 3)``."""
     return (X - pivot) @ R.transpose(-1, -2) + pivot
+
+
+def mirror(x: torch.Tensor, skeleton: Skeleton) -> torch.Tensor:
+    """Mirror image of poses ``(*batch, N, D)`` (2D or 3D): x negated, left and right joints swapped.
+
+    For root-centred poses this is the pose seen in a mirror held along the image's vertical axis.
+    """
+    sign = torch.tensor([-1.0] + [1.0] * (x.shape[-1] - 1), dtype=x.dtype, device=x.device)
+    return x[..., list(skeleton.flip_permutation), :] * sign
 
 
 def procrustes_align(pred: torch.Tensor, target: torch.Tensor, scale: bool = True) -> torch.Tensor:

@@ -608,7 +608,8 @@ def lifter_card(config: LifterConfig) -> str:
         title="poselift lifter",
         summary=(
             f"A poselift 2D-to-3D lifter for the `{config.skeleton}` joint layout "
-            f"(residual MLP, width {config.width}, {config.blocks} blocks), trained without 3D labels."
+            f"(residual MLP, width {config.width}, {config.blocks} blocks).\n\n"
+            f"Supervision: {config.metadata.get('supervision', 'trained without 3D labels')}."
         ),
         usage="\n".join([
             "from poselift import Lifter",

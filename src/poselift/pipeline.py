@@ -32,19 +32,27 @@ class LiftPipeline(torch.nn.Module):
         self.c = float(config.c)
         self.scale_mode = config.scale_mode
         self.flip_test = config.flip_test
-        self.flip = list(self.skeleton.flip_permutation)
 
     def depths(self, x_n: torch.Tensor) -> torch.Tensor:
         """Depth offsets; with ``flip_test``, averaged with those of the mirrored pose."""
         if not self.flip_test:
             return self.net(x_n)
-        mirrored = x_n[:, self.flip] * torch.tensor([-1.0, 1.0], dtype=x_n.dtype, device=x_n.device)
-        d, d_mirrored = self.net(torch.cat([x_n, mirrored])).chunk(2)
-        return 0.5 * (d + d_mirrored[:, self.flip])
+        d, d_mirrored = self.net(torch.cat([x_n, geometry.mirror(x_n, self.skeleton)])).chunk(2)
+        return 0.5 * (d + d_mirrored[:, list(self.skeleton.flip_permutation)])
+
+    def lift_3d(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalise, network, unproject: ``(B, N, 2)`` at any offset and scale -> (3D, normalised 2D).
+
+        The 3D has its root at depth ``c`` and projects exactly onto the root-centred input,
+        so a pose twice as large in 2D gives a 3D pose twice as large (training lifts
+        re-projected poses of any size with this; inference passes normalised poses).
+        """
+        x_n, root, sigma = geometry.normalize_2d(x, self.skeleton, self.c, self.scale_mode)
+        return geometry.unproject(x - root, self.depths(x_n), self.c, sigma), x_n
 
     def forward(self, x: torch.Tensor, height: torch.Tensor) -> torch.Tensor:
         x_n, _, _ = geometry.normalize_2d(x, self.skeleton, self.c, self.scale_mode)
-        X = geometry.unproject(x_n, self.depths(x_n), self.c)
+        X, _ = self.lift_3d(x_n)
         X = X - geometry.root_point(X, self.skeleton)
         scale = torch.where(height > 0, height / geometry.chain_height(X, self.skeleton).clamp_min(1e-8), torch.ones_like(X[:, 0, 0]))
         return X * scale[:, None, None]

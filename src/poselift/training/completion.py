@@ -13,6 +13,7 @@ import logging
 import numpy as np
 import torch
 
+from .. import geometry
 from ..config import CompletionConfig
 from ..lifter import Lifter
 from ..nets import CompletionNet
@@ -74,12 +75,11 @@ def train_completion(
     net = CompletionNet(skeleton.num_joints, config.width, config.blocks)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    flip = list(skeleton.flip_permutation)
     net.train()
     for step in range(steps):
         x = x_all[torch.randint(len(x_all), (batch_size,), generator=gen)]
         mirror = torch.rand(batch_size, generator=gen) < 0.5
-        x = torch.where(mirror[:, None, None], x[:, flip] * torch.tensor([-1.0, 1.0]), x)
+        x = torch.where(mirror[:, None, None], geometry.mirror(x, skeleton), x)
         visible = random_masks(batch_size, skeleton, gen)
         pred = net(x, visible)
         err = (pred - x).norm(dim=-1)

@@ -17,6 +17,7 @@ __all__ = [
     "ExtraData",
     "LossConfig",
     "DiscriminatorConfig",
+    "ScaleModuleConfig",
     "TrainConfig",
     "load_recipe",
     "apply_overrides",
@@ -43,6 +44,23 @@ class DataConfig(_Strict):
     subjects: list[str] = Field(default_factory=lambda: ["S1", "S5", "S6", "S7"])
     val_subjects: list[str] = Field(default_factory=lambda: ["S8"], description="held out, 3D for validation only")
     inputs: Literal["gt", "detected"] = "gt"
+    correction: bool = Field(False, description="inputs 'detected': pass the detections through the shipped learned correction")
+    multiview: bool = Field(
+        False, description="load all calibrated cameras of each instant (needed by loss.cross_view; Human3.6M only)"
+    )
+    target: Literal["inputs", "gt"] = Field(
+        "inputs", description="multiview: cross-view 2D targets from the inputs, or from the ground-truth projections"
+    )
+    input_mix: float = Field(
+        0.0, ge=0.0, le=1.0,
+        description="multiview with target 'gt': share of input poses drawn from the ground-truth projections instead "
+        "of the detections (a lifter for both clean and detected 2D)",
+    )
+    labelled: dict[str, int] = Field(
+        default_factory=dict,
+        description="SEMI-SUPERVISED: {subject: every} keeps the 3D of every n-th frame of those subjects for "
+        "loss.supervised (e.g. {S1: 20}: 5 % of S1); empty for unsupervised recipes",
+    )
     stride: int = Field(1, ge=1, description="keep every stride-th frame for training")
     val_stride: int = Field(16, ge=1)
     layout: str | None = Field(None, description="joint layout of a keypoint file (source=keypoints)")
@@ -69,14 +87,32 @@ class DiscriminatorConfig(_Strict):
 
 
 class LossConfig(_Strict):
-    adversarial: float = Field(1.0, ge=0.0, description="2D pose discriminator (0 disables it)")
-    l2d: float = Field(10.0, ge=0.0, description="lift-reproject-lift 2D consistency")
-    l3d: float = Field(1.0, ge=0.0, description="lift-reproject-lift 3D consistency")
-    temporal: float = Field(0.0, ge=0.0, description="temporal discriminator on 2D differences (0 disables)")
+    """Loss weights; 0 disables a term. Distances are mean per-joint Euclidean, GAN losses LSGAN."""
+
+    adversarial: float = Field(1.0, ge=0.0, description="2D pose discriminator (Chen et al.)")
+    l2d: float = Field(10.0, ge=0.0, description="lift-reproject-lift 2D consistency (Chen et al.)")
+    l3d: float = Field(1.0, ge=0.0, description="lift-reproject-lift 3D consistency (Chen et al.)")
+    temporal: float = Field(0.0, ge=0.0, description="temporal discriminator on 2D differences (Chen et al.)")
     symmetry: float = Field(0.0, ge=0.0, description="left/right bone-length symmetry (ablation)")
-    bone_consistency: float = Field(0.0, ge=0.0, description="equal bone proportions in the two frames of a temporal pair")
-    gan: Literal["lsgan", "bce"] = "lsgan"
-    distance: Literal["euclidean", "squared"] = "euclidean"
+    motion: float = Field(0.0, ge=0.0, description="Yu et al.'s multi-view motion consistency Ltmc (needs sequences)")
+    scale_kl: float = Field(0.0, ge=0.0, description="Yu et al.'s scale module: KL of its log-scales to the prior")
+    scale_bone: float = Field(0.0, ge=0.0, description="Yu et al.'s scale module: bone lengths agree between frames t and t+l")
+    cross_view: float = Field(0.0, ge=0.0, description="Wang et al.'s cross-view re-projection (needs data.multiview)")
+    cross_view_3d: float = Field(0.0, ge=0.0, description="lifts of two views agree after the camera rotation (data.multiview)")
+    supervised: float = Field(0.0, ge=0.0, description="SEMI-SUPERVISED 3D loss on data.labelled rows")
+
+
+class ScaleModuleConfig(_Strict):
+    """Yu et al.'s scale-estimation module (used when loss.scale_kl or loss.scale_bone > 0)."""
+
+    width: int = Field(256, ge=8, le=8192)
+    blocks: int = Field(1, ge=0, le=64)
+    every: int = Field(4, ge=1, description="iterative schedule: one scale-module step per this many lifter steps")
+    prior: tuple[float, float] | None = Field(
+        None,
+        description="mean and std of the log reference scale; default: measured on the training subjects' 3D "
+        "(two dataset-level numbers, recorded in the run's log and the model card)",
+    )
 
 
 class TrainConfig(_Strict):
@@ -95,14 +131,12 @@ class TrainConfig(_Strict):
     azimuth: float = Field(math.pi, ge=0.0, le=math.pi)
     elevation: float = Field(math.pi / 9, ge=0.0, le=math.pi / 2)
     roll: float = Field(0.0, ge=0.0, le=math.pi / 2)
-    up_axis: Literal["pose_mean", "camera_y"] = Field(
-        "pose_mean", description="azimuth axis: batch-mean root->head direction, or the camera's -y"
-    )
     flip: bool = Field(True, description="mirror half of the training 2D poses (left/right swapped)")
-    temporal_gap: int = Field(4, ge=1, description="frames between the two poses the temporal discriminator sees")
+    temporal_gap: int = Field(4, ge=1, description="frames between the two poses of a temporal pair (TD, Ltmc, scale_bone)")
     init_from: str | None = Field(None, description="start from these lifter weights (folder or released name): fine-tuning")
     lifter: LifterConfig = Field(default_factory=LifterConfig)
     discriminator: DiscriminatorConfig = Field(default_factory=DiscriminatorConfig)
+    scale_module: ScaleModuleConfig = Field(default_factory=ScaleModuleConfig)
     loss: LossConfig = Field(default_factory=LossConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     val_every: int = Field(500, ge=1)
@@ -147,10 +181,32 @@ class TrainConfig(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> "TrainConfig":
-        if self.loss.adversarial == 0 and self.loss.l2d == 0 and self.loss.l3d == 0:
+        if all(v == 0 for v in self.loss.model_dump().values()):
             raise ValueError("loss: every loss weight is 0; nothing would be trained")
-        if (self.loss.temporal > 0 or self.loss.bone_consistency > 0) and self.data.source != "h36m":
-            raise ValueError("loss.temporal and loss.bone_consistency need sequences: use data.source 'h36m'")
+        w, d = self.loss, self.data
+        sequential = [k for k in ("temporal", "motion", "scale_bone") if getattr(w, k) > 0]
+        if sequential and d.source != "h36m":
+            raise ValueError(f"loss.{sequential[0]} needs sequences (frame pairs): use data.source 'h36m'")
+        if (w.cross_view > 0 or w.cross_view_3d > 0) and not d.multiview:
+            raise ValueError("loss.cross_view needs camera pairs: set data.multiview: true (Human3.6M's calibrated cameras)")
+        if d.multiview and (d.source != "h36m" or self.lifter.skeleton != "h36m17"):
+            raise ValueError("data.multiview: camera pairs exist only for data.source 'h36m' with lifter.skeleton 'h36m17'")
+        if d.multiview and d.extra:
+            raise ValueError("data.extra: unpaired 2D cannot be mixed into multi-view training")
+        if w.supervised > 0 and not d.labelled:
+            raise ValueError("loss.supervised needs labelled 3D: set data.labelled (e.g. {S1: 20}); the data has no 3D otherwise")
+        if d.labelled and w.supervised == 0:
+            raise ValueError("data.labelled is set but loss.supervised is 0: drop data.labelled for an unsupervised run")
+        if d.labelled and not d.multiview:
+            raise ValueError("data.labelled: semi-supervised runs load Human3.6M through data.multiview: true")
+        if d.input_mix > 0 and not (d.multiview and d.target == "gt" and d.inputs == "detected"):
+            raise ValueError("data.input_mix mixes ground-truth 2D into detected inputs: it needs multiview, inputs "
+                             "'detected' and target 'gt'")
+        if d.target == "gt" and not d.multiview:
+            raise ValueError("data.target 'gt' applies to multi-view training: set data.multiview: true")
+        outside = [s for s in d.labelled if s not in d.subjects]
+        if outside:
+            raise ValueError(f"data.labelled names {outside}, not among data.subjects {d.subjects}")
         return self
 
 

@@ -48,7 +48,6 @@ def distill(
     gen = torch.Generator().manual_seed(seed)
     skeleton = teacher.skeleton
     x_all = geometry.normalize_2d(torch.from_numpy(np.ascontiguousarray(kp2d, dtype=np.float32)), skeleton, cfg.c, cfg.scale_mode)[0]
-    flip = list(skeleton.flip_permutation)
     opt = torch.optim.Adam(student_net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     teacher_net = teacher.pipeline.eval()
@@ -57,7 +56,7 @@ def distill(
     for step in range(1, steps + 1):
         x = x_all[torch.randint(len(x_all), (batch_size,), generator=gen)]
         mirror = torch.rand(batch_size, generator=gen) < 0.5
-        x = torch.where(mirror[:, None, None], x[:, flip] * torch.tensor([-1.0, 1.0]), x)
+        x = torch.where(mirror[:, None, None], geometry.mirror(x, skeleton), x)
         with torch.no_grad():
             target = teacher_net.depths(x)
         student_net.train()

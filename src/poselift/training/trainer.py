@@ -1,24 +1,30 @@
-"""Unsupervised lifter training (Chen et al. 2019): lift, rotate, re-project, lift again.
+"""Lifter training without 3D labels: Chen et al.'s loop, Yu et al.'s and Wang et al.'s additions.
 
-One step, for a batch of per-pose normalised real 2D poses ``x``:
+One step, for a batch of per-pose normalised real 2D poses ``x`` (every loss is optional,
+weighted by ``recipe.loss``; the loss functions live in :mod:`.losses`):
 
-1. ``X = unproject(x, G(x))``; a random view ``R`` (azimuth about the world vertical,
-   elevation, roll) gives ``Y = R (X - p) + p`` about the root pivot ``p = (0, 0, c)``;
-   ``y = project(Y)``.
-2. ``Y~`` = the lift of ``y`` (scale-equivariant, see :mod:`poselift.geometry`);
-   ``x~ = project(R^T (Y~ - p) + p)``; ``L3D = |Y - Y~|``, ``L2D = |x - x~|``.
-3. The 2D discriminator ``D`` sees real ``x`` against ``y`` normalised the same way, so it
-   cannot tell them apart by scale; the temporal discriminator ``T`` sees the difference
-   of two poses ``temporal_gap`` frames apart, real against projected with one shared ``R``.
+- **Chen et al.**: ``X`` = the lift of ``x`` (through the same :class:`~poselift.lifter.LiftPipeline`
+  inference runs); a random view ``R`` (azimuth about the world vertical, elevation, roll)
+  gives ``Y = R (X - p) + p`` about the root pivot ``p = (0, 0, c)`` and ``y = project(Y)``;
+  ``Y~`` = the lift of ``y``; ``x~ = project(R^T (Y~ - p) + p)``; ``L3D = |Y - Y~|``,
+  ``L2D = |x - x~|``. A 2D discriminator sees real ``x`` against ``y`` normalised alike; a
+  temporal one sees differences of two frames, real against projected with one shared ``R``.
+- **Yu et al.**: the motion between two frames of a sequence agrees before and after the
+  loop (``Ltmc``); a scale module predicts each pose's 2D scale, kept near the reference
+  distribution by a KL term and made consistent by equal bone lengths across the two frames;
+  it is updated once per ``scale_module.every`` lifter steps.
+- **Wang et al.**: with synchronised calibrated views, the lift of view a turned by
+  ``R_b R_a^T`` re-projects onto view b's 2D, and agrees with view b's lift in 3D.
+- **Semi-supervised** (only recipes that set ``data.labelled``): a 3D loss on a fixed
+  labelled subset.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
-import math
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -30,12 +36,15 @@ from torch import nn
 from .. import geometry
 from ..errors import PoseliftError
 from ..lifter import Lifter
+from ..pipeline import LiftPipeline
 from ..nets import LifterNet, ResidualMLP
 from ..skeleton import get_skeleton
+from . import checkpoint, losses as L
 from .config import TrainConfig
 from ..evaluation.data import PoseSet
+from .multiview import MultiViewSet, single_view
 
-__all__ = ["Trainer", "TrainingDivergedError", "train"]
+__all__ = ["Trainer", "TrainingDivergedError", "train", "load_data"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,120 +53,112 @@ class TrainingDivergedError(PoseliftError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-def _distance(a: torch.Tensor, b: torch.Tensor, kind: str) -> torch.Tensor:
-    sq = (a - b).square().sum(dim=-1)
-    return (sq + 1e-12).sqrt().mean() if kind == "euclidean" else sq.mean()
-
-
-def _gan_loss(logits: torch.Tensor, real: bool, kind: str) -> torch.Tensor:
-    if kind == "lsgan":
-        return 0.5 * (logits - (1.0 if real else 0.0)).square().mean()
-    target = torch.full_like(logits, 1.0 if real else 0.0)
-    return nn.functional.binary_cross_entropy_with_logits(logits, target)
-
-
-# --------------------------------------------------------------------------- state (de)serialisation
-def _split_state(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
-    """Tensors of a nested state go to ``tensors``; the JSON-able rest is returned."""
-    if torch.is_tensor(obj):
-        tensors[prefix] = obj.detach().cpu().contiguous()
-        return {"__tensor__": prefix}
-    if isinstance(obj, dict):
-        return {"__dict__": [[_split_state(k, f"{prefix}.k{i}", tensors), _split_state(v, f"{prefix}.{i}", tensors)] for i, (k, v) in enumerate(obj.items())]}
-    if isinstance(obj, (list, tuple)):
-        return {"__list__": [_split_state(v, f"{prefix}.{i}", tensors) for i, v in enumerate(obj)], "tuple": isinstance(obj, tuple)}
-    return obj
-
-
-def _join_state(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
-    if isinstance(obj, dict):
-        if "__tensor__" in obj:
-            return tensors[obj["__tensor__"]]
-        if "__dict__" in obj:
-            return {_join_state(k, tensors): _join_state(v, tensors) for k, v in obj["__dict__"]}
-        if "__list__" in obj:
-            items = [_join_state(v, tensors) for v in obj["__list__"]]
-            return tuple(items) if obj.get("tuple") else items
-    return obj
-
-
 class Trainer:
     """Holds the networks, optimisers and data of one run; :meth:`fit` trains it."""
 
-    def __init__(self, config: TrainConfig, train: PoseSet, *, run_dir: str | os.PathLike, val: PoseSet | None = None):
+    def __init__(
+        self,
+        config: TrainConfig,
+        train: PoseSet | MultiViewSet,
+        *,
+        run_dir: str | os.PathLike,
+        val: PoseSet | None = None,
+    ):
         self.config = config
         self.run_dir = Path(run_dir)
         self.val = val
         self.rank = int(os.environ.get("RANK", 0))
         self.world = int(os.environ.get("WORLD_SIZE", 1))
-        self.device = self._pick_device(config.device)
+        self.device = _pick_device(config.device)
         if config.threads:
             torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed + self.rank)
         self.gen = torch.Generator().manual_seed(config.seed * 1000 + self.rank)
 
-        lc = config.lifter
+        lc, w = config.lifter, config.loss
         self.skeleton = get_skeleton(lc.skeleton)
-        if train.skeleton != lc.skeleton:
-            raise PoseliftError(f"training poses are {train.skeleton!r} but the lifter is {lc.skeleton!r}")
-        n = self.skeleton.num_joints
+        data = train if isinstance(train, MultiViewSet) else single_view(train)
+        if data.skeleton != lc.skeleton:
+            raise PoseliftError(f"training poses are {data.skeleton!r} but the lifter is {lc.skeleton!r}")
         self.c = lc.c
-        x, train = self._normalise(train)
-        self.x = x.to(self.device)
-        uses_pairs = config.loss.temporal > 0 or config.loss.bone_consistency > 0
-        self.pairs = self._pairs(train, config.temporal_gap) if uses_pairs else None
-        if self.pairs is not None and len(self.pairs) == 0:
-            raise PoseliftError(f"no frame pairs {config.temporal_gap} frames apart for the temporal discriminator")
+        self.cross = w.cross_view > 0 or w.cross_view_3d > 0
+        self.uses_scale = w.scale_kl > 0 or w.scale_bone > 0
+        self._setup_data(data)
 
-        self.motion_scale = 1.0
-        if self.pairs is not None:
-            sample = self.pairs[torch.randperm(len(self.pairs), generator=self.gen)[:20000]]
-            diffs = self.x[sample[:, 1]] - self.x[sample[:, 0]]
-            self.motion_scale = float(1.0 / diffs.square().sum(-1).mean().sqrt().clamp_min(1e-6))
+        n = self.skeleton.num_joints
         self.G = LifterNet(lc).to(self.device)
+        self.pipe = LiftPipeline(self.G, lc.model_copy(update={"flip_test": False}))
         if config.init_from:
             self._init_from(config.init_from)
         dc = config.discriminator
-        self.D = ResidualMLP(2 * n, 1, dc.width, dc.blocks, batchnorm=False, dropout=dc.dropout).to(self.device) if config.loss.adversarial > 0 else None
-        self.T = ResidualMLP(2 * n, 1, dc.width, dc.blocks, batchnorm=False, dropout=dc.dropout).to(self.device) if config.loss.temporal > 0 else None
+        disc = lambda: ResidualMLP(2 * n, 1, dc.width, dc.blocks, batchnorm=False, dropout=dc.dropout).to(self.device)  # noqa: E731
+        self.D = disc() if w.adversarial > 0 else None
+        self.T = disc() if w.temporal > 0 else None
+        sc = config.scale_module
+        self.S = ResidualMLP(2 * n, 1, sc.width, sc.blocks, batchnorm=False).to(self.device) if self.uses_scale else None
+        self.prior = tuple(sc.prior) if sc.prior is not None else (0.0, 0.1)
         if self.world > 1:
             self._broadcast_parameters()
-        opt = dict(lr=config.lr, betas=config.betas)
-        d_opt = dict(lr=config.d_lr or config.lr, betas=config.betas)
-        self.opt_G = torch.optim.Adam(self.G.parameters(), **opt)
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=config.lr, betas=config.betas)
         d_params = [p for m in (self.D, self.T) if m is not None for p in m.parameters()]
-        self.opt_D = torch.optim.Adam(d_params, **d_opt) if d_params else None
+        self.opt_D = torch.optim.Adam(d_params, lr=config.d_lr or config.lr, betas=config.betas) if d_params else None
+        self.opt_S = torch.optim.Adam(self.S.parameters(), lr=config.lr, betas=config.betas) if self.S is not None else None
         self.step = 0
         self.best: dict[str, Any] = {}
         self.autocast = self.device.type == "cuda" and config.amp
 
-    # ------------------------------------------------------------------ setup helpers
-    def _pick_device(self, name: str) -> torch.device:
-        if name == "auto":
-            if torch.cuda.is_available():
-                return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-            return torch.device("cpu")
-        return torch.device(name)
-
-    def _normalise(self, data: PoseSet) -> tuple[torch.Tensor, PoseSet]:
-        """Per-pose normalised 2D of the usable poses, and the poses kept."""
-        x = torch.from_numpy(np.ascontiguousarray(data.kp2d, dtype=np.float32))
-        x_n, _, sigma = geometry.normalize_2d(x, self.skeleton, self.c, self.config.lifter.scale_mode)
-        keep = torch.isfinite(x_n).all(dim=(-1, -2)) & (sigma > 1e-6)
+    # ------------------------------------------------------------------ setup
+    def _setup_data(self, data: MultiViewSet) -> None:
+        """Normalised 2D of every view ``(T, V, N, 2)``, camera rotations, pairs, labelled rows."""
+        cfg, w = self.config, self.config.loss
+        x_n, ok = self._normalise(data.kp2d)
+        t_n = None
+        if data.target2d is not None:
+            t_n, t_ok = self._normalise(data.target2d)
+            ok &= t_ok
+        keep = ok.all(dim=1)
         if not bool(keep.all()):
-            logger.warning("dropping %d degenerate or non-finite training poses", int((~keep).sum()))
+            logger.warning("dropping %d rows with a degenerate or non-finite view", int((~keep).sum()))
             data = data.take(keep.numpy())
             x_n = x_n[keep]
-        return x_n.contiguous(), data
+            t_n = None if t_n is None else t_n[keep]
+        if len(data) == 0:
+            raise PoseliftError("no usable training poses (all degenerate or non-finite)")
+        self.views = data.views
+        if self.cross and (data.rotations is None or self.views < 2):
+            raise PoseliftError("loss.cross_view needs synchronised views with camera rotations (data.multiview: true)")
+        self.x = x_n.contiguous().to(self.device)
+        self.xt = None if t_n is None else t_n.contiguous().to(self.device)
+        self.rot = None if data.rotations is None else torch.from_numpy(data.rotations).float().to(self.device)
+        self.group = None if data.group is None else torch.from_numpy(data.group).long().to(self.device)
 
-    @staticmethod
-    def _pairs(data: PoseSet, gap: int) -> torch.Tensor:
-        """Indices ``i`` such that row ``i + k`` is the same sequence ``gap`` frames later."""
-        frame_step = int(np.median(np.diff(data.frame[: min(len(data), 1000)]))) or 1
-        k = max(1, round(gap / frame_step))
-        same = (data.seq[k:] == data.seq[:-k]) & (data.seq[k:] >= 0) & (data.frame[k:] - data.frame[:-k] == k * frame_step)
-        idx = np.nonzero(same)[0]
-        return torch.stack([torch.from_numpy(idx), torch.from_numpy(idx + k)], dim=1)
+        self.lab_rows = self.lab = None
+        if w.supervised > 0:
+            if data.labels is None:
+                raise PoseliftError("loss.supervised needs labelled 3D (data.labelled), and the data has none")
+            rows = np.nonzero(np.isfinite(data.labels).all(axis=(1, 2)))[0]
+            if len(rows) == 0:
+                raise PoseliftError(f"data.labelled {cfg.data.labelled} selects no frame with 3D")
+            self.lab_rows = torch.from_numpy(rows).to(self.device)
+            self.lab = torch.from_numpy(data.labels[rows]).float().to(self.device)
+            logger.info("semi-supervised: %d labelled instants (%.2f %% of the training rows)", len(rows), 100 * len(rows) / len(data))
+
+        needs_pairs = w.temporal > 0 or w.motion > 0 or w.scale_bone > 0
+        self.pairs = _pairs(data.seq, data.frame, cfg.temporal_gap) if needs_pairs else None
+        if self.pairs is not None and len(self.pairs) == 0:
+            raise PoseliftError(f"no frame pairs {cfg.temporal_gap} frames apart in the training data (temporal_gap)")
+        self.motion_scale = 1.0
+        if self.pairs is not None:
+            sample = self.pairs[torch.randperm(len(self.pairs), generator=self.gen)[:20000]]
+            diffs = self.x[sample[:, 1], 0] - self.x[sample[:, 0], 0]
+            self.motion_scale = float(1.0 / diffs.square().sum(-1).mean().sqrt().clamp_min(1e-6))
+
+    def _normalise(self, kp: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-pose normalised 2D ``(T, V, N, 2)`` and a ``(T, V)`` mask of usable poses."""
+        x = torch.from_numpy(np.ascontiguousarray(kp, dtype=np.float32))
+        x_n, _, sigma = geometry.normalize_2d(x, self.skeleton, self.c, self.config.lifter.scale_mode)
+        ok = torch.isfinite(x_n).all(dim=(-1, -2)) & (sigma > 1e-6)
+        return torch.nan_to_num(x_n), ok
 
     def _init_from(self, name_or_path: str) -> None:
         """Copy a trained lifter's weights into ``G`` (its architecture must match the recipe's)."""
@@ -174,10 +175,13 @@ class Trainer:
         self.G.load_state_dict(start.net.state_dict())
         logger.info("initialised the lifter from %s", name_or_path)
 
+    def _modules(self) -> dict[str, nn.Module | None]:
+        return {"G": self.G, "D": self.D, "T": self.T, "S": self.S}
+
     def _broadcast_parameters(self) -> None:
         import torch.distributed as dist
 
-        for m in (self.G, self.D, self.T):
+        for m in self._modules().values():
             if m is not None:
                 for p in m.state_dict().values():
                     dist.broadcast(p, 0)
@@ -193,78 +197,115 @@ class Trainer:
                     dist.all_reduce(p.grad)
                     p.grad /= self.world
 
-    # ------------------------------------------------------------------ one step
-    def _sample(self) -> tuple[torch.Tensor, int]:
-        """A batch of normalised 2D; with pairs, rows ``i`` and ``i + half`` are one pair."""
+    # ------------------------------------------------------------------ sampling
+    def _randint(self, high: int, size: int) -> torch.Tensor:
+        return torch.randint(high, (size,), generator=self.gen).to(self.device)
+
+    def _sample(self) -> dict[str, Any]:
+        """A batch: rows (pairs ``i``/``i + half`` when temporal losses are on), views, mirroring."""
         B = self.config.batch_size
         if self.pairs is None:
-            x = self.x[torch.randint(len(self.x), (B,), generator=self.gen).to(self.device)]
             half = B
+            rows = self._randint(len(self.x), B)
         else:
             half = B // 2
-            rows = self.pairs[torch.randint(len(self.pairs), (half,), generator=self.gen)]
-            x = self.x[rows.T.reshape(-1).to(self.device)]
+            p = self.pairs[self._randint(len(self.pairs), half)]
+            rows = torch.cat([p[:, 0], p[:, 1]])
+        reps = rows.shape[0] // half
+        a = self._randint(self.views, half)
+        flip = (torch.rand(half, generator=self.gen) < 0.5).to(self.device) if self.config.flip else None
+        batch: dict[str, Any] = {"half": half, "x": self._view(self.x, rows, a.repeat(reps), flip, reps)}
+        if self.cross:
+            b = (a + 1 + self._randint(self.views - 1, half)) % self.views
+            a, b = a.repeat(reps), b.repeat(reps)
+            targets = self.xt if self.xt is not None else self.x
+            batch["x_b"] = self._view(self.x, rows, b, flip, reps)
+            batch["t_a"] = self._view(targets, rows, a, flip, reps)
+            batch["t_b"] = self._view(targets, rows, b, flip, reps)
+            g = self.group[rows]
+            R_ab = self.rot[g, b] @ self.rot[g, a].transpose(-1, -2)
+            if flip is not None:  # both views mirrored = the mirrored world: R_ab -> M R_ab M, M = diag(-1, 1, 1)
+                M = torch.tensor([-1.0, 1.0, 1.0], device=self.device)
+                R_ab = torch.where(flip.repeat(reps)[:, None, None], M[:, None] * R_ab * M, R_ab)
+            batch["R_ab"] = R_ab
+        return batch
+
+    def _view(self, table: torch.Tensor, rows: torch.Tensor, view: torch.Tensor, flip: torch.Tensor | None, reps: int) -> torch.Tensor:
+        x = table[rows, view]
+        mix = self.config.data.input_mix
+        if mix > 0 and table is self.x:  # inputs: some from the clean 2D instead of the detections
+            clean = (torch.rand(len(rows) // reps, generator=self.gen) < mix).to(self.device).repeat(reps)
+            x = torch.where(clean[:, None, None], self.xt[rows, view], x)
+        if flip is None:
+            return x
+        return torch.where(flip.repeat(reps)[:, None, None], geometry.mirror(x, self.skeleton), x)
+
+    def _labelled_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised 2D of labelled instants (random view, mirrored at random) and their camera-frame 3D."""
+        n = max(2, self.config.batch_size // 4)
+        pick = self._randint(len(self.lab_rows), n)
+        rows = self.lab_rows[pick]
+        v = self._randint(self.views, n)
+        R = self.rot[self.group[rows], v]
+        target = self.lab[pick] @ R.transpose(-1, -2)
+        x = self.x[rows, v]
         if self.config.flip:
-            flip = (torch.rand(half, generator=self.gen) < 0.5).to(self.device)
-            flip = flip.repeat(B // half)
-            mirrored = x[:, list(self.skeleton.flip_permutation)] * torch.tensor([-1.0, 1.0], device=x.device)
-            x = torch.where(flip[:, None, None], mirrored, x)
-        return x, half
+            flip = (torch.rand(n, generator=self.gen) < 0.5).to(self.device)[:, None, None]
+            x = torch.where(flip, geometry.mirror(x, self.skeleton), x)
+            target = torch.where(flip, geometry.mirror(target, self.skeleton), target)
+        return x, target
 
     def _up(self, X: torch.Tensor) -> torch.Tensor:
-        if self.config.up_axis == "camera_y":
-            return torch.tensor([0.0, -1.0, 0.0], device=X.device)
+        """The world vertical in camera coordinates, estimated as the batch-mean root-to-head direction."""
         root = geometry.root_point(X, self.skeleton)[:, 0]
-        head = X[:, self.skeleton.head]
-        v = (head - root).detach()
+        v = (X[:, self.skeleton.head] - root).detach()
         v = v / v.norm(dim=-1, keepdim=True).clamp_min(1e-8)
         return v.mean(dim=0)
 
-    def _lift(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Scale-equivariant lift of root-relative 2D at any scale; returns (X, normalised x)."""
-        x_n, root, sigma = geometry.normalize_2d(x, self.skeleton, self.c, self.config.lifter.scale_mode)
-        d = self.G(x_n)
-        return geometry.unproject(x - root, d, self.c, sigma), x_n
+    def _relative(self, X: torch.Tensor) -> torch.Tensor:
+        return X - geometry.root_point(X, self.skeleton)
 
+    # ------------------------------------------------------------------ one step
     def train_step(self) -> dict[str, float]:
         cfg, w = self.config, self.config.loss
-        x, half = self._sample()
+        batch = self._sample()
+        x, half = batch["x"], batch["half"]
         B = x.shape[0]
         self.G.train()
+        out: dict[str, torch.Tensor] = {}
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            X = geometry.unproject(x, self.G(x), self.c)
-            pivot = torch.tensor([0.0, 0.0, self.c], device=x.device).expand(B, 1, 3)
-            n_views = half if self.pairs is not None else B
-            R = geometry.random_view_rotation(
-                n_views, self._up(X), azimuth=cfg.azimuth, elevation=cfg.elevation, roll=cfg.roll,
-                generator=self.gen, device=self.device,
-            )
-            if self.pairs is not None:
-                R = torch.cat([R, R])
-            Y = geometry.rotate_about_root(X.float(), R, pivot)
-            y = geometry.project(Y, min_depth=1.0)
-            Y2, y_n = self._lift(y)
-            X2 = geometry.rotate_about_root(Y2.float(), R.transpose(-1, -2), pivot)
-            x2 = geometry.project(X2, min_depth=1.0)
-
-            losses: dict[str, torch.Tensor] = {}
-            losses["l2d"] = _distance(x2, x, w.distance)
-            losses["l3d"] = _distance(Y2, Y, w.distance)
-            total = w.l2d * losses["l2d"] + w.l3d * losses["l3d"]
-            if self.D is not None:
-                losses["g_adv"] = _gan_loss(self.D(self._disc_input(y_n)), True, w.gan)
-                total = total + w.adversarial * losses["g_adv"]
-            if self.T is not None:
-                losses["g_temporal"] = _gan_loss(self.T(self._motion_input(y_n, half)), True, w.gan)
-                total = total + w.temporal * losses["g_temporal"]
-            if w.bone_consistency > 0:
-                losses["bone"] = self._bone_consistency(X, half)
-                total = total + w.bone_consistency * losses["bone"]
+            if self.cross:
+                X_all, _ = self.pipe.lift_3d(torch.cat([x, batch["x_b"]]))
+                X, X_b = X_all.float().chunk(2)
+            else:
+                X = self.pipe.lift_3d(x)[0].float()
+            if w.l2d > 0 or w.l3d > 0 or w.adversarial > 0 or w.temporal > 0 or w.motion > 0:
+                out.update(self._loop_losses(x, X, half))
+            P = self._relative(X)
             if w.symmetry > 0:
-                losses["symmetry"] = self._symmetry(X)
-                total = total + w.symmetry * losses["symmetry"]
-        losses["total"] = total
-        self._check_finite(losses)
+                out["symmetry"] = L.limb_symmetry(P, self.skeleton)
+            if self.cross:
+                P_b, R_ab = self._relative(X_b), batch["R_ab"]
+                R_ba = R_ab.transpose(-1, -2)
+                out["cross_view"] = 0.5 * (
+                    L.cross_view_2d(P, R_ab, batch["t_b"], self.skeleton, self.c)
+                    + L.cross_view_2d(P_b, R_ba, batch["t_a"], self.skeleton, self.c)
+                )
+                out["cross_view_3d"] = 0.5 * (L.cross_view_3d(P, R_ab, P_b) + L.cross_view_3d(P_b, R_ba, P))
+            if self.S is not None and w.scale_bone > 0:
+                with torch.no_grad():
+                    s = self._scales(x)
+                out["scale_bone"] = L.scale_bone_consistency(P[:half], P[half:], s[:half], s[half:], self.skeleton)
+            if w.supervised > 0:
+                x_l, target = self._labelled_batch()
+                out["supervised"] = L.supervised_3d(self._relative(self.pipe.lift_3d(x_l)[0].float()), target)
+        total = sum(getattr(w, k) * v for k, v in out.items() if k not in ("g_adv", "g_temporal"))
+        if "g_adv" in out:
+            total = total + w.adversarial * out["g_adv"]
+        if "g_temporal" in out:
+            total = total + w.temporal * out["g_temporal"]
+        out["total"] = total
+        self._check_finite(out)
         self.opt_G.zero_grad(set_to_none=True)
         total.backward()
         if self.world > 1:
@@ -273,21 +314,51 @@ class Trainer:
         self.opt_G.step()
 
         if self.opt_D is not None and self.step % cfg.discriminator.every == 0:
-            losses.update(self._discriminator_step(x, y_n.detach(), half))
-        return {k: float(v.detach()) for k, v in losses.items()}
+            out.update(self._discriminator_step(x, self._last_y_n, half))
+        if self.opt_S is not None and self.step % cfg.scale_module.every == 0:
+            out.update(self._scale_step(x, P.detach(), half))
+        return {k: float(v.detach()) for k, v in out.items()}
+
+    def _loop_losses(self, x: torch.Tensor, X: torch.Tensor, half: int) -> dict[str, torch.Tensor]:
+        """Chen et al.'s lift-rotate-project-lift loop (and Yu et al.'s motion term on it)."""
+        cfg, w = self.config, self.config.loss
+        B = x.shape[0]
+        pivot = torch.tensor([0.0, 0.0, self.c], device=x.device).expand(B, 1, 3)
+        R = geometry.random_view_rotation(
+            half, self._up(X), azimuth=cfg.azimuth, elevation=cfg.elevation, roll=cfg.roll,
+            generator=self.gen, device=self.device,
+        )
+        R = R.repeat(B // half, 1, 1)  # the two frames of a pair share one view
+        Y = geometry.rotate_about_root(X, R, pivot)
+        y = geometry.project(Y, min_depth=1.0)
+        Y2, y_n = self.pipe.lift_3d(y)
+        Y2 = Y2.float()
+        self._last_y_n = y_n.detach()
+        out: dict[str, torch.Tensor] = {}
+        if w.l2d > 0:
+            x2 = geometry.project(geometry.rotate_about_root(Y2, R.transpose(-1, -2), pivot), min_depth=1.0)
+            out["l2d"] = L.joint_distance(x2, x)
+        if w.l3d > 0:
+            out["l3d"] = L.joint_distance(Y2, Y)
+        if w.motion > 0:
+            out["motion"] = L.motion_consistency(Y[:half], Y[half:], Y2[:half], Y2[half:])
+        if self.D is not None:
+            out["g_adv"] = L.gan_loss(self.D(self._disc_input(y_n)), True)
+        if self.T is not None:
+            out["g_temporal"] = L.gan_loss(self.T(self._motion_input(y_n, half)), True)
+        return out
 
     def _discriminator_step(self, x: torch.Tensor, y_n: torch.Tensor, half: int) -> dict[str, torch.Tensor]:
-        w = self.config.loss
         out: dict[str, torch.Tensor] = {}
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             total = torch.zeros((), device=x.device)
             if self.D is not None:
-                out["d_real"] = _gan_loss(self.D(self._disc_input(x)), True, w.gan)
-                out["d_fake"] = _gan_loss(self.D(self._disc_input(y_n)), False, w.gan)
+                out["d_real"] = L.gan_loss(self.D(self._disc_input(x)), True)
+                out["d_fake"] = L.gan_loss(self.D(self._disc_input(y_n)), False)
                 total = total + out["d_real"] + out["d_fake"]
             if self.T is not None:
-                out["t_real"] = _gan_loss(self.T(self._motion_input(x, half)), True, w.gan)
-                out["t_fake"] = _gan_loss(self.T(self._motion_input(y_n, half)), False, w.gan)
+                out["t_real"] = L.gan_loss(self.T(self._motion_input(x, half)), True)
+                out["t_fake"] = L.gan_loss(self.T(self._motion_input(y_n, half)), False)
                 total = total + out["t_real"] + out["t_fake"]
         self._check_finite(out)
         self.opt_D.zero_grad(set_to_none=True)
@@ -298,6 +369,28 @@ class Trainer:
         self.opt_D.step()
         return out
 
+    def _scales(self, x: torch.Tensor) -> torch.Tensor:
+        """The scale module's estimate of each pose's 2D scale ``(B,)`` (positive)."""
+        return self.S(x.flatten(1) * self.c).squeeze(-1).clamp(-3.0, 3.0).exp()
+
+    def _scale_step(self, x: torch.Tensor, P: torch.Tensor, half: int) -> dict[str, torch.Tensor]:
+        """Yu et al.'s iterative schedule: one step of the scale module with the lifter held fixed."""
+        w = self.config.loss
+        s = self._scales(x)
+        out: dict[str, torch.Tensor] = {"scale_kl": L.gaussian_kl(s.log(), *self.prior)}
+        total = w.scale_kl * out["scale_kl"]
+        if w.scale_bone > 0:
+            out["scale_bone_s"] = L.scale_bone_consistency(P[:half], P[half:], s[:half], s[half:], self.skeleton)
+            total = total + w.scale_bone * out["scale_bone_s"]
+        self._check_finite(out)
+        self.opt_S.zero_grad(set_to_none=True)
+        total.backward()
+        if self.world > 1:
+            self._all_reduce_grads([self.S])
+        nn.utils.clip_grad_norm_(self.S.parameters(), self.config.grad_clip)
+        self.opt_S.step()
+        return out
+
     def _disc_input(self, x_n: torch.Tensor) -> torch.Tensor:
         """Discriminators see normalised poses scaled by ``c`` (RMS size about 1): they have no BatchNorm."""
         return (x_n * self.c).flatten(1)
@@ -306,25 +399,8 @@ class Trainer:
         """The temporal discriminator sees pose differences scaled to RMS 1 over the real data."""
         return ((x_n[half:] - x_n[:half]) * self.motion_scale).flatten(1)
 
-    def _bone_proportions(self, X: torch.Tensor) -> torch.Tensor:
-        bones = self.skeleton.bones
-        lengths = torch.stack([(X[:, c] - X[:, p]).norm(dim=-1) for p, c in bones], dim=-1)
-        return lengths / lengths.sum(dim=-1, keepdim=True).clamp_min(1e-8)
-
-    def _bone_consistency(self, X: torch.Tensor, half: int) -> torch.Tensor:
-        """The same person in two frames: bone proportions agree (no 3D labels needed)."""
-        b = self._bone_proportions(X)
-        return (b[half:] - b[:half]).abs().sum(dim=-1).mean()
-
-    def _symmetry(self, X: torch.Tensor) -> torch.Tensor:
-        parents = self.skeleton.parents
-        pairs = [(l, r) for l, r in self.skeleton.pairs if parents[l] >= 0 and parents[r] >= 0]
-        left = torch.stack([(X[:, l] - X[:, parents[l]]).norm(dim=-1) for l, _ in pairs], dim=-1)
-        right = torch.stack([(X[:, r] - X[:, parents[r]]).norm(dim=-1) for _, r in pairs], dim=-1)
-        return (left - right).square().mean()
-
-    def _check_finite(self, losses: dict[str, torch.Tensor]) -> None:
-        bad = [k for k, v in losses.items() if not bool(torch.isfinite(v))]
+    def _check_finite(self, values: dict[str, torch.Tensor]) -> None:
+        bad = [k for k, v in values.items() if not bool(torch.isfinite(v))]
         if bad:
             last = self.latest_checkpoint()
             raise TrainingDivergedError(
@@ -337,66 +413,53 @@ class Trainer:
         return self.run_dir / "checkpoints"
 
     def latest_checkpoint(self) -> Path | None:
-        root = self._ckpt_root()
-        done = sorted(p for p in root.glob("step-*") if (p / "state.json").is_file()) if root.is_dir() else []
-        return done[-1] if done else None
+        done = checkpoint.list_checkpoints(self._ckpt_root())
+        return done[0] if done else None
 
-    def save_checkpoint(self) -> Path:
-        from safetensors.torch import save_file
-
-        state = {
+    def _state(self) -> dict[str, Any]:
+        mods = {k: (m.state_dict() if m is not None else None) for k, m in self._modules().items()}
+        opts = {k: (o.state_dict() if o is not None else None) for k, o in (("opt_G", self.opt_G), ("opt_D", self.opt_D), ("opt_S", self.opt_S))}
+        return {
             "step": self.step,
-            "G": self.G.state_dict(),
-            "D": self.D.state_dict() if self.D is not None else None,
-            "T": self.T.state_dict() if self.T is not None else None,
-            "opt_G": self.opt_G.state_dict(),
-            "opt_D": self.opt_D.state_dict() if self.opt_D is not None else None,
+            **mods,
+            **opts,
             "rng_torch": torch.get_rng_state(),
             "rng_gen": self.gen.get_state(),
             "rng_cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
             "best": self.best,
+            "prior": list(self.prior),
         }
-        tensors: dict[str, torch.Tensor] = {}
-        meta = _split_state(state, "s", tensors)
-        final = self._ckpt_root() / f"step-{self.step:08d}"
-        tmp = final.with_name(final.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        save_file(tensors, str(tmp / "state.safetensors"))
-        (tmp / "config.yaml").write_text(_dump_yaml(self.config), encoding="utf-8")
-        (tmp / "state.json").write_text(json.dumps(meta), encoding="utf-8")
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.rename(final)
-        for old in sorted(p for p in self._ckpt_root().glob("step-*") if p != final and not p.name.endswith(".tmp"))[:-1]:
-            shutil.rmtree(old, ignore_errors=True)
-        return final
+
+    def save_checkpoint(self) -> Path:
+        return checkpoint.save_checkpoint(self._ckpt_root(), self.step, self._state(), _dump_yaml(self.config))
 
     def load_checkpoint(self, path: str | os.PathLike) -> None:
-        from safetensors.torch import load_file
+        self._restore(checkpoint.load_checkpoint(Path(path)))
 
-        path = Path(path)
-        tensors = load_file(str(path / "state.safetensors"))
-        state = _join_state(json.loads((path / "state.json").read_text()), tensors)
-        self.G.load_state_dict(state["G"])
-        if self.D is not None:
-            self.D.load_state_dict(state["D"])
-        if self.T is not None:
-            self.T.load_state_dict(state["T"])
-        self.opt_G.load_state_dict(state["opt_G"])
-        if self.opt_D is not None:
-            self.opt_D.load_state_dict(state["opt_D"])
+    def _restore(self, state: dict[str, Any]) -> None:
+        for name, module in self._modules().items():
+            saved = state.get(name)
+            if module is None:
+                continue
+            if saved is None:
+                raise checkpoint.CheckpointError(f"the checkpoint has no {name} network but this recipe needs one; start a new run folder")
+            checkpoint.compare_state_dicts(name, module.state_dict(), saved)
+            module.load_state_dict(saved)
+        for name, opt in (("opt_G", self.opt_G), ("opt_D", self.opt_D), ("opt_S", self.opt_S)):
+            if opt is not None and state.get(name) is not None:
+                opt.load_state_dict(state[name])
         torch.set_rng_state(state["rng_torch"])
         self.gen.set_state(state["rng_gen"])
         if state.get("rng_cuda") is not None and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng_cuda"], self.device)
         self.step = int(state["step"])
         self.best = state.get("best") or {}
+        if state.get("prior"):
+            self.prior = tuple(state["prior"])
 
     # ------------------------------------------------------------------ validation and export
     def lifter(self) -> Lifter:
         """The current lifter (a copy in eval mode, on the CPU)."""
-        import copy
-
         net = copy.deepcopy(self.G).cpu().eval()
         return Lifter(self.config.lifter, net, device="cpu")
 
@@ -410,13 +473,30 @@ class Trainer:
 
     def export(self, folder: str | os.PathLike, metadata: dict[str, Any] | None = None) -> Path:
         lifter = self.lifter()
-        if metadata:
-            lifter.config = lifter.config.model_copy(update={"metadata": {**lifter.config.metadata, **metadata}})
+        meta = {"supervision": supervision(self.config)}
+        if self.S is not None:
+            meta["scale_prior"] = {"log_mean": self.prior[0], "log_std": self.prior[1], "source": self._prior_source()}
+        meta.update(metadata or {})
+        lifter.config = lifter.config.model_copy(update={"metadata": {**lifter.config.metadata, **meta}})
         return lifter.save_pretrained(folder)
+
+    def _prior_source(self) -> str:
+        if self.config.scale_module.prior is not None:
+            return "given in the recipe"
+        return "measured on the training subjects' 3D (two dataset-level numbers, no per-pose 3D)"
 
     # ------------------------------------------------------------------ loop
     def _lr_scale(self) -> float:
         return self.config.lr_decay ** (self.step // self.config.decay_every)
+
+    def _resume(self) -> None:
+        found = checkpoint.load_latest(self._ckpt_root())
+        if found is None:
+            return
+        path, state = found
+        self._restore(state)
+        logger.info("resumed from %s (step %d)", path, self.step)
+        _truncate_log(self.run_dir / "log.jsonl", self.step)
 
     def fit(self, *, resume: bool = True, stop_after: int | None = None) -> Lifter:
         """Train to ``config.steps`` (or ``stop_after`` more steps), resuming from the last checkpoint."""
@@ -425,33 +505,33 @@ class Trainer:
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.yaml").write_text(_dump_yaml(cfg), encoding="utf-8")
-        last = self.latest_checkpoint() if resume else None
-        if last is not None:
-            self.load_checkpoint(last)
-            logger.info("resumed from %s (step %d)", last, self.step)
+        if resume:
+            self._resume()
+        elif main:
+            (self.run_dir / "log.jsonl").unlink(missing_ok=True)
         end = cfg.steps if stop_after is None else min(cfg.steps, self.step + stop_after)
         log = open(self.run_dir / "log.jsonl", "a", encoding="utf-8") if main else None
         bar = _progress(cfg.progress and main, self.step, cfg.steps)
         t0, steps0 = time.perf_counter(), self.step
         try:
             while self.step < end:
-                for opt, base in ((self.opt_G, cfg.lr), (self.opt_D, cfg.d_lr or cfg.lr)):
+                for opt, base in ((self.opt_G, cfg.lr), (self.opt_D, cfg.d_lr or cfg.lr), (self.opt_S, cfg.lr)):
                     if opt is not None:
                         for g in opt.param_groups:
                             g["lr"] = base * self._lr_scale()
-                losses = self.train_step()
+                values = self.train_step()
                 self.step += 1
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(total=f"{losses['total']:.3f}", refresh=False)
+                    bar.set_postfix(total=f"{values['total']:.3f}", refresh=False)
                 record: dict[str, Any] = {}
                 if self.step % cfg.log_every == 0 or self.step == end:
                     elapsed = time.perf_counter() - t0
-                    record = {"step": self.step, **losses, "lr": cfg.lr * self._lr_scale(),
+                    record = {"step": self.step, **values, "lr": cfg.lr * self._lr_scale(),
                               "poses_per_s": (self.step - steps0) * cfg.batch_size * self.world / max(elapsed, 1e-9)}
                 if main and (self.step % cfg.val_every == 0 or self.step == cfg.steps) and self.val is not None:
                     v = self.validate()
-                    record = {"step": self.step, **losses, **record, **v}
+                    record = {"step": self.step, **values, **record, **v}
                     if not self.best or v["val_p_mpjpe"] < self.best["val_p_mpjpe"]:
                         self.best = {"step": self.step, **v}
                         self.export(self.run_dir / "best", {"selected_by": "validation P-MPJPE on " + "+".join(cfg.data.val_subjects), **self.best})
@@ -471,6 +551,53 @@ class Trainer:
         return self.lifter()
 
 
+def supervision(config: TrainConfig) -> str:
+    """How a run was supervised, in the words its model card uses."""
+    d, w = config.data, config.loss
+    if w.supervised > 0:
+        share = ", ".join(f"every {n}th frame of {s}" for s, n in d.labelled.items())
+        return f"SEMI-SUPERVISED: 3D labels of {share}; everything else without 3D labels"
+    if w.cross_view > 0 or w.cross_view_3d > 0:
+        return "multi-view 2D with calibrated cameras, no 3D labels"
+    return "single-view 2D only, no 3D labels"
+
+
+def _pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+def _pairs(seq: np.ndarray, frame: np.ndarray, gap: int) -> torch.Tensor:
+    """Indices ``(i, j)``: row ``j`` is the same sequence ``gap`` frames (rounded to the stride) after row ``i``."""
+    frame_step = int(np.median(np.diff(frame[: min(len(frame), 1000)]))) if len(frame) > 1 else 1
+    frame_step = max(frame_step, 1)
+    k = max(1, round(gap / frame_step))
+    if len(seq) <= k:
+        return torch.zeros((0, 2), dtype=torch.long)
+    same = (seq[k:] == seq[:-k]) & (seq[k:] >= 0) & (frame[k:] - frame[:-k] == k * frame_step)
+    idx = np.nonzero(same)[0]
+    return torch.stack([torch.from_numpy(idx), torch.from_numpy(idx + k)], dim=1).long()
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log records written after ``step`` (by a run killed after its last checkpoint)."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= step:
+                kept.append(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by the kill
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
+    tmp.replace(path)
+
+
 def _progress(enabled: bool, start: int, total: int):
     if not enabled:
         return None
@@ -487,24 +614,49 @@ def _dump_yaml(config: TrainConfig) -> str:
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
 
 
-def load_data(config: TrainConfig) -> tuple[PoseSet, PoseSet | None]:
+def scale_prior(path: str | None, subjects: list[str], c: float, skeleton: str) -> tuple[float, float]:
+    """Mean and standard deviation of the log reference scale (Yu et al.) over the training subjects' 3D."""
+    from ..evaluation.h36m import load_h36m
+
+    poses = load_h36m(path, subjects, stride=10, skeleton=skeleton, with_3d=True)
+    P = torch.from_numpy(poses.pose3d).double()
+    sk = get_skeleton(skeleton)
+    P = P - geometry.root_point(P, sk)
+    log_s = L.reference_scale(P, sk, c).log()
+    return float(log_s.mean()), float(log_s.std())
+
+
+def load_data(config: TrainConfig) -> tuple[PoseSet | MultiViewSet, PoseSet | None]:
     """Training poses and (optionally) validation poses for a recipe."""
     from .sources import load_keypoints
 
     d = config.data
     skeleton = config.lifter.skeleton
+    val = None
     if d.source == "h36m":
         from ..evaluation.h36m import load_h36m
 
-        train = load_h36m(d.path, d.subjects, inputs=d.inputs, stride=d.stride, skeleton=skeleton, with_3d=False)
-        val = (
-            load_h36m(d.path, d.val_subjects, inputs=d.inputs, stride=d.val_stride, skeleton=skeleton)
-            if d.val_subjects
-            else None
-        )
+        if d.multiview:
+            from .multiview import load_h36m_multiview
+
+            train = load_h36m_multiview(
+                d.path, d.subjects, inputs=d.inputs, target=d.target, stride=d.stride,
+                correction=d.correction, labelled=d.labelled,
+            )
+        else:
+            train = load_h36m(d.path, d.subjects, inputs=d.inputs, stride=d.stride, skeleton=skeleton, with_3d=False)
+            if d.correction:
+                from ..correction import load_correction
+
+                train.kp2d = load_correction("mpii16", skeleton).correct_complete(train.kp2d)
+        if d.val_subjects:
+            val = load_h36m(d.path, d.val_subjects, inputs=d.inputs, stride=d.val_stride, skeleton=skeleton)
+            if d.correction:
+                from ..correction import load_correction
+
+                val.kp2d = load_correction("mpii16", skeleton).correct_complete(val.kp2d)
     else:
         train = load_keypoints(d.path, target=skeleton, layout=d.layout, min_confidence=d.min_confidence)
-        val = None
     if d.extra:
         extra = [load_keypoints(e.path, target=skeleton, layout=e.layout, min_confidence=e.min_confidence) for e in d.extra]
         logger.info("extra unpaired 2D (adapted): %s poses", [len(e) for e in extra])
@@ -522,6 +674,10 @@ def train(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = Tru
         if torch.cuda.is_available():
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     try:
+        if config.loss.scale_kl > 0 and config.scale_module.prior is None and config.data.source == "h36m":
+            prior = scale_prior(config.data.path, config.data.subjects, config.lifter.c, config.lifter.skeleton)
+            logger.info("scale prior from the training subjects' 3D: log mean %.4f, std %.4f", *prior)
+            config = config.model_copy(update={"scale_module": config.scale_module.model_copy(update={"prior": prior})})
         train_set, val_set = load_data(config)
         trainer = Trainer(config, train_set, run_dir=run_dir, val=val_set)
         return trainer.fit(resume=resume)

@@ -1,0 +1,129 @@
+"""Training checkpoints: a folder per step with safetensors tensors and a JSON skeleton of the state.
+
+``run/checkpoints/step-00001000/`` holds ``state.safetensors`` (every tensor of the nested
+training state: networks, optimisers, random generators), ``state.json`` (the rest of the
+state, with references to those tensors) and the recipe as ``config.yaml``. A folder is
+written under a temporary name and renamed when complete, so a killed run never leaves a
+half-written checkpoint under a final name; the two newest checkpoints are kept, so a
+checkpoint damaged afterwards (a full disk, a copy cut short) falls back to the one before.
+No pickle is read or written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import PoseliftError
+
+__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "list_checkpoints", "load_latest", "compare_state_dicts"]
+
+logger = logging.getLogger(__name__)
+
+KEEP = 2
+
+
+class CheckpointError(PoseliftError):
+    """A checkpoint cannot be read, or does not fit the run that tries to resume from it."""
+
+
+def _split_state(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
+    """Tensors of a nested state go to ``tensors``; the JSON-able rest is returned."""
+    if torch.is_tensor(obj):
+        tensors[prefix] = obj.detach().cpu().contiguous()
+        return {"__tensor__": prefix}
+    if isinstance(obj, dict):
+        return {"__dict__": [[_split_state(k, f"{prefix}.k{i}", tensors), _split_state(v, f"{prefix}.{i}", tensors)] for i, (k, v) in enumerate(obj.items())]}
+    if isinstance(obj, (list, tuple)):
+        return {"__list__": [_split_state(v, f"{prefix}.{i}", tensors) for i, v in enumerate(obj)], "tuple": isinstance(obj, tuple)}
+    return obj
+
+
+def _join_state(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(obj, dict):
+        if "__tensor__" in obj:
+            return tensors[obj["__tensor__"]]
+        if "__dict__" in obj:
+            return {_join_state(k, tensors): _join_state(v, tensors) for k, v in obj["__dict__"]}
+        if "__list__" in obj:
+            items = [_join_state(v, tensors) for v in obj["__list__"]]
+            return tuple(items) if obj.get("tuple") else items
+    return obj
+
+
+def list_checkpoints(root: Path) -> list[Path]:
+    """Complete checkpoint folders under ``root``, newest first."""
+    if not root.is_dir():
+        return []
+    done = [p for p in root.glob("step-*") if not p.name.endswith(".tmp") and (p / "state.json").is_file()]
+    return sorted(done, reverse=True)
+
+
+def save_checkpoint(root: Path, step: int, state: dict[str, Any], config_yaml: str) -> Path:
+    """Write ``root/step-XXXXXXXX`` atomically and keep the newest :data:`KEEP` checkpoints."""
+    from safetensors.torch import save_file
+
+    tensors: dict[str, torch.Tensor] = {}
+    meta = _split_state(state, "s", tensors)
+    final = root / f"step-{step:08d}"
+    tmp = final.with_name(final.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file(tensors, str(tmp / "state.safetensors"))
+    (tmp / "config.yaml").write_text(config_yaml, encoding="utf-8")
+    (tmp / "state.json").write_text(json.dumps(meta), encoding="utf-8")
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    for old in list_checkpoints(root)[KEEP:]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """The nested state saved by :func:`save_checkpoint`; :class:`CheckpointError` if unreadable."""
+    from safetensors.torch import load_file
+
+    try:
+        tensors = load_file(str(path / "state.safetensors"))
+        meta = json.loads((path / "state.json").read_text(encoding="utf-8"))
+        state = _join_state(meta, tensors)
+    except Exception as e:  # truncated file, bad JSON, a tensor reference that is not there
+        raise CheckpointError(f"checkpoint {path} is unreadable ({type(e).__name__}: {e})") from None
+    if not isinstance(state, dict) or "step" not in state:
+        raise CheckpointError(f"checkpoint {path} holds no training state")
+    return state
+
+
+def load_latest(root: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The newest readable checkpoint under ``root`` (falling back, with a warning, past damaged ones)."""
+    for path in list_checkpoints(root):
+        try:
+            return path, load_checkpoint(path)
+        except CheckpointError as e:
+            logger.warning("%s; falling back to the previous checkpoint", e)
+    return None
+
+
+def compare_state_dicts(name: str, expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor]) -> None:
+    """Raise :class:`CheckpointError` naming the keys and shapes in which a saved network differs."""
+    missing = sorted(set(expected) - set(found))
+    extra = sorted(set(found) - set(expected))
+    shapes = sorted(k for k in set(expected) & set(found) if tuple(expected[k].shape) != tuple(found[k].shape))
+    if not (missing or extra or shapes):
+        return
+    parts = []
+    if missing:
+        parts.append(f"keys only in this run: {missing[:6]}")
+    if extra:
+        parts.append(f"keys only in the checkpoint: {extra[:6]}")
+    if shapes:
+        parts.append("shapes " + ", ".join(f"{k}: run {tuple(expected[k].shape)} vs checkpoint {tuple(found[k].shape)}" for k in shapes[:4]))
+    raise CheckpointError(
+        f"the checkpoint's {name} does not fit this recipe's network ({'; '.join(parts)}). "
+        "Resume with the recipe the run started with (its config.yaml), or start a new run folder."
+    )
