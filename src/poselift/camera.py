@@ -29,6 +29,7 @@ from typing import Any, Literal, Mapping
 
 import numpy as np
 
+from ._arrays import Container, to_numpy
 from .errors import CameraError, PoseliftError, ShapeError
 from .skeleton import Skeleton, get_skeleton
 
@@ -369,19 +370,8 @@ def place_in_camera(
     if normalized:
         raise CameraError("camera= needs metric poses: drop normalized=True (the root depth depends on the body height).")
     cam = as_camera(camera)
-    is_tensor = type(poses3d).__module__.startswith("torch")
-    P = poses3d.detach().cpu().numpy() if is_tensor else np.asarray(poses3d)
-    u = _numpy(keypoints)
-    c = None if confidence is None else _numpy(confidence)
+    P = to_numpy(poses3d, "poses3d")
+    u = to_numpy(keypoints)
+    c = None if confidence is None else to_numpy(confidence, "confidence")
     out = to_camera_space(P, u[..., :2], cam, c)
-    if is_tensor:
-        import torch
-
-        return torch.as_tensor(out).to(device=poses3d.device, dtype=poses3d.dtype)
-    return out
-
-
-def _numpy(a: Any) -> np.ndarray:
-    if type(a).__module__.startswith("torch"):
-        return a.detach().cpu().numpy()
-    return np.asarray(a)
+    return Container.of(poses3d, P).restore(out)

@@ -393,9 +393,8 @@ class Lifter:
                 the feet (:func:`poselift.geometry.chain_height`). Must be finite and > 0.
             normalized: return the network's normalised units instead of metres (the
                 2D pose scaled to RMS size ``1/c`` at depth ``c``; 3D RMS size about 1).
-            batch_size: poses per forward pass (>= 1); bounds memory for huge inputs. On the
-                benchmark CPU, 65,536 poses lifted 3x faster in chunks of 4,096 (the default)
-                than in one pass (``benchmarks/RESULTS.md``).
+            batch_size: poses per forward pass (>= 1); bounds memory for huge inputs
+                (the default's speed is measured in ``benchmarks/RESULTS.md``).
             return_filled: also return the ``(*batch, N)`` bool mask of filled joints.
             on_unliftable: what to do with a pose that cannot be lifted (a missing joint the
                 model cannot fill, a NaN in a visible joint, all joints at one point; see
