@@ -5,7 +5,8 @@ Run it with the interpreters of two fresh virtual environments, one with the bas
 
     python3 -m venv /tmp/notorch && /tmp/notorch/bin/pip install .
     python3 -m venv /tmp/withtorch && /tmp/withtorch/bin/pip install "torch==2.13.0" ".[torch]"
-    python benchmarks/bench_install.py /tmp/notorch/bin/python /tmp/withtorch/bin/python --out -
+    python benchmarks/bench_install.py /tmp/notorch/bin/python /tmp/withtorch/bin/python \\
+        --update benchmarks/RESULTS.md
 
 For each interpreter it reports the size of its ``site-packages`` (pip and setuptools
 excluded) and of the largest distributions, the median wall time of ``import poselift`` in
@@ -50,6 +51,13 @@ IMPORT = r"""
 import time
 t = time.perf_counter()
 import poselift
+print(time.perf_counter() - t)
+"""
+
+IMPORT_TORCH = r"""
+import time
+t = time.perf_counter()
+import torch
 print(time.perf_counter() - t)
 """
 
@@ -117,6 +125,8 @@ def measure(python: str, repeats: int) -> dict:
     result: dict = {"python": python, "torch": _has_torch(python, env)}
     result["size"] = json.loads(_run(python, SIZE, env))
     result["import_s"] = statistics.median(float(_run(python, IMPORT, env)) for _ in range(repeats))
+    if result["torch"]:  # what `import poselift` paid while it imported torch
+        result["import_torch_s"] = statistics.median(float(_run(python, IMPORT_TORCH, env)) for _ in range(repeats))
     backends = ["onnx", "torch"] if result["torch"] else ["onnx"]
     result["first_lift_s"] = {
         b: statistics.median(float(_run(python, FIRST.format(backend=b), env)) for _ in range(repeats)) for b in backends
@@ -143,6 +153,9 @@ def report(results: list[dict], load: tuple[float, float]) -> str:
         first = " / ".join(_fmt_time(r["first_lift_s"][b]) if b in r["first_lift_s"] else "—" for b in ("onnx", "torch"))
         label = "with torch" if r["torch"] else "base (no torch)"
         lines.append(f"| {label} | {r['size']['total'] / 2**20:.0f} MB | {big} | {_fmt_time(r['import_s'])} | {first} |")
+    for r in results:
+        if "import_torch_s" in r:
+            lines += ["", f"`import torch` alone (what `import poselift` cost while it imported torch): {_fmt_time(r['import_torch_s'])}."]
     lines += ["", "| install | backend | 1 pose | 16 poses | 256 poses | 4,096 poses |", "|---|---|---:|---:|---:|---:|"]
     for r in results:
         label = "with torch" if r["torch"] else "base (no torch)"
@@ -156,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("pythons", nargs="+", help="interpreters of virtual environments with poselift installed")
     ap.add_argument("--repeats", type=int, default=5, help="fresh processes per start-up measurement")
     ap.add_argument("--out", default="-", help="markdown report file, or - for stdout")
+    ap.add_argument("--update", default=None, metavar="RESULTS_MD",
+                    help="replace (or append) this benchmark's section of a RESULTS.md, between its markers")
     ap.add_argument("--json", default=None, help="also write the raw numbers here")
     args = ap.parse_args(argv)
     before = os.getloadavg()[0]
@@ -163,11 +178,25 @@ def main(argv: list[str] | None = None) -> int:
     text = report(results, (before, os.getloadavg()[0]))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
+    if args.update:
+        _update_section(Path(args.update), text)
     if args.out == "-":
         sys.stdout.write(text)
     else:
         Path(args.out).write_text(text, encoding="utf-8")
     return 0
+
+
+def _update_section(path: Path, text: str) -> None:
+    """Put ``text`` between this benchmark's markers in ``path`` (appended the first time)."""
+    start, end = "<!-- bench_install start -->", "<!-- bench_install end -->"
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    block = f"{start}\n{text.rstrip()}\n{end}\n"
+    if start in old and end in old:
+        new = old[: old.index(start)] + block + old[old.index(end) + len(end) :].lstrip("\n")
+    else:
+        new = old.rstrip("\n") + "\n\n" + block
+    path.write_text(new, encoding="utf-8")
 
 
 if __name__ == "__main__":
