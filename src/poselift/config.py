@@ -12,16 +12,42 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .errors import ConfigError
 from .skeleton import SKELETONS, get_skeleton
 
-__all__ = ["LifterConfig", "CompletionConfig", "CorrectionConfig", "FORMAT_VERSION"]
+__all__ = ["LifterConfig", "CompletionConfig", "CorrectionConfig", "FORMAT_VERSION", "DIGEST_FIELD"]
 
 #: The config format this version of poselift writes and reads.
 FORMAT_VERSION = 1
+#: Key of ``config.json`` holding the digest of the folder's ``model.safetensors``: it belongs
+#: to the saved folder, not to the architecture, so the configs ignore it and
+#: :func:`poselift.weights.verify_weights` checks it on load.
+DIGEST_FIELD = "weights_digest"
+
+
+def _check_version(data: Any, source: str, what: str) -> None:
+    """The ``format_version`` of a config dict must be exactly the integer this poselift reads."""
+    version = data.get("format_version")
+    if version is None:
+        raise ConfigError(f"{source}: no 'format_version'; this is not a poselift {what} config")
+    if type(version) is not int:  # 1.0 and true equal 1 in Python, but are not a format version
+        raise ConfigError(
+            f"{source}: config format_version {version!r} is not supported: it must be the integer "
+            f"{FORMAT_VERSION}, not a {type(version).__name__}; re-export the model with save_pretrained()"
+        )
+    if version != FORMAT_VERSION:
+        hint = (
+            "it was written by a newer poselift: upgrade with `pip install -U poselift`"
+            if version > FORMAT_VERSION
+            else "re-export the model with this poselift version"
+        )
+        raise ConfigError(
+            f"{source}: config format_version {version!r} is not supported "
+            f"(this poselift reads version {FORMAT_VERSION}); {hint}"
+        )
 
 
 class CompletionConfig(BaseModel):
     """The network that fills missing 2D joints before lifting (see :class:`poselift.nets.CompletionNet`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     width: int = Field(512, ge=8)
     blocks: int = Field(2, ge=0)
@@ -31,7 +57,7 @@ class CompletionConfig(BaseModel):
 class LifterConfig(BaseModel):
     """Architecture and input conventions of a lifter (``config.json``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     format_version: int = FORMAT_VERSION
     architecture: Literal["residual_mlp"] = "residual_mlp"
@@ -74,21 +100,10 @@ class LifterConfig(BaseModel):
         """Validate a config dict, checking the format version first."""
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: expected a JSON object, got {type(data).__name__}")
-        version = data.get("format_version")
-        if version is None:
-            raise ConfigError(f"{source}: no 'format_version'; this is not a poselift lifter config")
-        if version != FORMAT_VERSION:
-            hint = (
-                "it was written by a newer poselift: upgrade with `pip install -U poselift`"
-                if isinstance(version, int) and version > FORMAT_VERSION
-                else "re-export the model with this poselift version"
-            )
-            raise ConfigError(
-                f"{source}: config format_version {version!r} is not supported "
-                f"(this poselift reads version {FORMAT_VERSION}); {hint}"
-            )
-        try:
-            return cls.model_validate(data)
+        _check_version(data, source, "lifter")
+        data = {k: v for k, v in data.items() if k != DIGEST_FIELD}
+        try:  # strict: "512" is not a width, true is not a version; Infinity is no number
+            return cls.model_validate(data, strict=True)
         except ValidationError as e:
             raise ConfigError(f"{source}: invalid lifter config:\n{e}") from None
 
@@ -97,7 +112,7 @@ class LifterConfig(BaseModel):
         path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
             raise ConfigError(f"{path}: not valid JSON ({e}); the download may be corrupt") from None
         return cls.from_dict(data, source=str(path))
 
@@ -105,7 +120,7 @@ class LifterConfig(BaseModel):
 class CorrectionConfig(BaseModel):
     """A learned 2D correction from layout ``source`` (after the geometric mapping) to ``target``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     format_version: int = FORMAT_VERSION
     kind: Literal["correction"] = "correction"
@@ -123,12 +138,12 @@ class CorrectionConfig(BaseModel):
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> "CorrectionConfig":
         """Validate a config dict, checking its kind and format version first."""
-        if data.get("format_version") != FORMAT_VERSION or data.get("kind") != "correction":
-            raise ConfigError(
-                f"{source}: not a correction config of format version {FORMAT_VERSION} "
-                f"(kind={data.get('kind')!r}, format_version={data.get('format_version')!r})"
-            )
+        if not isinstance(data, dict) or data.get("kind") != "correction":
+            kind = data.get("kind") if isinstance(data, dict) else type(data).__name__
+            raise ConfigError(f"{source}: not a correction config (kind={kind!r})")
+        _check_version(data, source, "correction")
+        data = {k: v for k, v in data.items() if k != DIGEST_FIELD}
         try:
-            return cls.model_validate(data)
+            return cls.model_validate(data, strict=True)
         except ValidationError as e:
             raise ConfigError(f"{source}: invalid correction config:\n{e}") from None

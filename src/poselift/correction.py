@@ -23,7 +23,21 @@ from ._arrays import Container, to_numpy
 from .config import CorrectionConfig
 from .errors import PoseliftError
 from .runners import Backend, CorrectionRunner, TorchCorrectionRunner, load_correction_runner
-from .weights import BUNDLED_CORRECTIONS, CONFIG_NAME, ONNX_NAME, model_card, push_folder, read_config, resolve_model, save_folder
+from .skeleton import SKELETONS, get_skeleton
+from .weights import (
+    BUNDLED_CORRECTIONS,
+    CONFIG_NAME,
+    ONNX_NAME,
+    check_stored_size,
+    mlp_parameters_at_least,
+    model_card,
+    pop_digest,
+    push_folder,
+    read_config,
+    resolve_model,
+    save_folder,
+    verify_weights,
+)
 
 __all__ = ["LearnedCorrection", "load_correction", "correction_card"]
 
@@ -106,8 +120,14 @@ class LearnedCorrection:
     ) -> "LearnedCorrection":
         """Load a correction folder onto a backend (torch when installed, else onnxruntime)."""
         folder = Path(folder)
-        config = CorrectionConfig.from_dict(read_config(folder), source=str(folder / CONFIG_NAME))
+        source = str(folder / CONFIG_NAME)
+        data = read_config(folder)
+        digest = pop_digest(data, source)
+        config = CorrectionConfig.from_dict(data, source=source)
+        n = get_skeleton(config.target).num_joints if config.target in SKELETONS else 0
+        check_stored_size(folder, mlp_parameters_at_least(2 * n, config.width, config.blocks), "correction network")
         runner = load_correction_runner(folder, config, backend=backend, providers=providers, cache_dir=onnx_cache_dir)
+        verify_weights(folder, digest)
         return cls(config, runner=runner)
 
     def save_pretrained(self, folder: str | os.PathLike, *, onnx: bool = False) -> Path:

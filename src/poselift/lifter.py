@@ -36,11 +36,15 @@ from .weights import (
     CONFIG_NAME,
     DEFAULT_MODEL,
     ONNX_NAME,
+    check_stored_size,
+    mlp_parameters_at_least,
     model_card,
+    pop_digest,
     push_folder,
     read_config,
     resolve_model,
     save_folder,
+    verify_weights,
 )
 
 __all__ = ["Lifter", "LiftResult", "UNLIFTABLE_REASONS", "check_keypoints", "lifter_card"]
@@ -313,11 +317,20 @@ class Lifter:
             opset: ONNX opset of an export.
         """
         folder = Path(folder)
-        config = LifterConfig.from_dict(read_config(folder), source=str(folder / CONFIG_NAME))
+        source = str(folder / CONFIG_NAME)
+        data = read_config(folder)
+        digest = pop_digest(data, source)
+        config = LifterConfig.from_dict(data, source=source)
+        n = config.num_joints
+        size = mlp_parameters_at_least(2 * n, config.width, config.blocks)
+        if config.completion is not None:
+            size += mlp_parameters_at_least(3 * n, config.completion.width, config.completion.blocks)
+        check_stored_size(folder, size, "lifter")  # before any network is built
         runner = load_lift_runner(
             folder, config, backend=backend, device=device, providers=providers, intra_op_threads=intra_op_threads,
             session_options=session_options, cache_dir=onnx_cache_dir, opset=opset,
         )
+        verify_weights(folder, digest)  # after the loader's more specific checks (keys, shapes, NaN)
         logger.info("loaded %s lifter from %s (%s backend)", config.skeleton, folder, runner.backend)
         return cls(config, runner=runner)
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._files import atomic_path
 from .errors import MissingDependencyError, PoseliftError, WeightsError, require
 
 __all__ = [
@@ -230,6 +231,15 @@ def default_cache_dir() -> Path:
     return Path(base) / "poselift" / "onnx"
 
 
+def _file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def _cached_export(
     export: Callable[[Path], Path], name: str, key_parts: Sequence[str], opset: int, cache_dir: Path | None
 ) -> Path:
@@ -242,11 +252,19 @@ def _cached_export(
     errors = []
     for root in roots:
         path = root / key / name
+        seal = path.with_name(path.name + ".sha256")  # the file's hash, written after a complete export
         if path.is_file():
-            logger.debug("using cached ONNX export %s", path)
-            return path
+            if seal.is_file() and seal.read_text(encoding="utf-8").strip() == _file_sha256(path):
+                logger.debug("using cached ONNX export %s", path)
+                return path
+            logger.warning("cached ONNX export %s is incomplete or was changed; exporting it again", path)
+            for stale in (path, seal):
+                stale.unlink(missing_ok=True)
         try:
-            return export(path)
+            out = export(path)
+            with atomic_path(seal) as tmp:
+                tmp.write_text(_file_sha256(out) + "\n", encoding="utf-8")
+            return out
         except OSError as e:
             errors.append(f"{root}: {e}")
     raise PoseliftError(

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from .config import DIGEST_FIELD  # :func:`state_digest` of model.safetensors, written by save_folder
 from .errors import ConfigError, ModelNotFoundError, WeightsError
 
 __all__ = [
@@ -45,6 +46,11 @@ __all__ = [
     "parse_hub_id",
     "read_config",
     "read_state",
+    "DIGEST_FIELD",
+    "pop_digest",
+    "verify_weights",
+    "check_stored_size",
+    "mlp_parameters_at_least",
     "state_digest",
     "load_modules",
     "save_folder",
@@ -127,7 +133,77 @@ def resolve_model(
     if repo_id in _bundled() and revision is None:
         logger.debug("loading bundled weights %s", repo_id)
         return _bundled_dir(_bundled()[repo_id])
+    near = _near_bundled(repo_id) if repo_id not in _bundled() else None
+    if near is not None:  # a typo of a released name: answer now, unless the hub cache has it
+        try:
+            return _download(repo_id, revision=revision, cache_dir=cache_dir, local_files_only=True, token=token)
+        except ModelNotFoundError:
+            raise ModelNotFoundError(
+                f"no released model {repo_id!r}: did you mean {near!r}? Released names (bundled, no network "
+                f"needed): {sorted(_bundled())}."
+            ) from None
+    if not local_files_only and not _offline():
+        unreachable = _hub_unreachable()
+        if unreachable is not None:  # no network: the local hub cache or a quick, clear error
+            logger.info("the hub cannot be reached (%s); looking in the local hub cache only", unreachable)
+            try:
+                return _download(repo_id, revision=revision, cache_dir=cache_dir, local_files_only=True, token=token)
+            except ModelNotFoundError:
+                raise ModelNotFoundError(
+                    f"could not get model {repo_id!r}: the hub cannot be reached ({unreachable}) and it is not in "
+                    f"the local hub cache. Connect, copy a hub cache from a connected machine, or pass a local "
+                    f"folder. Bundled names (no network needed): {sorted(_bundled())}."
+                ) from None
     return _download(repo_id, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token)
+
+
+def _near_bundled(repo_id: str) -> str | None:
+    """The released name ``repo_id`` is probably a typo of (``poselift/h36m17`` -> ``poselift/h36m-17``)."""
+    import difflib
+
+    if not repo_id.lower().startswith("poselift/"):
+        return None
+    close = difflib.get_close_matches(repo_id.lower(), list(_bundled()), n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def _offline() -> bool:
+    """``HF_HUB_OFFLINE`` as huggingface_hub reads it."""
+    try:
+        from huggingface_hub import constants
+
+        if constants.HF_HUB_OFFLINE:
+            return True
+    except ImportError:  # pragma: no cover - huggingface_hub is a core dependency
+        pass
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes", "on"}
+
+
+def _hub_unreachable(timeout: float = 3.0) -> str | None:
+    """Why the hub's host cannot be reached within ``timeout`` seconds (``None`` if it can).
+
+    huggingface_hub retries a dead connection for about 25 s; one TCP connection answers in
+    a few. Behind an HTTP proxy the direct connection says nothing, so nothing is checked.
+    """
+    import socket
+    from urllib.parse import urlparse
+
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")):
+        return None
+    try:
+        from huggingface_hub import constants
+
+        url = urlparse(constants.ENDPOINT)
+    except Exception:  # pragma: no cover
+        return None
+    host, port = url.hostname, url.port or (443 if url.scheme == "https" else 80)
+    if not host:
+        return None
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as e:
+        return f"{host}:{port}: {e.strerror or e}"
+    return None
 
 
 def _download(repo_id: str, *, revision, cache_dir, local_files_only, token) -> Path:
@@ -177,11 +253,77 @@ def read_config(folder: str | os.PathLike) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ModelNotFoundError(f"{path.resolve()} is missing: a poselift model folder holds {CONFIG_NAME} and {WEIGHTS_NAME}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: not valid JSON ({e}); the download may be corrupt") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path.resolve()} is a folder; it must be the JSON file written by save_pretrained()") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        raise ConfigError(f"{path}: not valid JSON ({type(e).__name__}: {e}); the download may be corrupt") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data
+
+
+def pop_digest(data: dict[str, Any], source: str) -> str | None:
+    """Remove and return the weights digest of a config dict (``None`` when it has none)."""
+    digest = data.pop(DIGEST_FIELD, None)
+    if digest is not None and (not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest)):
+        raise ConfigError(f"{source}: {DIGEST_FIELD} must be 64 hexadecimal digits (a SHA-256); got {json.dumps(digest)[:80]}")
+    return digest
+
+
+def verify_weights(folder: str | os.PathLike, digest: str | None) -> None:
+    """Raise :class:`~poselift.errors.WeightsError` unless ``model.safetensors`` has this digest.
+
+    ``None`` (a config without a digest, e.g. a training checkpoint) checks nothing.
+    """
+    if digest is None:
+        return
+    path = Path(folder) / WEIGHTS_NAME
+    found = state_digest(_load_file(path, "numpy"))
+    if found != digest:
+        raise WeightsError(
+            f"{path} does not match the {DIGEST_FIELD} in its {CONFIG_NAME} (expected {digest[:12]}..., "
+            f"found {found[:12]}...): the file is corrupt or was modified. Delete the folder and download "
+            "or save it again."
+        )
+
+
+def _header_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor names and shapes from the header of a safetensors file, without reading the data."""
+    from safetensors import safe_open
+
+    if not path.is_file():
+        raise WeightsError(f"{path} is missing: a model folder needs {WEIGHTS_NAME} next to {CONFIG_NAME}.")
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except Exception as e:
+        raise WeightsError(
+            f"{path} cannot be read as safetensors ({e}); the file is corrupt or truncated: "
+            "delete it and download or export it again."
+        ) from None
+
+
+def mlp_parameters_at_least(inputs: int, width: int, blocks: int) -> int:
+    """A lower bound of the weights of a :class:`~poselift.nets.ResidualMLP` (``in -> width``,
+    ``blocks`` blocks of two ``width x width`` layers), computable without building it."""
+    return inputs * width + blocks * 2 * width * width
+
+
+def check_stored_size(folder: str | os.PathLike, at_least: int, what: str) -> None:
+    """Refuse a config that describes a network far larger than the weights stored for it.
+
+    ``at_least``: a lower bound of the parameter count the config implies. Checked on the
+    safetensors header before any network is built, so ``width: 200000`` fails at once
+    instead of allocating tens of GB.
+    """
+    path = Path(folder) / WEIGHTS_NAME
+    stored = sum(int(np.prod(s, dtype=np.int64)) for s in _header_shapes(path).values())
+    if at_least > 2 * stored + 1_000_000:
+        raise WeightsError(
+            f"{path} holds {stored:,} numbers but its {CONFIG_NAME} describes a {what} of at least "
+            f"{at_least:,} parameters: the config does not belong to these weights (edited width or blocks?). "
+            "Re-export the model with save_pretrained()."
+        )
 
 
 def read_state(folder: str | os.PathLike, prefix: str | None = None) -> dict[str, np.ndarray]:
@@ -267,6 +409,8 @@ def load_modules(modules: Mapping[str, Any], folder: str | os.PathLike) -> None:
     for k, v in state.items():
         if v.is_floating_point() and not bool(torch.isfinite(v).all()):
             raise WeightsError(f"{path}: tensor {k!r} holds NaN or infinite values; the weights are broken.")
+        if k.endswith("running_var") and bool((v < 0).any()):
+            raise WeightsError(f"{path}: tensor {k!r} holds negative variances; the weights are broken.")
     # longest prefix first, so "" (the main network) takes only what no other module claims
     for prefix, module in sorted(modules.items(), key=lambda kv: -len(kv[0])):
         own = {k[len(prefix):]: state.pop(k) for k in list(state) if k.startswith(prefix)}
@@ -291,6 +435,8 @@ def save_folder(
     """
     from safetensors.torch import save_file
 
+    from ._files import atomic_path
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {
@@ -298,9 +444,14 @@ def save_folder(
         for prefix, module in modules.items()
         for k, v in module.state_dict().items()
     }
-    save_file(state, str(folder / WEIGHTS_NAME), metadata={"format": "pt", **(metadata or {})})
-    (folder / CONFIG_NAME).write_text(config_json, encoding="utf-8")
-    (folder / CARD_NAME).write_text(card, encoding="utf-8")
+    config = json.loads(config_json)
+    config[DIGEST_FIELD] = state_digest(state)  # of the values as stored (dtype), checked on load
+    with atomic_path(folder / WEIGHTS_NAME) as tmp:
+        save_file(state, str(tmp), metadata={"format": "pt", **(metadata or {})})
+    with atomic_path(folder / CONFIG_NAME) as tmp:
+        tmp.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    with atomic_path(folder / CARD_NAME) as tmp:
+        tmp.write_text(card, encoding="utf-8")
     return folder
 
 

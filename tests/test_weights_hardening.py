@@ -1,0 +1,199 @@
+"""Loading weights: what is wrong with a model folder is found before anything is built or run.
+
+Regression tests for the hardening issue (#11, items 4, 5, 6, 8 and 12).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import random_poses, tiny_lifter
+from poselift import ConfigError, Lifter, ModelNotFoundError, WeightsError
+from poselift.config import DIGEST_FIELD
+from poselift.weights import BUNDLED, BUNDLED_CORRECTIONS, read_state, resolve_model, state_digest
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    return tiny_lifter(seed=2).save_pretrained(tmp_path / "m")
+
+
+def _edit(folder: Path, **changes) -> None:
+    data = json.loads((folder / "config.json").read_text())
+    data.update(changes)
+    (folder / "config.json").write_text(json.dumps(data))
+
+
+def _err(exc, fn, *args, **kwargs) -> str:
+    with pytest.raises(exc) as info:
+        fn(*args, **kwargs)
+    return str(info.value)
+
+
+# ----------------------------------------------------------------------------- config values (item 4)
+@pytest.mark.parametrize(
+    "key, value, words",
+    [
+        ("height", float("inf"), "height"),
+        ("c", float("inf"), "c"),
+        ("height", float("nan"), "height"),
+        ("width", "512", "width"),
+        ("blocks", 1.0, "blocks"),
+        ("flip_test", "yes", "flip_test"),
+    ],
+)
+def test_impossible_config_values(folder, key, value, words):
+    _edit(folder, **{key: value})
+    msg = _err(ConfigError, Lifter.from_pretrained, folder)
+    assert "invalid lifter config" in msg and words in msg
+
+
+@pytest.mark.parametrize("version", [1.0, True, "1"])
+def test_format_version_must_be_the_integer(folder, version):
+    _edit(folder, format_version=version)
+    assert "must be the integer 1" in _err(ConfigError, Lifter.from_pretrained, folder)
+
+
+def test_negative_batchnorm_variance(folder):
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(folder / "model.safetensors"))
+    key = next(k for k in state if k.endswith("running_var"))
+    state[key][0] = -1.0
+    save_file(state, str(folder / "model.safetensors"))
+    msg = _err(WeightsError, Lifter.from_pretrained, folder)
+    assert key in msg and "negative variances" in msg
+
+
+# ----------------------------------------------------------------------------- huge configs (item 5)
+@pytest.mark.parametrize("changes", [{"width": 200_000}, {"blocks": 100_000}])
+def test_a_huge_config_fails_before_building_the_network(folder, changes, monkeypatch):
+    import poselift.runners
+
+    def never(*args, **kwargs):
+        raise AssertionError("the network was built")
+
+    monkeypatch.setattr(poselift.runners, "TorchLiftRunner", never)
+    _edit(folder, **changes)
+    msg = _err(WeightsError, Lifter.from_pretrained, folder)
+    assert "describes a lifter of at least" in msg and "does not belong to these weights" in msg
+
+
+# ----------------------------------------------------------------------------- digests (item 6)
+def test_save_pretrained_writes_the_digest_and_load_checks_it(folder):
+    data = json.loads((folder / "config.json").read_text())
+    assert data[DIGEST_FIELD] == state_digest(read_state(folder))
+    raw = bytearray((folder / "model.safetensors").read_bytes())
+    raw[-3] ^= 0x40  # one flipped bit inside the last tensor's data
+    (folder / "model.safetensors").write_bytes(bytes(raw))
+    msg = _err(WeightsError, Lifter.from_pretrained, folder)
+    assert DIGEST_FIELD in msg and "corrupt or was modified" in msg
+
+
+def test_float16_weights_have_a_digest_that_matches(tmp_path):
+    folder = tiny_lifter(seed=4).save_pretrained(tmp_path / "h", dtype=torch.float16)
+    assert Lifter.from_pretrained(folder).lift(random_poses(2)).shape == (2, 17, 3)
+
+
+def test_a_folder_without_a_digest_still_loads(folder):
+    data = json.loads((folder / "config.json").read_text())
+    del data[DIGEST_FIELD]
+    (folder / "config.json").write_text(json.dumps(data))
+    assert Lifter.from_pretrained(folder).lift(random_poses(1)).shape == (1, 17, 3)
+
+
+def test_a_malformed_digest(folder):
+    _edit(folder, **{DIGEST_FIELD: "abc"})
+    assert "64 hexadecimal digits" in _err(ConfigError, Lifter.from_pretrained, folder)
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLED) + sorted(BUNDLED_CORRECTIONS))
+def test_every_released_config_carries_the_digest_of_its_weights(name):
+    folder = resolve_model(name)
+    data = json.loads((folder / "config.json").read_text())
+    assert data[DIGEST_FIELD] == state_digest(read_state(folder))
+
+
+def test_flipped_bytes_in_released_weights_are_caught(tmp_path):
+    folder = tmp_path / "copy"
+    shutil.copytree(resolve_model("poselift/h36m-14"), folder)
+    raw = bytearray((folder / "model.safetensors").read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    (folder / "model.safetensors").write_bytes(bytes(raw))
+    assert "corrupt or was modified" in _err(WeightsError, Lifter.from_pretrained, folder)
+
+
+# ----------------------------------------------------------------------------- folders (item 8)
+def test_config_json_that_is_a_folder(folder):
+    (folder / "config.json").unlink()
+    (folder / "config.json").mkdir()
+    assert "is a folder" in _err(ConfigError, Lifter.from_pretrained, folder)
+
+
+def test_folder_without_config_names_the_absolute_path(folder, monkeypatch):
+    (folder / "config.json").unlink()
+    monkeypatch.chdir(folder.parent)
+    msg = _err(ModelNotFoundError, Lifter.from_pretrained, folder.name)
+    assert str(folder.resolve() / "config.json") in msg
+
+
+def test_deeply_nested_config(folder):
+    (folder / "config.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert "not valid JSON" in _err(ConfigError, Lifter.from_pretrained, folder)
+
+
+# ----------------------------------------------------------------------------- ONNX cache (item 12)
+@pytest.mark.parametrize("damage", ["truncate", "tamper"])
+def test_a_damaged_cached_onnx_export_is_exported_again(folder, tmp_path, caplog, damage):
+    pytest.importorskip("onnxruntime")
+    cache = tmp_path / "cache"
+    x = random_poses(3)
+    first = Lifter.from_folder(folder, backend="onnx", onnx_cache_dir=cache)
+    expected = first.lift(x)
+    path = first.runner.onnx_path
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2] if damage == "truncate" else raw[:-64] + bytes(64))
+    again = Lifter.from_folder(folder, backend="onnx", onnx_cache_dir=cache)
+    assert again.runner.onnx_path == path and path.read_bytes() != b""
+    np.testing.assert_allclose(again.lift(x), expected, rtol=1e-5, atol=1e-6)
+    assert any("exporting it again" in r.getMessage() for r in caplog.records)
+
+
+# ----------------------------------------------------------------------------- names (friction)
+@pytest.fixture
+def hub_calls(monkeypatch):
+    """Record every hf_hub_download call; each one fails as a cache miss would."""
+    import huggingface_hub
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    calls = []
+
+    def fake(repo_id, filename, **kwargs):
+        calls.append((repo_id, filename, kwargs.get("local_files_only")))
+        raise LocalEntryNotFoundError("not here")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake)
+    return calls
+
+
+def test_a_misspelt_released_name_suggests_the_nearest_without_the_network(hub_calls):
+    msg = _err(ModelNotFoundError, resolve_model, "poselift/h36m17")
+    assert "did you mean 'poselift/h36m-17'?" in msg
+    assert hub_calls and all(local for _, _, local in hub_calls)  # only the local cache was asked
+
+
+def test_an_unreachable_hub_fails_fast(hub_calls, monkeypatch):
+    import poselift.weights
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(poselift.weights, "_offline", lambda: False)
+    monkeypatch.setattr(poselift.weights, "_hub_unreachable", lambda timeout=3.0: "huggingface.co:443: unreachable")
+    msg = _err(ModelNotFoundError, resolve_model, "someone/tiny")
+    assert "the hub cannot be reached" in msg and "someone/tiny" in msg
+    assert hub_calls and all(local for _, _, local in hub_calls)
