@@ -181,8 +181,9 @@ def worker(spec: dict) -> dict:
 # ---------------------------------------------------------------------------- driver
 def _prepare_model(args, workdir: Path) -> Path:
     """A model folder: ``--model``, or a randomly initialised lifter of the given size."""
-    if args.model:
-        return Path(args.model)
+    if args.model:  # absolute: the workers run in another folder
+        given = Path(args.model).expanduser()
+        return given.resolve() if given.exists() else given
     import torch
 
     from poselift import Lifter, LifterConfig

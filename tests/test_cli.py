@@ -379,3 +379,17 @@ def test_evaluate_detected_with_the_learned_correction(shared_data, tmp_path, ca
 def test_evaluate_missing_data(model_dir, tmp_path, capsys):
     assert main(["evaluate", str(model_dir), "--h36m", str(tmp_path)]) == 2
     assert "lacks ['h36m_3d_17j.npz', 'cameras.json']" in capsys.readouterr().err
+
+
+def test_help_and_version_do_not_import_torch():
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\nfrom poselift.cli import main\n"
+        "codes = [main(['--help']), main(['lift', '--help']), main(['train', '--help']), main(['--version'])]\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', codes)"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "NO-TORCH [0, 0, 0, 0]"
