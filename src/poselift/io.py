@@ -35,8 +35,6 @@ import json
 import logging
 import os
 import re
-import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -513,9 +511,25 @@ def _read_coco_obj(obj: Any, path: Path, layout: str | None) -> KeypointData:
     return KeypointData(xy, conf, name, [names.get(i, str(i)) for i in order], counts, scores=sc)
 
 
+def _check_npy_size(path: Path) -> None:
+    """Refuse an ``.npy`` whose header promises more data than the file holds (truncated or
+    corrupt), before numpy allocates an array of the promised size."""
+    fmt = np.lib.format
+    with open(path, "rb") as fh:
+        version = fmt.read_magic(fh)
+        read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, _, dtype = read_header(fh)
+        needed = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize if not dtype.hasobject else 0
+        left = path.stat().st_size - fh.tell()
+    if needed > left:
+        raise PoseliftError(f"{path}: the header announces {needed:,} bytes of data but the file holds {left:,}: it is truncated")
+
+
 def _read_numpy(path: Path, layout: str | None) -> KeypointData:
     frames = None
     try:
+        if path.suffix.lower() == ".npy":
+            _check_npy_size(path)
         data = np.load(path, allow_pickle=False)
         if isinstance(data, np.ndarray):
             kp, conf = data, None
@@ -535,8 +549,8 @@ def _read_numpy(path: Path, layout: str | None) -> KeypointData:
                     layout = str(data["layout"])
     except PoseliftError:
         raise
-    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
-        # object arrays (would need pickle), truncated or corrupt files, bad zip members
+    except Exception as e:  # numpy and zipfile raise many types (ValueError, EOFError, SyntaxError, ...)
+        # object arrays (would need pickle), truncated or corrupt files and headers, bad zip members
         raise PoseliftError(
             f"{path}: cannot be read as a numeric numpy file ({type(e).__name__}: {e}); "
             "write it with numpy.save / numpy.savez from a numeric array"
