@@ -96,3 +96,11 @@ def test_malformed_json_file(tmp_path):
 def test_missing_file_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
         LifterConfig.from_file(tmp_path / "config.json")
+
+
+def test_kinematic_head_needs_a_bone_ratio_table():
+    from poselift import ConfigError, LifterConfig
+
+    assert LifterConfig(skeleton="h36m17", head="kinematic").head == "kinematic"
+    with pytest.raises(ConfigError, match="bone-ratio table"):
+        LifterConfig.from_dict({"format_version": 1, "skeleton": "lsp14", "head": "kinematic"})

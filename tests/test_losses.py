@@ -131,3 +131,25 @@ def test_supervised_3d_ignores_scale():
     P = STAND[None]
     assert float(L.supervised_3d(5.0 * P, P * 1000.0)) == pytest.approx(0.0, abs=ATOL)
     assert float(L.supervised_3d(P * torch.tensor([1.0, 1.0, -1.0]), P)) > 1e-2  # depths reversed
+
+
+def test_reprojection_2d_is_zero_on_the_viewing_rays():
+    X = STAND[None] + torch.tensor([0.0, 0.0, C])
+    x_n = _view(STAND[None])
+    assert float(L.reprojection_2d(X, x_n, SK, C)) == pytest.approx(0.0, abs=1e-4)
+    off = X.clone()
+    off[0, 13, 0] += 0.3  # left wrist moved sideways
+    assert float(L.reprojection_2d(off, x_n, SK, C)) > 1e-3
+
+
+def test_forward_kinematics_builds_bones_of_the_given_lengths():
+    lengths = torch.rand(SK.num_joints) + 0.1
+    directions = torch.randn(3, SK.num_joints, 3)
+    P = geometry.forward_kinematics(directions, lengths, SK)
+    assert torch.allclose(P[:, 0], torch.zeros(3, 3))
+    got = L.bone_lengths(P, SK)
+    want = torch.stack([lengths[c] for _, c in SK.bones]).expand_as(got)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+    # directions point from parent to child
+    d = P[:, 3] - P[:, 2]
+    torch.testing.assert_close(d / d.norm(dim=-1, keepdim=True), directions[:, 3] / directions[:, 3].norm(dim=-1, keepdim=True), atol=1e-5, rtol=0)

@@ -287,3 +287,20 @@ def test_provider_that_fails_to_start_raises(tmp_path):
     with pytest.raises(ProviderError, match="could not start 'CUDAExecutionProvider'"):
         _make_session(tmp_path / "m.onnx", ["CUDAExecutionProvider", "CPUExecutionProvider"], None, fake_ort)
     assert _make_session(tmp_path / "m.onnx", ["CPUExecutionProvider"], None, fake_ort) is fallback
+
+
+def test_kinematic_head_exports_and_keeps_limbs_symmetric(tmp_path):
+    """Kundu et al.'s head: bone directions + forward kinematics; left and right limbs equal, in torch and ONNX."""
+    from poselift.skeleton import get_skeleton
+
+    lifter = _random_lifter("h36m17", head="kinematic", flip_test=True)
+    folder = lifter.save_pretrained(tmp_path / "m")
+    onnx_lifter = Lifter.from_folder(folder, backend="onnx", onnx_cache_dir=tmp_path / "c")
+    x = _poses(5, joints=17)
+    got = onnx_lifter.lift(x, height=1.7)
+    expected = Lifter.from_folder(folder).lift(x, height=1.7)
+    np.testing.assert_allclose(got, expected, atol=ATOL, rtol=0)
+    sk = get_skeleton("h36m17")
+    length = lambda P, j: np.linalg.norm(P[:, j] - P[:, sk.parents[j]], axis=-1)  # noqa: E731
+    for left, right in sk.pairs:
+        np.testing.assert_allclose(length(got, left), length(got, right), rtol=1e-4)

@@ -454,3 +454,13 @@ def test_resumed_run_does_not_repeat_log_lines(tmp_path):
     Trainer(tiny_config(), data, run_dir=tmp_path).fit()
     steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
     assert steps == sorted(set(steps)) and steps[-1] == 6
+
+
+def test_kinematic_head_trains_with_the_reprojection_loss(tmp_path):
+    cfg = xview_config(reprojection=10.0)
+    cfg = cfg.model_copy(update={"lifter": cfg.lifter.model_copy(update={"head": "kinematic"})})
+    trainer = Trainer(cfg, synthetic_multiview(), run_dir=tmp_path)
+    values = [trainer.train_step() for _ in range(3)][-1]
+    assert "reprojection" in values and all(math.isfinite(v) for v in values.values())
+    lifter = Lifter.from_pretrained(trainer.export(tmp_path / "m"))
+    assert lifter.config.head == "kinematic" and np.isfinite(lifter.lift(synthetic_poses(1, 3).kp2d)).all()

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ConfigError
-from .skeleton import SKELETONS, get_skeleton
+from .skeleton import BONE_RATIOS, SKELETONS, get_skeleton
 
 __all__ = ["LifterConfig", "CompletionConfig", "CorrectionConfig", "FORMAT_VERSION", "DIGEST_FIELD"]
 
@@ -69,6 +69,11 @@ class LifterConfig(BaseModel):
     batchnorm: bool = True
     activation: Literal["leaky_relu", "relu", "gelu"] = "leaky_relu"
     input_skip: bool = Field(True, description="feed the 2D input into every residual block")
+    head: Literal["depth", "kinematic"] = Field(
+        "depth",
+        description="output head: a depth per joint (the 3D projects exactly onto the input), or bone directions "
+        "assembled by forward kinematics with the skeleton's bone-ratio table (symmetric limbs; Kundu et al.)",
+    )
     c: float = Field(10.0, gt=1.0, description="depth of the normalised skeleton (Chen et al.)")
     scale_mode: Literal["rms", "head"] = Field("rms", description="per-pose 2D size measure")
     flip_test: bool = Field(False, description="average depths over the pose and its mirror image")
@@ -86,6 +91,8 @@ class LifterConfig(BaseModel):
             self.joint_names = names
         elif self.joint_names != names:
             raise ValueError(f"joint_names do not match skeleton {self.skeleton!r}: expected {names}")
+        if self.head == "kinematic" and self.skeleton not in BONE_RATIOS:
+            raise ValueError(f"head 'kinematic' needs a bone-ratio table; there is one for {sorted(BONE_RATIOS)}, not {self.skeleton!r}")
         return self
 
     @property

@@ -32,6 +32,7 @@ __all__ = [
     "random_view_rotation",
     "rotate_about_root",
     "mirror",
+    "forward_kinematics",
     "procrustes_align",
     "scale_align",
     "chain_height",
@@ -154,6 +155,29 @@ def mirror(x: torch.Tensor, skeleton: Skeleton) -> torch.Tensor:
     """
     sign = torch.tensor([-1.0] + [1.0] * (x.shape[-1] - 1), dtype=x.dtype, device=x.device)
     return x[..., list(skeleton.flip_permutation), :] * sign
+
+
+def forward_kinematics(directions: torch.Tensor, lengths: torch.Tensor, skeleton: Skeleton) -> torch.Tensor:
+    """Joints ``(B, N, 3)`` from bone directions ``(B, N, 3)`` (any length; normalised here) and
+    bone lengths ``(N,)`` or ``(B, N)`` indexed by child joint, built outward from the root joint
+    at the origin. The root joint's entries are ignored.
+    """
+    if not skeleton.root_is_joint:
+        raise ValueError(f"forward kinematics needs a root joint; layout {skeleton.name!r} has none")
+    unit = directions / directions.norm(dim=-1, keepdim=True).clamp_min(_EPS)
+    bones = unit * lengths[..., None]
+    root = skeleton.root[0]
+    joints: list[torch.Tensor | None] = [None] * skeleton.num_joints
+    joints[root] = torch.zeros_like(bones[:, root])
+    pending = [j for j in range(skeleton.num_joints) if j != root]
+    while pending:  # parents before children, whatever the joint order
+        for j in list(pending):
+            p = skeleton.parents[j]
+            p = root if p < 0 else p
+            if joints[p] is not None:
+                joints[j] = joints[p] + bones[:, j]
+                pending.remove(j)
+    return torch.stack(joints, dim=1)
 
 
 def procrustes_align(pred: torch.Tensor, target: torch.Tensor, scale: bool = True) -> torch.Tensor:

@@ -11,7 +11,7 @@ from .skeleton import get_skeleton
 torch = require("torch", "torch")
 nn = torch.nn
 
-__all__ = ["ResidualMLP", "LifterNet", "CompletionNet", "CorrectionNet"]
+__all__ = ["ResidualMLP", "LifterNet", "KinematicLifterNet", "build_lifter_net", "CompletionNet"]
 
 
 def _activation(name: str) -> nn.Module:
@@ -112,6 +112,51 @@ class LifterNet(nn.Module):
         raw = self.mlp(x_n.flatten(-2))
         bound = self.c - 1.0
         return bound * torch.tanh(raw / bound) * self.root_mask
+
+
+class KinematicLifterNet(nn.Module):
+    """Normalised 2D pose ``(B, N, 2)`` to a bone direction per joint ``(B, N, 3)`` and a log size ``(B,)``.
+
+    The pose is assembled by :func:`poselift.geometry.forward_kinematics` with bone lengths
+    from :data:`poselift.skeleton.BONE_RATIOS` times the size (Kundu et al. 2020), so left
+    and right limbs always have equal lengths. ``lengths`` (a buffer) is the ratio table
+    scaled so a standing person has a 3D RMS size of about 1, the normalised unit.
+    """
+
+    #: body height, in normalised units, of the ratio table at log size 0 (a standing person's
+    #: joints then lie about 1 from the root, as the depth head's poses do)
+    UNIT_HEIGHT = 3.3
+
+    def __init__(self, config: LifterConfig):
+        super().__init__()
+        from .skeleton import BONE_RATIOS
+
+        n = config.num_joints
+        skeleton = get_skeleton(config.skeleton)
+        self.mlp = ResidualMLP(
+            2 * n,
+            3 * n + 1,
+            config.width,
+            config.blocks,
+            batchnorm=config.batchnorm,
+            dropout=config.dropout,
+            activation=config.activation,
+            input_skip=config.input_skip,
+        )
+        ratios = BONE_RATIOS[skeleton.name]
+        lengths = torch.tensor([ratios.get(j, 0.0) for j in skeleton.joints]) * self.UNIT_HEIGHT
+        self.register_buffer("lengths", lengths, persistent=False)
+
+    def forward(self, x_n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        raw = self.mlp(x_n.flatten(-2))
+        n = x_n.shape[-2]
+        directions = raw[:, : 3 * n].reshape(-1, n, 3)
+        return directions, raw[:, 3 * n].clamp(-2.0, 2.0)
+
+
+def build_lifter_net(config: LifterConfig) -> nn.Module:
+    """The lifter network a config describes (depth head or kinematic head)."""
+    return KinematicLifterNet(config) if config.head == "kinematic" else LifterNet(config)
 
 
 class CompletionNet(nn.Module):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from . import geometry
 from .config import LifterConfig
-from .nets import LifterNet
 from .errors import require
 from .skeleton import get_skeleton
 
@@ -25,13 +24,14 @@ class LiftPipeline(torch.nn.Module):
     (``<= 0``: keep the normalised units). The ONNX export traces exactly this module.
     """
 
-    def __init__(self, net: LifterNet, config: LifterConfig):
+    def __init__(self, net: torch.nn.Module, config: LifterConfig):
         super().__init__()
         self.net = net
         self.skeleton = get_skeleton(config.skeleton)
         self.c = float(config.c)
         self.scale_mode = config.scale_mode
         self.flip_test = config.flip_test
+        self.kinematic = config.head == "kinematic"
 
     def depths(self, x_n: torch.Tensor) -> torch.Tensor:
         """Depth offsets; with ``flip_test``, averaged with those of the mirrored pose."""
@@ -39,6 +39,20 @@ class LiftPipeline(torch.nn.Module):
             return self.net(x_n)
         d, d_mirrored = self.net(torch.cat([x_n, geometry.mirror(x_n, self.skeleton)])).chunk(2)
         return 0.5 * (d + d_mirrored[:, list(self.skeleton.flip_permutation)])
+
+    def kinematic_pose(self, x_n: torch.Tensor) -> torch.Tensor:
+        """Root-relative 3D ``(B, N, 3)`` from a kinematic head; with ``flip_test``, the bone
+        directions (mirrored back) and sizes of the pose and its mirror image are averaged."""
+        if not self.flip_test:
+            directions, log_size = self.net(x_n)
+        else:
+            d, s = self.net(torch.cat([x_n, geometry.mirror(x_n, self.skeleton)]))
+            d_plain, d_mirrored = d.chunk(2)
+            s_plain, s_mirrored = s.chunk(2)
+            directions = d_plain + geometry.mirror(d_mirrored, self.skeleton)
+            log_size = 0.5 * (s_plain + s_mirrored)
+        lengths = self.net.lengths * log_size.exp()[:, None]
+        return geometry.forward_kinematics(directions, lengths, self.skeleton)
 
     def lift_3d(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalise, network, unproject: ``(B, N, 2)`` at any offset and scale -> (3D, normalised 2D).
@@ -48,6 +62,9 @@ class LiftPipeline(torch.nn.Module):
         re-projected poses of any size with this; inference passes normalised poses).
         """
         x_n, root, sigma = geometry.normalize_2d(x, self.skeleton, self.c, self.scale_mode)
+        if self.kinematic:  # root on the optical axis at depth c, size in proportion to the 2D
+            P = self.kinematic_pose(x_n) * sigma[..., None, None]
+            return P + torch.tensor([0.0, 0.0, self.c], dtype=P.dtype, device=P.device), x_n
         return geometry.unproject(x - root, self.depths(x_n), self.c, sigma), x_n
 
     def forward(self, x: torch.Tensor, height: torch.Tensor) -> torch.Tensor:

@@ -101,10 +101,10 @@ class TorchLiftRunner:
     def __init__(self, config: LifterConfig, net: Any = None, completion: Any = None, device: Any = None):
         torch = require("torch", "torch")
 
-        from .nets import CompletionNet, LifterNet
+        from .nets import CompletionNet, build_lifter_net
         from .pipeline import LiftPipeline
 
-        self.net = (net if net is not None else LifterNet(config)).eval()
+        self.net = (net if net is not None else build_lifter_net(config)).eval()
         if completion is None and config.completion is not None:
             completion = CompletionNet(config.num_joints, config.completion.width, config.completion.blocks)
         if completion is not None and config.completion is None:

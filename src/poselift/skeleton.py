@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from .errors import PoseliftError
 
-__all__ = ["Skeleton", "SKELETONS", "LAYOUT_ALIASES", "get_skeleton", "canonical_layout", "guess_layouts"]
+__all__ = ["Skeleton", "SKELETONS", "BONE_RATIOS", "LAYOUT_ALIASES", "get_skeleton", "canonical_layout", "guess_layouts"]
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,25 @@ H36M17 = _build(
         ["head_top", "neck", "thorax", "spine", "pelvis", "right_hip", "right_knee", "right_ankle"],
     ],
 )
+
+#: Bone lengths as fractions of body height, by child joint, for kinematic output heads
+#: (Kundu et al. 2020): a prior, not data. Limb segments from the anthropometric table of
+#: Drillis and Contini (1966) as given in Winter, "Biomechanics and Motor Control of Human
+#: Movement": thigh 0.245, shank 0.246, upper arm 0.186, forearm 0.146, hip width 0.191,
+#: shoulder width 0.259 (halved for the pelvis-hip and thorax-shoulder bones); the trunk
+#: (pelvis to shoulder line, 0.288) split in two; thorax to nose 0.08, nose to head top 0.10.
+#: Left and right share every value, so outputs are symmetric by construction.
+BONE_RATIOS: dict[str, dict[str, float]] = {
+    "h36m17": {
+        "right_hip": 0.0955, "left_hip": 0.0955,
+        "right_knee": 0.245, "left_knee": 0.245,
+        "right_ankle": 0.246, "left_ankle": 0.246,
+        "spine": 0.144, "thorax": 0.144, "neck": 0.08, "head_top": 0.10,
+        "right_shoulder": 0.1295, "left_shoulder": 0.1295,
+        "right_elbow": 0.186, "left_elbow": 0.186,
+        "right_wrist": 0.146, "left_wrist": 0.146,
+    },
+}
 
 # The 14 joints of Chen et al. (2019), in the LSP order; root = mid-hip.
 LSP14 = _build(

@@ -99,6 +99,7 @@ class LossConfig(_Strict):
     scale_bone: float = Field(0.0, ge=0.0, description="Yu et al.'s scale module: bone lengths agree between frames t and t+l")
     cross_view: float = Field(0.0, ge=0.0, description="Wang et al.'s cross-view re-projection (needs data.multiview)")
     cross_view_3d: float = Field(0.0, ge=0.0, description="lifts of two views agree after the camera rotation (data.multiview)")
+    reprojection: float = Field(0.0, ge=0.0, description="the lift re-projects onto its input (for lifter.head 'kinematic')")
     supervised: float = Field(0.0, ge=0.0, description="SEMI-SUPERVISED 3D loss on data.labelled rows")
 
 

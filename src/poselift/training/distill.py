@@ -15,6 +15,7 @@ import torch
 
 from .. import geometry
 from ..lifter import Lifter
+from ..errors import PoseliftError
 from ..nets import LifterNet
 
 __all__ = ["distill"]
@@ -42,6 +43,8 @@ def distill(
     """
     from ..evaluation.evaluate import evaluate_poses
 
+    if teacher.config.head != "depth":
+        raise PoseliftError(f"distillation copies depth offsets; the teacher has a {teacher.config.head!r} head")
     cfg = teacher.config.model_copy(update={"width": width, "blocks": blocks, "dropout": 0.0})
     student_net = LifterNet(cfg)
     torch.manual_seed(seed)

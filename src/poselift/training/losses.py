@@ -24,6 +24,7 @@ __all__ = [
     "limb_symmetry",
     "motion_consistency",
     "cross_view_2d",
+    "reprojection_2d",
     "cross_view_3d",
     "reference_scale",
     "gaussian_kl",
@@ -113,6 +114,16 @@ def cross_view_2d(
     y = geometry.project(Y, min_depth=1.0)
     y_n, _, _ = geometry.normalize_2d(y, skeleton, c, "rms")
     return joint_distance(y_n, x_b, kind, weight)
+
+
+def reprojection_2d(X: torch.Tensor, x_n: torch.Tensor, skeleton: Skeleton, c: float) -> torch.Tensor:
+    """The lift ``X`` (root at depth ``c``) re-projects onto its own normalised input ``x_n``.
+
+    Zero by construction for the depth head; the kinematic head needs it, since forward
+    kinematics does not place joints on their viewing rays.
+    """
+    y_n, _, _ = geometry.normalize_2d(geometry.project(X, min_depth=1.0), skeleton, c, "rms")
+    return joint_distance(y_n, x_n)
 
 
 def cross_view_3d(P_a: torch.Tensor, R_ab: torch.Tensor, P_b: torch.Tensor, kind: str = "euclidean") -> torch.Tensor:

@@ -37,7 +37,7 @@ from .. import geometry
 from ..errors import PoseliftError
 from ..lifter import Lifter
 from ..pipeline import LiftPipeline
-from ..nets import LifterNet, ResidualMLP
+from ..nets import ResidualMLP, build_lifter_net
 from ..skeleton import get_skeleton
 from . import checkpoint, losses as L
 from .config import TrainConfig
@@ -86,7 +86,7 @@ class Trainer:
         self._setup_data(data)
 
         n = self.skeleton.num_joints
-        self.G = LifterNet(lc).to(self.device)
+        self.G = build_lifter_net(lc).to(self.device)
         self.pipe = LiftPipeline(self.G, lc.model_copy(update={"flip_test": False}))
         if config.init_from:
             self._init_from(config.init_from)
@@ -282,6 +282,8 @@ class Trainer:
             if w.l2d > 0 or w.l3d > 0 or w.adversarial > 0 or w.temporal > 0 or w.motion > 0:
                 out.update(self._loop_losses(x, X, half))
             P = self._relative(X)
+            if w.reprojection > 0:
+                out["reprojection"] = L.reprojection_2d(X, x, self.skeleton, self.c)
             if w.symmetry > 0:
                 out["symmetry"] = L.limb_symmetry(P, self.skeleton)
             if self.cross:
