@@ -57,6 +57,10 @@ logger = logging.getLogger(__name__)
 
 # Metadata keys written into every export.
 META_CONFIG = "poselift_config"
+
+#: Config fields added after graphs were shipped, with the value a graph exported before
+#: them behaved as (a stored config without the key matches a config with that value).
+ADDED_CONFIG_FIELDS: dict[str, Any] = {"head": "depth"}
 META_WEIGHTS = "poselift_weights_sha256"
 META_VERSION = "poselift_version"
 
@@ -347,6 +351,8 @@ def graph_mismatch(session: Any, spec: GraphSpec, config: Mapping[str, Any], wei
         stored = json.loads(meta[META_CONFIG])
     except ValueError as e:
         return f"its stored config is unreadable ({e})"
+    if isinstance(stored, dict):
+        stored = {**{k: v for k, v in ADDED_CONFIG_FIELDS.items() if k in config}, **stored}
     if stored != dict(config):
         return "its stored config differs from config.json"
     if meta.get(META_WEIGHTS) != weights_digest:
