@@ -459,3 +459,18 @@ def test_write_poses_is_atomic(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         write_poses(out, np.ones((17, 3)), skeleton="h36m17")
     assert out.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["p.npz"]
+
+
+def test_write_poses_translation(tmp_path):
+    poses = np.zeros((2, 1, 17, 3))
+    poses[:, :, :, 1] = np.linspace(-0.9, 0.8, 17)
+    T = np.array([[0.1, 0.2, 4.0], [0.3, 0.2, 5.0]])
+    out = write_poses(tmp_path / "p.npz", poses, skeleton="h36m17", translation=T, lifted=np.array([[True], [False]]))
+    data = np.load(out, allow_pickle=False)
+    np.testing.assert_allclose(data["translation"][0, 0], T[0], atol=1e-6)
+    assert np.isnan(data["translation"][1]).all()
+    js = json.loads(write_poses(tmp_path / "p.json", poses, skeleton="h36m17", translation=T).read_text())
+    np.testing.assert_allclose(js["frames"][1]["people"][0]["translation"], T[1], atol=1e-6)
+    with pytest.raises(ShapeError, match=r"translation must have shape \(2, 1, 3\)"):
+        write_poses(tmp_path / "q.npz", poses, skeleton="h36m17", translation=np.zeros((3, 3)))
+    assert not (tmp_path / "q.npz").exists()

@@ -87,9 +87,12 @@ def test_lift_video_writes_every_output(tmp_path, lifter):
     poses = json.loads((out / "poses3d.json").read_text())
     assert len(poses["frames"]) == 8 and poses["frames"][3]["people"] == []
     assert poses["metadata"]["frames_without_person"] == ["000003"]
-    assert poses["metadata"]["root_translation_m"][3] is None
+    np.testing.assert_allclose(poses["frames"][0]["people"][0]["translation"], result.poses[0, 0], atol=1e-4)
     npz = np.load(out / "poses3d.npz", allow_pickle=False)
     assert npz["poses3d"].shape == (8, 1, 17, 3) and npz["lifted"][:, 0].tolist() == result.lifted.tolist()
+    camera_frame = npz["poses3d"][:, 0] + npz["translation"][:, 0, None, :]  # back in the camera frame
+    np.testing.assert_allclose(camera_frame[result.lifted], result.poses[result.lifted], atol=1e-4)
+    assert np.isnan(npz["translation"][3]).all()
 
     # the OpenPose JSON is read back as MediaPipe landmarks and can be lifted again
     data = read_keypoints(out / "keypoints")

@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  keypoints/       the 2D landmarks as OpenPose JSON, one file per frame (33 MediaPipe\n"
             "                   landmarks; re-lift them with 'poselift lift OUT/keypoints -o ...')\n"
             "  poses3d.json/.npz  root-relative 3D poses in metres, camera axes, plus each frame's root\n"
-            "                   translation in the camera frame (metadata.root_translation_m)\n"
+            "                   position in the camera frame (\"translation\" per person)\n"
             "  animation.mp4    the 2D keypoints over the frames beside a 3D view (or .gif)\n"
             "  motion.bvh       a BVH animation (y up, ground from the feet; videos and frame folders)\n\n"
             "INPUT: a video file, an image, or a folder of images (natural name order; images of one size\n"

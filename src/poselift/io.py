@@ -583,6 +583,7 @@ def write_poses(
     lifted: Any = None,
     missing: Any = None,
     filled: Any = None,
+    translation: Any = None,
     units: str = "m",
     metadata: dict[str, Any] | None = None,
 ) -> Path:
@@ -602,6 +603,9 @@ def write_poses(
             skipped poses as the reason they were skipped.
         filled: ``(frames, people, N)`` bool, joints whose 3D position was filled in (joint
             completion) rather than lifted from an observed 2D joint.
+        translation: ``(frames, people, 3)`` (or ``(frames, 3)``) position of each lifted
+            person's root in the camera frame (:mod:`poselift.camera`): the joints in the
+            camera frame are ``poses3d + translation``.
         units: unit of the coordinates (``"m"`` for metric lifter output).
         metadata: extra JSON-serialisable information (model name, input file, ...).
 
@@ -610,13 +614,14 @@ def write_poses(
         {"format": "poselift.poses3d", "format_version": 1, "layout": "h36m17",
          "joints": [...], "units": "m", "axes": "...", "root": "...", "metadata": {...},
          "frames": [{"frame": "000001", "people": [
-             {"person": 0, "lifted": true, "joints": {"pelvis": [x, y, z], ...}},
+             {"person": 0, "lifted": true, "joints": {"pelvis": [x, y, z], ...},
+              "translation": [x, y, z]},
              {"person": 1, "lifted": false, "missing": ["left_ankle"]}]}]}
 
     The ``.npz`` holds ``poses3d`` ``(frames, people, N, 3)`` float32 with NaN for poses
     that were not lifted and for padding, ``lifted`` ``(frames, people)``, ``num_people``,
-    ``frames``, ``joints``, ``layout``, ``units``, ``axes``, ``missing``/``filled`` when
-    given, and ``metadata`` as a JSON string; all readable with ``allow_pickle=False``.
+    ``frames``, ``joints``, ``layout``, ``units``, ``axes``, ``missing``/``filled``/``translation``
+    (NaN where not lifted) when given, and ``metadata`` as a JSON string; all readable with ``allow_pickle=False``.
     """
     path = Path(path)
     skel = get_skeleton(skeleton)
@@ -646,6 +651,15 @@ def write_poses(
     ok = _bool_array(lifted, (n_frames, n_people), "lifted", True) & present
     miss = None if missing is None else _bool_array(missing, (n_frames, n_people, n), "missing", False)
     fill = None if filled is None else _bool_array(filled, (n_frames, n_people, n), "filled", False)
+    trans = None
+    if translation is not None:
+        trans = to_numpy(translation, "translation").astype(np.float64)
+        if trans.shape == (n_frames, 3):
+            trans = trans[:, None]
+        if trans.shape != (n_frames, n_people, 3):
+            raise ShapeError(f"translation must have shape ({n_frames}, {n_people}, 3) to match the poses; got {trans.shape}.")
+        if not bool(np.isfinite(trans[ok]).all()):
+            raise NonFiniteError("translation holds NaN or infinite values for poses marked as lifted.")
     if not bool(np.isfinite(poses[ok]).all()):
         raise NonFiniteError("poses3d holds NaN or infinite values in poses marked as lifted; mark them lifted=False.")
 
@@ -672,6 +686,8 @@ def write_poses(
                     entry["joints"] = {
                         j: [round(float(v), 5) for v in poses[f, p, k]] for k, j in enumerate(skel.joints)
                     }
+                    if trans is not None:
+                        entry["translation"] = [round(float(v), 5) for v in trans[f, p]]
                     if fill is not None and bool(fill[f, p].any()):
                         entry["filled"] = [skel.joints[k] for k in np.flatnonzero(fill[f, p])]
                 elif miss is not None:
@@ -700,6 +716,8 @@ def write_poses(
             arrays["missing"] = miss
         if fill is not None:
             arrays["filled"] = fill
+        if trans is not None:
+            arrays["translation"] = np.where(ok[..., None], trans, np.nan).astype(np.float32)
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez_compressed(fh, **arrays)
     else:

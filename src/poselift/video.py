@@ -14,7 +14,8 @@ video. :func:`lift_video` runs the whole chain for one person:
    size unless given);
 5. optionally smooth the sequence (:mod:`poselift.smooth`);
 6. write the 2D keypoints as OpenPose JSON (``keypoints/``, re-liftable with
-   ``poselift lift``), the 3D poses (``poses3d.json``, ``poses3d.npz``), an animation
+   ``poselift lift``), the 3D poses (``poses3d.json``, ``poses3d.npz``: root-relative,
+   with each frame's root ``translation`` in the camera frame), an animation
    (``animation.mp4`` or ``.gif``: the 2D keypoints over the frame beside a 3D view) and,
    for sequences, a BVH file (``motion.bvh``, y-up world frame with the ground estimated
    from the feet, by default following them slowly as a handheld camera moves).
@@ -639,14 +640,12 @@ def _write_outputs(
         "frames_without_person": [result.frames[i] for i in np.flatnonzero(~result.found)],
         "frames_refused": {result.frames[i]: msg for i, msg in result.refused.items()},
         "cameras": [c.to_dict() for c in _unique(result.cameras)],
-        "root_translation": "per lifted frame, the camera-frame position of the root (metres): "
-        "poses3d + root_translation are the camera-frame joints",
     }
     for suffix in ("json", "npz"):  # write_poses writes to a temporary file and renames it
         result.outputs[suffix] = write_poses(
             out / f"poses3d.{suffix}", rel[:, None], skeleton=skel, frames=result.frames,
             num_people=result.found.astype(np.int64), lifted=result.lifted[:, None],
-            metadata={**metadata, "root_translation_m": _translations(root, result.lifted)},
+            translation=np.where(result.lifted[:, None], root, 0.0)[:, None], metadata=metadata,
         )  # fmt: skip
     if bvh and result.sequence and result.world is not None:
         from .export import write_bvh
@@ -656,10 +655,6 @@ def _write_outputs(
     if animation is not None:
         result.outputs["animation"] = _write_animation(result, source, out / f"animation.{animation}")
     logger.info("wrote %d frames to %s", F, out)
-
-
-def _translations(root: np.ndarray, lifted: np.ndarray) -> list[list[float] | None]:
-    return [[round(float(v), 4) for v in root[i]] if lifted[i] else None for i in range(len(root))]
 
 
 def _unique(cams: list[Camera]) -> list[Camera]:
