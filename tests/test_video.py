@@ -320,3 +320,24 @@ def test_real_kinetics_openpose_is_warned_about(shared_data, lifter, caplog):
     with caplog.at_level("WARNING", logger="poselift"):
         lifter.lift(adapted, on_unliftable="nan")
     assert "look normalised to the image size" in caplog.text
+
+
+def test_cli_video_on_a_small_video(tmp_path, capsys, monkeypatch, model_dir):
+    """``poselift video`` end to end on an AVI written here, with the stand-in detector."""
+    import poselift.video
+
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 20.0, (320, 240))
+    assert writer.isOpened()
+    for frame in blank_frames(6, 320, 240):
+        writer.write(frame)
+    writer.release()
+    monkeypatch.setattr(poselift.video, "MediaPipeDetector", lambda static=False: StandIn(missing={2}))
+    out = tmp_path / "out"
+    rc = main(["video", str(video), "-o", str(out), "--model", str(model_dir), "--smooth", "causal", "--animation", "gif", "--no-progress"])
+    printed = capsys.readouterr().out
+    assert rc == 0, printed
+    assert "(6 frames, 20 fps)" in printed and "a person in 5 of 6 frames" in printed and "smoothed (causal)" in printed
+    assert sorted(p.name for p in out.iterdir()) == ["animation.gif", "keypoints", "motion.bvh", "poses3d.json", "poses3d.npz"]
+    assert main(["video", str(video), "-o", str(out), "--model", str(model_dir), "--no-progress"]) != 0  # outputs exist
+    assert "--overwrite" in capsys.readouterr().err

@@ -290,13 +290,15 @@ def _cmd_video(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )  # fmt: skip
     F = len(result.frames)
-    kind = "sequence" if result.sequence else ("photos" if F > 1 else "photo")
-    print(f"input:   {args.input} ({F} frames, {kind}, {result.fps:g} fps)")
-    print(f"found:   a person in {int(result.found.sum())} of {F} frames")
-    print(f"lifted:  {int(result.lifted.sum())} of {F} frames with {args.model}" + (f", smoothed ({args.smooth})" if args.smooth and result.sequence else ""))
+    unit = "frames" if result.sequence else ("photos" if F > 1 else "photo")
+    rate = f", {result.fps:g} fps" if result.sequence else ""
+    print(f"input:   {args.input} ({F} {unit}{rate})")
+    print(f"found:   a person in {int(result.found.sum())} of {F} {unit}")
+    smoothed = f", smoothed ({args.smooth})" if args.smooth and result.sequence else ""
+    print(f"lifted:  {int(result.lifted.sum())} of {F} {unit} with {args.model}{smoothed}")
     missing = [result.frames[i] for i in np.flatnonzero(~result.lifted)]
     if missing:
-        print(f"skipped: {len(missing)} frames without a lifted person (e.g. {', '.join(missing[:5])}); marked in the outputs")
+        print(f"skipped: {len(missing)} {unit} without a lifted person (e.g. {', '.join(missing[:5])}); marked in the outputs")
     if result.tracker_refusals:
         print(f"tracked: {result.tracker_refusals} detections refused as another person")
     print(f"speed:   {result.fps_end_to_end:.1f} frames/s (decode, detect, lift, smooth)")
