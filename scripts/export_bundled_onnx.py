@@ -3,7 +3,8 @@
 For each bundled lifter: ``model.onnx`` (the lift) and, if it has one, ``completion.onnx``;
 for each bundled correction: ``model.onnx``. Each graph is exported from the folder's own
 ``model.safetensors`` by the one torch implementation and carries its config and a digest
-of those weights, which the ONNX backend checks on load. ``training/make_release.py`` does
+of those weights, which the ONNX backend checks on load. The graphs hold no copy of the
+weights: their initializers point into ``model.safetensors`` (ONNX external data). ``training/make_release.py`` does
 the same for new releases; run this after changing the export code:
 
     python scripts/export_bundled_onnx.py
@@ -14,20 +15,21 @@ from __future__ import annotations
 from poselift import Lifter
 from poselift.correction import LearnedCorrection
 from poselift.runners import export_completion, export_correction, export_lift
-from poselift.weights import BUNDLED, BUNDLED_CORRECTIONS, COMPLETION_ONNX_NAME, ONNX_NAME, resolve_model
+from poselift.weights import BUNDLED, BUNDLED_CORRECTIONS, COMPLETION_ONNX_NAME, ONNX_NAME, WEIGHTS_NAME, resolve_model
 
 
 def main() -> None:
     for name in sorted(BUNDLED):
         folder = resolve_model(name)
         lifter = Lifter.from_folder(folder, backend="torch")
-        print("wrote", export_lift(lifter.runner, lifter.config, folder / ONNX_NAME))
+        weights = folder / WEIGHTS_NAME
+        print("wrote", export_lift(lifter.runner, lifter.config, folder / ONNX_NAME, weights_file=weights))
         if lifter.config.completion is not None:
-            print("wrote", export_completion(lifter.runner, lifter.config, folder / COMPLETION_ONNX_NAME))
+            print("wrote", export_completion(lifter.runner, lifter.config, folder / COMPLETION_ONNX_NAME, weights_file=weights))
     for name in sorted(BUNDLED_CORRECTIONS):
         folder = resolve_model(name)
         correction = LearnedCorrection.from_folder(folder, backend="torch")
-        print("wrote", export_correction(correction.runner, correction.config, folder / ONNX_NAME))
+        print("wrote", export_correction(correction.runner, correction.config, folder / ONNX_NAME, weights_file=folder / WEIGHTS_NAME))
 
 
 if __name__ == "__main__":

@@ -304,3 +304,25 @@ def test_kinematic_head_exports_and_keeps_limbs_symmetric(tmp_path):
     length = lambda P, j: np.linalg.norm(P[:, j] - P[:, sk.parents[j]], axis=-1)  # noqa: E731
     for left, right in sk.pairs:
         np.testing.assert_allclose(length(got, left), length(got, right), rtol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [None, torch.float16])
+def test_saved_folder_serves_from_its_own_graphs_without_a_second_copy_of_the_weights(tmp_path, dtype):
+    """save_pretrained(onnx=True): the graphs read model.safetensors (float32 or float16) themselves."""
+    from poselift.config import CompletionConfig
+
+    lifter = _random_lifter("h36m17", flip_test=True, completion=CompletionConfig(width=32, blocks=1))
+    folder = lifter.save_pretrained(tmp_path / "m", dtype=dtype, onnx=True)
+    for name in (ONNX_NAME, COMPLETION_ONNX_NAME):  # structure only: the weights stay in one file
+        graph = onnx.load(str(folder / name), load_external_data=False).graph
+        inline = [i.name for i in graph.initializer if i.data_location != onnx.TensorProto.EXTERNAL and np.prod(i.dims) >= 16]
+        assert inline == [], (name, inline)
+        assert {e.value for i in graph.initializer for e in i.external_data if e.key == "location"} == {"model.safetensors"}
+    loaded = Lifter.from_folder(folder, backend="onnx", onnx_cache_dir=tmp_path / "c")
+    assert loaded.runner.onnx_path == folder / ONNX_NAME and loaded.runner.completion_path == folder / COMPLETION_ONNX_NAME
+    assert not (tmp_path / "c").exists()  # nothing exported on load
+    reference = Lifter.from_folder(folder, backend="torch")
+    x = _poses(9, joints=17)
+    conf = np.ones((9, 17), dtype=np.float32)
+    conf[2, [5, 6]] = 0.0
+    np.testing.assert_allclose(loaded.lift(x, conf), reference.lift(x, conf), atol=ATOL, rtol=0)

@@ -28,6 +28,7 @@ from .weights import (
     BUNDLED_CORRECTIONS,
     CONFIG_NAME,
     ONNX_NAME,
+    WEIGHTS_NAME,
     check_stored_size,
     mlp_parameters_at_least,
     model_card,
@@ -137,7 +138,7 @@ class LearnedCorrection:
         if onnx:
             from .runners import export_correction
 
-            export_correction(self.runner, self.config, Path(folder) / ONNX_NAME)
+            export_correction(self.runner, self.config, Path(folder) / ONNX_NAME, weights_file=Path(folder) / WEIGHTS_NAME)
         return folder
 
     def push_to_hub(self, repo_id: str, *, private: bool = False, token: str | None = None, commit_message: str = "Upload poselift correction") -> str:

@@ -36,6 +36,7 @@ from .weights import (
     CONFIG_NAME,
     DEFAULT_MODEL,
     ONNX_NAME,
+    WEIGHTS_NAME,
     check_stored_size,
     mlp_parameters_at_least,
     model_card,
@@ -350,9 +351,10 @@ class Lifter:
             loaded = Lifter.from_folder(folder, backend="torch")  # the weights as stored (dtype)
             from .runners import export_completion, export_lift
 
-            export_lift(loaded.runner, self.config, folder / ONNX_NAME)
+            weights = folder / WEIGHTS_NAME  # the graphs read their weights from it: stored once
+            export_lift(loaded.runner, self.config, folder / ONNX_NAME, weights_file=weights)
             if self.config.completion is not None:
-                export_completion(loaded.runner, self.config, folder / COMPLETION_ONNX_NAME)
+                export_completion(loaded.runner, self.config, folder / COMPLETION_ONNX_NAME, weights_file=weights)
         return folder
 
     def push_to_hub(self, repo_id: str, *, private: bool = False, token: str | None = None, commit_message: str = "Upload poselift lifter") -> str:

@@ -119,12 +119,17 @@ def export_graph(
     config_json: str,
     weights_digest: str,
     opset: int = 17,
+    weights_file: str | os.PathLike | None = None,
 ) -> Path:
     """Export the torch ``module`` as a ``spec`` graph with a dynamic batch axis to ``path``.
 
-    The export runs on a CPU copy in eval mode with BatchNorm folded into the preceding
-    Linear layers (the module itself is left untouched), passes ``onnx.checker``, stores
-    ``config_json`` and ``weights_digest`` in ``metadata_props``, and is written atomically.
+    The export runs on a CPU copy in eval mode (the module itself is left untouched), passes
+    ``onnx.checker``, stores ``config_json`` and ``weights_digest`` in ``metadata_props``, and
+    is written atomically. Without ``weights_file`` the graph is self-contained, with
+    BatchNorm folded into the preceding Linear layers. With ``weights_file`` (the folder's
+    ``model.safetensors``, next to ``path``) the graph stores no weights of its own: its
+    initializers point into that file (ONNX external data; float16 weights are cast to
+    float32 in the graph), so a released folder carries its weights once.
     """
     import torch
 
@@ -132,7 +137,8 @@ def export_graph(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     copy_ = copy.deepcopy(module).cpu().eval()
-    _fold_batchnorm(copy_)
+    if weights_file is None:
+        _fold_batchnorm(copy_)
     buffer = io.BytesIO()
     dynamic = {name: {0: "batch"} for name in spec.inputs if example[spec.inputs.index(name)].ndim > 0}
     with warnings.catch_warnings():
@@ -160,10 +166,63 @@ def export_graph(
     for key, value in {META_CONFIG: config_json, META_WEIGHTS: weights_digest, META_VERSION: __version__}.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
-    onnx.checker.check_model(model)
+    if weights_file is None:
+        onnx.checker.check_model(model)
+    else:
+        _link_weights(model, Path(weights_file), path.parent)
     _atomic_write(path, model.SerializeToString())
+    if weights_file is not None:
+        onnx.checker.check_model(str(path))  # resolves the external data next to the file
     logger.info("exported %s graph to %s (opset %d)", spec.kind, path, opset)
     return path
+
+
+def _link_weights(model: Any, weights_file: Path, folder: Path) -> None:
+    """Point every large initializer of ``model`` at the equal tensor of a safetensors file.
+
+    safetensors stores each tensor's little-endian bytes contiguously after a JSON header,
+    which is exactly what ONNX external data (``location``, ``offset``, ``length``) reads.
+    Tensors are matched by value; float16 ones get a ``Cast`` to float32.
+    """
+    import struct
+
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+    from safetensors.numpy import load_file
+
+    if weights_file.parent.resolve() != folder.resolve():
+        raise ValueError(f"{weights_file} must sit next to the graph (in {folder}) for its external data to resolve")
+    with open(weights_file, "rb") as f:
+        (header_len,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(header_len))
+    stored = load_file(str(weights_file))
+    by_shape: dict[tuple[int, ...], list[str]] = {}
+    for key, value in stored.items():
+        by_shape.setdefault(tuple(value.shape), []).append(key)
+    kinds = {"F16": TensorProto.FLOAT16, "F32": TensorProto.FLOAT}
+    casts = []
+    for init in model.graph.initializer:
+        arr = numpy_helper.to_array(init)
+        if arr.dtype != np.float32 or arr.size < 16:
+            continue  # small constants of the graph stay inside it
+        key = next((k for k in by_shape.get(tuple(arr.shape), []) if header[k]["dtype"] in kinds
+                    and np.array_equal(stored[k].astype(np.float32), arr)), None)
+        if key is None:
+            continue  # a constant of the graph itself (e.g. a table), not a stored weight
+        start, end = header[key]["data_offsets"]
+        name = init.name
+        init.ClearField("raw_data")
+        init.ClearField("float_data")
+        init.data_type = kinds[header[key]["dtype"]]
+        init.data_location = TensorProto.EXTERNAL
+        for k, v in (("location", weights_file.name), ("offset", str(8 + header_len + start)), ("length", str(end - start))):
+            entry = init.external_data.add()
+            entry.key, entry.value = k, v
+        if init.data_type == TensorProto.FLOAT16:
+            init.name = f"{name}.float16"
+            casts.append(helper.make_node("Cast", [init.name], [name], to=TensorProto.FLOAT, name=f"cast:{name}"))
+    for i, node in enumerate(casts):
+        model.graph.node.insert(i, node)
 
 
 def example_poses(num_joints: int, batch: int = 2) -> Any:

@@ -325,18 +325,23 @@ def load_correction_runner(
 
 
 # ---------------------------------------------------------------------------- export (torch)
-def export_lift(runner: TorchLiftRunner, config: LifterConfig, path: str | os.PathLike, *, opset: int = 17) -> Path:
-    """Write the lift graph (``model.onnx``) of a torch lifter to ``path``."""
+def export_lift(
+    runner: TorchLiftRunner, config: LifterConfig, path: str | os.PathLike, *, opset: int = 17, weights_file: Any = None
+) -> Path:
+    """Write the lift graph (``model.onnx``) of a torch lifter to ``path`` (self-contained, or
+    reading its weights from ``weights_file``, see :func:`poselift.onnx.export_graph`)."""
     import torch
 
     from .onnx import LIFT_GRAPH, example_poses, export_graph
 
     example = (example_poses(config.num_joints), torch.tensor(1.7))
     return export_graph(runner.pipeline, LIFT_GRAPH, example, path, config_json=_json(config),
-                        weights_digest=state_digest(runner.net.state_dict()), opset=opset)
+                        weights_digest=state_digest(runner.net.state_dict()), opset=opset, weights_file=weights_file)
 
 
-def export_completion(runner: TorchLiftRunner, config: LifterConfig, path: str | os.PathLike, *, opset: int = 17) -> Path:
+def export_completion(
+    runner: TorchLiftRunner, config: LifterConfig, path: str | os.PathLike, *, opset: int = 17, weights_file: Any = None
+) -> Path:
     """Write the completion graph (``completion.onnx``) of a torch lifter to ``path``."""
     import torch
 
@@ -346,17 +351,19 @@ def export_completion(runner: TorchLiftRunner, config: LifterConfig, path: str |
     visible = torch.ones(x.shape[:-1])
     visible[0, 0] = 0.0
     return export_graph(runner.completion, COMPLETION_GRAPH, (x, visible), path, config_json=_json(config),
-                        weights_digest=state_digest(runner.completion.state_dict()), opset=opset)
+                        weights_digest=state_digest(runner.completion.state_dict()), opset=opset, weights_file=weights_file)
 
 
-def export_correction(runner: TorchCorrectionRunner, config: CorrectionConfig, path: str | os.PathLike, *, opset: int = 17) -> Path:
+def export_correction(
+    runner: TorchCorrectionRunner, config: CorrectionConfig, path: str | os.PathLike, *, opset: int = 17, weights_file: Any = None
+) -> Path:
     """Write the graph (``model.onnx``) of a torch correction to ``path``."""
     from .onnx import CORRECTION_GRAPH, example_poses, export_graph
     from .skeleton import get_skeleton
 
     example = (example_poses(get_skeleton(config.target).num_joints),)
     return export_graph(runner.net, CORRECTION_GRAPH, example, path, config_json=_json(config),
-                        weights_digest=state_digest(runner.net.state_dict()), opset=opset)
+                        weights_digest=state_digest(runner.net.state_dict()), opset=opset, weights_file=weights_file)
 
 
 def _json(config: Any) -> str:
