@@ -400,9 +400,10 @@ class Lifter:
                 of integers or floats. Or the :class:`~poselift.adapt.Adapted` result of an
                 adapter (``lifter.lift(adapt_openpose(kp))``), which carries its confidence.
             confidence: optional ``(*batch, N)`` per-joint confidence. Joints below
-                ``config.confidence_threshold`` are missing (their coordinates are ignored,
-                NaN allowed) and are filled by the model's completion network before lifting.
-                Every other joint needs finite coordinates.
+                ``config.confidence_threshold``, or with NaN or infinite coordinates, are
+                missing (their coordinates are ignored) and are filled by the model's
+                completion network before lifting. Without ``confidence`` every joint needs
+                finite coordinates: ``lift`` cannot tell a missing joint from a broken one.
             height: body height in metres used to scale the output (default
                 ``config.height``, 1.70 m); measured along the skeleton from the head to
                 the feet (:func:`poselift.geometry.chain_height`). Must be finite and > 0.
