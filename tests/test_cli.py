@@ -329,6 +329,24 @@ def test_export_onnx(model_dir, tmp_path, capsys):
     out = tmp_path / "m.onnx"
     assert main(["export", str(model_dir), "--onnx", str(out)]) == 0
     assert out.is_file() and f"wrote {out}" in capsys.readouterr().out
+    before = out.read_bytes()
+    assert main(["export", str(model_dir), "--onnx", str(out)]) == 2  # exists: not replaced silently
+    assert "pass --overwrite" in capsys.readouterr().err and out.read_bytes() == before
+    assert main(["export", str(model_dir), "--onnx", str(out), "--overwrite"]) == 0
+
+
+def test_existing_plot_and_evaluate_json_are_not_overwritten_silently(model_dir, tmp_path, capsys):
+    kp_file = tmp_path / "kp.npy"
+    np.save(kp_file, random_poses(2))
+    png = tmp_path / "pose.png"
+    png.write_bytes(b"mine")
+    out = tmp_path / "o.json"
+    assert main(["lift", str(kp_file), "-o", str(out), "--model", str(model_dir), "--plot", str(png)]) == 2
+    assert "pass --overwrite" in capsys.readouterr().err and png.read_bytes() == b"mine" and not out.exists()
+    results = tmp_path / "r.json"
+    results.write_text("{}")
+    assert main(["evaluate", str(model_dir), "--h36m", str(tmp_path), "--json", str(results)]) == 2
+    assert "pass --overwrite" in capsys.readouterr().err and results.read_text() == "{}"
 
 
 def test_evaluate_on_h36m(shared_data, model_dir, tmp_path, capsys):
