@@ -12,36 +12,28 @@ whatever its confidence. All tables live in :data:`MAPPINGS` and can be printed:
     >>> MAPPINGS[("coco17", "h36m17")]["pelvis"]
     ({'left_hip': 0.5, 'right_hip': 0.5},)
 
-How each Human3.6M-17 joint is made (constants below, with what they were measured on):
+How each Human3.6M-17 joint is made (the measurements behind the constants are in
+``training/RESULTS.md``, "Layout mapping constants"):
 
 * **limbs** (shoulders, elbows, wrists, knees, ankles): the same joint.
 * **hips**: the source hip pushed away from the other hip by :data:`HIP_WIDEN` (15 % of
-  the hip width). Hips marked by annotators and detectors (MPII, COCO, OpenPose) sit
-  closer together than Human3.6M's hip joint centres: measured on the Stacked-Hourglass
-  MPII detections of the Human3.6M *training* subjects against the ground truth, the
-  least-squares widening is 0.10-0.14 (regression toward 0 under detection noise) while
-  the hip-width ratio says 0.2+.
+  the hip width): hips marked by annotators and detectors (MPII, COCO, OpenPose) sit
+  closer together than Human3.6M's hip joint centres.
 * **pelvis** (root): the mid-point of the (unwidened) hips; OpenPose BODY_25's
   ``mid_hip`` or MPII's ``pelvis`` when a hip is missing.
 * **thorax**: the mid-point of the shoulders (OpenPose's ``neck`` is close to it, and is
   used when available), moved up along the torso by :data:`THORAX_RAISE` (10 %) of the
-  hips-to-shoulders distance; Human3.6M's thorax sits 7-13 % of that distance above
-  the shoulder mid-point. MPII has neck joints: thorax = 0.25 ``thorax`` + 0.75
-  ``upper_neck`` (least-squares fit, training subjects).
+  hips-to-shoulders distance. MPII has neck joints: thorax = 0.25 ``thorax`` + 0.75
+  ``upper_neck``.
 * **spine**: :data:`SPINE_FRACTION` (0.5) of the way from the pelvis to the thorax.
 * **neck** (H36M joint 9, "neck/nose"): half-way (:data:`NECK_FRACTION`) from the
-  thorax to the head top (0.44 in Human3.6M ground-truth 2D; 0.5 fits the mapped MPII
-  detections better).
-* **head_top**: Human3.6M's "head" joint lies about half-way between MPII's upper neck
-  and head top (fit: 0.52 / 0.48), near the centre of the head, about 0.47
-  hips-to-shoulders distances above the shoulder mid-point. MPII: 0.5 ``upper_neck`` +
-  0.5 ``head_top``. Layouts without a head top (COCO, OpenPose) extend a head point
-  away from the neck base (OpenPose ``neck``, else the shoulder mid-point ``b``):
+  thorax to the head top.
+* **head_top**: Human3.6M's "head" joint, near the centre of the head. MPII: 0.5
+  ``upper_neck`` + 0.5 ``head_top``. Layouts without a head top (COCO, OpenPose) extend a
+  head point away from the neck base (OpenPose ``neck``, else the shoulder mid-point ``b``):
   ``head_top = p + k (p - b)`` with, in order of preference, ``p`` = mid-ears
   (:data:`HEAD_FROM_EARS`, k = 0.2), mid-eyes (:data:`HEAD_FROM_EYES`, k = 0.1), one
-  ear (k = 0.2, profile views), the nose (:data:`HEAD_FROM_NOSE`, k = 0.3). The ``k``
-  values match where ears, eyes and nose sit above the shoulders in real OpenPose output
-  of upright people (Kinetics clips: 0.39, 0.43 and 0.37 hips-to-shoulders distances).
+  ear (k = 0.2, profile views), the nose (:data:`HEAD_FROM_NOSE`, k = 0.3).
 
 ``lsp14`` targets use the same rules: its ``neck`` is the Human3.6M thorax (as in the
 ``lsp14`` lifters, trained on Human3.6M) and its ``head_top`` the Human3.6M head top.
