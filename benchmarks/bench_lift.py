@@ -384,11 +384,11 @@ def _report(args, machine, config, flops, gflops, floor, rows, load_before, load
         "",
         "- `lift`: one `Lifter.lift(x)` call on float32 numpy input of shape (batch, N, 2) ((N, 2) for batch 1), "
         "validation, network and conversions included; median and p90 over repeated calls after warm-up.",
-        "- `backend call`: `_lift_flat` alone (the pipeline in torch, or `session.run` in onnxruntime) on the "
-        "already-prepared tensor: the difference to `lift` is per-call overhead.",
+        "- `backend call`: `lifter.runner.lift` alone (the pipeline in torch, or `session.run` in onnxruntime) on "
+        "the already-prepared float32 array: the difference to `lift` is per-call overhead.",
         "- peak RSS: maximum resident memory of a fresh process that loaded the model and ran only that "
         "configuration (`resource.getrusage`); growth is the rise over the level after loading. "
-        "The ONNX export happens beforehand in the parent process.",
+        "Graphs the model folder does not ship are exported beforehand in the parent process.",
         "- time / floor: measured time over the network's FLOPs at the matmul rate above (batches >= 4096, CPU).",
         "",
         "Reproduce: `python benchmarks/bench_lift.py"
