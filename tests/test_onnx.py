@@ -306,12 +306,12 @@ def test_kinematic_head_exports_and_keeps_limbs_symmetric(tmp_path):
         np.testing.assert_allclose(length(got, left), length(got, right), rtol=1e-4)
 
 
-@pytest.mark.parametrize("dtype", [None, torch.float16])
-def test_saved_folder_serves_from_its_own_graphs_without_a_second_copy_of_the_weights(tmp_path, dtype):
+@pytest.mark.parametrize("dtype, head", [(None, "depth"), (torch.float16, "depth"), (torch.float16, "kinematic")])
+def test_saved_folder_serves_from_its_own_graphs_without_a_second_copy_of_the_weights(tmp_path, dtype, head):
     """save_pretrained(onnx=True): the graphs read model.safetensors (float32 or float16) themselves."""
     from poselift.config import CompletionConfig
 
-    lifter = _random_lifter("h36m17", flip_test=True, completion=CompletionConfig(width=32, blocks=1))
+    lifter = _random_lifter("h36m17", flip_test=True, head=head, completion=CompletionConfig(width=32, blocks=1))
     folder = lifter.save_pretrained(tmp_path / "m", dtype=dtype, onnx=True)
     for name in (ONNX_NAME, COMPLETION_ONNX_NAME):  # structure only: the weights stay in one file
         graph = onnx.load(str(folder / name), load_external_data=False).graph
