@@ -1,35 +1,50 @@
-"""Training throughput (2D poses per second) of the unsupervised trainer, to plan run lengths.
+"""Training throughput (2D poses per second) of each recipe, to plan run lengths.
 
-    python benchmarks/bench_train.py                      # CPU, the headline recipe's sizes
-    python benchmarks/bench_train.py --device cuda        # a GPU, if present
-    python benchmarks/bench_train.py --width 512 --no-temporal --threads 1
+    python benchmarks/bench_train.py training/recipes/abl_*.yaml --threads 1    # CPU, one thread
+    python benchmarks/bench_train.py training/recipes/h36m17_xview_mix.yaml --device cuda --batch-size 8192
 
-It times full training steps (lifter, both discriminators, all losses, optimiser updates) on
-synthetic 17-joint poses, so it needs no data set. Prints a markdown table row per setting.
+It times full training steps of a recipe (every network, loss and optimiser update it
+enables) on synthetic 17-joint data of the recipe's shape: sequences for temporal losses,
+four calibrated views for cross-view recipes, a labelled subset for semi-supervised ones.
+So it needs no data set. Prints a markdown table row per recipe; "poses/s" counts the
+batch's input poses (a cross-view step lifts two views of each).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import platform
 import time
 
 import numpy as np
 import torch
 
-from poselift.training.config import TrainConfig
 from poselift.evaluation.data import PoseSet
+from poselift.training.config import load_recipe
+from poselift.training.multiview import MultiViewSet
 from poselift.training.trainer import Trainer
 
 
-def synthetic(n_seq: int = 64, frames: int = 200, seed: int = 0) -> PoseSet:
+def synthetic(n_seq: int = 64, frames: int = 200, views: int = 1, seed: int = 0, labelled: bool = False) -> PoseSet | MultiViewSet:
+    """Random-walk poses in sequences; with ``views`` > 1, one random rotation per view."""
     rng = np.random.default_rng(seed)
-    base = rng.normal(0, 60, (n_seq, 1, 17, 2)) + np.array([640.0, 360.0])
-    drift = np.cumsum(rng.normal(0, 1.0, (n_seq, frames, 17, 2)), axis=1)
-    kp = (base + drift).reshape(-1, 17, 2).astype(np.float32)
+    base = rng.normal(0, 60, (n_seq, 1, views, 17, 2)) + np.array([640.0, 360.0])
+    drift = np.cumsum(rng.normal(0, 1.0, (n_seq, frames, views, 17, 2)), axis=1)
+    kp = (base + drift).reshape(-1, views, 17, 2).astype(np.float32)
     seq = np.repeat(np.arange(n_seq, dtype=np.int32), frames)
     frame = np.tile(np.arange(frames, dtype=np.int32), n_seq)
-    return PoseSet(kp, None, seq, frame, [f"S0/Synthetic {i}.cam" for i in range(n_seq)], "h36m17")
+    if views == 1 and not labelled:
+        return PoseSet(kp[:, 0], None, seq, frame, [f"S0/Synthetic {i}.cam" for i in range(n_seq)], "h36m17")
+    rots = []
+    for v in range(views):
+        a = 2 * math.pi * v / views
+        rots.append([[math.cos(a), 0, -math.sin(a)], [0, 1, 0], [math.sin(a), 0, math.cos(a)]])
+    labels = None
+    if labelled:
+        labels = np.full((len(kp), 17, 3), np.nan, np.float32)
+        labels[::20] = rng.normal(0, 300, (len(labels[::20]), 17, 3))
+    return MultiViewSet(kp, seq, frame, "h36m17", np.asarray(rots, np.float32)[None], np.zeros(len(kp), np.int32), labels=labels)
 
 
 def cpu_name() -> str:
@@ -44,31 +59,27 @@ def cpu_name() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("recipes", nargs="+", help="recipe YAML files")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--width", type=int, default=1024)
-    ap.add_argument("--blocks", type=int, default=2)
-    ap.add_argument("--batch-sizes", type=int, nargs="+", default=[1024])
-    ap.add_argument("--no-temporal", action="store_true", help="Adv+SS only (no temporal discriminator)")
+    ap.add_argument("--batch-size", type=int, help="override the recipes' batch size")
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=2)
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    data = synthetic()
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{cpu_name()}, {torch.get_num_threads()} threads"
     print(f"device: {name}; torch {torch.__version__}")
-    print("| lifter | batch | temporal | s/step | poses/s |")
+    print("| recipe | lifter | batch | s/step | poses/s |")
     print("|---|---|---|---|---|")
-    for batch in args.batch_sizes:
-        cfg = TrainConfig.model_validate(dict(
-            batch_size=batch, progress=False, device=args.device,
-            lifter=dict(width=args.width, blocks=args.blocks),
-            discriminator=dict(width=512, blocks=2, every=3),
-            loss=dict(temporal=0.0 if args.no_temporal else 1.0, motion=0.0 if args.no_temporal else 1.0),
-        ))
-        trainer = Trainer(cfg, data, run_dir="/tmp/poselift-bench-train")
+    for path in args.recipes:
+        overrides = ["progress=false", f"device={args.device}"] + ([f"batch_size={args.batch_size}"] if args.batch_size else [])
+        cfg = load_recipe(path, overrides)
+        if cfg.scale_module.prior is None:
+            cfg = cfg.model_copy(update={"scale_module": cfg.scale_module.model_copy(update={"prior": (0.0, 0.1)})})
+        views = 4 if cfg.data.multiview else 1
+        trainer = Trainer(cfg, synthetic(views=views, labelled=bool(cfg.data.labelled)), run_dir="/tmp/poselift-bench-train")
         for _ in range(args.warmup):
             trainer.train_step()
             trainer.step += 1
@@ -81,7 +92,8 @@ def main() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize()
         dt = (time.perf_counter() - t0) / args.steps
-        print(f"| {args.width}x{args.blocks} | {batch} | {'no' if args.no_temporal else 'yes'} | {dt:.3f} | {batch / dt:,.0f} |")
+        lc = cfg.lifter
+        print(f"| {cfg.name} | {lc.width}x{lc.blocks} {lc.head} | {cfg.batch_size} | {dt:.3f} | {cfg.batch_size / dt:,.0f} |")
 
 
 if __name__ == "__main__":
