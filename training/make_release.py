@@ -39,10 +39,19 @@ from poselift.training.distill import distill
 from poselift.evaluation.evaluate import evaluate_poses, format_table
 from poselift.evaluation.h36m import TEST_SUBJECTS, TRAIN_SUBJECTS, VALIDATION_SUBJECTS, load_h36m
 
-TERMS = (
-    "Trained on Human3.6M (S1, S5, S6, S7 2D keypoints; S8 3D for model selection only). "
-    "Human3.6M licence: non-commercial research use only; these weights inherit that restriction."
-)
+LICENCE = "Human3.6M licence: non-commercial research use only; these weights inherit that restriction."
+
+
+def training_data(supervision: str, inputs_note: str | None) -> str:
+    """The card's training-data statement for a run supervised as ``supervision`` says."""
+    if supervision.startswith("SEMI-SUPERVISED"):
+        what = "2D keypoints of all four calibrated cameras with their rotations, and " + supervision.split(":", 1)[1].split(";")[0].strip()
+    elif supervision.startswith("multi-view"):
+        what = "2D keypoints of all four calibrated cameras with their rotations, no 3D labels"
+    else:
+        what = "2D keypoints, single view, no 3D labels"
+    note = f" Inputs: {inputs_note}." if inputs_note else ""
+    return f"Trained on Human3.6M (S1, S5, S6, S7: {what}; S8 3D for model selection only).{note} Supervision: {supervision}. {LICENCE}"
 
 
 def _round(d: dict) -> dict:
@@ -66,6 +75,7 @@ def main() -> None:
     ap.add_argument("--correction-out", help="write the correction (with its model.onnx) to this folder for release")
     ap.add_argument("--eval-stride", type=int, default=1, help="S9/S11 frame stride (1 = every frame)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--inputs-note", help="what the run's input 2D were, for the card (e.g. detections and GT 2D mixed)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     log = logging.getLogger("release")
@@ -137,7 +147,8 @@ def main() -> None:
     metadata = {
         "name": args.name,
         "license": "other",
-        "training_data": TERMS,
+        "training_data": training_data(run_cfg.get("supervision", "single-view 2D only, no 3D labels"), args.inputs_note),
+        "supervision": run_cfg.get("supervision", "single-view 2D only, no 3D labels"),
         "data_terms": "Human3.6M licence (non-commercial research use only, no redistribution of the data).",
         "recipe": f"{args.recipe} (selected on S8 at step {run_cfg.get('step', '?')}); "
                   + (f"distilled from {teacher.config.width}x{teacher.config.blocks} to " if student is not teacher else "lifter ")

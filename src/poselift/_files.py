@@ -26,8 +26,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # after the write: some writers (safetensors) recreate the file
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -74,6 +74,7 @@ DEFAULT_MODEL = "poselift/h36m-17"
 #: Released lifters shipped inside the wheel: hub id -> folder under ``poselift/weights``.
 BUNDLED: dict[str, str] = {
     "poselift/h36m-17": "h36m-17",
+    "poselift/h36m-17-mono": "h36m-17-mono",
     "poselift/h36m-14": "h36m-14",
 }
 

@@ -164,7 +164,7 @@ class Trainer:
         """Copy a trained lifter's weights into ``G`` (its architecture must match the recipe's)."""
         start = Lifter.from_pretrained(name_or_path)
         ours, theirs = self.config.lifter, start.config
-        keys = ("skeleton", "width", "blocks", "batchnorm", "activation", "input_skip", "c", "scale_mode")
+        keys = ("skeleton", "width", "blocks", "batchnorm", "activation", "input_skip", "c", "scale_mode", "head")
         diff = {k: (getattr(theirs, k), getattr(ours, k)) for k in keys if getattr(theirs, k) != getattr(ours, k)}
         if diff:
             raise PoseliftError(
