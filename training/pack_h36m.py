@@ -22,8 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-TRAIN = ("S1", "S5", "S6", "S7")
-VALIDATION = ("S8",)
+from poselift.evaluation.h36m import TRAIN_SUBJECTS as TRAIN, VALIDATION_SUBJECTS as VALIDATION
 
 
 def pack(h36m: Path, out: Path, *, stride: int = 2, val_stride: int = 16, detections: bool = True) -> dict:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..config import LifterConfig
 from ..errors import ConfigError
+from ..evaluation.h36m import TEST_SUBJECTS, TRAIN_SUBJECTS, VALIDATION_SUBJECTS
 
 __all__ = [
     "DataConfig",
@@ -41,8 +42,8 @@ class ExtraData(_Strict):
 class DataConfig(_Strict):
     source: Literal["h36m", "keypoints"] = "h36m"
     path: str | None = Field(None, description="h36m folder or keypoint file/folder; default $POSELIFT_DATA/h36m")
-    subjects: list[str] = Field(default_factory=lambda: ["S1", "S5", "S6", "S7"])
-    val_subjects: list[str] = Field(default_factory=lambda: ["S8"], description="held out, 3D for validation only")
+    subjects: list[str] = Field(default_factory=lambda: list(TRAIN_SUBJECTS))
+    val_subjects: list[str] = Field(default_factory=lambda: list(VALIDATION_SUBJECTS), description="held out, 3D for validation only")
     inputs: Literal["gt", "detected"] = "gt"
     correction: bool = Field(False, description="inputs 'detected': pass the detections through the shipped learned correction")
     multiview: bool = Field(
@@ -74,7 +75,7 @@ class DataConfig(_Strict):
     @model_validator(mode="after")
     def _no_test_subjects(self) -> "DataConfig":
         for s in (*self.subjects, *self.val_subjects):
-            if s in ("S9", "S11"):
+            if s in TEST_SUBJECTS:
                 raise ValueError(f"{s} is a Human3.6M test subject: never train or select models on it")
         return self
 
