@@ -81,6 +81,20 @@ class ResidualMLP(nn.Module):
         return self.out(h)
 
 
+def _lifter_mlp(config: LifterConfig, out_features: int) -> ResidualMLP:
+    """The residual MLP of a lifter: the flattened 2D pose in, ``out_features`` out."""
+    return ResidualMLP(
+        2 * config.num_joints,
+        out_features,
+        config.width,
+        config.blocks,
+        batchnorm=config.batchnorm,
+        dropout=config.dropout,
+        activation=config.activation,
+        input_skip=config.input_skip,
+    )
+
+
 class LifterNet(nn.Module):
     """Normalised 2D pose ``(B, N, 2)`` to depth offsets ``(B, N)``.
 
@@ -92,16 +106,7 @@ class LifterNet(nn.Module):
         super().__init__()
         n = config.num_joints
         self.c = float(config.c)
-        self.mlp = ResidualMLP(
-            2 * n,
-            n,
-            config.width,
-            config.blocks,
-            batchnorm=config.batchnorm,
-            dropout=config.dropout,
-            activation=config.activation,
-            input_skip=config.input_skip,
-        )
+        self.mlp = _lifter_mlp(config, n)
         skeleton = get_skeleton(config.skeleton)
         mask = torch.ones(n)
         if skeleton.root_is_joint:
@@ -133,16 +138,7 @@ class KinematicLifterNet(nn.Module):
 
         n = config.num_joints
         skeleton = get_skeleton(config.skeleton)
-        self.mlp = ResidualMLP(
-            2 * n,
-            3 * n + 1,
-            config.width,
-            config.blocks,
-            batchnorm=config.batchnorm,
-            dropout=config.dropout,
-            activation=config.activation,
-            input_skip=config.input_skip,
-        )
+        self.mlp = _lifter_mlp(config, 3 * n + 1)
         ratios = BONE_RATIOS[skeleton.name]
         lengths = torch.tensor([ratios.get(j, 0.0) for j in skeleton.joints]) * self.UNIT_HEIGHT
         self.register_buffer("lengths", lengths, persistent=False)
