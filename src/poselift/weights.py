@@ -75,6 +75,7 @@ DEFAULT_MODEL = "poselift/h36m-17"
 BUNDLED: dict[str, str] = {
     "poselift/h36m-17": "h36m-17",
     "poselift/h36m-17-mono": "h36m-17-mono",
+    "poselift/h36m-17-semi": "h36m-17-semi",
     "poselift/h36m-14": "h36m-14",
 }
 

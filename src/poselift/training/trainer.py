@@ -63,7 +63,10 @@ class Trainer:
         *,
         run_dir: str | os.PathLike,
         val: PoseSet | None = None,
+        scale_prior: tuple[float, float] | None = None,
     ):
+        """``scale_prior``: the scale module's prior measured on the training subjects' 3D
+        (:func:`scale_prior`); default: ``scale_module.prior`` of the recipe, else N(0, 0.1)."""
         self.config = config
         self.run_dir = Path(run_dir)
         self.val = val
@@ -96,7 +99,12 @@ class Trainer:
         self.T = disc() if w.temporal > 0 else None
         sc = config.scale_module
         self.S = ResidualMLP(2 * n, 1, sc.width, sc.blocks, batchnorm=False).to(self.device) if self.uses_scale else None
-        self.prior = tuple(sc.prior) if sc.prior is not None else (0.0, 0.1)
+        if scale_prior is not None:
+            self.prior, self.prior_source = tuple(scale_prior), "measured on the training subjects' 3D (two dataset-level numbers, no per-pose 3D)"
+        elif sc.prior is not None:
+            self.prior, self.prior_source = tuple(sc.prior), "given in the recipe"
+        else:
+            self.prior, self.prior_source = (0.0, 0.1), "default N(0, 0.1) of the log scale"
         if self.world > 1:
             self._broadcast_parameters()
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=config.lr, betas=config.betas)
@@ -430,6 +438,7 @@ class Trainer:
             "rng_cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
             "best": self.best,
             "prior": list(self.prior),
+            "prior_source": self.prior_source,
         }
 
     def save_checkpoint(self) -> Path:
@@ -458,6 +467,7 @@ class Trainer:
         self.best = state.get("best") or {}
         if state.get("prior"):
             self.prior = tuple(state["prior"])
+            self.prior_source = state.get("prior_source", self.prior_source)
 
     # ------------------------------------------------------------------ validation and export
     def lifter(self) -> Lifter:
@@ -477,15 +487,12 @@ class Trainer:
         lifter = self.lifter()
         meta = {"supervision": supervision(self.config)}
         if self.S is not None:
-            meta["scale_prior"] = {"log_mean": self.prior[0], "log_std": self.prior[1], "source": self._prior_source()}
+            meta["scale_prior"] = {"log_mean": self.prior[0], "log_std": self.prior[1], "source": self.prior_source}
+            if self.prior_source.startswith("measured"):
+                meta["supervision"] += " (the scale module's prior: two numbers of the training subjects' 3D statistics)"
         meta.update(metadata or {})
         lifter.config = lifter.config.model_copy(update={"metadata": {**lifter.config.metadata, **meta}})
         return lifter.save_pretrained(folder)
-
-    def _prior_source(self) -> str:
-        if self.config.scale_module.prior is not None:
-            return "given in the recipe"
-        return "measured on the training subjects' 3D (two dataset-level numbers, no per-pose 3D)"
 
     # ------------------------------------------------------------------ loop
     def _lr_scale(self) -> float:
@@ -676,12 +683,12 @@ def train(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = Tru
         if torch.cuda.is_available():
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     try:
+        prior = None
         if config.loss.scale_kl > 0 and config.scale_module.prior is None and config.data.source == "h36m":
             prior = scale_prior(config.data.path, config.data.subjects, config.lifter.c, config.lifter.skeleton)
             logger.info("scale prior from the training subjects' 3D: log mean %.4f, std %.4f", *prior)
-            config = config.model_copy(update={"scale_module": config.scale_module.model_copy(update={"prior": prior})})
         train_set, val_set = load_data(config)
-        trainer = Trainer(config, train_set, run_dir=run_dir, val=val_set)
+        trainer = Trainer(config, train_set, run_dir=run_dir, val=val_set, scale_prior=prior)
         return trainer.fit(resume=resume)
     finally:
         if distributed:
