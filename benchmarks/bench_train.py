@@ -79,7 +79,10 @@ def main() -> None:
         if cfg.scale_module.prior is None:
             cfg = cfg.model_copy(update={"scale_module": cfg.scale_module.model_copy(update={"prior": (0.0, 0.1)})})
         views = 4 if cfg.data.multiview else 1
-        trainer = Trainer(cfg, synthetic(views=views, labelled=bool(cfg.data.labelled)), run_dir="/tmp/poselift-bench-train")
+        data = synthetic(views=views, labelled=bool(cfg.data.labelled))
+        if cfg.data.target == "gt":  # detections as inputs, ground truth as targets: here the same poses
+            data.target2d = data.kp2d.copy()
+        trainer = Trainer(cfg, data, run_dir="/tmp/poselift-bench-train")
         for _ in range(args.warmup):
             trainer.train_step()
             trainer.step += 1

@@ -137,6 +137,8 @@ class Trainer:
             raise PoseliftError("loss.cross_view needs synchronised views with camera rotations (data.multiview: true)")
         self.x = x_n.contiguous().to(self.device)
         self.xt = None if t_n is None else t_n.contiguous().to(self.device)
+        if cfg.data.input_mix > 0 and self.xt is None:
+            raise PoseliftError("data.input_mix draws inputs from the ground-truth targets, and the data has none (target2d)")
         self.rot = None if data.rotations is None else torch.from_numpy(data.rotations).float().to(self.device)
         self.group = None if data.group is None else torch.from_numpy(data.group).long().to(self.device)
 
