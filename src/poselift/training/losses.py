@@ -20,7 +20,6 @@ __all__ = [
     "joint_distance",
     "gan_loss",
     "bone_lengths",
-    "bone_proportion_consistency",
     "limb_symmetry",
     "motion_consistency",
     "cross_view_2d",
@@ -57,14 +56,6 @@ def bone_lengths(X: torch.Tensor, skeleton: Skeleton) -> torch.Tensor:
     """Length of every bone of ``skeleton`` (``(B, N, 3)`` -> ``(B, bones)``)."""
     parent, child = zip(*skeleton.bones)
     return (X[:, list(child)] - X[:, list(parent)]).norm(dim=-1)
-
-
-def bone_proportion_consistency(X_a: torch.Tensor, X_b: torch.Tensor, skeleton: Skeleton) -> torch.Tensor:
-    """Two frames of one person: bone lengths as fractions of their sum agree (L1)."""
-    la, lb = bone_lengths(X_a, skeleton), bone_lengths(X_b, skeleton)
-    pa = la / la.sum(dim=-1, keepdim=True).clamp_min(1e-8)
-    pb = lb / lb.sum(dim=-1, keepdim=True).clamp_min(1e-8)
-    return (pa - pb).abs().sum(dim=-1).mean()
 
 
 def limb_symmetry(X: torch.Tensor, skeleton: Skeleton) -> torch.Tensor:
