@@ -59,17 +59,21 @@ class LiftPipeline(torch.nn.Module):
 
         The 3D has its root at depth ``c`` and projects exactly onto the root-centred input,
         so a pose twice as large in 2D gives a 3D pose twice as large (training lifts
-        re-projected poses of any size with this; inference passes normalised poses).
+        re-projected poses of any size with this; inference lifts normalised poses).
         """
         x_n, root, sigma = geometry.normalize_2d(x, self.skeleton, self.c, self.scale_mode)
+        return self._unproject(x_n, x - root, sigma), x_n
+
+    def _unproject(self, x_n: torch.Tensor, x_rel: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
+        """3D from the normalised pose ``x_n`` (the network's input) at the scale of ``x_rel = sigma * x_n``."""
         if self.kinematic:  # root on the optical axis at depth c, size in proportion to the 2D
-            P = self.kinematic_pose(x_n) * sigma[..., None, None]
-            return P + torch.tensor([0.0, 0.0, self.c], dtype=P.dtype, device=P.device), x_n
-        return geometry.unproject(x - root, self.depths(x_n), self.c, sigma), x_n
+            P = self.kinematic_pose(x_n) * torch.as_tensor(sigma, dtype=x_n.dtype, device=x_n.device)[..., None, None]
+            return P + torch.tensor([0.0, 0.0, self.c], dtype=P.dtype, device=P.device)
+        return geometry.unproject(x_rel, self.depths(x_n), self.c, sigma)
 
     def forward(self, x: torch.Tensor, height: torch.Tensor) -> torch.Tensor:
         x_n, _, _ = geometry.normalize_2d(x, self.skeleton, self.c, self.scale_mode)
-        X, _ = self.lift_3d(x_n)
+        X = self._unproject(x_n, x_n, 1.0)  # lift_3d of a pose that is already normalised
         X = X - geometry.root_point(X, self.skeleton)
         scale = torch.where(height > 0, height / geometry.chain_height(X, self.skeleton).clamp_min(1e-8), torch.ones_like(X[:, 0, 0]))
         return X * scale[:, None, None]

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -77,14 +78,14 @@ def load_h36m_multiview(
     inputs: str = "gt",
     target: str = "inputs",
     stride: int = 1,
-    correction: bool = False,
+    correction: Any = None,
     labelled: dict[str, int] | None = None,
 ) -> MultiViewSet:
     """Human3.6M instants of ``subjects`` with the 2D of all four cameras (``h36m17`` layout).
 
     ``inputs``: ``"gt"`` (3D projected with each camera's full model) or ``"detected"`` (SH
-    detections, MPII-16 mapped to H36M-17, optionally through the shipped learned
-    ``correction``); ``target``: ``"inputs"`` or ``"gt"`` (cross-view targets from the
+    detections, MPII-16 mapped to H36M-17, then through ``correction`` if given, a
+    :class:`~poselift.correction.LearnedCorrection`); ``target``: ``"inputs"`` or ``"gt"`` (cross-view targets from the
     ground-truth projections). ``labelled``: ``{subject: every}`` keeps the 3D of every
     ``every``-th frame of those subjects (semi-supervised recipes only).
     """
@@ -95,17 +96,14 @@ def load_h36m_multiview(
     folder = find_h36m(path)
     cams = json.loads((folder / "cameras.json").read_text())
     data3d = np.load(folder / "h36m_3d_17j.npz")
-    det: dict[str, np.ndarray] = {}
+    det = None
     if inputs == "detected":
+        from ..adapt import map_layout
+
         f = folder / "h36m_sh_2d_train.npz"
         if not f.is_file():
             raise PoseliftError(f"{folder} has no h36m_sh_2d_train.npz: data.inputs 'detected' needs the detections")
-        det = dict(np.load(f))
-    fix = None
-    if correction:
-        from ..correction import load_correction
-
-        fix = load_correction("mpii16", "h36m17")
+        det = np.load(f)  # read lazily: only the sequences of ``subjects``
     labelled = labelled or {}
 
     kp, tgt, lab, seq, frame, group, rots, names = [], [], [], [], [], [], [], []
@@ -116,23 +114,21 @@ def load_h36m_multiview(
         cam_ids = sorted(cams[subject])
         X = data3d[key]
         length = len(X)
-        if det:
-            lengths = [len(det[f"{key}.{c}"]) for c in cam_ids if f"{key}.{c}" in det]
-            if len(lengths) < len(cam_ids):
+        raw = None
+        if det is not None:
+            if any(f"{key}.{c}" not in det for c in cam_ids):
                 logger.warning("%s: detections missing for some cameras; sequence skipped", key)
                 continue
-            length = min(length, *lengths)
+            raw = [det[f"{key}.{c}"] for c in cam_ids]
+            length = min(length, *(len(r) for r in raw))
         rows = np.arange(0, length, stride)
         Xs = X[rows]
-        gt = np.stack([project_with_distortion(Xs, cams[subject][c])[0] for c in cam_ids], axis=1)
-        if det:
-            from ..adapt import map_layout
-
-            views = [map_layout(det[f"{key}.{c}"][rows], "mpii16", "h36m17").astype(np.float32) for c in cam_ids]
-            if fix is not None:
-                views = [fix.correct_complete(v) for v in views]
-            kp.append(np.stack(views, axis=1))
-            tgt.append(gt if target == "gt" else None)
+        gt = None
+        if raw is None or target == "gt":  # ground-truth projections: the inputs, or the targets
+            gt = np.stack([project_with_distortion(Xs, cams[subject][c])[0] for c in cam_ids], axis=1)
+        if raw is not None:
+            kp.append(np.stack([map_layout(r[rows], "mpii16", "h36m17").astype(np.float32) for r in raw], axis=1))
+            tgt.append(gt)
         else:
             kp.append(gt)
             tgt.append(None)
@@ -151,8 +147,11 @@ def load_h36m_multiview(
         group.append(np.full(len(rows), len(rots) - 1, np.int32))
     if not names:
         raise PoseliftError(f"no Human3.6M sequences with all cameras for subjects {list(subjects)} in {folder}")
+    kp2d = np.concatenate(kp)
+    if correction is not None and det is not None:
+        kp2d = correction.correct_complete(kp2d.reshape(-1, *kp2d.shape[2:])).reshape(kp2d.shape)
     return MultiViewSet(
-        kp2d=np.concatenate(kp),
+        kp2d=kp2d,
         seq=np.concatenate(seq),
         frame=np.concatenate(frame),
         skeleton="h36m17",

@@ -85,7 +85,6 @@ class Trainer:
             raise PoseliftError(f"training poses are {data.skeleton!r} but the lifter is {lc.skeleton!r}")
         self.c = lc.c
         self.cross = w.cross_view > 0 or w.cross_view_3d > 0
-        self.uses_scale = w.scale_kl > 0 or w.scale_bone > 0
         self._setup_data(data)
 
         n = self.skeleton.num_joints
@@ -98,7 +97,8 @@ class Trainer:
         self.D = disc() if w.adversarial > 0 else None
         self.T = disc() if w.temporal > 0 else None
         sc = config.scale_module
-        self.S = ResidualMLP(2 * n, 1, sc.width, sc.blocks, batchnorm=False).to(self.device) if self.uses_scale else None
+        uses_scale = w.scale_kl > 0 or w.scale_bone > 0
+        self.S = ResidualMLP(2 * n, 1, sc.width, sc.blocks, batchnorm=False).to(self.device) if uses_scale else None
         if scale_prior is not None:
             self.prior, self.prior_source = tuple(scale_prior), "measured on the training subjects' 3D (two dataset-level numbers, no per-pose 3D)"
         elif sc.prior is not None:
@@ -224,12 +224,12 @@ class Trainer:
         reps = rows.shape[0] // half
         a = self._randint(self.views, half)
         flip = (torch.rand(half, generator=self.gen) < 0.5).to(self.device) if self.config.flip else None
-        batch: dict[str, Any] = {"half": half, "x": self._view(self.x, rows, a.repeat(reps), flip, reps)}
+        batch: dict[str, Any] = {"half": half, "x": self._input(rows, a.repeat(reps), flip, reps)}
         if self.cross:
             b = (a + 1 + self._randint(self.views - 1, half)) % self.views
             a, b = a.repeat(reps), b.repeat(reps)
             targets = self.xt if self.xt is not None else self.x
-            batch["x_b"] = self._view(self.x, rows, b, flip, reps)
+            batch["x_b"] = self._input(rows, b, flip, reps)
             batch["t_a"] = self._view(targets, rows, a, flip, reps)
             batch["t_b"] = self._view(targets, rows, b, flip, reps)
             g = self.group[rows]
@@ -240,12 +240,19 @@ class Trainer:
             batch["R_ab"] = R_ab
         return batch
 
-    def _view(self, table: torch.Tensor, rows: torch.Tensor, view: torch.Tensor, flip: torch.Tensor | None, reps: int) -> torch.Tensor:
-        x = table[rows, view]
+    def _input(self, rows: torch.Tensor, view: torch.Tensor, flip: torch.Tensor | None, reps: int) -> torch.Tensor:
+        """Input poses of ``rows`` in ``view``; with ``data.input_mix``, some from the clean targets."""
         mix = self.config.data.input_mix
-        if mix > 0 and table is self.x:  # inputs: some from the clean 2D instead of the detections
-            clean = (torch.rand(len(rows) // reps, generator=self.gen) < mix).to(self.device).repeat(reps)
-            x = torch.where(clean[:, None, None], self.xt[rows, view], x)
+        if mix == 0:
+            return self._view(self.x, rows, view, flip, reps)
+        clean = (torch.rand(len(rows) // reps, generator=self.gen) < mix).to(self.device).repeat(reps)
+        x = torch.where(clean[:, None, None], self.xt[rows, view], self.x[rows, view])
+        return self._mirror(x, flip, reps)
+
+    def _view(self, table: torch.Tensor, rows: torch.Tensor, view: torch.Tensor, flip: torch.Tensor | None, reps: int) -> torch.Tensor:
+        return self._mirror(table[rows, view], flip, reps)
+
+    def _mirror(self, x: torch.Tensor, flip: torch.Tensor | None, reps: int) -> torch.Tensor:
         if flip is None:
             return x
         return torch.where(flip.repeat(reps)[:, None, None], geometry.mirror(x, self.skeleton), x)
@@ -280,8 +287,8 @@ class Trainer:
         cfg, w = self.config, self.config.loss
         batch = self._sample()
         x, half = batch["x"], batch["half"]
-        B = x.shape[0]
         self.G.train()
+        y_n = None
         out: dict[str, torch.Tensor] = {}
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             if self.cross:
@@ -290,7 +297,8 @@ class Trainer:
             else:
                 X = self.pipe.lift_3d(x)[0].float()
             if w.l2d > 0 or w.l3d > 0 or w.adversarial > 0 or w.temporal > 0 or w.motion > 0:
-                out.update(self._loop_losses(x, X, half))
+                loop, y_n = self._loop_losses(x, X, half)
+                out.update(loop)
             P = self._relative(X)
             if w.reprojection > 0:
                 out["reprojection"] = L.reprojection_2d(X, x, self.skeleton, self.c)
@@ -311,11 +319,8 @@ class Trainer:
             if w.supervised > 0:
                 x_l, target = self._labelled_batch()
                 out["supervised"] = L.supervised_3d(self._relative(self.pipe.lift_3d(x_l)[0].float()), target)
-        total = sum(getattr(w, k) * v for k, v in out.items() if k not in ("g_adv", "g_temporal"))
-        if "g_adv" in out:
-            total = total + w.adversarial * out["g_adv"]
-        if "g_temporal" in out:
-            total = total + w.temporal * out["g_temporal"]
+        weight = {"g_adv": w.adversarial, "g_temporal": w.temporal}  # the rest are named as their weights
+        total = sum((weight[k] if k in weight else getattr(w, k)) * v for k, v in out.items())
         out["total"] = total
         self._check_finite(out)
         self.opt_G.zero_grad(set_to_none=True)
@@ -326,13 +331,14 @@ class Trainer:
         self.opt_G.step()
 
         if self.opt_D is not None and self.step % cfg.discriminator.every == 0:
-            out.update(self._discriminator_step(x, self._last_y_n, half))
+            out.update(self._discriminator_step(x, y_n.detach(), half))
         if self.opt_S is not None and self.step % cfg.scale_module.every == 0:
             out.update(self._scale_step(x, P.detach(), half))
         return {k: float(v.detach()) for k, v in out.items()}
 
-    def _loop_losses(self, x: torch.Tensor, X: torch.Tensor, half: int) -> dict[str, torch.Tensor]:
-        """Chen et al.'s lift-rotate-project-lift loop (and Yu et al.'s motion term on it)."""
+    def _loop_losses(self, x: torch.Tensor, X: torch.Tensor, half: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Chen et al.'s lift-rotate-project-lift loop (and Yu et al.'s motion term on it);
+        also returns the normalised random projections the discriminators see as fakes."""
         cfg, w = self.config, self.config.loss
         B = x.shape[0]
         pivot = torch.tensor([0.0, 0.0, self.c], device=x.device).expand(B, 1, 3)
@@ -345,7 +351,6 @@ class Trainer:
         y = geometry.project(Y, min_depth=1.0)
         Y2, y_n = self.pipe.lift_3d(y)
         Y2 = Y2.float()
-        self._last_y_n = y_n.detach()
         out: dict[str, torch.Tensor] = {}
         if w.l2d > 0:
             x2 = geometry.project(geometry.rotate_about_root(Y2, R.transpose(-1, -2), pivot), min_depth=1.0)
@@ -358,7 +363,7 @@ class Trainer:
             out["g_adv"] = L.gan_loss(self.D(self._disc_input(y_n)), True)
         if self.T is not None:
             out["g_temporal"] = L.gan_loss(self.T(self._motion_input(y_n, half)), True)
-        return out
+        return out, y_n
 
     def _discriminator_step(self, x: torch.Tensor, y_n: torch.Tensor, half: int) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
@@ -647,25 +652,25 @@ def load_data(config: TrainConfig) -> tuple[PoseSet | MultiViewSet, PoseSet | No
     if d.source == "h36m":
         from ..evaluation.h36m import load_h36m
 
+        fix = None
+        if d.correction:
+            from ..correction import load_correction
+
+            fix = load_correction("mpii16", skeleton)
         if d.multiview:
             from .multiview import load_h36m_multiview
 
             train = load_h36m_multiview(
-                d.path, d.subjects, inputs=d.inputs, target=d.target, stride=d.stride,
-                correction=d.correction, labelled=d.labelled,
+                d.path, d.subjects, inputs=d.inputs, target=d.target, stride=d.stride, correction=fix, labelled=d.labelled,
             )
         else:
             train = load_h36m(d.path, d.subjects, inputs=d.inputs, stride=d.stride, skeleton=skeleton, with_3d=False)
-            if d.correction:
-                from ..correction import load_correction
-
-                train.kp2d = load_correction("mpii16", skeleton).correct_complete(train.kp2d)
+            if fix is not None:
+                train.kp2d = fix.correct_complete(train.kp2d)
         if d.val_subjects:
             val = load_h36m(d.path, d.val_subjects, inputs=d.inputs, stride=d.val_stride, skeleton=skeleton)
-            if d.correction:
-                from ..correction import load_correction
-
-                val.kp2d = load_correction("mpii16", skeleton).correct_complete(val.kp2d)
+            if fix is not None:
+                val.kp2d = fix.correct_complete(val.kp2d)
     else:
         train = load_keypoints(d.path, target=skeleton, layout=d.layout, min_confidence=d.min_confidence)
     if d.extra:
