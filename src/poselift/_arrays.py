@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import KeypointTypeError
 
-__all__ = ["is_tensor", "to_numpy", "to_bool", "Container", "flatten_batch"]
+__all__ = ["is_tensor", "to_numpy", "to_bool", "Container"]
 
 _RULE = "pass real numbers: a numpy array or torch tensor of integers or floats"
 
@@ -61,7 +61,7 @@ def to_numpy(a: Any, name: str = "keypoints") -> np.ndarray:
     return np.require(arr, dtype=arr.dtype.newbyteorder("="), requirements=["C"])
 
 
-def to_bool(a: Any, name: str) -> np.ndarray:
+def to_bool(a: Any) -> np.ndarray:
     """A numpy bool array for ``a`` (array, tensor or lists of bools or 0/1)."""
     if is_tensor(a):
         a = a.detach().cpu().numpy()
@@ -99,7 +99,3 @@ class Container:
         return t.to(self.tensor.device)
 
 
-def flatten_batch(x: np.ndarray, tail: int) -> tuple[np.ndarray, tuple[int, ...]]:
-    """``(*batch, *rest)`` with ``len(rest) == tail`` -> ``(B, *rest)`` and the batch shape."""
-    batch = tuple(x.shape[: x.ndim - tail])
-    return x.reshape(-1, *x.shape[x.ndim - tail :]), batch

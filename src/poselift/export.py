@@ -27,7 +27,7 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import ExportError, PoseliftError, ShapeError
+from .errors import ExportError, ShapeError
 from ._files import atomic_path
 from .skeleton import Skeleton, get_skeleton
 from .smooth import bone_tree, fix_bone_lengths
@@ -299,7 +299,7 @@ def write_bvh(
     P, gaps = _fill_gaps(P)
     if axes == "camera":
         P = P @ _CAMERA_TO_YUP.T
-    P, _ = fixed_bone_poses(P, skel)
+    P = fix_bone_lengths(P, skel)
     tree = build_bvh_skeleton(skel)
     offsets, root_pos, local = _motion(P, skel, tree)
     K = len(tree.names)

@@ -43,7 +43,7 @@ import numpy as np
 
 from ._arrays import to_bool, to_numpy
 from ._files import atomic_path
-from .errors import EmptyInputError, KeypointTypeError, KeypointValueError, NonFiniteError, PoseliftError, ShapeError
+from .errors import EmptyInputError, KeypointValueError, NonFiniteError, PoseliftError, ShapeError
 from .skeleton import SKELETONS, Skeleton, canonical_layout, get_skeleton, guess_layouts
 
 __all__ = [
@@ -166,9 +166,7 @@ class KeypointData:
         last axis) or 3 (x, y, confidence). Without ``layout`` the layout is taken from the
         joint count when only one built-in layout has it.
         """
-        kp = to_numpy(keypoints)
-        if kp.dtype.kind not in "fiu":
-            raise KeypointTypeError(f"keypoints must be an array of real numbers; got dtype {kp.dtype}.")
+        kp = to_numpy(keypoints)  # raises KeypointTypeError for anything but real numbers
         if kp.ndim < 2 or kp.ndim > 4 or kp.shape[-1] not in (2, 3):
             raise ShapeError(
                 "keypoints must have shape (N, C), (frames, N, C) or (frames, people, N, C) with C = 2 "
@@ -567,7 +565,7 @@ def _read_numpy(path: Path, layout: str | None) -> KeypointData:
 def _bool_array(a: Any, shape: tuple[int, ...], name: str, default: bool) -> np.ndarray:
     if a is None:
         return np.full(shape, default, dtype=bool)
-    arr = to_bool(a, "mask")
+    arr = to_bool(a)
     if arr.shape != shape:
         raise ShapeError(f"{name} must have shape {shape} to match the poses; got {arr.shape}.")
     return arr

@@ -29,7 +29,6 @@ import json
 import logging
 import os
 import tempfile
-import uuid
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -170,7 +169,8 @@ def export_graph(
         onnx.checker.check_model(model)
     else:
         _link_weights(model, Path(weights_file), path.parent)
-    _atomic_write(path, model.SerializeToString())
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(model.SerializeToString())
     if weights_file is not None:
         onnx.checker.check_model(str(path))  # resolves the external data next to the file
     logger.info("exported %s graph to %s (opset %d)", spec.kind, path, opset)
@@ -257,18 +257,6 @@ def _fold_batchnorm(module: Any) -> None:
             ):
                 seq[i] = fuse_linear_bn_eval(linear, bn)
                 seq[i + 1] = torch.nn.Identity()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temporary sibling and rename, so readers never see a partial file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 # ---------------------------------------------------------------------------- cache

@@ -43,7 +43,7 @@ from typing import Any, Callable, Iterator, Literal, Sequence
 import numpy as np
 
 from ._files import _umask, atomic_path
-from .camera import Camera, align_to_world, as_camera, solve_translation
+from .camera import Camera, align_to_world, as_camera, to_camera_space
 from .errors import PoseliftError, VideoInputError, require
 from .skeleton import Skeleton, get_skeleton
 
@@ -171,7 +171,7 @@ def _open_video(path: Path, fps: float | None, max_frames: int | None) -> FrameS
 
 
 def _open_images(paths: list[Path], label: str, fps: float | None) -> FrameSource:
-    cv2 = _cv2()
+    _cv2()  # fails here, naming poselift[video], when OpenCV is missing
     sizes = set()
     for p in paths:  # sizes from the headers would need another library: decode once
         img = _read_image(p)
@@ -568,8 +568,7 @@ def _place(rel: np.ndarray, kp2d: np.ndarray, conf: np.ndarray, cams: list[Camer
     for i in np.flatnonzero(lifted):
         groups.setdefault(cams[i], []).append(int(i))
     for cam, idx in groups.items():
-        T = solve_translation(rel[idx], kp2d[idx], cam, conf[idx])
-        out[idx] = rel[idx] + T[:, None, :]
+        out[idx] = to_camera_space(rel[idx], kp2d[idx], cam, conf[idx])
     return out
 
 
@@ -658,11 +657,7 @@ def _write_outputs(
 
 
 def _unique(cams: list[Camera]) -> list[Camera]:
-    seen: list[Camera] = []
-    for c in cams:
-        if c not in seen:
-            seen.append(c)
-    return seen
+    return list(dict.fromkeys(cams))  # cameras are frozen dataclasses: hashable, first-seen order kept
 
 
 # --------------------------------------------------------------------------- animation
@@ -782,20 +777,17 @@ def _write_animation(result: VideoResult, source: FrameSource, path: Path) -> Pa
             frames = [Image.fromarray(cv2.cvtColor(im, cv2.COLOR_BGR2RGB)) for im in images]
             frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:], duration=int(1000 / fps), loop=0)
         elif suffix == ".mp4":
-            mp4 = tmp.with_suffix(".mp4")  # OpenCV picks the container by the file name
-            writer = None
+            writer = None  # OpenCV picks the container by the file name: tmp keeps the .mp4 suffix
             try:
                 for im in images:
                     if writer is None:
-                        writer = cv2.VideoWriter(str(mp4), cv2.VideoWriter_fourcc(*"mp4v"), fps, (im.shape[1], im.shape[0]))
+                        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (im.shape[1], im.shape[0]))
                         if not writer.isOpened():
                             raise PoseliftError(f"OpenCV cannot write MP4 video to {path}; use animation='gif'.")
                     writer.write(im)
             finally:
                 if writer is not None:
                     writer.release()
-                if mp4.exists():
-                    os.replace(mp4, tmp)
         else:
             raise PoseliftError(f"animation must be 'mp4' or 'gif'; got {suffix.lstrip('.')!r}.")
     return path
