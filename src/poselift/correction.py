@@ -127,8 +127,8 @@ class LearnedCorrection:
         config = CorrectionConfig.from_dict(data, source=source)
         n = get_skeleton(config.target).num_joints if config.target in SKELETONS else 0
         check_stored_size(folder, mlp_parameters_at_least(2 * n, config.width, config.blocks), "correction network")
-        runner = load_correction_runner(folder, config, backend=backend, providers=providers, cache_dir=onnx_cache_dir)
-        verify_weights(folder, digest)
+        runner, found = load_correction_runner(folder, config, backend=backend, providers=providers, cache_dir=onnx_cache_dir)
+        verify_weights(folder, digest, found)
         return cls(config, runner=runner)
 
     def save_pretrained(self, folder: str | os.PathLike, *, onnx: bool = False) -> Path:

@@ -327,11 +327,11 @@ class Lifter:
         if config.completion is not None:
             size += mlp_parameters_at_least(3 * n, config.completion.width, config.completion.blocks)
         check_stored_size(folder, size, "lifter")  # before any network is built
-        runner = load_lift_runner(
+        runner, found = load_lift_runner(
             folder, config, backend=backend, device=device, providers=providers, intra_op_threads=intra_op_threads,
             session_options=session_options, cache_dir=onnx_cache_dir, opset=opset,
         )
-        verify_weights(folder, digest)  # after the loader's more specific checks (keys, shapes, NaN)
+        verify_weights(folder, digest, found)  # after the loader's more specific checks (keys, shapes, NaN)
         logger.info("loaded %s lifter from %s (%s backend)", config.skeleton, folder, runner.backend)
         return cls(config, runner=runner)
 

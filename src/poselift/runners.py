@@ -24,7 +24,7 @@ import numpy as np
 
 from .config import CorrectionConfig, LifterConfig
 from .errors import MissingDependencyError, require
-from .weights import COMPLETION_ONNX_NAME, ONNX_NAME, read_state, state_digest
+from .weights import COMPLETION_ONNX_NAME, ONNX_NAME, read_state, split_state, state_digest
 
 __all__ = [
     "Backend",
@@ -248,15 +248,16 @@ def load_lift_runner(
     session_options: Any | None = None,
     cache_dir: str | os.PathLike | None = None,
     opset: int = 17,
-) -> LiftRunner:
-    """The runner of the lifter in ``folder`` (``config`` already read from it)."""
+) -> tuple[LiftRunner, str]:
+    """The runner of the lifter in ``folder`` (``config`` already read from it), and the
+    :func:`~poselift.weights.state_digest` of its ``model.safetensors`` (read once)."""
     backend = _check_backend(backend)
     if backend == "torch":
         from .weights import load_modules
 
         runner = TorchLiftRunner(config, device="cpu")
-        load_modules(runner.modules(), folder)
-        return runner.to(device or "cpu")
+        digest = load_modules(runner.modules(), folder)
+        return runner.to(device or "cpu"), digest
 
     from .onnx import COMPLETION_GRAPH, LIFT_GRAPH, open_graph
 
@@ -276,18 +277,19 @@ def load_lift_runner(
 
     exporting = torch_available()
     common = dict(config=config_dict, providers=providers, session_options=options, cache_dir=cache_dir, opset=opset)
+    state = read_state(folder)
     session, path = open_graph(
-        folder, ONNX_NAME, LIFT_GRAPH, weights_digest=state_digest(read_state(folder, "")),
+        folder, ONNX_NAME, LIFT_GRAPH, weights_digest=state_digest(split_state(state, "")),
         export=(lambda p: export_lift(modules(), config, p, opset=opset)) if exporting else None, **common,
     )
     completion_session = completion_path = None
     if config.completion is not None:
         completion_session, completion_path = open_graph(
-            folder, COMPLETION_ONNX_NAME, COMPLETION_GRAPH, weights_digest=state_digest(read_state(folder, "completion.")),
+            folder, COMPLETION_ONNX_NAME, COMPLETION_GRAPH, weights_digest=state_digest(split_state(state, "completion.")),
             export=(lambda p: export_completion(modules(), config, p, opset=opset)) if exporting else None, **common,
         )
     logger.info("loaded %s lifter from %s into onnxruntime (%s, %s)", config.skeleton, folder, path, session.get_providers())
-    return OnnxLiftRunner(session, path, completion_session, completion_path)
+    return OnnxLiftRunner(session, path, completion_session, completion_path), state_digest(state)
 
 
 def load_correction_runner(
@@ -297,15 +299,15 @@ def load_correction_runner(
     backend: str | None = None,
     providers: Any = None,
     cache_dir: str | os.PathLike | None = None,
-) -> CorrectionRunner:
-    """The runner of the correction in ``folder`` (``config`` already read from it)."""
+) -> tuple[CorrectionRunner, str]:
+    """The runner of the correction in ``folder`` (``config`` already read from it), and the
+    :func:`~poselift.weights.state_digest` of its ``model.safetensors`` (read once)."""
     backend = _check_backend(backend)
     if backend == "torch":
         from .weights import load_modules
 
         runner = TorchCorrectionRunner(config)
-        load_modules(runner.modules(), folder)
-        return runner
+        return runner, load_modules(runner.modules(), folder)
 
     from .onnx import CORRECTION_GRAPH, open_graph
 
@@ -316,12 +318,13 @@ def load_correction_runner(
         load_modules(runner.modules(), folder)
         return export_correction(runner, config, path)
 
+    digest = state_digest(read_state(folder))  # the graph's weights are the whole file
     session, path = open_graph(
         folder, ONNX_NAME, CORRECTION_GRAPH, config=config.model_dump(mode="json"),
-        weights_digest=state_digest(read_state(folder)), export=export if torch_available() else None,
+        weights_digest=digest, export=export if torch_available() else None,
         providers=providers, session_options=_session_options(1, None), cache_dir=cache_dir,
     )
-    return OnnxCorrectionRunner(session, path)
+    return OnnxCorrectionRunner(session, path), digest
 
 
 # ---------------------------------------------------------------------------- export (torch)

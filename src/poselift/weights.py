@@ -46,6 +46,7 @@ __all__ = [
     "parse_hub_id",
     "read_config",
     "read_state",
+    "split_state",
     "DIGEST_FIELD",
     "pop_digest",
     "verify_weights",
@@ -272,15 +273,18 @@ def pop_digest(data: dict[str, Any], source: str) -> str | None:
     return digest
 
 
-def verify_weights(folder: str | os.PathLike, digest: str | None) -> None:
+def verify_weights(folder: str | os.PathLike, digest: str | None, found: str | None = None) -> None:
     """Raise :class:`~poselift.errors.WeightsError` unless ``model.safetensors`` has this digest.
 
     ``None`` (a config without a digest, e.g. a training checkpoint) checks nothing.
+    ``found``: the file's :func:`state_digest` when the caller has already read it (the
+    loaders return it), so the file is not read and hashed again.
     """
     if digest is None:
         return
     path = Path(folder) / WEIGHTS_NAME
-    found = state_digest(_load_file(path, "numpy"))
+    if found is None:
+        found = state_digest(_load_file(path, "numpy"))
     if found != digest:
         raise WeightsError(
             f"{path} does not match the {DIGEST_FIELD} in its {CONFIG_NAME} (expected {digest[:12]}..., "
@@ -334,7 +338,11 @@ def read_state(folder: str | os.PathLike, prefix: str | None = None) -> dict[str
     With ``prefix``, only keys that start with it, with the prefix removed; ``prefix=""``
     keeps the keys that belong to no secondary network of the folder (no ``completion.`` key).
     """
-    state = _load_file(Path(folder) / WEIGHTS_NAME, "numpy")
+    return split_state(_load_file(Path(folder) / WEIGHTS_NAME, "numpy"), prefix)
+
+
+def split_state(state: dict[str, Any], prefix: str | None) -> dict[str, Any]:
+    """The part of a folder's state that :func:`read_state` returns for ``prefix``."""
     if prefix is None:
         return state
     if prefix == "":
@@ -383,11 +391,12 @@ def state_digest(state: Mapping[str, Any]) -> str:
     return h.hexdigest()
 
 
-def load_modules(modules: Mapping[str, Any], folder: str | os.PathLike) -> None:
+def load_modules(modules: Mapping[str, Any], folder: str | os.PathLike) -> str:
     """Load ``model.safetensors`` strictly into ``{key prefix: torch module}`` and set them to eval.
 
     Missing, unexpected or mis-shaped keys and non-finite values raise
     :class:`~poselift.errors.WeightsError` listing them; nothing falls back to random weights.
+    Returns the file's :func:`state_digest` (for :func:`verify_weights`).
     """
     import torch
 
@@ -413,11 +422,13 @@ def load_modules(modules: Mapping[str, Any], folder: str | os.PathLike) -> None:
             raise WeightsError(f"{path}: tensor {k!r} holds NaN or infinite values; the weights are broken.")
         if k.endswith("running_var") and bool((v < 0).any()):
             raise WeightsError(f"{path}: tensor {k!r} holds negative variances; the weights are broken.")
+    digest = state_digest(state)
     # longest prefix first, so "" (the main network) takes only what no other module claims
     for prefix, module in sorted(modules.items(), key=lambda kv: -len(kv[0])):
         own = {k[len(prefix):]: state.pop(k) for k in list(state) if k.startswith(prefix)}
         module.load_state_dict(own, strict=True)
         module.eval()
+    return digest
 
 
 # ---------------------------------------------------------------------------- writing
