@@ -46,6 +46,7 @@ from ._files import _umask, atomic_path
 from .camera import Camera, align_to_world, as_camera, to_camera_space
 from .errors import PoseliftError, VideoInputError, require
 from .skeleton import Skeleton, get_skeleton
+from .viz import CENTER_COLOR, LEFT_COLOR, RIGHT_COLOR, _segments, _with_root
 
 __all__ = [
     "VideoInputError",
@@ -662,21 +663,7 @@ def _unique(cams: list[Camera]) -> list[Camera]:
 
 # --------------------------------------------------------------------------- animation
 _LEFT, _RIGHT, _MID = (255, 140, 40), (40, 40, 230), (60, 200, 60)  # BGR
-
-
-def _bone_color(skel: Skeleton, joint: int) -> tuple[int, int, int]:
-    name = skel.joints[joint]
-    return _LEFT if name.startswith("left") else _RIGHT if name.startswith("right") else _MID
-
-
-def _bones(skel: Skeleton) -> list[tuple[int, int]]:
-    """Bones to draw, with the root point (index N) for layouts whose root is not a joint."""
-    n = skel.num_joints
-    return [(n if p == -1 else p, j) for j, p in enumerate(skel.parents) if not (p == -1 and skel.root_is_joint)]
-
-
-def _with_root(points: np.ndarray, skel: Skeleton) -> np.ndarray:
-    return np.concatenate([points, points[list(skel.root)].mean(axis=0, keepdims=True)])
+_BGR = {LEFT_COLOR: _LEFT, RIGHT_COLOR: _RIGHT, CENTER_COLOR: _MID}  # viz's line colours, in OpenCV's order
 
 
 def _draw_2d(img: np.ndarray, kp: np.ndarray, conf: np.ndarray, skel: Skeleton, scale: float) -> None:
@@ -684,9 +671,9 @@ def _draw_2d(img: np.ndarray, kp: np.ndarray, conf: np.ndarray, skel: Skeleton, 
     pts = _with_root(kp, skel) * scale
     c = np.concatenate([conf, [conf[list(skel.root)].min()]])
     thick = max(2, int(round(img.shape[0] / 180)))
-    for a, b in _bones(skel):
+    for a, b, colour in _segments(skel):  # a == -1: the root point appended by _with_root
         if c[a] > 0 and c[b] > 0:
-            cv2.line(img, tuple(int(v) for v in pts[a]), tuple(int(v) for v in pts[b]), _bone_color(skel, b), thick, cv2.LINE_AA)
+            cv2.line(img, tuple(int(v) for v in pts[a]), tuple(int(v) for v in pts[b]), _BGR[colour], thick, cv2.LINE_AA)
     for j in range(skel.num_joints):
         if c[j] > 0:
             cv2.circle(img, tuple(int(v) for v in pts[j]), thick + 1, (255, 255, 255), -1, cv2.LINE_AA)
@@ -719,8 +706,8 @@ def _draw_3d(size: int, pose_yup: np.ndarray | None, skel: Skeleton, label: str)
             cv2.line(img, tuple(int(v) for v in pa), tuple(int(v) for v in pb), (205, 205, 205), 1, cv2.LINE_AA)
     if pose_yup is not None:
         px = to_px(pts)
-        for a, b in _bones(skel):
-            cv2.line(img, tuple(int(v) for v in px[a]), tuple(int(v) for v in px[b]), _bone_color(skel, b), 3, cv2.LINE_AA)
+        for a, b, colour in _segments(skel):
+            cv2.line(img, tuple(int(v) for v in px[a]), tuple(int(v) for v in px[b]), _BGR[colour], 3, cv2.LINE_AA)
     cv2.putText(img, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (60, 60, 60), 1, cv2.LINE_AA)
     return img
 
