@@ -33,8 +33,6 @@ import logging
 import math
 import os
 import re
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +40,7 @@ from typing import Any, Callable, Iterator, Literal, Sequence
 
 import numpy as np
 
-from ._files import _umask, atomic_path
+from ._files import atomic_dir, atomic_path
 from .camera import Camera, align_to_world, as_camera, to_camera_space
 from .errors import PoseliftError, VideoInputError, require
 from .skeleton import Skeleton, get_skeleton
@@ -603,18 +601,10 @@ def _openpose_json(kp: np.ndarray | None) -> dict[str, Any]:
 def _write_keypoints(result: VideoResult, out: Path) -> Path:
     """OpenPose JSON per frame in ``out/keypoints`` (written to a temporary folder, then renamed)."""
     final = out / "keypoints"
-    tmp = Path(tempfile.mkdtemp(prefix=".keypoints.", dir=out))
-    try:
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes the folder private to the owner
+    with atomic_dir(final) as tmp:
         for f, name in enumerate(result.frames):
             kp = result.detections[f] if result.found[f] else None
             (tmp / f"{name}_keypoints.json").write_text(json.dumps(_openpose_json(kp)) + "\n", encoding="utf-8")
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final
 
 
