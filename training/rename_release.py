@@ -25,23 +25,30 @@ def main() -> None:
     ap.add_argument("--name", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--note", help="a sentence appended to the card's recipe")
+    ap.add_argument("--command-before", help="commands that come before the card's own (e.g. how an input run is made)")
+    ap.add_argument("--command-after", help="commands appended to the card's own (e.g. this script's call)")
     args = ap.parse_args()
     source = Path(args.source)
     lifter = Lifter.from_pretrained(source, backend="torch")
+    reference = Lifter.from_pretrained(source, backend="torch")  # ``out`` may be ``source``
     meta = dict(lifter.config.metadata)
     meta["name"] = args.name
     meta.setdefault("supervision", "single-view 2D only, no 3D labels")
     if args.note:
         meta["recipe"] = f"{meta.get('recipe', '')} {args.note}".strip()
+    if args.command_before:
+        meta["command"] = f"{args.command_before}; then {meta.get('command', '')}"
+    if args.command_after:
+        meta["command"] = f"{meta.get('command', '')}; then {args.command_after}"
     lifter.config = lifter.config.model_copy(update={"metadata": meta})
+    old_card = (source / "README.md").read_text()  # read before ``out`` (perhaps the same folder) is written
     out = lifter.save_pretrained(args.out, dtype=torch.float16, onnx=True)
-    old_card = (source / "README.md").read_text()
     marker = "\n## Per-action tables"
     if marker in old_card:
         (out / "README.md").write_text((out / "README.md").read_text() + old_card[old_card.index(marker):])
     check = Lifter.from_pretrained(out, backend="torch")
     x = torch.rand(8, lifter.skeleton.num_joints, 2) * 400
-    same = torch.allclose(check.lift(x), Lifter.from_pretrained(source, backend="torch").lift(x), atol=1e-6)
+    same = torch.allclose(check.lift(x), reference.lift(x), atol=1e-6)
     print(f"wrote {out}; outputs identical to {source}: {same}")
 
 
