@@ -254,7 +254,7 @@ def test_extra_unpaired_2d_is_mixed_in_but_never_paired(tmp_path, monkeypatch):
     assert len(trainer.x) == len(train_set)
     trainer.fit()
     assert (tmp_path / "run" / "final" / "model.safetensors").is_file()
-    with pytest.raises(ConfigError, match="data.extra.0.path"):
+    with pytest.raises(ConfigError, match="data.extra.0: .*needs a path"):
         load_recipe(None, ["data.extra=[{layout: h36m17}]"])
 
 # ------------------------------------------------------------------ learned 2D domain correction
@@ -464,3 +464,89 @@ def test_kinematic_head_trains_with_the_reprojection_loss(tmp_path):
     assert "reprojection" in values and all(math.isfinite(v) for v in values.values())
     lifter = Lifter.from_pretrained(trainer.export(tmp_path / "m"))
     assert lifter.config.head == "kinematic" and np.isfinite(lifter.lift(synthetic_poses(1, 3).kp2d)).all()
+
+
+# --------------------------------------------------------------------------- round 3: unpaired 2D beside cross-view
+def wild_config(weights=(1.0, 3.0), **data) -> TrainConfig:
+    extra = [{"source": "keypoints", "path": f"unused{i}.npy", "weight": w} for i, w in enumerate(weights)]
+    return tiny_config(
+        loss=dict(adversarial=0.5, l2d=2.0, l3d=0.2, symmetry=1.0, cross_view=10.0, cross_view_3d=1.0),
+        data=dict(source="h36m", subjects=["S1"], val_subjects=["S8"], multiview=True, extra=extra,
+                  unpaired_batch=16, **data),
+        lr=1e-3,
+    )
+
+
+def test_unpaired_2d_trains_beside_cross_view_and_sources_follow_their_weights(tmp_path):
+    data = synthetic_multiview()
+    a, b = synthetic_poses(2, 10, seed=3), synthetic_poses(3, 10, seed=4)
+    trainer = Trainer(wild_config(), data, run_dir=tmp_path, unpaired=[a, b])
+    batch = trainer._sample()
+    assert batch["u"].shape == (16, 17, 2) and batch["x"].shape == (32, 17, 2)
+    rows = trainer._unpaired_rows(20000)
+    share_b = float((rows >= len(a)).float().mean())
+    assert share_b == pytest.approx(0.75, abs=0.02)  # weights 1 : 3
+    assert int(rows.max()) < len(a) + len(b)
+    before = _params(trainer.G)
+    values = trainer.train_step()
+    assert {"cross_view", "l2d", "l3d", "g_adv", "symmetry"} <= set(values)
+    assert all(math.isfinite(v) for v in values.values())
+    assert any(not torch.equal(before[k], v) for k, v in _params(trainer.G).items())
+    with pytest.raises(PoseliftError, match="2 unpaired sets for 1"):
+        Trainer(wild_config(weights=(1.0,)), data, run_dir=tmp_path / "x", unpaired=[a, b])
+
+
+def test_selection_averages_the_extra_validation_sets(tmp_path):
+    data = synthetic_multiview()
+    val = synthetic_poses(2, 8, seed=7)
+    trainer = Trainer(xview_config(), data, run_dir=tmp_path, val=val, extra_val={"cmu": synthetic_poses(2, 8, seed=8)})
+    v = trainer.validate()
+    assert v["val_select"] == pytest.approx((v["val_p_mpjpe"] + v["val_cmu_p_mpjpe"]) / 2, rel=1e-9)
+    assert "CMU clips" in trainer._selected_by()
+
+
+@pytest.mark.parametrize("overrides, key", [
+    (["data.multiview=true", "loss.cross_view=1", "data.extra=[{source: lsp}]"], "data.unpaired_batch"),
+    (["data.unpaired_batch=8"], "data.unpaired_batch"),
+    (["data.multiview=true", "loss.cross_view=1", "data.extra=[{source: lsp}]", "data.unpaired_batch=8",
+      "loss.temporal=1"], "loss.temporal"),
+    (["data.extra=[{source: keypoints}]"], "path"),
+])
+def test_unpaired_recipes_that_cannot_work_fail_before_training(overrides, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_recipe(None, overrides)
+
+
+def test_wild2d_readers_keep_complete_annotated_poses(tmp_path):
+    """Each in-the-wild format: unannotated joints make a pose incomplete, and it is dropped, not invented."""
+    from poselift.training.wild2d import load_wild2d
+
+    rng = np.random.default_rng(0)
+    pose = synthetic_poses(1, 1).kp2d[0]  # h36m17 pixels
+    # Penn Action: head, l/r shoulder, elbow, wrist, hip, knee, ankle (occluded joints are annotated)
+    penn_idx = [10, 11, 14, 12, 15, 13, 16, 4, 1, 5, 2, 6, 3]
+    penn = np.concatenate([pose[penn_idx], np.ones((13, 1))], axis=1)[None].repeat(6, 0)
+    penn[1, 3, 2] = 0.0  # not visible, still annotated: kept
+    np.savez(tmp_path / "penn_action_13j.npz", **{"0001": penn, "0002": penn[:2]})
+    # LSP order: r ankle, knee, hip, l hip, knee, ankle, r wrist, elbow, shoulder, l shoulder, elbow, wrist, neck, head top
+    lsp_idx = [3, 2, 1, 4, 5, 6, 16, 15, 14, 11, 12, 13, 9, 10]
+    lsp = np.concatenate([pose[lsp_idx], np.ones((14, 1))], axis=1)[None].repeat(4, 0)
+    lspet = lsp.copy()
+    lspet[0, 6, 2] = 0.0  # LSP-extended: an invisible joint is unannotated -> pose dropped
+    np.savez(tmp_path / "lsp_14j.npz", lsp=lsp, lspet=lspet)
+    mpii = np.zeros((3, 16, 3))
+    mpii[:, :, :2] = rng.uniform(100, 400, size=(3, 16, 2))
+    mpii[2, 10, :2] = 0.0  # (0, 0): unannotated -> dropped
+    np.savez(tmp_path / "mpii_valid_16j.npz", keypoints=mpii)
+    kin = np.concatenate([rng.uniform(0.2, 0.8, (5, 18, 2)), np.full((5, 18, 1), 0.9)], axis=-1)
+    kin[0, 4, 2] = 0.01  # a right wrist below min_confidence -> dropped
+    np.savez(tmp_path / "kinetics_openpose_coco18.npz", clip=kin)
+
+    counts = {s: len(load_wild2d(s, tmp_path)) for s in ("penn_action", "lsp", "mpii", "kinetics")}
+    assert counts == {"penn_action": 8, "lsp": 7, "mpii": 2, "kinetics": 4}
+    penn_set = load_wild2d("penn_action", tmp_path, stride=2)
+    assert len(penn_set) == 3 + 1 and penn_set.pose3d is None and (penn_set.seq == -1).all()
+    # the limbs are the annotated points themselves
+    np.testing.assert_allclose(penn_set.kp2d[0, 12], pose[12], atol=1e-4)
+    with pytest.raises(PoseliftError, match="unknown wild 2D source"):
+        load_wild2d("coco", tmp_path)

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ._version import __version__
-from .errors import PoseliftError
+from .errors import InvalidArgumentError, PoseliftError
 from .weights import DEFAULT_MODEL
 
 __all__ = ["main", "build_parser"]
@@ -166,23 +166,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "evaluate",
-        help="measure a model on Human3.6M (S9, S11)",
+        help="measure a model on Human3.6M (S9, S11) or on the CMU clips (--cmu)",
         formatter_class=fmt,
         description=(
             "Evaluate MODEL on the Human3.6M test subjects S9 and S11, all four cameras, and print\n"
             "MPJPE, N-MPJPE (scale-aligned) and P-MPJPE (Procrustes-aligned) in mm per action and\n"
             "on average. Needs the data files described in the documentation (h36m_3d_17j.npz,\n"
-            "cameras.json and, for --inputs detected, h36m_sh_2d_test.npz)."
+            "cameras.json and, for --inputs detected, h36m_sh_2d_test.npz).\n\n"
+            "With --cmu DIR, evaluate on a held-out domain instead: CMU motion-capture clips (BVH) filmed\n"
+            "by seeded random virtual cameras (poselift.evaluation.cmu), per clip and on average;\n"
+            "--inputs noisy adds detector-like noise and a missing joint in 10 %% of the poses."
         ),
-        epilog="example: poselift evaluate runs/h36m/best --h36m data/h36m --inputs detected",
+        epilog="examples:\n  poselift evaluate runs/h36m/best --h36m data/h36m --inputs detected\n"
+        "  poselift evaluate poselift/h36m-17 --cmu data/cmu_bvh --inputs noisy",
     )
     p.add_argument("model", metavar="MODEL", help="folder from save_pretrained() or a hub name")
     p.add_argument("--h36m", default=None, metavar="DIR", help="Human3.6M data folder (default: $POSELIFT_DATA/h36m)")
     p.add_argument(
-        "--inputs", default="gt", choices=("gt", "detected"),
-        help="2D inputs: gt = ground truth projected with each camera; detected = Stacked-Hourglass detections",
+        "--inputs", default="gt", choices=("gt", "detected", "noisy"),
+        help="2D inputs: gt = ground truth projected with each camera; detected = Stacked-Hourglass detections "
+        "(Human3.6M); noisy = detector-like noise and missing joints (--cmu)",
     )  # fmt: skip
-    p.add_argument("--stride", type=_positive_int, default=1, metavar="N", help="use every N-th frame (default 1: all frames)")
+    p.add_argument("--cmu", default=None, metavar="DIR", help="evaluate on the CMU clips in DIR instead of Human3.6M")
+    p.add_argument(
+        "--clips", default="test", metavar="SPLIT",
+        help="with --cmu: 'test' (default), 'val' (the clips that may select models), 'all', or clip names "
+        "separated by commas",
+    )  # fmt: skip
+    p.add_argument(
+        "--stride", type=_positive_int, default=None, metavar="N",
+        help="use every N-th frame (default: every frame of Human3.6M; every 4th of the 120 fps CMU clips)",
+    )  # fmt: skip
     p.add_argument(
         "--correction", action="store_true",
         help="with --inputs detected: apply the learned MPII-16 correction poselift ships for the model's "
@@ -498,6 +512,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         _check_output(args.json, [], args.overwrite, (".json",))
     lifter = Lifter.from_pretrained(args.model)
     skeleton = lifter.config.skeleton
+    if args.cmu is not None or args.inputs == "noisy":
+        return _evaluate_cmu(args, lifter)
     correction = None
     if args.correction:
         from .correction import load_correction
@@ -507,18 +523,46 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         correction = load_correction("mpii16", skeleton)
         if correction is None:
             raise PoseliftError(f"poselift ships no learned MPII-16 correction for the {skeleton!r} layout; drop --correction")
-    poses = load_h36m(args.h36m, list(TEST_SUBJECTS), inputs=args.inputs, stride=args.stride, skeleton=skeleton)
+    stride = args.stride or 1
+    poses = load_h36m(args.h36m, list(TEST_SUBJECTS), inputs=args.inputs, stride=stride, skeleton=skeleton)
     if correction is not None:
         poses.kp2d = correction.correct_complete(poses.kp2d)
     result = evaluate_poses(lifter, poses)
     what = f"{args.inputs} 2D" + (" + learned correction" if correction is not None else "")
-    print(f"{args.model} on Human3.6M S9+S11, {what}, all cameras, every {args.stride} frame(s); mm")
+    print(f"{args.model} on Human3.6M S9+S11, {what}, all cameras, every {stride} frame(s); mm")
     print(format_table(result))
     if args.json:
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
         record = {"model": str(args.model), "inputs": args.inputs, "correction": correction is not None,
-                  "stride": args.stride, "subjects": list(TEST_SUBJECTS), **result}
+                  "stride": stride, "subjects": list(TEST_SUBJECTS), **result}
+        with atomic_path(out) as tmp:
+            tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {out}")
+    return 0
+
+
+def _evaluate_cmu(args: argparse.Namespace, lifter) -> int:
+    from ._files import atomic_path
+    from .evaluation.cmu import load_cmu
+    from .evaluation.evaluate import evaluate_poses, format_table
+
+    if args.cmu is None:
+        raise InvalidArgumentError("--inputs noisy applies to the CMU clips: add --cmu DIR")
+    if args.inputs == "detected" or args.correction:
+        raise InvalidArgumentError("the CMU clips have no detections: use --inputs gt or --inputs noisy")
+    if lifter.config.skeleton != "h36m17":
+        raise InvalidArgumentError(f"the CMU evaluation is in the h36m17 layout; this model lifts {lifter.config.skeleton!r}")
+    clips = args.clips if args.clips in ("test", "val", "all") else [c.strip() for c in args.clips.split(",") if c.strip()]
+    stride = args.stride or 4
+    poses = load_cmu(args.cmu, clips, inputs=args.inputs, stride=stride)
+    result = evaluate_poses(lifter, poses)
+    print(f"{args.model} on CMU clips ({args.clips}), {args.inputs} 2D, 4 virtual cameras per clip, every {stride} frame(s); mm")
+    print(format_table(result).replace("action  ", "clip    "))
+    if args.json:
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        record = {"model": str(args.model), "data": "cmu", "inputs": args.inputs, "clips": args.clips, "stride": stride, **result}
         with atomic_path(out) as tmp:
             tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {out}")

@@ -22,6 +22,7 @@ __all__ = [
     "CameraError",
     "VideoInputError",
     "ExportError",
+    "DataError",
 ]
 
 
@@ -83,6 +84,10 @@ class CameraError(PoseliftError, ValueError):
 
 class VideoInputError(PoseliftError, ValueError):
     """A video, image or folder that cannot be read as frames."""
+
+
+class DataError(PoseliftError, ValueError):
+    """An evaluation or training data set that is missing, malformed or asked for wrongly."""
 
 
 class ExportError(PoseliftError):

@@ -41,6 +41,7 @@ from ..nets import ResidualMLP, build_lifter_net
 from ..skeleton import get_skeleton
 from . import checkpoint, losses as L
 from .config import TrainConfig
+from ..evaluation.cmu import VALIDATION_CLIPS
 from ..evaluation.data import PoseSet
 from .multiview import MultiViewSet, single_view
 
@@ -64,12 +65,17 @@ class Trainer:
         run_dir: str | os.PathLike,
         val: PoseSet | None = None,
         scale_prior: tuple[float, float] | None = None,
+        unpaired: list[PoseSet] | None = None,
+        extra_val: dict[str, PoseSet] | None = None,
     ):
         """``scale_prior``: the scale module's prior measured on the training subjects' 3D
-        (:func:`scale_prior`); default: ``scale_module.prior`` of the recipe, else N(0, 0.1)."""
+        (:func:`scale_prior`); default: ``scale_module.prior`` of the recipe, else N(0, 0.1).
+        ``unpaired``: one :class:`PoseSet` per ``data.extra`` source, the single-view stream
+        of a multi-view run. ``extra_val``: more validation sets by name (``"cmu"``)."""
         self.config = config
         self.run_dir = Path(run_dir)
         self.val = val
+        self.extra_val = dict(extra_val or {})
         self.rank = int(os.environ.get("RANK", 0))
         self.world = int(os.environ.get("WORLD_SIZE", 1))
         self.device = _pick_device(config.device)
@@ -86,6 +92,7 @@ class Trainer:
         self.c = lc.c
         self.cross = w.cross_view > 0 or w.cross_view_3d > 0
         self._setup_data(data)
+        self._setup_unpaired(unpaired or [])
 
         n = self.skeleton.num_joints
         self.G = build_lifter_net(lc).to(self.device)
@@ -163,6 +170,43 @@ class Trainer:
             diffs = self.x[sample[:, 1], 0] - self.x[sample[:, 0], 0]
             self.motion_scale = float(1.0 / diffs.square().sum(-1).mean().sqrt().clamp_min(1e-6))
 
+    def _setup_unpaired(self, sources: list[PoseSet]) -> None:
+        """The single-view stream: normalised 2D of every source and its sampling weight."""
+        self.u = None
+        if not sources:
+            return
+        extra = self.config.data.extra
+        if len(extra) != len(sources):
+            raise PoseliftError(f"{len(sources)} unpaired sets for {len(extra)} data.extra entries")
+        tables, counts = [], []
+        for e, poses in zip(extra, sources):
+            x_n, ok = self._normalise(poses.kp2d[:, None])
+            x_n = x_n[ok[:, 0], 0]
+            if len(x_n) == 0:
+                raise PoseliftError(f"data.extra {e.source} {e.path or ''}: no usable pose")
+            tables.append(x_n)
+            counts.append(len(x_n))
+        self.u = torch.cat(tables).contiguous().to(self.device)
+        self.u_count = torch.tensor(counts, device=self.device)
+        self.u_offset = torch.cumsum(self.u_count, 0) - self.u_count
+        self.u_weight = torch.tensor([e.weight for e in extra], dtype=torch.float)
+        logger.info("unpaired 2D: %s poses, weights %s", counts, [e.weight for e in extra])
+
+    def _unpaired_rows(self, n: int) -> torch.Tensor:
+        """``n`` rows of the unpaired table: a source drawn by weight, then a row of it uniformly."""
+        src = torch.multinomial(self.u_weight, n, replacement=True, generator=self.gen).to(self.device)
+        r = torch.rand(n, generator=self.gen).to(self.device)
+        return self.u_offset[src] + (r * self.u_count[src]).long().clamp_max(self.u_count[src] - 1)
+
+    def _unpaired(self) -> torch.Tensor:
+        """A batch of ``data.unpaired_batch`` unpaired poses, sources drawn by weight, mirrored at random."""
+        n = self.config.data.unpaired_batch
+        u = self.u[self._unpaired_rows(n)]
+        if self.config.flip:
+            flip = (torch.rand(n, generator=self.gen) < 0.5).to(self.device)
+            u = torch.where(flip[:, None, None], geometry.mirror(u, self.skeleton), u)
+        return u
+
     def _normalise(self, kp: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-pose normalised 2D ``(T, V, N, 2)`` and a ``(T, V)`` mask of usable poses."""
         x = torch.from_numpy(np.ascontiguousarray(kp, dtype=np.float32))
@@ -238,6 +282,8 @@ class Trainer:
                 M = torch.tensor([-1.0, 1.0, 1.0], device=self.device)
                 R_ab = torch.where(flip.repeat(reps)[:, None, None], M[:, None] * R_ab * M, R_ab)
             batch["R_ab"] = R_ab
+        if self.u is not None:
+            batch["u"] = self._unpaired()
         return batch
 
     def _input(self, rows: torch.Tensor, view: torch.Tensor, flip: torch.Tensor | None, reps: int) -> torch.Tensor:
@@ -291,19 +337,25 @@ class Trainer:
         y_n = None
         out: dict[str, torch.Tensor] = {}
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            u = batch.get("u")
             if self.cross:
-                X_all, _ = self.pipe.lift_3d(torch.cat([x, batch["x_b"]]))
-                X, X_b = X_all.float().chunk(2)
+                parts = [x, batch["x_b"]] + ([u] if u is not None else [])
+                X_all = self.pipe.lift_3d(torch.cat(parts))[0].float()
+                X, X_b = X_all[: len(x)], X_all[len(x) : 2 * len(x)]
+                U = X_all[2 * len(x) :] if u is not None else None
             else:
-                X = self.pipe.lift_3d(x)[0].float()
+                X, U = self.pipe.lift_3d(x)[0].float(), None
+            # the single-view losses see the cross-view batch and the unpaired stream alike
+            x_sv, X_sv = (x, X) if U is None else (torch.cat([x, u]), torch.cat([X, U]))
+            half_sv = half if U is None else len(x_sv)
             if w.l2d > 0 or w.l3d > 0 or w.adversarial > 0 or w.temporal > 0 or w.motion > 0:
-                loop, y_n = self._loop_losses(x, X, half)
+                loop, y_n = self._loop_losses(x_sv, X_sv, half_sv)
                 out.update(loop)
             P = self._relative(X)
             if w.reprojection > 0:
                 out["reprojection"] = L.reprojection_2d(X, x, self.skeleton, self.c)
             if w.symmetry > 0:
-                out["symmetry"] = L.limb_symmetry(P, self.skeleton)
+                out["symmetry"] = L.limb_symmetry(self._relative(X_sv), self.skeleton)
             if self.cross:
                 P_b, R_ab = self._relative(X_b), batch["R_ab"]
                 R_ba = R_ab.transpose(-1, -2)
@@ -331,7 +383,7 @@ class Trainer:
         self.opt_G.step()
 
         if self.opt_D is not None and self.step % cfg.discriminator.every == 0:
-            out.update(self._discriminator_step(x, y_n.detach(), half))
+            out.update(self._discriminator_step(x_sv, y_n.detach(), half_sv))
         if self.opt_S is not None and self.step % cfg.scale_module.every == 0:
             out.update(self._scale_step(x, P.detach(), half))
         return {k: float(v.detach()) for k, v in out.items()}
@@ -483,12 +535,22 @@ class Trainer:
         return Lifter(self.config.lifter, net, device="cpu")
 
     def validate(self) -> dict[str, float]:
+        """Validation P-MPJPE etc. (``val_*``), of each extra set (``val_<name>_*``), and the
+        selection score ``val_select``: the mean P-MPJPE over all of them."""
         from ..evaluation.evaluate import evaluate_poses
 
         if self.val is None:
             return {}
-        r = evaluate_poses(self.lifter(), self.val)["average_over_frames"]
-        return {f"val_{k}": v for k, v in r.items()}
+        lifter = self.lifter()
+        r = evaluate_poses(lifter, self.val)["average_over_frames"]
+        out = {f"val_{k}": v for k, v in r.items()}
+        scores = [out["val_p_mpjpe"]]
+        for name, poses in self.extra_val.items():
+            r = evaluate_poses(lifter, poses)["average_over_actions"]
+            out.update({f"val_{name}_{k}": v for k, v in r.items()})
+            scores.append(r["p_mpjpe"])
+        out["val_select"] = float(np.mean(scores))
+        return out
 
     def export(self, folder: str | os.PathLike, metadata: dict[str, Any] | None = None) -> Path:
         lifter = self.lifter()
@@ -500,6 +562,12 @@ class Trainer:
         meta.update(metadata or {})
         lifter.config = lifter.config.model_copy(update={"metadata": {**lifter.config.metadata, **meta}})
         return lifter.save_pretrained(folder)
+
+    def _selected_by(self) -> str:
+        sets = ["+".join(self.config.data.val_subjects)] + [
+            "CMU clips " + "+".join(VALIDATION_CLIPS) if name == "cmu" else name for name in self.extra_val
+        ]
+        return "validation P-MPJPE on " + (sets[0] if len(sets) == 1 else "the mean of " + " and ".join(sets))
 
     # ------------------------------------------------------------------ loop
     def _lr_scale(self) -> float:
@@ -548,9 +616,9 @@ class Trainer:
                 if main and (self.step % cfg.val_every == 0 or self.step == cfg.steps) and self.val is not None:
                     v = self.validate()
                     record = {"step": self.step, **values, **record, **v}
-                    if not self.best or v["val_p_mpjpe"] < self.best["val_p_mpjpe"]:
+                    if not self.best or v["val_select"] < self.best.get("val_select", self.best["val_p_mpjpe"]):
                         self.best = {"step": self.step, **v}
-                        self.export(self.run_dir / "best", {"selected_by": "validation P-MPJPE on " + "+".join(cfg.data.val_subjects), **self.best})
+                        self.export(self.run_dir / "best", {"selected_by": self._selected_by(), **self.best})
                     logger.info("step %d: %s", self.step, {k: round(x, 2) for k, x in v.items()})
                 if main and record:
                     log.write(json.dumps({k: (round(v, 6) if isinstance(v, float) else v) for k, v in record.items()}) + "\n")
@@ -673,11 +741,25 @@ def load_data(config: TrainConfig) -> tuple[PoseSet | MultiViewSet, PoseSet | No
                 val.kp2d = fix.correct_complete(val.kp2d)
     else:
         train = load_keypoints(d.path, target=skeleton, layout=d.layout, min_confidence=d.min_confidence)
-    if d.extra:
-        extra = [load_keypoints(e.path, target=skeleton, layout=e.layout, min_confidence=e.min_confidence) for e in d.extra]
-        logger.info("extra unpaired 2D (adapted): %s poses", [len(e) for e in extra])
-        train = train.with_untimed(*extra)
+    if d.extra and not d.multiview:
+        train = train.with_untimed(*load_unpaired(config))
     return train, val
+
+
+def load_unpaired(config: TrainConfig) -> list[PoseSet]:
+    """The poses of every ``data.extra`` source in the lifter's layout (pixels, complete poses)."""
+    from .sources import load_keypoints
+    from .wild2d import load_wild2d
+
+    skeleton = config.lifter.skeleton
+    out = []
+    for e in config.data.extra:
+        if e.source == "keypoints":
+            out.append(load_keypoints(e.path, target=skeleton, layout=e.layout, min_confidence=e.min_confidence))
+        else:
+            out.append(load_wild2d(e.source, e.path, target=skeleton, stride=e.stride, min_confidence=e.min_confidence))
+    logger.info("extra unpaired 2D (adapted): %s poses", [len(e) for e in out])
+    return out
 
 
 def train(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = True) -> Lifter:
@@ -695,7 +777,13 @@ def train(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = Tru
             prior = scale_prior(config.data.path, config.data.subjects, config.lifter.c, config.lifter.skeleton)
             logger.info("scale prior from the training subjects' 3D: log mean %.4f, std %.4f", *prior)
         train_set, val_set = load_data(config)
-        trainer = Trainer(config, train_set, run_dir=run_dir, val=val_set, scale_prior=prior)
+        unpaired = load_unpaired(config) if config.data.multiview and config.data.extra else None
+        extra_val = None
+        if config.data.cmu_val:
+            from ..evaluation.cmu import load_cmu
+
+            extra_val = {"cmu": load_cmu(config.data.cmu_path, "val")}
+        trainer = Trainer(config, train_set, run_dir=run_dir, val=val_set, scale_prior=prior, unpaired=unpaired, extra_val=extra_val)
         return trainer.fit(resume=resume)
     finally:
         if distributed:
