@@ -550,3 +550,71 @@ def test_wild2d_readers_keep_complete_annotated_poses(tmp_path):
     np.testing.assert_allclose(penn_set.kp2d[0, 12], pose[12], atol=1e-4)
     with pytest.raises(PoseliftError, match="unknown wild 2D source"):
         load_wild2d("coco", tmp_path)
+
+
+# --------------------------------------------------------------------------- fine-tuning on your own 2D
+def test_anchor_keeps_the_lift_near_the_starting_model(tmp_path):
+    poses = synthetic_poses()
+    start = Trainer(tiny_config(loss=dict(adversarial=0.0, temporal=0.0, l2d=1.0)), poses, run_dir=tmp_path / "a")
+    for _ in range(20):
+        start.train_step()
+    start.export(tmp_path / "start")
+    reference = Lifter.from_pretrained(tmp_path / "start", backend="torch").lift(poses.kp2d, normalized=True)
+
+    def drift(anchor: float) -> float:
+        torch.manual_seed(0)
+        cfg = tiny_config(loss=dict(adversarial=0.0, temporal=0.0, l2d=10.0, l3d=1.0, anchor=anchor), lr=3e-3,
+                          init_from=str(tmp_path / "start"))
+        trainer = Trainer(cfg, poses, run_dir=tmp_path / f"anchor{anchor}")
+        for _ in range(40):
+            values = trainer.train_step()
+        assert ("anchor" in values) == (anchor > 0)
+        if anchor:
+            assert all(not p.requires_grad for p in trainer.pipe0.net.parameters())
+        lifted = trainer.lifter().lift(poses.kp2d, normalized=True)
+        return float(np.linalg.norm(lifted - reference, axis=-1).mean())
+
+    assert drift(10.0) < 0.7 * drift(0.0)
+    with pytest.raises(ConfigError, match="init_from"):
+        load_recipe(None, ["loss.anchor=1"])
+
+
+def test_self_consistency_ranks_a_broken_lifter_worse(tmp_path):
+    poses = synthetic_poses(4, 10)
+    trainer = Trainer(tiny_config(loss=dict(adversarial=0.0, temporal=0.0, l2d=10.0, l3d=1.0), steps=200, lr=1e-3),
+                      poses, run_dir=tmp_path)
+    for _ in range(150):
+        trainer.train_step()
+    good = trainer.self_consistency(poses.kp2d)
+    assert good == pytest.approx(trainer.self_consistency(poses.kp2d))  # fixed views: repeatable
+    with torch.no_grad():
+        for p in trainer.G.parameters():
+            p.add_(torch.randn_like(p) * 0.5)
+    assert trainer.self_consistency(poses.kp2d) > 1.5 * good
+
+
+def test_finetune_command_selects_by_held_out_2d_and_keeps_the_completion_network(tmp_path, capsys):
+    from poselift.cli import main
+
+    kp = synthetic_poses(6, 20).kp2d
+    np.savez(tmp_path / "mine.npz", keypoints=kp, layout=np.array("h36m17"))
+    out = tmp_path / "ft"
+    argv = ["finetune", "poselift/h36m-17", str(tmp_path / "mine.npz"), "-o", str(out), "--steps", "4",
+            "--set", "val_every=2", "--set", "ckpt_every=2", "--set", "batch_size=16", "--set", "progress=false"]
+    assert main(argv) == 0
+    assert "the model is" in capsys.readouterr().out
+    best = Lifter.from_pretrained(out / "best")
+    meta = best.config.metadata
+    assert best.completion is not None and best.config.flip_test
+    assert "mine.npz" in meta["training_data"] and "no 3D labels" in meta["supervision"]
+    assert meta["selected_by"].startswith("self-consistency")
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "val_self_consistency" in r] == [2, 4]
+    # a missing joint is filled as the released model fills it
+    conf = np.ones((17,), np.float32)
+    conf[13] = 0.0
+    assert np.isfinite(best.lift(kp[0], conf)).all()
+    # resuming a finished run trains nothing more; bad settings fail before training with the key
+    assert main(argv) == 0
+    assert main(["finetune", "poselift/h36m-17", str(tmp_path / "mine.npz"), "-o", str(tmp_path / "x"), "--set", "lr=-1"]) == 2
+    assert "lr" in capsys.readouterr().err

@@ -228,6 +228,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-resume", action="store_true", help="start from scratch even if the run folder has checkpoints")
 
     p = sub.add_parser(
+        "finetune",
+        help="fine-tune a lifter on your own unlabelled 2D keypoints (needs poselift[train])",
+        formatter_class=fmt,
+        description=(
+            "Fine-tune BASE on the complete poses of KEYPOINTS (anything `poselift lift` reads, e.g. the\n"
+            "keypoints/ folder `poselift video` writes), without 3D: random-view self-consistency, left/right\n"
+            "symmetry and an anchor to BASE's own lifts. A share of the poses is held out and the checkpoint\n"
+            "with the lowest self-consistency error on it is kept as OUT/best; OUT also holds checkpoints\n"
+            "(an interrupted run resumes), the log and OUT/final."
+        ),
+        epilog="example: poselift finetune poselift/h36m-17 dance/keypoints -o runs/my-lifter",
+    )
+    p.add_argument("base", metavar="BASE", help="lifter to start from (released name or model folder)")
+    p.add_argument("keypoints", metavar="KEYPOINTS", help="keypoint file or folder")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="run folder (the model is OUT/best)")
+    p.add_argument("--layout", default=None, help="layout of the keypoints when the file does not say")
+    p.add_argument("--steps", type=_positive_int, default=None, metavar="N", help="training steps (default 1200)")
+    p.add_argument(
+        "--holdout", type=float, default=0.1, metavar="SHARE",
+        help="share of the poses held out to choose the checkpoint (default 0.1)",
+    )  # fmt: skip
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a fine-tuning setting, e.g. --set lr=1e-4 --set loss.anchor=2 (repeatable)",
+    )  # fmt: skip
+    p.add_argument("--no-resume", action="store_true", help="start from scratch even if OUT has checkpoints")
+
+    p = sub.add_parser(
         "export",
         help="export a model to ONNX (needs poselift[onnx])",
         description="Export the whole lift (normalisation, network, metric scaling) of MODEL to one ONNX file "
@@ -587,6 +615,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    from .training.config import apply_overrides
+    from .training.finetune import finetune
+
+    overrides = apply_overrides({}, args.overrides)
+    if args.steps is not None:
+        overrides["steps"] = args.steps
+    print(f"fine-tuning {args.base} on {args.keypoints} in {args.output}")
+    best = finetune(args.base, args.keypoints, args.output, layout=args.layout, holdout=args.holdout,
+                    overrides=overrides, resume=not args.no_resume)
+    print(f"done: the model is {best} (Lifter.from_pretrained({str(best)!r}))")
+    return 0
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from .lifter import Lifter
 
@@ -602,6 +644,7 @@ _COMMANDS = {
     "demo": _cmd_demo,
     "evaluate": _cmd_evaluate,
     "train": _cmd_train,
+    "finetune": _cmd_finetune,
     "export": _cmd_export,
 }
 

@@ -125,6 +125,10 @@ class LossConfig(_Strict):
     cross_view_3d: float = Field(0.0, ge=0.0, description="lifts of two views agree after the camera rotation (data.multiview)")
     reprojection: float = Field(0.0, ge=0.0, description="the lift re-projects onto its input (for lifter.head 'kinematic')")
     supervised: float = Field(0.0, ge=0.0, description="SEMI-SUPERVISED 3D loss on data.labelled rows")
+    anchor: float = Field(
+        0.0, ge=0.0, description="distance of each lift to the starting model's lift of the same 2D (needs init_from): "
+        "fine-tuning keeps what the model knew",
+    )
 
 
 class ScaleModuleConfig(_Strict):
@@ -225,6 +229,8 @@ class TrainConfig(_Strict):
         if d.unpaired_batch and w.l2d == w.l3d == w.adversarial == w.symmetry == 0:
             raise ValueError("data.extra with data.multiview: no loss uses the unpaired 2D; set loss.l2d, l3d, "
                              "adversarial or symmetry")
+        if w.anchor > 0 and not self.init_from:
+            raise ValueError("loss.anchor keeps a fine-tuned lifter near its starting weights: set init_from")
         if w.supervised > 0 and not d.labelled:
             raise ValueError("loss.supervised needs labelled 3D: set data.labelled (e.g. {S1: 20}); the data has no 3D otherwise")
         if d.labelled and w.supervised == 0:

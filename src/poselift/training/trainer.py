@@ -76,6 +76,8 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.val = val
         self.extra_val = dict(extra_val or {})
+        self.card_metadata: dict[str, Any] = {}  # merged into every exported model's config metadata
+        self.keep_from: Lifter | None = None  # exported lifters take this model's completion network and flip test
         self.rank = int(os.environ.get("RANK", 0))
         self.world = int(os.environ.get("WORLD_SIZE", 1))
         self.device = _pick_device(config.device)
@@ -99,6 +101,10 @@ class Trainer:
         self.pipe = LiftPipeline(self.G, lc.model_copy(update={"flip_test": False}))
         if config.init_from:
             self._init_from(config.init_from)
+        self.pipe0 = None
+        if w.anchor > 0:  # the starting model, frozen: fine-tuning is kept near its lifts
+            G0 = copy.deepcopy(self.G).eval().requires_grad_(False)
+            self.pipe0 = LiftPipeline(G0, lc.model_copy(update={"flip_test": False}))
         dc = config.discriminator
         disc = lambda: ResidualMLP(2 * n, 1, dc.width, dc.blocks, batchnorm=False, dropout=dc.dropout).to(self.device)  # noqa: E731
         self.D = disc() if w.adversarial > 0 else None
@@ -352,6 +358,10 @@ class Trainer:
                 loop, y_n = self._loop_losses(x_sv, X_sv, half_sv)
                 out.update(loop)
             P = self._relative(X)
+            if self.pipe0 is not None:
+                with torch.no_grad():
+                    X0 = self.pipe0.lift_3d(x_sv)[0].float()
+                out["anchor"] = L.joint_distance(self._relative(X_sv), self._relative(X0))
             if w.reprojection > 0:
                 out["reprojection"] = L.reprojection_2d(X, x, self.skeleton, self.c)
             if w.symmetry > 0:
@@ -532,7 +542,12 @@ class Trainer:
     def lifter(self) -> Lifter:
         """The current lifter (a copy in eval mode, on the CPU)."""
         net = copy.deepcopy(self.G).cpu().eval()
-        return Lifter(self.config.lifter, net, device="cpu")
+        lifter = Lifter(self.config.lifter, net, device="cpu")
+        if self.keep_from is not None:  # fine-tuning: the starting model's completion network and flip test
+            base = self.keep_from
+            config = lifter.config.model_copy(update={"completion": base.config.completion, "flip_test": base.config.flip_test})
+            lifter = Lifter(config, net, completion=base.completion, device="cpu")
+        return lifter
 
     def validate(self) -> dict[str, float]:
         """Validation P-MPJPE etc. (``val_*``), of each extra set (``val_<name>_*``), and the
@@ -541,6 +556,9 @@ class Trainer:
 
         if self.val is None:
             return {}
+        if self.val.pose3d is None:
+            loop = self.self_consistency(self.val.kp2d)
+            return {"val_self_consistency": loop, "val_select": loop}
         lifter = self.lifter()
         r = evaluate_poses(lifter, self.val)["average_over_frames"]
         out = {f"val_{k}": v for k, v in r.items()}
@@ -559,11 +577,44 @@ class Trainer:
             meta["scale_prior"] = {"log_mean": self.prior[0], "log_std": self.prior[1], "source": self.prior_source}
             if self.prior_source.startswith("measured"):
                 meta["supervision"] += " (the scale module's prior: two numbers of the training subjects' 3D statistics)"
+        meta.update(self.card_metadata)
         meta.update(metadata or {})
         lifter.config = lifter.config.model_copy(update={"metadata": {**lifter.config.metadata, **meta}})
         return lifter.save_pretrained(folder)
 
+    @torch.no_grad()
+    def self_consistency(self, kp2d: np.ndarray, views: int = 4, seed: int = 0) -> float:
+        """An unsupervised validation score of 2D-only poses ``(M, N, 2)`` (pixels): the mean
+        lift-rotate-project-lift-project 2D error (normalised units x 1000) over ``views``
+        fixed random views per pose. A lifter that flattens or distorts depth cannot close
+        the loop; fewer is better."""
+        x, ok = self._normalise(kp2d[:, None])
+        x = x[ok[:, 0], 0].to(self.device)
+        gen = torch.Generator().manual_seed(seed)
+        was_training = self.G.training
+        self.G.eval()
+        errors = []
+        try:
+            for chunk in x.split(8192):
+                X = self.pipe.lift_3d(chunk)[0].float()
+                B = len(chunk)
+                pivot = torch.tensor([0.0, 0.0, self.c], device=chunk.device).expand(B, 1, 3)
+                for _ in range(views):
+                    R = geometry.random_view_rotation(
+                        B, self._up(X), azimuth=self.config.azimuth, elevation=self.config.elevation, roll=0.0,
+                        generator=gen, device=self.device,
+                    )
+                    y = geometry.project(geometry.rotate_about_root(X, R, pivot), min_depth=1.0)
+                    Y2 = self.pipe.lift_3d(y)[0].float()
+                    x2 = geometry.project(geometry.rotate_about_root(Y2, R.transpose(-1, -2), pivot), min_depth=1.0)
+                    errors.append((x2 - chunk).norm(dim=-1).mean(dim=-1))
+        finally:
+            self.G.train(was_training)
+        return float(torch.cat(errors).mean()) * 1000.0
+
     def _selected_by(self) -> str:
+        if self.val is not None and self.val.pose3d is None:
+            return "self-consistency (lift-rotate-project-lift 2D error) on held-out 2D, no 3D"
         sets = ["+".join(self.config.data.val_subjects)] + [
             "CMU clips " + "+".join(VALIDATION_CLIPS) if name == "cmu" else name for name in self.extra_val
         ]
@@ -616,7 +667,7 @@ class Trainer:
                 if main and (self.step % cfg.val_every == 0 or self.step == cfg.steps) and self.val is not None:
                     v = self.validate()
                     record = {"step": self.step, **values, **record, **v}
-                    if not self.best or v["val_select"] < self.best.get("val_select", self.best["val_p_mpjpe"]):
+                    if not self.best or v["val_select"] < self.best.get("val_select", self.best.get("val_p_mpjpe", float("inf"))):
                         self.best = {"step": self.step, **v}
                         self.export(self.run_dir / "best", {"selected_by": self._selected_by(), **self.best})
                     logger.info("step %d: %s", self.step, {k: round(x, 2) for k, x in v.items()})
@@ -641,6 +692,8 @@ def supervision(config: TrainConfig) -> str:
     if w.supervised > 0:
         share = ", ".join(f"every {n}th frame of {s}" for s, n in d.labelled.items())
         return f"SEMI-SUPERVISED: 3D labels of {share}; everything else without 3D labels"
+    if (w.cross_view > 0 or w.cross_view_3d > 0) and d.extra:
+        return "multi-view 2D with calibrated cameras and unpaired in-the-wild 2D, no 3D labels"
     if w.cross_view > 0 or w.cross_view_3d > 0:
         return "multi-view 2D with calibrated cameras, no 3D labels"
     return "single-view 2D only, no 3D labels"
