@@ -18,7 +18,7 @@ Runs ``poselift.video.lift_video`` (MediaPipe Pose + the released lifter) on the
   poses with fixed bone lengths.
 
 The media are research data that must not enter the repository: renders (``--render``)
-go to a folder outside it. Needs ``pip install "poselift[video]"``.
+go to a folder outside it. Needs ``pip install ".[video]"``.
 
 Usage::
 

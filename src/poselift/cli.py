@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "video",
-        help="detect, lift and export a person from a video, an image or a folder of images (needs poselift[video])",
+        help="detect, lift and export a person from a video, an image or a folder of images (needs the video extra: pip install '.[video]')",
         formatter_class=fmt,
         description=(
             "Find one person in every frame of INPUT with MediaPipe Pose (bundled model, runs offline), lift\n"
@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="lift the bundled OpenPose sample and draw it",
         description="Lift a short OpenPose walking clip that ships with poselift, then write the 3D poses "
-        "(JSON and npz), a picture and an animation. Drawing needs matplotlib: pip install \"poselift[viz]\".",
+        "(JSON and npz), a picture and an animation. Drawing needs matplotlib: pip install \".[viz]\" (in the poselift checkout).",
     )
     p.add_argument("-o", "--output-dir", default="poselift-demo", metavar="DIR", help="output folder (default: poselift-demo)")
     p.add_argument("--model", default=None, metavar="NAME_OR_PATH", help=f"lifter to use (default: {DEFAULT_MODEL})")
@@ -207,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "train",
-        help="train a lifter from a YAML recipe (needs poselift[train])",
+        help="train a lifter from a YAML recipe (needs the train extra: pip install '.[train]')",
         formatter_class=fmt,
         description=(
             "Train a lifter as described by RECIPE.yaml (see training/recipes/). Checkpoints, logs and\n"
@@ -229,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "export",
-        help="export a model to ONNX (needs poselift[onnx])",
+        help="export a model to ONNX (needs the onnx extra: pip install '.[onnx]')",
         description="Export the whole lift (normalisation, network, metric scaling) of MODEL to one ONNX file "
         "with a dynamic batch size, for onnxruntime or other ONNX runtimes.",
         epilog="example: poselift export poselift/h36m-17 --onnx h36m-17.onnx",

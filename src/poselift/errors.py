@@ -94,6 +94,11 @@ class ExportError(PoseliftError):
     """A pose sequence that cannot be exported, or an export file that cannot be written."""
 
 
+def install_hint(extra: str) -> str:
+    """How to install an extra: poselift is installed from its checkout, not from a package index."""
+    return f'pip install ".[{extra}]" (in the poselift checkout)'
+
+
 def require(module: str, extra: str):
     """Import an optional dependency or raise naming the extra that provides it."""
     import importlib
@@ -102,6 +107,5 @@ def require(module: str, extra: str):
         return importlib.import_module(module)
     except ImportError as e:
         raise MissingDependencyError(
-            f"{module!r} is needed here but is not installed. "
-            f'Install it with: pip install "poselift[{extra}]"'
+            f"{module!r} is needed here but is not installed. Install it with: {install_hint(extra)}"
         ) from e

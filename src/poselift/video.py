@@ -1,6 +1,6 @@
 """From a video, an image or a folder of images to 3D poses, an animation and a BVH file.
 
-``pip install "poselift[video]"`` brings the 2D detector, MediaPipe Pose (its landmark
+``pip install ".[video]"`` (in the checkout) brings the 2D detector, MediaPipe Pose (its landmark
 model ships inside the ``mediapipe`` wheel, so it runs offline), and OpenCV to decode
 video. :func:`lift_video` runs the whole chain for one person:
 
@@ -42,7 +42,7 @@ import numpy as np
 
 from ._files import atomic_dir, atomic_path
 from .camera import Camera, align_to_world, as_camera, to_camera_space
-from .errors import PoseliftError, VideoInputError, require
+from .errors import MissingDependencyError, PoseliftError, VideoInputError, install_hint, require
 from .skeleton import Skeleton, get_skeleton
 from .viz import CENTER_COLOR, LEFT_COLOR, RIGHT_COLOR, _segments, _with_root
 
@@ -240,9 +240,9 @@ class MediaPipeDetector:
         mp = require("mediapipe", "video")
         solutions = getattr(mp, "solutions", None)
         if solutions is None or not hasattr(solutions, "pose"):
-            raise PoseliftError(
+            raise MissingDependencyError(
                 f"mediapipe {getattr(mp, '__version__', '?')} has no bundled pose model (mediapipe.solutions.pose); "
-                'poselift needs mediapipe 0.10.21: pip install "poselift[video]"'
+                f"poselift needs mediapipe 0.10.21: {install_hint('video')}"
             )
         self._cv2 = _cv2()
         self._pose = solutions.pose.Pose(
