@@ -127,8 +127,46 @@ def test_photos_of_different_sizes_are_unrelated(tmp_path, lifter):
     assert not source.sequence and source.names == ["img1", "img2", "img3"]
     result = lift_video(folder, tmp_path / "out", lifter=lifter, detector=StandIn(missing={1}), animation="gif", smooth="offline")
     assert result.found.tolist() == [True, False, True] and result.world is None
-    assert "bvh" not in result.outputs and (tmp_path / "out" / "animation.gif").is_file()
+    assert [result.outcome(i) for i in range(3)] == ["lifted", "no person found", "lifted"]
+    assert "bvh" not in result.outputs and "animation" not in result.outputs
+    # a PNG picture per photo (the 2D overlay beside the 3D view), not a one-frame video
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["keypoints", "pictures", "poses3d.json", "poses3d.npz"]
+    assert sorted(p.name for p in (tmp_path / "out" / "pictures").iterdir()) == ["img1.png", "img2.png", "img3.png"]
+    picture = cv2.imread(str(tmp_path / "out" / "pictures" / "img2.png"))
+    assert picture.shape[0] == 600 and picture.shape[1] == 500 + 600  # the photo at its size beside a square 3D view
     assert result.cameras[1].fx == 600.0 and result.cameras[0].cx == 320.0  # each photo its own camera
+    with pytest.raises(Exception, match="already holds .*pictures.*--overwrite"):
+        lift_video(folder, tmp_path / "out", lifter=lifter, detector=StandIn())
+
+
+def test_nobody_lifted_writes_nothing(tmp_path, lifter, caplog):
+    with caplog.at_level("WARNING", logger="poselift"):
+        result = lift_video(blank_frames(3), tmp_path / "out", lifter=lifter, detector=StandIn(missing={0, 1, 2}))
+    assert not result.lifted.any() and result.outputs == {} and not (tmp_path / "out").exists()
+    assert "nobody was lifted" in caplog.text
+    assert {result.outcome(i) for i in range(3)} == {"no person found"}
+
+
+def test_cli_photos_name_every_outcome_and_fail_when_nobody_is_lifted(tmp_path, capsys, monkeypatch, model_dir):
+    import poselift.video
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, (w, h) in enumerate([(640, 480), (500, 600)]):
+        cv2.imwrite(str(folder / f"img{i + 1}.jpg"), np.full((h, w, 3), 120, dtype=np.uint8))
+    monkeypatch.setattr(poselift.video, "MediaPipeDetector", lambda static=False: StandIn(missing={1}))
+    rc = main(["video", str(folder), "-o", str(tmp_path / "out"), "--model", str(model_dir), "--no-progress"])
+    printed = capsys.readouterr().out
+    assert rc == 0, printed
+    assert "photo:   img1: lifted" in printed and "photo:   img2: no person found" in printed
+    assert (tmp_path / "out" / "pictures" / "img1.png").is_file()
+
+    monkeypatch.setattr(poselift.video, "MediaPipeDetector", lambda static=False: StandIn(missing={0, 1}))
+    rc = main(["video", str(folder / "img2.jpg"), "-o", str(tmp_path / "none"), "--model", str(model_dir), "--no-progress"])
+    captured = capsys.readouterr()
+    assert rc == 1 and "photo:   img2: no person found" in captured.out
+    assert "nobody was lifted" in captured.err and "nothing was written" in captured.err
+    assert not (tmp_path / "none").exists()
 
 
 def test_tracker_refuses_a_jump_to_someone_else():
@@ -275,7 +313,8 @@ def test_real_photos(shared_data, tmp_path):
         (folder / name).symlink_to(media / name)
     result = lift_video(folder, None, animation=None)
     assert not result.sequence
-    assert result.lifted.tolist() == [False, True]  # 192: nobody the detector finds; 241: a person
+    # 192: people MediaPipe misses in the whole photo; a crop finds one. 241: a person
+    assert result.lifted.tolist() == [True, True]
 
 
 def test_an_unliftable_frame_is_marked_not_dropped(lifter):

@@ -122,11 +122,15 @@ def build_parser() -> argparse.ArgumentParser:
             "  poses3d.json/.npz  root-relative 3D poses in metres, camera axes, plus each frame's root\n"
             "                   position in the camera frame (\"translation\" per person)\n"
             "  animation.mp4    the 2D keypoints over the frames beside a 3D view (or .gif)\n"
+            "  pictures/        for photos instead of the animation: NAME.png, the 2D keypoints over the\n"
+            "                   photo beside the 3D view\n"
             "  motion.bvh       a BVH animation (y up, ground from the feet; videos and frame folders)\n\n"
             "INPUT: a video file, an image, or a folder of images (natural name order; images of one size\n"
             "are frames of a sequence, of different sizes unrelated photos). Frames without a person are\n"
-            "kept and marked. Depth from the camera scales with the assumed --height; without --camera the\n"
-            "focal length is max(width, height) pixels (53 degrees across the longer side)."
+            "kept and marked; the summary gives every photo's outcome. When nobody is lifted in any frame,\n"
+            "nothing is written and the exit status is 1. Depth from the camera scales with the assumed\n"
+            "--height; without --camera the focal length is max(width, height) pixels (53 degrees across\n"
+            "the longer side)."
         ),
         epilog="example: poselift video dance.mp4 -o dance/ --smooth",
     )
@@ -143,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: from the image size)",
     )  # fmt: skip
     p.add_argument("--fov", type=_positive_float, default=None, metavar="DEG", help="field of view across the longer image side when --camera is not given")
-    p.add_argument("--animation", default="mp4", choices=("mp4", "gif", "none"), help="animation format (default mp4)")
+    p.add_argument("--animation", default="mp4", choices=("mp4", "gif", "none"), help="animation format of a sequence (default mp4); photos get PNG pictures, none: neither")
     p.add_argument("--no-bvh", action="store_true", help="do not write motion.bvh")
     p.add_argument(
         "--ground", default="tracked", choices=("tracked", "fixed"),
@@ -311,11 +315,17 @@ def _cmd_video(args: argparse.Namespace) -> int:
     smoothed = f", smoothed ({args.smooth})" if args.smooth and result.sequence else ""
     print(f"lifted:  {int(result.lifted.sum())} of {F} {unit} with {args.model}{smoothed}")
     missing = [result.frames[i] for i in np.flatnonzero(~result.lifted)]
-    if missing:
+    if not result.sequence:  # every photo gets its line
+        for i, name in enumerate(result.frames):
+            print(f"photo:   {name}: {result.outcome(i)}")
+    elif missing:
         print(f"skipped: {len(missing)} {unit} without a lifted person (e.g. {', '.join(missing[:5])}); marked in the outputs")
     if result.tracker_refusals:
         print(f"tracked: {result.tracker_refusals} detections refused as another person")
     print(f"speed:   {result.fps_end_to_end:.1f} frames/s (decode, detect, lift, smooth)")
+    if not result.lifted.any():
+        print(f"poselift video: error: nobody was lifted in {args.input}, so nothing was written", file=sys.stderr)
+        return 1
     for key, path in result.outputs.items():
         print(f"wrote:   {path}")
     return 0

@@ -232,7 +232,16 @@ class MediaPipeDetector:
     ``detector(frame_bgr)`` returns ``(33, 3)`` float64 pixels and visibility in the
     ``mediapipe33`` layout, or ``None`` when nobody is found. ``static=True`` detects every
     frame on its own (photos); otherwise the person found is tracked from frame to frame.
+
+    MediaPipe's person detector misses people who fill only part of a photo among other
+    things (two of the COCO photos in ``../shared/data/media``): with ``static=True``, a
+    photo in which the whole image finds nobody is searched again in five overlapping
+    crops (the left, right, middle, upper and lower three quarters), and the detection
+    with the most landmarks seen (visibility above 0.5) is kept.
     """
+
+    #: Crops searched when the whole photo finds nobody: (x0, y0, x1, y1) as fractions of the image.
+    PHOTO_CROPS = ((0, 0, 0.75, 1), (0.25, 0, 1, 1), (0.125, 0, 0.875, 1), (0, 0, 1, 0.75), (0, 0.25, 1, 1))
 
     layout = DETECTOR_LAYOUT
 
@@ -245,6 +254,7 @@ class MediaPipeDetector:
                 f"poselift needs mediapipe 0.10.21: {install_hint('video')}"
             )
         self._cv2 = _cv2()
+        self._photos = static
         self._pose = solutions.pose.Pose(
             static_image_mode=static,
             model_complexity=model_complexity,
@@ -258,10 +268,29 @@ class MediaPipeDetector:
         """Landmarks of the person in ``frame`` (BGR); ``fresh``: detect without tracking."""
         rgb = self._cv2.cvtColor(frame, self._cv2.COLOR_BGR2RGB)
         pose = self._static if fresh and self._static is not None else self._pose
+        kp = self._process(pose, rgb)
+        if kp is not None or not self._photos:
+            return kp
+        h, w = rgb.shape[:2]
+        best, best_seen = None, 0
+        for fx0, fy0, fx1, fy1 in self.PHOTO_CROPS:
+            x0, y0, x1, y1 = int(fx0 * w), int(fy0 * h), int(fx1 * w), int(fy1 * h)
+            found = self._process(pose, np.ascontiguousarray(rgb[y0:y1, x0:x1]))
+            if found is None:
+                continue
+            seen = int((found[:, 2] > 0.5).sum())
+            if seen > best_seen:
+                found[:, 0] += x0
+                found[:, 1] += y0
+                best, best_seen = found, seen
+        return best
+
+    @staticmethod
+    def _process(pose: Any, rgb: np.ndarray) -> np.ndarray | None:
         result = pose.process(rgb)
         if result.pose_landmarks is None:
             return None
-        h, w = frame.shape[:2]
+        h, w = rgb.shape[:2]
         return np.array([[p.x * w, p.y * h, p.visibility] for p in result.pose_landmarks.landmark], dtype=np.float64)
 
     def close(self) -> None:
@@ -392,7 +421,8 @@ class VideoResult:
         cameras: the intrinsics used per frame.
         refused: frame index -> why the lifter refused its person.
         timings: seconds spent per stage (decode, detect, lift, smooth, write).
-        outputs: what was written (``"keypoints"``, ``"json"``, ``"npz"``, ``"animation"``, ``"bvh"``).
+        outputs: what was written (``"keypoints"``, ``"json"``, ``"npz"``, ``"animation"`` for
+            sequences or ``"pictures"`` for photos, ``"bvh"``); empty when nobody was lifted.
     """
 
     frames: list[str]
@@ -412,6 +442,14 @@ class VideoResult:
     timings: dict[str, float]
     outputs: dict[str, Path]
     tracker_refusals: int = 0
+
+    def outcome(self, index: int) -> str:
+        """What became of frame ``index``: ``"lifted"``, ``"no person found"`` or ``"not lifted: <why>"``."""
+        if self.lifted[index]:
+            return "lifted"
+        if not self.found[index]:
+            return "no person found"
+        return f"not lifted: {self.refused.get(index, 'the pose could not be lifted')}"
 
     @property
     def fps_end_to_end(self) -> float:
@@ -456,7 +494,9 @@ def lift_video(
             :data:`poselift.smooth.SMOOTH_DEFAULTS`.
         fps: frame rate (default: the video's; 30 for folders of frames).
         max_frames: process at most this many frames.
-        animation: ``"mp4"``, ``"gif"`` or ``None``.
+        animation: ``"mp4"``, ``"gif"`` or ``None``, for sequences. Photos get one PNG
+            picture each instead (``pictures/NAME.png``: the 2D keypoints over the photo
+            beside the 3D view); ``None`` writes no pictures either.
         bvh: write ``motion.bvh`` (sequences only).
         ground: the world frame's ground (:func:`poselift.camera.align_to_world`):
             ``"tracked"`` follows the feet slowly, for a handheld or moving camera;
@@ -465,6 +505,9 @@ def lift_video(
             before any work is done).
         progress: show a progress bar (tqdm) on stderr.
         detector: a callable ``frame_bgr -> (33, 3) | None`` replacing MediaPipe (tests).
+
+    When nobody is lifted in any frame, nothing is written (``outputs`` stays empty and a
+    warning is logged); :meth:`VideoResult.outcome` says why for each frame.
     """
     if animation not in ("mp4", "gif", None):
         raise PoseliftError(f"animation must be 'mp4', 'gif' or None; got {animation!r}.")
@@ -474,7 +517,7 @@ def lift_video(
         raise PoseliftError(f"ground must be 'tracked' or 'fixed'; got {ground!r}.")
     frames_in = open_frames(source, fps=fps, max_frames=max_frames)
     if output_dir is not None and not overwrite:
-        _refuse_existing(Path(output_dir), animation)
+        _refuse_existing(Path(output_dir), animation, frames_in.sequence)
     if camera is not None:
         camera = as_camera(camera)
     if lifter is None:
@@ -543,15 +586,19 @@ def lift_video(
         poses_raw=poses_raw, world=world, cameras=cams, refused=refused, timings=timings, outputs={},
         tracker_refusals=tracker.refused if tracker is not None else 0,
     )  # fmt: skip
-    if output_dir is not None:
+    if output_dir is not None and not lifted.any():
+        logger.warning("nobody was lifted in %s, so nothing was written to %s", frames_in.label, output_dir)
+    elif output_dir is not None:
         t0 = time.perf_counter()
         _write_outputs(result, frames_in, Path(output_dir), animation=animation, bvh=bvh, height=height, lifter=lifter)
         timings["write"] = time.perf_counter() - t0
     return result
 
 
-def _refuse_existing(out: Path, animation: str | None) -> None:
-    names = ["keypoints", "poses3d.json", "poses3d.npz", "motion.bvh"] + ([f"animation.{animation}"] if animation else [])
+def _refuse_existing(out: Path, animation: str | None, sequence: bool) -> None:
+    names = ["keypoints", "poses3d.json", "poses3d.npz", "motion.bvh"]
+    if animation:
+        names.append(f"animation.{animation}" if sequence else "pictures")
     taken = [n for n in names if (out / n).exists()]
     if taken:
         raise PoseliftError(
@@ -642,8 +689,10 @@ def _write_outputs(
 
         path, _ = write_bvh(out / "motion.bvh", result.world, skel, result.fps, axes="yup")
         result.outputs["bvh"] = path
-    if animation is not None:
+    if animation is not None and result.sequence:
         result.outputs["animation"] = _write_animation(result, source, out / f"animation.{animation}")
+    elif animation is not None:
+        result.outputs["pictures"] = _write_pictures(result, source, out / "pictures")
     logger.info("wrote %d frames to %s", F, out)
 
 
@@ -736,6 +785,17 @@ def _fit(im: np.ndarray, width: int, height: int) -> np.ndarray:
     canvas = np.full((height, width, 3), 255, dtype=np.uint8)
     canvas[:h, :w] = im
     return canvas
+
+
+def _write_pictures(result: VideoResult, source: FrameSource, folder: Path) -> Path:
+    """One PNG per photo, ``folder/NAME.png``: the 2D keypoints over the photo beside the 3D view."""
+    cv2 = _cv2()
+    with atomic_dir(folder) as tmp:
+        for i, (name, frame) in enumerate(source):
+            image = render_frame(frame, result, i, panel_height=min(max(frame.shape[0], 360), 720))
+            if not cv2.imwrite(str(tmp / f"{name}.png"), image):
+                raise PoseliftError(f"OpenCV cannot write the PNG picture {folder / (name + '.png')}.")
+    return folder
 
 
 def _write_animation(result: VideoResult, source: FrameSource, path: Path) -> Path:
