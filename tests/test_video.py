@@ -17,6 +17,7 @@ cv2 = pytest.importorskip("cv2")
 
 from poselift.camera import CameraError  # noqa: E402
 from poselift.cli import main  # noqa: E402
+from poselift.errors import OutputExistsError  # noqa: E402
 from poselift.io import read_keypoints  # noqa: E402
 from poselift.skeleton import get_skeleton  # noqa: E402
 from poselift.video import PersonTracker, VideoInputError, lift_video, open_frames  # noqa: E402
@@ -101,7 +102,7 @@ def test_lift_video_writes_every_output(tmp_path, lifter):
 
     names, fk, frame_time = read_bvh(out / "motion.bvh")
     assert fk.shape[0] == 8 and frame_time == pytest.approx(1 / 25.0)
-    with pytest.raises(Exception, match="already holds keypoints, poses3d.json.*--overwrite"):
+    with pytest.raises(OutputExistsError, match="already holds keypoints, poses3d.json.*pass overwrite=True"):
         lift_video(blank_frames(8), out, lifter=lifter, detector=StandIn())
     lift_video(blank_frames(8), out, lifter=lifter, detector=StandIn(), overwrite=True)
     cap = cv2.VideoCapture(str(out / "animation.mp4"))
@@ -135,7 +136,7 @@ def test_photos_of_different_sizes_are_unrelated(tmp_path, lifter):
     picture = cv2.imread(str(tmp_path / "out" / "pictures" / "img2.png"))
     assert picture.shape[0] == 600 and picture.shape[1] == 500 + 600  # the photo at its size beside a square 3D view
     assert result.cameras[1].fx == 600.0 and result.cameras[0].cx == 320.0  # each photo its own camera
-    with pytest.raises(Exception, match="already holds .*pictures.*--overwrite"):
+    with pytest.raises(OutputExistsError, match="already holds .*pictures.*overwrite=True"):
         lift_video(folder, tmp_path / "out", lifter=lifter, detector=StandIn())
 
 
@@ -379,4 +380,48 @@ def test_cli_video_on_a_small_video(tmp_path, capsys, monkeypatch, model_dir):
     assert "(6 frames, 20 fps)" in printed and "a person in 5 of 6 frames" in printed and "smoothed (causal)" in printed
     assert sorted(p.name for p in out.iterdir()) == ["animation.gif", "keypoints", "motion.bvh", "poses3d.json", "poses3d.npz"]
     assert main(["video", str(video), "-o", str(out), "--model", str(model_dir), "--no-progress"]) != 0  # outputs exist
-    assert "--overwrite" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "pass --overwrite to replace them" in err and "overwrite=True" not in err  # the command's spelling
+
+
+def test_cli_consistency(tmp_path, capsys, monkeypatch, model_dir, lifter):
+    """Issue 16, item 5: layouts, frame rate, height units, the summary's words, the legend."""
+    import poselift.video
+    from poselift.video import render_frame
+
+    # a keypoint folder written by poselift video records its frame rate; poselift lift reads it
+    result = lift_video(blank_frames(8), tmp_path / "v", lifter=lifter, detector=StandIn(), fps=50.0, animation=None)
+    assert read_keypoints(tmp_path / "v" / "keypoints").fps == 50.0
+    kp = str(tmp_path / "v" / "keypoints")
+    assert main(["lift", kp, "-o", str(tmp_path / "a.npz"), "--model", str(model_dir), "--smooth"]) == 0
+    assert "at 50 fps (recorded in the keypoints)" in capsys.readouterr().out
+    assert main(["lift", kp, "-o", str(tmp_path / "b.npz"), "--model", str(model_dir), "--smooth", "--fps", "50"]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npz")["poses3d"], np.load(tmp_path / "b.npz")["poses3d"])
+    assert main(["lift", kp, "-o", str(tmp_path / "c.npz"), "--model", str(model_dir), "--smooth", "--fps", "30"]) == 0
+    assert not np.array_equal(np.load(tmp_path / "a.npz")["poses3d"], np.load(tmp_path / "c.npz")["poses3d"])
+    # --layout offers mediapipe33
+    assert main(["lift", kp, "-o", str(tmp_path / "d.npz"), "--model", str(model_dir), "--layout", "mediapipe33"]) == 0
+    capsys.readouterr()
+
+    # --height means metres in both commands, and centimetres get the same hint
+    for command in (["lift", kp, "-o", str(tmp_path / "e.npz")], ["video", kp, "-o", str(tmp_path / "e")]):
+        assert main([*command, "--height", "170"]) == 2
+        assert "looks like centimetres: pass 1.70" in capsys.readouterr().err
+
+    # the summary says smooth only when the run smoothed
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 20.0, (320, 240))
+    for frame in blank_frames(4, 320, 240):
+        writer.write(frame)
+    writer.release()
+    monkeypatch.setattr(poselift.video, "MediaPipeDetector", lambda static=False: StandIn())
+    assert main(["video", str(video), "-o", str(tmp_path / "raw"), "--model", str(model_dir), "--no-progress"]) == 0
+    assert "smooth" not in capsys.readouterr().out
+    assert main(["video", str(video), "-o", str(tmp_path / "sm"), "--model", str(model_dir), "--no-progress", "--smooth"]) == 0
+    assert "frames/s (decode, detect, lift, smooth)" in capsys.readouterr().out
+
+    # the 3D view has a left/right legend in the person's colours (BGR)
+    image = render_frame(blank_frames(1)[0], result, 0, panel_height=360)
+    corner = image[-30:, -360:-180].reshape(-1, 3)  # the lower left of the square 3D panel
+    assert (np.abs(corner.astype(int) - (255, 140, 40)).sum(axis=1) < 30).any()  # left
+    assert (np.abs(corner.astype(int) - (40, 40, 230)).sum(axis=1) < 30).any()  # right

@@ -17,14 +17,14 @@ from typing import Any, Sequence
 import numpy as np
 
 from ._version import __version__
-from .errors import InvalidArgumentError, PoseliftError
+from .errors import InvalidArgumentError, OutputExistsError, PoseliftError
 from .weights import DEFAULT_MODEL
 
 __all__ = ["main", "build_parser"]
 
 logger = logging.getLogger(__name__)
 
-_LAYOUT_CHOICES = ("auto", "h36m17", "lsp14", "body25", "coco18", "coco17", "mpii16")
+_LAYOUT_CHOICES = ("auto", "h36m17", "lsp14", "body25", "coco18", "coco17", "mpii16", "mediapipe33")
 
 
 def _positive_float(text: str) -> float:
@@ -100,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--layout", default="auto", choices=_LAYOUT_CHOICES,
         help="joint layout of INPUT (default: auto, from the file format and joint count; "
-        "body25/coco18 are OpenPose's, 17-joint arrays count as h36m17 unless told coco17)",
+        "body25/coco18 are OpenPose's, mediapipe33 MediaPipe's as 'poselift video' writes them, "
+        "17-joint arrays count as h36m17 unless told coco17)",
     )  # fmt: skip
     p.add_argument(
         "--height", type=_height, default=None, metavar="M",
@@ -108,7 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--plot", default=None, metavar="PNG", help="also draw the first lifted pose to this image")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT (and PNG) if they exist")
-    _add_smooth_arguments(p, fps_default=30.0)
+    _add_smooth_arguments(
+        p, "(default: the rate the keypoints record, as 'poselift video' writes it; else 30)"
+    )
 
     p = sub.add_parser(
         "video",
@@ -138,8 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output-dir", required=True, metavar="OUT", help="output folder (created)")
     p.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME_OR_PATH", help=f"lifter to use (default: {DEFAULT_MODEL})")
     p.add_argument(
-        "--height", type=_positive_float, default=None, metavar="M",
-        help="body height in metres: sets the 3D scale and the distance from the camera (default: the model's, 1.70)",
+        "--height", type=_height, default=None, metavar="M",
+        help="body height in metres (0.3 to 3): sets the 3D scale and the distance from the camera "
+        "(default: the model's, 1.70)",
     )  # fmt: skip
     p.add_argument(
         "--camera", default=None, metavar="F,CX,CY|FX,FY,CX,CY|FILE.json",
@@ -157,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=_positive_int, default=None, metavar="N", help="process at most N frames")
     p.add_argument("--overwrite", action="store_true", help="replace the outputs already in OUT")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _add_smooth_arguments(p, fps_default=None)
+    _add_smooth_arguments(p, "(default: the video's; 30 for a folder of frames)")
 
     p = sub.add_parser(
         "demo",
@@ -245,14 +249,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_smooth_arguments(p: argparse.ArgumentParser, fps_default: float | None) -> None:
+def _add_smooth_arguments(p: argparse.ArgumentParser, fps_help: str) -> None:
     p.add_argument(
         "--smooth", nargs="?", const="offline", default=None, choices=("offline", "causal"),
         help="smooth each person over the frames: offline = One-Euro forward and backward, no lag (the default "
         "of a bare --smooth); causal = One-Euro forward only, as live. Bones then keep their median length",
     )  # fmt: skip
-    fps_help = f"(default {fps_default:g})" if fps_default else "(default: the video's; 30 for a folder of frames)"
-    p.add_argument("--fps", type=_positive_float, default=fps_default, metavar="FPS", help=f"frame rate of the input {fps_help}")
+    p.add_argument("--fps", type=_positive_float, default=None, metavar="FPS", help=f"frame rate of the input {fps_help}")
 
 
 def _parse_camera(text: str | None) -> Any:
@@ -322,7 +325,8 @@ def _cmd_video(args: argparse.Namespace) -> int:
         print(f"skipped: {len(missing)} {unit} without a lifted person (e.g. {', '.join(missing[:5])}); marked in the outputs")
     if result.tracker_refusals:
         print(f"tracked: {result.tracker_refusals} detections refused as another person")
-    print(f"speed:   {result.fps_end_to_end:.1f} frames/s (decode, detect, lift, smooth)")
+    stages = "decode, detect, lift" + (", smooth" if smoothed else "")
+    print(f"speed:   {result.fps_end_to_end:.1f} frames/s ({stages})")
     if not result.lifted.any():
         print(f"poselift video: error: nobody was lifted in {args.input}, so nothing was written", file=sys.stderr)
         return 1
@@ -408,8 +412,9 @@ def _cmd_lift(args: argparse.Namespace) -> int:
         result = lifter.lift(kp[people], conf[people], height=args.height, on_unliftable="nan")
         poses[people], filled[people], lifted[people] = result.poses, result.filled, result.lifted
         reason[people] = result.reason
+    fps, fps_from = (args.fps, "--fps") if args.fps else ((data.fps, "recorded in the keypoints") if data.fps else (30.0, "assumed"))
     if args.smooth:
-        poses = _smooth_people(poses, lifted, target, args.fps, args.smooth)
+        poses = _smooth_people(poses, lifted, target, fps, args.smooth)
     metadata = {
         "model": str(args.model),
         "input": str(args.input),
@@ -418,7 +423,7 @@ def _cmd_lift(args: argparse.Namespace) -> int:
         "confidence_threshold": threshold,
     }
     if args.smooth:
-        metadata["smoothing"] = {"mode": args.smooth, "fps": args.fps, "fixed_bone_lengths": True}
+        metadata["smoothing"] = {"mode": args.smooth, "fps": fps, "fixed_bone_lengths": True}
     if data.errors:
         metadata["unreadable_files"] = data.errors
 
@@ -447,7 +452,10 @@ def _cmd_lift(args: argparse.Namespace) -> int:
         )
         return 1
     if args.smooth:
-        print(f"smooth:  {args.smooth} One-Euro over the frames of each person at {args.fps:g} fps; bones at their median length")
+        print(
+            f"smooth:  {args.smooth} One-Euro over the frames of each person at {fps:g} fps ({fps_from}); "
+            "bones at their median length"
+        )
     out = write_poses(
         args.output, poses, skeleton=target, frames=data.frames, num_people=data.num_people,
         lifted=lifted, missing=missing, filled=filled, metadata=metadata,
@@ -636,6 +644,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     package_logger.setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:
         return _COMMANDS[args.command](args)
+    except OutputExistsError as e:  # the library names overwrite=True; here it is an option
+        print(f"poselift {args.command}: error: {e.with_option('--overwrite')}", file=sys.stderr)
+        return 2
     except (PoseliftError, OSError) as e:
         print(f"poselift {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -23,6 +23,7 @@ __all__ = [
     "VideoInputError",
     "ExportError",
     "DataError",
+    "OutputExistsError",
 ]
 
 
@@ -92,6 +93,18 @@ class DataError(PoseliftError, ValueError):
 
 class ExportError(PoseliftError):
     """A pose sequence that cannot be exported, or an export file that cannot be written."""
+
+
+class OutputExistsError(PoseliftError, FileExistsError):
+    """Outputs that exist and may not be replaced; the message names the option that replaces them."""
+
+    def __init__(self, what: str, *, option: str = "--overwrite"):
+        super().__init__(f"{what}: pass {option} to replace them, or choose another output folder.")
+        self.what = what
+
+    def with_option(self, option: str) -> "OutputExistsError":
+        """The same error naming another spelling of the option (``--overwrite`` for the command line)."""
+        return OutputExistsError(self.what, option=option)
 
 
 def install_hint(extra: str) -> str:

@@ -42,7 +42,7 @@ import numpy as np
 
 from ._files import atomic_dir, atomic_path
 from .camera import Camera, align_to_world, as_camera, to_camera_space
-from .errors import MissingDependencyError, PoseliftError, VideoInputError, install_hint, require
+from .errors import MissingDependencyError, OutputExistsError, PoseliftError, VideoInputError, install_hint, require
 from .skeleton import Skeleton, get_skeleton
 from .viz import CENTER_COLOR, LEFT_COLOR, RIGHT_COLOR, _segments, _with_root
 
@@ -601,10 +601,7 @@ def _refuse_existing(out: Path, animation: str | None, sequence: bool) -> None:
         names.append(f"animation.{animation}" if sequence else "pictures")
     taken = [n for n in names if (out / n).exists()]
     if taken:
-        raise PoseliftError(
-            f"{out.resolve()} already holds {', '.join(taken)}: pass overwrite=True (--overwrite) to replace them, "
-            "or choose another output folder."
-        )
+        raise OutputExistsError(f"{out.resolve()} already holds {', '.join(taken)}", option="overwrite=True")
 
 
 def _place(rel: np.ndarray, kp2d: np.ndarray, conf: np.ndarray, cams: list[Camera], lifted: np.ndarray) -> np.ndarray:
@@ -637,12 +634,12 @@ def _progress(total: int, enabled: bool, label: str):
 
 
 # --------------------------------------------------------------------------- outputs
-def _openpose_json(kp: np.ndarray | None) -> dict[str, Any]:
+def _openpose_json(kp: np.ndarray | None, fps: float) -> dict[str, Any]:
     people = []
     if kp is not None:
         flat = [round(float(v), 3) for v in np.asarray(kp).reshape(-1)]
         people.append({"person_id": [-1], "pose_keypoints_2d": flat})
-    return {"version": 1.3, "people": people}
+    return {"version": 1.3, "people": people, "poselift": {"fps": fps}}  # read back by poselift.io.read_openpose
 
 
 def _write_keypoints(result: VideoResult, out: Path) -> Path:
@@ -651,7 +648,7 @@ def _write_keypoints(result: VideoResult, out: Path) -> Path:
     with atomic_dir(final) as tmp:
         for f, name in enumerate(result.frames):
             kp = result.detections[f] if result.found[f] else None
-            (tmp / f"{name}_keypoints.json").write_text(json.dumps(_openpose_json(kp)) + "\n", encoding="utf-8")
+            (tmp / f"{name}_keypoints.json").write_text(json.dumps(_openpose_json(kp, result.fps)) + "\n", encoding="utf-8")
     return final
 
 
@@ -748,7 +745,18 @@ def _draw_3d(size: int, pose_yup: np.ndarray | None, skel: Skeleton, label: str)
         for a, b, colour in _segments(skel):
             cv2.line(img, tuple(int(v) for v in px[a]), tuple(int(v) for v in px[b]), _BGR[colour], 3, cv2.LINE_AA)
     cv2.putText(img, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (60, 60, 60), 1, cv2.LINE_AA)
+    _draw_legend(img)
     return img
+
+
+def _draw_legend(img: np.ndarray) -> None:
+    """Which colour is the person's left and which their right, in the lower left corner."""
+    cv2 = _cv2()
+    y = img.shape[0] - 12
+    for k, (text, colour) in enumerate((("left", _LEFT), ("right", _RIGHT))):
+        x = 8 + 78 * k
+        cv2.line(img, (x, y - 4), (x + 18, y - 4), colour, 3, cv2.LINE_AA)
+        cv2.putText(img, text, (x + 24, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (60, 60, 60), 1, cv2.LINE_AA)
 
 
 def render_frame(
