@@ -306,6 +306,18 @@ def test_real_video_first_frames(shared_data, tmp_path):
 
 
 @pytest.mark.data
+def test_real_video_feet_on_the_ground(shared_data, tmp_path):
+    """Issue 16's target: in motion.bvh the lower ankle is at or above the ground in >= 95 % of
+    frames, and its median height is 4-12 cm (the ankle joint sits above the sole)."""
+    media = _media(shared_data)
+    lift_video(media / "video.avi", tmp_path / "out", animation=None)  # default options
+    names, fk, _ = read_bvh(tmp_path / "out" / "motion.bvh")
+    lower = fk[:, [names.index("left_ankle"), names.index("right_ankle")], 1].min(axis=1)  # centimetres
+    assert (lower >= 0).mean() >= 0.95
+    assert 4.0 <= np.median(lower) <= 12.0
+
+
+@pytest.mark.data
 def test_real_photos(shared_data, tmp_path):
     media = _media(shared_data)
     folder = tmp_path / "photos"

@@ -417,7 +417,10 @@ class VideoResult:
         keypoints: ``(F, M, 2)`` adapted 2D keypoints; ``confidence`` ``(F, M)``.
         poses: ``(F, M, 3)`` camera-frame poses in metres (smoothed when asked); NaN where not lifted.
         poses_raw: the same before smoothing.
-        world: ``(F, M, 3)`` y-up world-frame poses (ground at y = 0) for sequences, else ``None``.
+        world: ``(F, M, 3)`` y-up world-frame poses for sequences, else ``None``: each bone at
+            its median length (as in ``motion.bvh``), the soles of the feet on the ground
+            ``y = 0`` in their contact frames and never below it
+            (:func:`poselift.camera.align_to_world`).
         cameras: the intrinsics used per frame.
         refused: frame index -> why the lifter refused its person.
         timings: seconds spent per stage (decode, detect, lift, smooth, write).
@@ -577,8 +580,10 @@ def lift_video(
     timings["smooth"] = time.perf_counter() - t0
 
     world = None
-    if frames_in.sequence and lifted.any():
-        world, _ = align_to_world(poses, skel, ground=ground, fps=frames_in.fps)
+    if frames_in.sequence and lifted.any():  # each bone at its median length, as in motion.bvh; feet on the ground
+        from .smooth import fix_bone_lengths
+
+        world, _ = align_to_world(fix_bone_lengths(poses, skel), skel, ground=ground, fps=frames_in.fps)
 
     result = VideoResult(
         frames=list(frames_in.names[: len(det_rows)]), fps=frames_in.fps, sequence=frames_in.sequence, skeleton=skel,
