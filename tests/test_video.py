@@ -193,6 +193,36 @@ def test_tracker_refuses_a_jump_to_someone_else():
     np.testing.assert_allclose(hips[-1], [210.0, 305.0], atol=1.0)
 
 
+def test_tracker_detects_again_when_a_limb_jumps_to_a_neighbour():
+    """A tracking detector that, in frames 3 and 4, takes the right arm of someone standing beside the
+    person; run fresh (without tracking), it finds the person's own arm."""
+
+    class Drifting:
+        def __init__(self):
+            self.frame = -1
+
+        def __call__(self, frame, fresh: bool = False):
+            if not fresh:
+                self.frame += 1
+            kp = landmarks((3.0 * self.frame, 0.0))
+            if not fresh and self.frame in (3, 4):
+                kp[[14, 16], 0] += 150.0  # right elbow and wrist on the neighbour
+            if fresh and frame.shape[:2] != (480, 640):  # a crop: back in its own coordinates
+                kp[:, :2] -= [kp[:, 0].min() - 5.0, kp[:, 1].min() - 5.0]
+            return kp
+
+    tracker = PersonTracker(Drifting())
+    out = [tracker(f) for f in blank_frames(6)]
+    assert tracker.redetected == 2 and tracker.refused == 0
+    for f in (3, 4):
+        assert abs(out[f][16, 0] - landmarks((3.0 * f, 0.0))[16, 0]) < 1.0  # the person's own wrist
+    steps = [np.abs(out[f][:, :2] - out[f - 1][:, :2]).max() for f in range(1, 6)]
+    assert max(steps) < 10.0  # no jump left in the written 2D
+
+    plain = PersonTracker(Drifting(), max_limb_jump=None)  # the check can be switched off
+    assert [plain(f)[16, 0] for f in blank_frames(6)][3] > 100.0 + landmarks()[16, 0]
+
+
 def test_causal_smoothing_and_no_smoothing_differ(lifter):
     det = StandIn()
     a = lift_video(blank_frames(10), None, lifter=lifter, detector=det, smooth="causal", fps=25.0)
@@ -334,11 +364,13 @@ def test_an_unliftable_frame_is_marked_not_dropped(lifter):
     class Degenerate(StandIn):
         def __call__(self, frame, fresh: bool = False):
             kp = super().__call__(frame)
-            if self.calls == 3:  # the third frame: every landmark at one point (the hips' centre)
+            if frame[0, 0, 0] == 91:  # the third frame: every landmark at one point (the hips' centre)
                 kp[:, :2] = kp[[23, 24], :2].mean(axis=0)
             return kp
 
-    result = lift_video(blank_frames(5), None, lifter=lifter, detector=Degenerate(), fps=25.0, smooth="offline")
+    frames = blank_frames(5)
+    frames[2][:] = 91  # the tracker detects again in a frame whose limbs jump: the frame, not the call, decides
+    result = lift_video(frames, None, lifter=lifter, detector=Degenerate(), fps=25.0, smooth="offline")
     assert result.found.all() and result.lifted.tolist() == [True, True, False, True, True]
     assert list(result.refused) == [2] and "one point" in result.refused[2]
     assert np.isnan(result.poses[2]).all() and np.isfinite(result.poses[[0, 1, 3, 4]]).all()

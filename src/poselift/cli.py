@@ -323,8 +323,11 @@ def _cmd_video(args: argparse.Namespace) -> int:
             print(f"photo:   {name}: {result.outcome(i)}")
     elif missing:
         print(f"skipped: {len(missing)} {unit} without a lifted person (e.g. {', '.join(missing[:5])}); marked in the outputs")
-    if result.tracker_refusals:
-        print(f"tracked: {result.tracker_refusals} detections refused as another person")
+    if result.tracker_refusals or result.tracker_redetections:
+        print(
+            f"tracked: {result.tracker_refusals} detections refused as another person, "
+            f"{result.tracker_redetections} limb jumps to a neighbour detected again"
+        )
     stages = "decode, detect, lift" + (", smooth" if smoothed else "")
     print(f"speed:   {result.fps_end_to_end:.1f} frames/s ({stages})")
     if not result.lifted.any():

@@ -309,16 +309,27 @@ class PersonTracker:
     accepted one is refused; the detector is then run again (without tracking) on a crop
     around the last position, and that result is kept if it lies close. After
     ``forget_after`` frames without the person, any detection is accepted again.
+
+    MediaPipe's tracking also drifts onto a person next to the one it follows, a limb at a
+    time (the street video: a leg or an arm of the woman beside the dancer). When a
+    detection one frame after the last moves some limb joint by more than ``max_limb_jump``
+    torso lengths, the detector runs again without tracking on the whole frame and on two
+    crops around the last position, and the candidate whose limbs moved least is kept
+    (``redetected`` counts the frames where that was not the tracked detection).
     """
 
-    def __init__(self, detector: Detector, *, max_jump: float = 1.0, forget_after: int = 25):
+    def __init__(
+        self, detector: Detector, *, max_jump: float = 1.0, forget_after: int = 25, max_limb_jump: float | None = 0.6
+    ):
         self.detector = detector
         self.max_jump = max_jump
         self.forget_after = forget_after
+        self.max_limb_jump = max_limb_jump
         self._last: np.ndarray | None = None  # (33, 3) of the last accepted detection
         self._missed = 0
         self._frame_height = 0.0
         self.refused = 0
+        self.redetected = 0
 
     def _close(self, kp: np.ndarray) -> bool:
         if self._last is None or self._missed > self.forget_after:
@@ -335,33 +346,75 @@ class PersonTracker:
         if kp is not None and not self._close(kp):
             self.refused += 1
             kp = self._near_last(frame)
+        elif kp is not None and self._limb_jump(kp) > (self.max_limb_jump or math.inf) and self._missed == 0:
+            kp = self._steadiest(frame, kp)
         if kp is None:
             self._missed += 1
         else:
             self._last, self._missed = kp, 0
         return kp
 
-    def _near_last(self, frame: np.ndarray) -> np.ndarray | None:
-        """Detect again on a crop around the last accepted position."""
+    def _limb_jump(self, kp: np.ndarray) -> float:
+        """Largest limb-joint displacement since the last accepted detection, in its torso lengths."""
+        if self._last is None:
+            return 0.0
+        return _limb_jump(kp, self._last)
+
+    def _steadiest(self, frame: np.ndarray, tracked: np.ndarray) -> np.ndarray:
+        """Of the tracked detection and fresh ones (whole frame, crops), the one whose limbs moved least."""
+        candidates = [tracked]
+        for scale in (1.0, 1.5):
+            candidates.append(self._detect_crop(frame, scale))
+        candidates.append(self._detect_fresh(frame))
+        ok = [c for c in candidates if c is not None and self._close(c)]
+        best = min(ok, key=self._limb_jump)
+        if best is not tracked:
+            self.redetected += 1
+        return best
+
+    def _detect_fresh(self, image: np.ndarray) -> np.ndarray | None:
+        try:
+            return self.detector(np.ascontiguousarray(image), fresh=True)
+        except TypeError:  # a detector without the fresh= option
+            return self.detector(np.ascontiguousarray(image))
+
+    def _detect_crop(self, frame: np.ndarray, scale: float) -> np.ndarray | None:
+        """Detect without tracking on a square crop around the last accepted position."""
         assert self._last is not None
         h, w = frame.shape[:2]
-        pts = self._last[:, :2]
-        centre = pts.mean(axis=0)
-        half = 0.75 * max(self._size(), 32.0)
+        centre = self._last[:, :2].mean(axis=0)
+        half = 0.75 * scale * max(self._size(), 32.0)
         x0, y0 = int(max(0, centre[0] - half)), int(max(0, centre[1] - half))
         x1, y1 = int(min(w, centre[0] + half)), int(min(h, centre[1] + half))
         if x1 - x0 < 16 or y1 - y0 < 16:
             return None
-        try:
-            kp = self.detector(np.ascontiguousarray(frame[y0:y1, x0:x1]), fresh=True)
-        except TypeError:  # a detector without the fresh= option
-            kp = self.detector(np.ascontiguousarray(frame[y0:y1, x0:x1]))
+        kp = self._detect_fresh(frame[y0:y1, x0:x1])
         if kp is None:
             return None
         kp = kp.copy()
         kp[:, 0] += x0
         kp[:, 1] += y0
-        return kp if self._close(kp) else None
+        return kp
+
+    def _near_last(self, frame: np.ndarray) -> np.ndarray | None:
+        """Detect again on a crop around the last accepted position."""
+        kp = self._detect_crop(frame, 1.0)
+        return kp if kp is not None and self._close(kp) else None
+
+
+_LIMBS = [
+    i for i, j in enumerate(get_skeleton(DETECTOR_LAYOUT).joints)
+    if j.split("_", 1)[-1] in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
+]  # fmt: skip
+
+
+def _limb_jump(kp: np.ndarray, last: np.ndarray) -> float:
+    """Largest displacement of a limb joint from ``last`` to ``kp``, in torso lengths of ``last``."""
+    skel = get_skeleton(DETECTOR_LAYOUT)
+    shoulders = last[[skel.index("left_shoulder"), skel.index("right_shoulder")], :2].mean(axis=0)
+    torso = float(np.linalg.norm(shoulders - _hips(last)))
+    moved = np.linalg.norm(kp[_LIMBS, :2] - last[_LIMBS, :2], axis=-1).max()
+    return float(moved) / max(torso, 1e-6)
 
 
 def _hips(kp: np.ndarray) -> np.ndarray:
@@ -424,6 +477,8 @@ class VideoResult:
         cameras: the intrinsics used per frame.
         refused: frame index -> why the lifter refused its person.
         timings: seconds spent per stage (decode, detect, lift, smooth, write).
+        tracker_refusals: detections refused as another person (:class:`PersonTracker`).
+        tracker_redetections: frames whose limbs jumped and a fresh detection was kept instead.
         outputs: what was written (``"keypoints"``, ``"json"``, ``"npz"``, ``"animation"`` for
             sequences or ``"pictures"`` for photos, ``"bvh"``); empty when nobody was lifted.
     """
@@ -445,6 +500,7 @@ class VideoResult:
     timings: dict[str, float]
     outputs: dict[str, Path]
     tracker_refusals: int = 0
+    tracker_redetections: int = 0
 
     def outcome(self, index: int) -> str:
         """What became of frame ``index``: ``"lifted"``, ``"no person found"`` or ``"not lifted: <why>"``."""
@@ -590,6 +646,7 @@ def lift_video(
         detections=detections, found=found, lifted=lifted, keypoints=kp2d, confidence=conf, poses=poses,
         poses_raw=poses_raw, world=world, cameras=cams, refused=refused, timings=timings, outputs={},
         tracker_refusals=tracker.refused if tracker is not None else 0,
+        tracker_redetections=tracker.redetected if tracker is not None else 0,
     )  # fmt: skip
     if output_dir is not None and not lifted.any():
         logger.warning("nobody was lifted in %s, so nothing was written to %s", frames_in.label, output_dir)
