@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  animation.mp4    the 2D keypoints over the frames beside a 3D view (or .gif)\n"
             "  pictures/        for photos instead of the animation: NAME.png, the 2D keypoints over the\n"
             "                   photo beside the 3D view\n"
-            "  motion.bvh       a BVH animation (y up, ground from the feet; videos and frame folders)\n\n"
+            "  motion.bvh       a BVH animation (y up, the soles on the ground; videos and frame folders)\n\n"
             "INPUT: a video file, an image, or a folder of images (natural name order; images of one size\n"
             "are frames of a sequence, of different sizes unrelated photos). Frames without a person are\n"
             "kept and marked; the summary gives every photo's outcome. When nobody is lifted in any frame,\n"
@@ -155,8 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-bvh", action="store_true", help="do not write motion.bvh")
     p.add_argument(
         "--ground", default="tracked", choices=("tracked", "fixed"),
-        help="ground of the BVH world frame: tracked = follows the feet slowly (handheld or moving camera, "
-        "the default); fixed = one plane for the whole video (camera on a tripod)",
+        help="ground of the BVH world frame, fitted to the feet's contact frames, the soles on it: tracked = "
+        "follows the contacts slowly (handheld or moving camera, the default); fixed = one height for the "
+        "whole video (camera on a tripod)",
     )  # fmt: skip
     p.add_argument("--max-frames", type=_positive_int, default=None, metavar="N", help="process at most N frames")
     p.add_argument("--overwrite", action="store_true", help="replace the outputs already in OUT")
