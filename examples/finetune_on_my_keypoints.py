@@ -1,6 +1,6 @@
 """Train (or fine-tune) a lifter on your own unlabelled 2D keypoints: no 3D needed.
 
-    pip install "poselift[train]"
+    pip install ".[train]"
     python examples/finetune_on_my_keypoints.py path/to/keypoints runs/mine
     python examples/finetune_on_my_keypoints.py path/to/keypoints runs/mine --init poselift/h36m-17
     python examples/finetune_on_my_keypoints.py path/to/keypoints runs/mine --set steps=5000 --set lr=1e-4
