@@ -618,3 +618,20 @@ def test_finetune_command_selects_by_held_out_2d_and_keeps_the_completion_networ
     assert main(argv) == 0
     assert main(["finetune", "poselift/h36m-17", str(tmp_path / "mine.npz"), "-o", str(tmp_path / "x"), "--set", "lr=-1"]) == 2
     assert "lr" in capsys.readouterr().err
+
+
+def test_input_noise_reaches_inputs_only_and_keeps_them_normalised(tmp_path):
+    from poselift import geometry
+    from poselift.skeleton import get_skeleton
+
+    data = synthetic_multiview()
+    clean = Trainer(xview_config(), data, run_dir=tmp_path / "a")
+    cfg = xview_config().model_copy(update={"data": xview_config().data.model_copy(update={"input_noise": 0.05})})
+    noisy = Trainer(cfg, data, run_dir=tmp_path / "b")
+    b0, b1 = clean._sample(), noisy._sample()  # same seed: same rows, views and flips
+    torch.testing.assert_close(b0["t_b"], b1["t_b"])  # targets untouched
+    moved = (b1["x"] - b0["x"]).norm(dim=-1).mean(dim=-1)
+    assert float(moved.max()) > 1e-3 and float(moved.min()) < float(moved.max())  # per-pose noise levels
+    renorm = geometry.normalize_2d(b1["x"], get_skeleton("h36m17"), noisy.c, "rms")[0]
+    torch.testing.assert_close(renorm, b1["x"], atol=1e-5, rtol=0)
+    assert math.isfinite(noisy.train_step()["total"])

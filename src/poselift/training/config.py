@@ -85,6 +85,10 @@ class DataConfig(_Strict):
         "correction, Chen et al.'s DA) and mixed in; outside any sequence, so never in temporal pairs. With "
         "data.multiview they are a separate stream for the single-view losses (see unpaired_batch)",
     )
+    input_noise: float = Field(
+        0.0, ge=0.0, le=0.2, description="detector-like input noise: each input pose gets Gaussian noise of a standard "
+        "deviation drawn uniformly from [0, input_noise] x its 2D height (per pose, all joints); targets stay clean",
+    )
     unpaired_batch: int = Field(
         0, ge=0, description="data.multiview with data.extra: poses per step drawn from data.extra (by their weights) "
         "for the single-view losses (loss.l2d, l3d, adversarial, symmetry) beside the cross-view batch",

@@ -263,7 +263,8 @@ class Trainer:
 
     def _sample(self) -> dict[str, Any]:
         """A batch: rows (pairs ``i``/``i + half`` when temporal losses are on), views, mirroring."""
-        B = self.config.batch_size
+        cfg = self.config
+        B = cfg.batch_size
         if self.pairs is None:
             half = B
             rows = self._randint(len(self.x), B)
@@ -290,7 +291,18 @@ class Trainer:
             batch["R_ab"] = R_ab
         if self.u is not None:
             batch["u"] = self._unpaired()
+        if cfg.data.input_noise > 0:  # inputs only: the cross-view targets and t_a/t_b stay clean
+            for key in ("x", "x_b", "u"):
+                if key in batch:
+                    batch[key] = self._noisy(batch[key])
         return batch
+
+    def _noisy(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` with per-pose Gaussian noise of std U[0, data.input_noise] x the pose's 2D height."""
+        height = (x[..., 1].amax(dim=-1) - x[..., 1].amin(dim=-1))[:, None, None]
+        sigma = torch.rand(len(x), 1, 1, generator=self.gen).to(x.device) * self.config.data.input_noise
+        noisy = x + sigma * height * torch.randn(x.shape, generator=self.gen).to(x.device)
+        return geometry.normalize_2d(noisy, self.skeleton, self.c, self.config.lifter.scale_mode)[0]  # as inference would
 
     def _input(self, rows: torch.Tensor, view: torch.Tensor, flip: torch.Tensor | None, reps: int) -> torch.Tensor:
         """Input poses of ``rows`` in ``view``; with ``data.input_mix``, some from the clean targets."""
