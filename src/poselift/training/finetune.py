@@ -61,7 +61,8 @@ def finetune_config(base: str, *, overrides: dict | None = None, seed: int = 0) 
                 "seed": seed,
                 "init_from": base,
                 "lifter": architecture.model_dump(),
-                "data": {"source": "keypoints", "path": "(given to finetune)", "subjects": [], "val_subjects": []},
+                "data": {**data.get("data", {}), "source": "keypoints", "path": "(given to finetune)", "subjects": [],
+                         "val_subjects": []},
             }
         )
     except ValidationError as e:
