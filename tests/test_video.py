@@ -200,6 +200,35 @@ def test_unwritable_output_leaves_no_partial_file(tmp_path, lifter):
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
 
 
+def test_overwrite_never_deletes_the_input_or_foreign_files(tmp_path, lifter, capsys):
+    """F01: ``video D/keypoints -o D --overwrite`` deleted the input images with the old
+    keypoints folder. An input inside an output path is refused before any work, and
+    ``--overwrite`` replaces only poselift's own files (refusing, not deleting, anything else)."""
+    from poselift.errors import OutputExistsError
+
+    images = tmp_path / "D" / "keypoints"
+    images.mkdir(parents=True)
+    for i in range(3):
+        cv2.imwrite(str(images / f"{i}.png"), blank_frames(1)[0])
+    with pytest.raises(OutputExistsError, match="lies inside the output .*keypoints"):
+        lift_video(images, tmp_path / "D", lifter=lifter, detector=StandIn(), overwrite=True)
+    assert main(["video", str(images), "-o", str(tmp_path / "D"), "--overwrite", "--no-progress"]) != 0
+    assert "lies inside the output" in capsys.readouterr().err
+    assert sorted(p.name for p in images.iterdir()) == ["0.png", "1.png", "2.png"]
+
+    out = tmp_path / "out"
+    lift_video(blank_frames(5), out, lifter=lifter, detector=StandIn(), animation=None)
+    (out / "keypoints" / "notes.txt").write_text("mine")
+    with pytest.raises(OutputExistsError, match="files poselift does not write \\(notes.txt\\)"):
+        lift_video(blank_frames(3), out, lifter=lifter, detector=StandIn(), animation=None, overwrite=True)
+    assert (out / "keypoints" / "notes.txt").read_text() == "mine" and len(list((out / "keypoints").iterdir())) == 6
+    (out / "keypoints" / "notes.txt").unlink()
+    # poselift's own files are replaced, those of the longer earlier run included
+    lift_video(blank_frames(3), out, lifter=lifter, detector=StandIn(), animation=None, overwrite=True)
+    assert sorted(p.name for p in (out / "keypoints").iterdir()) == [f"00000{i}_keypoints.json" for i in range(3)]
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

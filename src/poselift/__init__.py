@@ -15,6 +15,7 @@ from .errors import (
     MissingJointsError,
     ModelNotFoundError,
     NonFiniteError,
+    OutputExistsError,
     PoseliftError,
     ShapeError,
     VideoInputError,
@@ -57,5 +58,6 @@ __all__ = [
     "CameraError",
     "VideoInputError",
     "ExportError",
+    "OutputExistsError",
     "__version__",
 ]

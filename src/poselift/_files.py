@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_path"]
+__all__ = ["atomic_path", "atomic_dir"]
 
 
 @contextlib.contextmanager
@@ -37,22 +38,58 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary folder beside ``path``; it replaces ``path`` (an existing folder is
-    removed first) if the block succeeds, and is removed on any error, so readers never see a
-    half-written folder. The folder gets the permissions a plain ``mkdir`` would give it.
+def atomic_dir(path: str | os.PathLike, *, replace: bool = False, own: str = "*") -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; it becomes ``path`` if the block succeeds, and
+    is removed on any error, so readers never see a half-written folder. The folder gets the
+    permissions a plain ``mkdir`` would give it.
+
+    An existing ``path`` raises ``FileExistsError`` (an empty folder is simply replaced), unless
+    ``replace`` is true and it holds only regular files whose names match the glob ``own`` (the
+    writer's own files): then it is replaced. Anything else in it, a link or a sub-folder, is
+    never deleted: ``FileExistsError`` names it and ``path`` is left as it was.
     """
     path = Path(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes the folder private to the owner
         yield tmp
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+        _install_dir(tmp, path, replace, own)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def foreign_entries(folder: Path, own: str) -> list[str]:
+    """Names in ``folder`` that are not regular files matching the glob ``own``."""
+    return sorted(
+        p.name for p in folder.iterdir() if p.is_symlink() or not p.is_file() or not fnmatch.fnmatchcase(p.name, own)
+    )
+
+
+def _install_dir(tmp: Path, path: Path, replace: bool, own: str) -> None:
+    try:
+        os.rename(tmp, path)  # atomic; refuses a non-empty folder or a file at ``path``
+        return
+    except OSError as e:
+        if not replace or path.is_symlink() or not path.is_dir():
+            raise FileExistsError(f"{path} exists and was not replaced") from e
+    if foreign_entries(path, own):
+        raise FileExistsError(f"{path} holds {', '.join(foreign_entries(path, own)[:5])}, not written here: not replaced")
+    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+    os.replace(path, old)  # onto the empty ``old``: the previous folder moved aside whole
+    foreign = foreign_entries(old, own)  # files added since the check above go back with it
+    if foreign:
+        os.rename(old, path)
+        raise FileExistsError(f"{path} holds {', '.join(foreign[:5])}, not written here: not replaced")
+    try:
+        os.rename(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.rename(old, path)
+        raise
+    for p in old.iterdir():  # only regular files matching ``own``, checked above
+        p.unlink()
+    old.rmdir()
 
 
 def _umask() -> int:

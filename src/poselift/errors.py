@@ -22,6 +22,7 @@ __all__ = [
     "CameraError",
     "VideoInputError",
     "ExportError",
+    "OutputExistsError",
 ]
 
 
@@ -87,6 +88,10 @@ class VideoInputError(PoseliftError, ValueError):
 
 class ExportError(PoseliftError):
     """A pose sequence that cannot be exported, or an export file that cannot be written."""
+
+
+class OutputExistsError(PoseliftError, FileExistsError):
+    """An output that would replace an input, files poselift did not write, or another run's result."""
 
 
 def require(module: str, extra: str):

@@ -40,9 +40,9 @@ from typing import Any, Callable, Iterator, Literal, Sequence
 
 import numpy as np
 
-from ._files import atomic_dir, atomic_path
+from ._files import atomic_dir, atomic_path, foreign_entries
 from .camera import Camera, align_to_world, as_camera, to_camera_space
-from .errors import PoseliftError, VideoInputError, require
+from .errors import OutputExistsError, PoseliftError, VideoInputError, require
 from .skeleton import Skeleton, get_skeleton
 from .viz import CENTER_COLOR, LEFT_COLOR, RIGHT_COLOR, _segments, _with_root
 
@@ -65,6 +65,8 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpe
 DETECTOR_LAYOUT = "mediapipe33"
 #: Frame rate assumed for a folder of frames when none is given.
 DEFAULT_FOLDER_FPS = 30.0
+#: The files poselift writes in ``OUT/keypoints`` (the only ones ``overwrite`` replaces there).
+KEYPOINT_FILES = "*_keypoints.json"
 
 
 
@@ -473,8 +475,8 @@ def lift_video(
     if ground not in ("tracked", "fixed"):
         raise PoseliftError(f"ground must be 'tracked' or 'fixed'; got {ground!r}.")
     frames_in = open_frames(source, fps=fps, max_frames=max_frames)
-    if output_dir is not None and not overwrite:
-        _refuse_existing(Path(output_dir), animation)
+    if output_dir is not None:
+        _check_output_dir(source, Path(output_dir), animation, overwrite)
     if camera is not None:
         camera = as_camera(camera)
     if lifter is None:
@@ -550,14 +552,37 @@ def lift_video(
     return result
 
 
-def _refuse_existing(out: Path, animation: str | None) -> None:
-    names = ["keypoints", "poses3d.json", "poses3d.npz", "motion.bvh"] + ([f"animation.{animation}"] if animation else [])
-    taken = [n for n in names if (out / n).exists()]
-    if taken:
-        raise PoseliftError(
+def _output_names(animation: str | None) -> list[str]:
+    return ["keypoints", "poses3d.json", "poses3d.npz", "motion.bvh"] + ([f"animation.{animation}"] if animation else [])
+
+
+def _check_output_dir(source: Any, out: Path, animation: str | None, overwrite: bool) -> None:
+    """Refuse, before any work, an input inside an output path, existing outputs without
+    ``overwrite``, and a ``keypoints`` folder holding files poselift did not write."""
+    names = _output_names(animation)
+    if isinstance(source, (str, os.PathLike)):
+        src = Path(source).resolve()
+        for name in names:
+            target = (out / name).resolve()
+            if src == target or target in src.parents:
+                raise OutputExistsError(
+                    f"the input {src} lies inside the output {target} that this run writes: "
+                    "choose another output folder."
+                )
+    taken = [n for n in names if (out / n).exists() or (out / n).is_symlink()]
+    if taken and not overwrite:
+        raise OutputExistsError(
             f"{out.resolve()} already holds {', '.join(taken)}: pass overwrite=True (--overwrite) to replace them, "
             "or choose another output folder."
         )
+    keypoints = out / "keypoints"
+    if "keypoints" in taken:
+        foreign = foreign_entries(keypoints, KEYPOINT_FILES) if keypoints.is_dir() and not keypoints.is_symlink() else ["keypoints"]
+        if foreign:
+            raise OutputExistsError(
+                f"{keypoints.resolve()} holds files poselift does not write ({', '.join(foreign[:5])}): "
+                "--overwrite replaces only poselift's own outputs; move them away or choose another output folder."
+            )
 
 
 def _place(rel: np.ndarray, kp2d: np.ndarray, conf: np.ndarray, cams: list[Camera], lifted: np.ndarray) -> np.ndarray:
@@ -601,10 +626,13 @@ def _openpose_json(kp: np.ndarray | None) -> dict[str, Any]:
 def _write_keypoints(result: VideoResult, out: Path) -> Path:
     """OpenPose JSON per frame in ``out/keypoints`` (written to a temporary folder, then renamed)."""
     final = out / "keypoints"
-    with atomic_dir(final) as tmp:
-        for f, name in enumerate(result.frames):
-            kp = result.detections[f] if result.found[f] else None
-            (tmp / f"{name}_keypoints.json").write_text(json.dumps(_openpose_json(kp)) + "\n", encoding="utf-8")
+    try:
+        with atomic_dir(final, replace=True, own=KEYPOINT_FILES) as tmp:
+            for f, name in enumerate(result.frames):
+                kp = result.detections[f] if result.found[f] else None
+                (tmp / f"{name}_keypoints.json").write_text(json.dumps(_openpose_json(kp)) + "\n", encoding="utf-8")
+    except FileExistsError as e:  # files appeared there since the check before the work
+        raise OutputExistsError(f"{final.resolve()} was not replaced: {e}") from e
     return final
 
 
