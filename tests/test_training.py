@@ -445,6 +445,35 @@ def test_resume_with_another_network_names_the_keys(tmp_path):
         wider.fit()
 
 
+def test_no_resume_starts_clean_and_a_resume_never_loads_another_run(tmp_path, caplog):
+    """F02: ``--no-resume`` into a folder of a longer run kept that run's higher-numbered
+    checkpoints (rotation deleted the new run's) and the next resume exported the old run."""
+    import shutil
+
+    data = synthetic_poses()
+    Trainer(tiny_config(steps=8), data, run_dir=tmp_path / "long").fit()  # checkpoints at steps 6 and 8
+    shutil.copytree(tmp_path / "long", tmp_path / "run")
+    short = Trainer(tiny_config(steps=4, seed=1), data, run_dir=tmp_path / "run")
+    short.fit(resume=False)
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step-00000002", "step-00000004"]
+    again = Trainer(tiny_config(steps=4, seed=1), data, run_dir=tmp_path / "run")
+    again.fit()
+    assert again.step == 4
+    final = Lifter.from_pretrained(tmp_path / "run" / "final", backend="torch")
+    for k, v in _params(short.G).items():
+        torch.testing.assert_close(final.net.state_dict()[k], v, rtol=0, atol=0)
+
+    # a checkpoint of another run placed in the folder is skipped, never resumed from
+    interrupted = Trainer(tiny_config(steps=4, seed=1), data, run_dir=tmp_path / "b")
+    interrupted.fit(stop_after=2)
+    shutil.copytree(tmp_path / "long" / "checkpoints" / "step-00000008", tmp_path / "b" / "checkpoints" / "step-00000008")
+    resumed = Trainer(tiny_config(steps=4, seed=1), data, run_dir=tmp_path / "b")
+    with caplog.at_level("WARNING"):
+        resumed.fit(stop_after=1)
+    assert resumed.step == 3 and "step-00000008 belongs to another run" in caplog.text
+    assert (tmp_path / "b" / "checkpoints" / "step-00000008").is_dir()  # not this run's to delete
+
+
 def test_resumed_run_does_not_repeat_log_lines(tmp_path):
     data = synthetic_poses()
     Trainer(tiny_config(), data, run_dir=tmp_path).fit(stop_after=4)

@@ -211,7 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--run-dir", default=None, metavar="DIR",
         help="run folder (default: runs/<name>, the recipe's name or else its file name)",
     )  # fmt: skip
-    p.add_argument("--no-resume", action="store_true", help="start from scratch even if the run folder has checkpoints")
+    p.add_argument(
+        "--no-resume", action="store_true",
+        help="start from scratch: an earlier run's checkpoints, log, best/ and final/ in the run folder are removed",
+    )  # fmt: skip
 
     p = sub.add_parser(
         "export",
