@@ -474,6 +474,19 @@ def test_no_resume_starts_clean_and_a_resume_never_loads_another_run(tmp_path, c
     assert (tmp_path / "b" / "checkpoints" / "step-00000008").is_dir()  # not this run's to delete
 
 
+def test_a_refused_resume_leaves_config_yaml_as_it_was(tmp_path):
+    """F03: a resume refused for another network wrote the new recipe to config.yaml first."""
+    from poselift.training.checkpoint import CheckpointError
+
+    data = synthetic_poses()
+    Trainer(tiny_config(), data, run_dir=tmp_path).fit(stop_after=2)
+    before = (tmp_path / "config.yaml").read_text()
+    with pytest.raises(CheckpointError, match="does not fit"):
+        Trainer(tiny_config(lifter=dict(width=48, blocks=1)), data, run_dir=tmp_path).fit()
+    assert (tmp_path / "config.yaml").read_text() == before
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+
 def test_resumed_run_does_not_repeat_log_lines(tmp_path):
     data = synthetic_poses()
     Trainer(tiny_config(), data, run_dir=tmp_path).fit(stop_after=4)

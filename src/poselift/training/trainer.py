@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from .. import geometry
+from .._files import atomic_path
 from ..errors import PoseliftError
 from ..lifter import Lifter
 from ..pipeline import LiftPipeline
@@ -539,13 +540,15 @@ class Trainer:
         main = self.rank == 0
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "config.yaml").write_text(_dump_yaml(cfg), encoding="utf-8")
         if resume:
-            self._resume()
+            self._resume()  # may refuse: the recipe is written only after this check
         elif main:
             self._start_clean()
-        if main and self.run_id is None:
-            self.run_id = _new_run_id(self.run_dir)
+        if main:
+            if self.run_id is None:
+                self.run_id = _new_run_id(self.run_dir)
+            with atomic_path(self.run_dir / "config.yaml") as tmp:
+                tmp.write_text(_dump_yaml(cfg), encoding="utf-8")
         end = cfg.steps if stop_after is None else min(cfg.steps, self.step + stop_after)
         log = open(self.run_dir / "log.jsonl", "a", encoding="utf-8") if main else None
         bar = _progress(cfg.progress and main, self.step, cfg.steps)
@@ -638,8 +641,6 @@ def _read_run_id(run_dir: Path) -> str | None:
 
 def _new_run_id(run_dir: Path) -> str:
     import uuid
-
-    from .._files import atomic_path
 
     run_id = uuid.uuid4().hex
     with atomic_path(run_dir / RUN_FILE) as tmp:
