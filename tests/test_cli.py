@@ -140,6 +140,38 @@ def test_output_is_never_overwritten_silently(model_dir, tmp_path, capsys):
     assert json.loads(out.read_text())["layout"] == "h36m17"
 
 
+def test_an_output_written_meanwhile_is_not_replaced(model_dir, tmp_path, capsys, monkeypatch):
+    """F04: two runs writing one output both exited 0, the later silently replacing the other's
+    result (the existence check ran only at the start). The final rename now refuses."""
+    from poselift import Lifter
+
+    kp_file = tmp_path / "kp.npy"
+    np.save(kp_file, random_poses(2))
+    out = tmp_path / "o.json"
+    lift = Lifter.lift
+
+    def lift_while_another_run_finishes(self, *args, **kwargs):
+        out.write_text("the other run's result")
+        return lift(self, *args, **kwargs)
+
+    monkeypatch.setattr(Lifter, "lift", lift_while_another_run_finishes)
+    assert main(["lift", str(kp_file), "-o", str(out), "--model", str(model_dir)]) == 2
+    assert "was not replaced" in capsys.readouterr().err
+    assert out.read_text() == "the other run's result" and sorted(p.name for p in tmp_path.iterdir()) == ["kp.npy", "o.json"]
+    assert main(["lift", str(kp_file), "-o", str(out), "--model", str(model_dir), "--overwrite"]) == 0  # asked to replace
+
+    onnx_out = tmp_path / "m.onnx"
+    export = Lifter.export_onnx
+
+    def export_while_another_run_finishes(self, path, **kwargs):
+        onnx_out.write_text("the other run's graph")
+        return export(self, path, **kwargs)
+
+    monkeypatch.setattr(Lifter, "export_onnx", export_while_another_run_finishes)
+    assert main(["export", str(model_dir), "--onnx", str(onnx_out)]) == 2
+    assert onnx_out.read_text() == "the other run's graph" and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
 def test_a_failed_write_keeps_the_previous_file(model_dir, tmp_path, capsys, monkeypatch):
     kp_file = tmp_path / "kp.npy"
     np.save(kp_file, random_poses(2))

@@ -229,6 +229,41 @@ def test_overwrite_never_deletes_the_input_or_foreign_files(tmp_path, lifter, ca
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
 
 
+def test_two_runs_into_one_folder_never_mix_or_replace_outputs(tmp_path, lifter):
+    """F04: outputs that appear while a run works (another run into the same folder) were
+    silently replaced or mixed with this run's. Now the run refuses before writing any file,
+    and a run holding the folder's lock keeps any other out, ``overwrite`` or not."""
+    import fcntl
+    import os
+
+    from poselift.errors import OutputExistsError
+
+    out = tmp_path / "out"
+    out.mkdir()
+
+    class OtherRunFinishesMeanwhile(StandIn):
+        def __call__(self, frame, fresh: bool = False):
+            if self.calls == 2:
+                (out / "poses3d.json").write_text("the other run's result")
+            return super().__call__(frame, fresh)
+
+    with pytest.raises(OutputExistsError, match="poses3d.json"):
+        lift_video(blank_frames(4), out, lifter=lifter, detector=OtherRunFinishesMeanwhile(), animation=None)
+    assert sorted(p.name for p in out.iterdir()) == ["poses3d.json"]  # nothing of this run mixed in
+    assert (out / "poses3d.json").read_text() == "the other run's result"
+
+    fd = os.open(out, os.O_RDONLY)  # another run is writing its outputs there
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with pytest.raises(OutputExistsError, match="another process is writing"):
+            lift_video(blank_frames(4), out, lifter=lifter, detector=StandIn(), animation=None, overwrite=True)
+    finally:
+        os.close(fd)
+    assert sorted(p.name for p in out.iterdir()) == ["poses3d.json"]
+    lift_video(blank_frames(4), out, lifter=lifter, detector=StandIn(), animation=None, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == ["keypoints", "motion.bvh", "poses3d.json", "poses3d.npz"]
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

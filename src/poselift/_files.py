@@ -10,17 +10,19 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_path", "atomic_dir"]
+__all__ = ["atomic_path", "atomic_dir", "folder_lock"]
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, *, replace: bool = True) -> Iterator[Path]:
     """Yield a temporary path in ``path``'s folder; rename it to ``path`` if the block succeeds.
 
     On any error the temporary file is removed, so a failed write leaves neither a partial
     file nor a stray temporary one. The folder must exist (``OSError`` otherwise). The file
     gets the permissions a plain ``open(path, "w")`` would give it (``mkstemp`` makes it
-    private to the owner).
+    private to the owner). ``replace=False``: the final step is a hard link, which fails with
+    ``FileExistsError`` if ``path`` exists by then (written meanwhile by another process),
+    instead of silently replacing it.
     """
     path = Path(path)
     # the temporary name keeps the suffix: writers such as matplotlib pick the format from it
@@ -30,7 +32,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())  # after the write: some writers (safetensors) recreate the file
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            _link_exclusive(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -57,6 +62,41 @@ def atomic_dir(path: str | os.PathLike, *, replace: bool = False, own: str = "*"
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _link_exclusive(tmp: Path, path: Path) -> None:
+    """Give ``tmp`` the name ``path`` unless that exists (``FileExistsError``), atomically."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: check, then rename (a small window)
+        if path.exists() or path.is_symlink():
+            raise FileExistsError(f"{path} exists") from None
+        os.rename(tmp, path)
+        return
+    tmp.unlink()
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` for the block (``flock`` on the folder itself, so
+    no lock file is left behind and a killed process releases it). ``FileExistsError`` if
+    another process holds it. Without ``fcntl`` (Windows) the block runs unlocked."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FileExistsError(f"another process is writing to {folder}") from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def foreign_entries(folder: Path, own: str) -> list[str]:

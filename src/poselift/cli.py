@@ -429,7 +429,7 @@ def _cmd_lift(args: argparse.Namespace) -> int:
         print(f"smooth:  {args.smooth} One-Euro over the frames of each person at {args.fps:g} fps; bones at their median length")
     out = write_poses(
         args.output, poses, skeleton=target, frames=data.frames, num_people=data.num_people,
-        lifted=lifted, missing=missing, filled=filled, metadata=metadata,
+        lifted=lifted, missing=missing, filled=filled, metadata=metadata, overwrite=args.overwrite,
     )  # fmt: skip
     print(f"wrote:   {out}")
 
@@ -522,7 +522,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         record = {"model": str(args.model), "inputs": args.inputs, "correction": correction is not None,
                   "stride": args.stride, "subjects": list(TEST_SUBJECTS), **result}
-        with atomic_path(out) as tmp:
+        with atomic_path(out, replace=args.overwrite) as tmp:  # FileExistsError if written meanwhile
             tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {out}")
     return 0
@@ -549,8 +549,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from .lifter import Lifter
 
-    _check_output(args.onnx, [], args.overwrite, (".onnx",))
-    path = Lifter.from_pretrained(args.model, backend="torch").export_onnx(args.onnx, opset=args.opset)
+    from ._files import atomic_path
+
+    path = _check_output(args.onnx, [], args.overwrite, (".onnx",))
+    lifter = Lifter.from_pretrained(args.model, backend="torch")
+    with atomic_path(path, replace=args.overwrite) as tmp:  # FileExistsError if written meanwhile
+        lifter.export_onnx(tmp, opset=args.opset)
     print(f"wrote {path}")
     return 0
 

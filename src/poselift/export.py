@@ -27,7 +27,7 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import ExportError, ShapeError
+from .errors import ExportError, OutputExistsError, ShapeError
 from ._files import atomic_path
 from .skeleton import Skeleton, get_skeleton
 from .smooth import bone_tree, fix_bone_lengths
@@ -269,6 +269,7 @@ def write_bvh(
     *,
     axes: Literal["camera", "yup"] = "camera",
     units: Literal["cm", "m", "mm"] = "cm",
+    overwrite: bool = True,
 ) -> tuple[Path, np.ndarray]:
     """Write ``(frames, N, 3)`` poses (metres) as a BVH file.
 
@@ -282,6 +283,8 @@ def write_bvh(
         axes: ``"camera"`` for poselift's camera frame (x right, y down, z away) or
             ``"yup"`` for poses already in a y-up frame (:func:`poselift.camera.align_to_world`).
         units: length unit written to the file.
+        overwrite: replace an existing ``path``; if False, :class:`OutputExistsError` when
+            ``path`` exists when the file is complete (another process wrote it meanwhile).
 
     Returns:
         The path written and the indices of the frames that were filled in.
@@ -317,8 +320,10 @@ def write_bvh(
         lines.append(" ".join(f"{v:.6f}" for v in values))
     path = Path(path)
     try:
-        with atomic_path(path) as tmp:
+        with atomic_path(path, replace=overwrite) as tmp:
             tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    except FileExistsError:
+        raise OutputExistsError(f"{path.resolve()} exists (written by another process meanwhile?); it was not replaced.") from None
     except OSError as e:
         raise ExportError(f"cannot write the BVH file {path}: {e.strerror or e}. Check the folder exists and is writable.") from e
     return path, gaps

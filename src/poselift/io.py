@@ -31,6 +31,7 @@ joint name -> ``[x, y, z]``) or ``.npz``, with the layout, units and axes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -43,7 +44,7 @@ import numpy as np
 
 from ._arrays import to_bool, to_numpy
 from ._files import atomic_path
-from .errors import EmptyInputError, KeypointValueError, NonFiniteError, PoseliftError, ShapeError
+from .errors import EmptyInputError, KeypointValueError, NonFiniteError, OutputExistsError, PoseliftError, ShapeError
 from .skeleton import SKELETONS, Skeleton, canonical_layout, get_skeleton, guess_layouts
 
 __all__ = [
@@ -584,6 +585,7 @@ def write_poses(
     translation: Any = None,
     units: str = "m",
     metadata: dict[str, Any] | None = None,
+    overwrite: bool = True,
 ) -> Path:
     """Write lifted 3D poses to ``.json`` or ``.npz``.
 
@@ -606,6 +608,8 @@ def write_poses(
             camera frame are ``poses3d + translation``.
         units: unit of the coordinates (``"m"`` for metric lifter output).
         metadata: extra JSON-serialisable information (model name, input file, ...).
+        overwrite: replace an existing ``path``; if False, :class:`OutputExistsError` when
+            ``path`` exists when the file is complete (another process wrote it meanwhile).
 
     JSON layout::
 
@@ -696,7 +700,7 @@ def write_poses(
         text = json.dumps(header, indent=1, allow_nan=False)
         for pattern in (_NUMBER_LIST, _NAME_LIST):
             text = pattern.sub(lambda m: "[" + ", ".join(v.strip() for v in m.group(1).split(",")) + "]", text)
-        with atomic_path(path) as tmp:
+        with _output(path, overwrite) as tmp:
             tmp.write_text(text + "\n", encoding="utf-8")
     elif suffix == ".npz":
         arrays: dict[str, np.ndarray] = {
@@ -716,10 +720,22 @@ def write_poses(
             arrays["filled"] = fill
         if trans is not None:
             arrays["translation"] = np.where(ok[..., None], trans, np.nan).astype(np.float32)
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        with _output(path, overwrite) as tmp, open(tmp, "wb") as fh:
             np.savez_compressed(fh, **arrays)
     else:
         raise PoseliftError(f"output file {path} must end in .json or .npz")
     logger.info("wrote %d frames of %s poses to %s", n_frames, skel.name, path)
     return path
 
+
+@contextlib.contextmanager
+def _output(path: Path, overwrite: bool):
+    """:func:`atomic_path`, with an output that appeared meanwhile raised as :class:`OutputExistsError`."""
+    try:
+        with atomic_path(path, replace=overwrite) as tmp:
+            yield tmp
+    except FileExistsError:
+        raise OutputExistsError(
+            f"{path.resolve()} exists (written by another process meanwhile?); it was not replaced. "
+            "Pass overwrite=True (--overwrite) to replace it, or choose another name."
+        ) from None

@@ -40,7 +40,7 @@ from typing import Any, Callable, Iterator, Literal, Sequence
 
 import numpy as np
 
-from ._files import atomic_dir, atomic_path, foreign_entries
+from ._files import atomic_dir, atomic_path, folder_lock, foreign_entries
 from .camera import Camera, align_to_world, as_camera, to_camera_space
 from .errors import OutputExistsError, PoseliftError, VideoInputError, require
 from .skeleton import Skeleton, get_skeleton
@@ -547,7 +547,9 @@ def lift_video(
     )  # fmt: skip
     if output_dir is not None:
         t0 = time.perf_counter()
-        _write_outputs(result, frames_in, Path(output_dir), animation=animation, bvh=bvh, height=height, lifter=lifter)
+        _write_outputs(
+            result, frames_in, Path(output_dir), animation=animation, bvh=bvh, height=height, lifter=lifter, overwrite=overwrite
+        )
         timings["write"] = time.perf_counter() - t0
     return result
 
@@ -623,11 +625,11 @@ def _openpose_json(kp: np.ndarray | None) -> dict[str, Any]:
     return {"version": 1.3, "people": people}
 
 
-def _write_keypoints(result: VideoResult, out: Path) -> Path:
+def _write_keypoints(result: VideoResult, out: Path, overwrite: bool) -> Path:
     """OpenPose JSON per frame in ``out/keypoints`` (written to a temporary folder, then renamed)."""
     final = out / "keypoints"
     try:
-        with atomic_dir(final, replace=True, own=KEYPOINT_FILES) as tmp:
+        with atomic_dir(final, replace=overwrite, own=KEYPOINT_FILES) as tmp:
             for f, name in enumerate(result.frames):
                 kp = result.detections[f] if result.found[f] else None
                 (tmp / f"{name}_keypoints.json").write_text(json.dumps(_openpose_json(kp)) + "\n", encoding="utf-8")
@@ -637,17 +639,32 @@ def _write_keypoints(result: VideoResult, out: Path) -> Path:
 
 
 def _write_outputs(
-    result: VideoResult, source: FrameSource, out: Path, *, animation: str | None, bvh: bool, height: float | None, lifter: Any
+    result: VideoResult, source: FrameSource, out: Path, *, animation: str | None, bvh: bool, height: float | None, lifter: Any,
+    overwrite: bool,
 ) -> None:
-    from .io import write_poses
-
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise PoseliftError(f"cannot create the output folder {out}: {e.strerror or e}") from e
+    try:
+        with folder_lock(out):  # one run writes here at a time; outputs that appeared meanwhile are refused
+            _check_output_dir(None, out, animation, overwrite)
+            _write_files(result, source, out, animation=animation, bvh=bvh, height=height, lifter=lifter, overwrite=overwrite)
+    except OutputExistsError:
+        raise
+    except FileExistsError as e:  # the lock held by another run, or an animation written meanwhile
+        raise OutputExistsError(f"{e}: nothing more was written to {out.resolve()}; run again when it is done.") from e
+    logger.info("wrote %d frames to %s", len(result.frames), out)
+
+
+def _write_files(
+    result: VideoResult, source: FrameSource, out: Path, *, animation: str | None, bvh: bool, height: float | None, lifter: Any,
+    overwrite: bool,
+) -> None:
+    from .io import write_poses
+
     skel = result.skeleton
-    F = len(result.frames)
-    result.outputs["keypoints"] = _write_keypoints(result, out)
+    result.outputs["keypoints"] = _write_keypoints(result, out, overwrite)
     root = result.poses[:, list(skel.root)].mean(axis=1)
     rel = result.poses - root[:, None, :]
     metadata = {
@@ -663,16 +680,15 @@ def _write_outputs(
         result.outputs[suffix] = write_poses(
             out / f"poses3d.{suffix}", rel[:, None], skeleton=skel, frames=result.frames,
             num_people=result.found.astype(np.int64), lifted=result.lifted[:, None],
-            translation=np.where(result.lifted[:, None], root, 0.0)[:, None], metadata=metadata,
+            translation=np.where(result.lifted[:, None], root, 0.0)[:, None], metadata=metadata, overwrite=overwrite,
         )  # fmt: skip
     if bvh and result.sequence and result.world is not None:
         from .export import write_bvh
 
-        path, _ = write_bvh(out / "motion.bvh", result.world, skel, result.fps, axes="yup")
+        path, _ = write_bvh(out / "motion.bvh", result.world, skel, result.fps, axes="yup", overwrite=overwrite)
         result.outputs["bvh"] = path
     if animation is not None:
-        result.outputs["animation"] = _write_animation(result, source, out / f"animation.{animation}")
-    logger.info("wrote %d frames to %s", F, out)
+        result.outputs["animation"] = _write_animation(result, source, out / f"animation.{animation}", overwrite)
 
 
 def _unique(cams: list[Camera]) -> list[Camera]:
@@ -766,7 +782,7 @@ def _fit(im: np.ndarray, width: int, height: int) -> np.ndarray:
     return canvas
 
 
-def _write_animation(result: VideoResult, source: FrameSource, path: Path) -> Path:
+def _write_animation(result: VideoResult, source: FrameSource, path: Path, overwrite: bool = True) -> Path:
     """The rendered frames as MP4 (OpenCV) or GIF (Pillow), written to a temporary file first."""
     cv2 = _cv2()
     suffix = path.suffix.lower()
@@ -775,7 +791,7 @@ def _write_animation(result: VideoResult, source: FrameSource, path: Path) -> Pa
     if source.size is None:  # photos of different sizes: one canvas for all
         images = (_fit(im, 3 * panel, panel) for im in images)
     fps = result.fps if source.sequence else 1.0
-    with atomic_path(path) as tmp:
+    with atomic_path(path, replace=overwrite) as tmp:
         if suffix == ".gif":
             from PIL import Image
 
