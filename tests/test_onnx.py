@@ -225,14 +225,22 @@ def test_cache_is_reused_and_keyed_by_weights(tmp_path):
 
 
 def test_shipped_onnx_used_and_stale_one_ignored(tmp_path, caplog):
+    from poselift.weights import record_graph_digest
+
     lifter = _random_lifter("h36m17", seed=0)
-    folder = lifter.save_pretrained(tmp_path / "m")
-    lifter.export_onnx(folder / ONNX_NAME)
+    folder = lifter.save_pretrained(tmp_path / "m", onnx=True)
     shipped = Lifter.from_folder(folder, backend="onnx", onnx_cache_dir=tmp_path / "c")
     assert shipped.runner.onnx_path == folder / ONNX_NAME
     assert not (tmp_path / "c").exists()
 
+    lifter.export_onnx(folder / ONNX_NAME)  # a graph put there by hand is not the one config.json records
+    with caplog.at_level(logging.WARNING, logger="poselift.onnx"):
+        assert Lifter.from_folder(folder, backend="onnx", onnx_cache_dir=tmp_path / "c").runner.onnx_path != folder / ONNX_NAME
+    assert "not the graph config.json records" in caplog.text
+    caplog.clear()
+
     _random_lifter("h36m17", seed=1).save_pretrained(folder)  # model.onnx is now stale
+    record_graph_digest(folder / ONNX_NAME)  # even recorded as the folder's graph, its weights differ
     with caplog.at_level(logging.WARNING, logger="poselift.onnx"):
         fresh = Lifter.from_folder(folder, backend="onnx", onnx_cache_dir=tmp_path / "c")
     assert fresh.runner.onnx_path != folder / ONNX_NAME
@@ -241,6 +249,7 @@ def test_shipped_onnx_used_and_stale_one_ignored(tmp_path, caplog):
     np.testing.assert_allclose(fresh.lift(x), Lifter.from_folder(folder).lift(x), atol=ATOL, rtol=0)
 
     (folder / ONNX_NAME).write_bytes(b"not an onnx file")
+    record_graph_digest(folder / ONNX_NAME)
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="poselift.onnx"):
         Lifter.from_folder(folder, backend="onnx", onnx_cache_dir=tmp_path / "c")

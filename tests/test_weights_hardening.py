@@ -165,6 +165,44 @@ def test_a_damaged_cached_onnx_export_is_exported_again(folder, tmp_path, caplog
     assert any("exporting it again" in r.getMessage() for r in caplog.records)
 
 
+def test_a_shipped_graph_with_edited_weights_is_not_used(tmp_path, caplog):
+    """F07: a folder's own model.onnx was trusted on its metadata: a graph with an edited
+    initializer (metadata kept) ran, 0.34 m off torch, in a folder that passed the weights
+    digest. config.json now records the graph's SHA-256; a graph that differs is exported anew."""
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from onnx import numpy_helper
+
+    from poselift.weights import GRAPHS_FIELD
+
+    lifter = tiny_lifter(seed=3)
+    folder = lifter.save_pretrained(tmp_path / "m", onnx=True)
+    assert set(json.loads((folder / "config.json").read_text())[GRAPHS_FIELD]) == {"model.onnx"}
+    x = random_poses(4)
+    expected = lifter.lift(x)
+    assert Lifter.from_folder(folder, backend="onnx", onnx_cache_dir=tmp_path / "cache").runner.onnx_path == folder / "model.onnx"
+
+    model = onnx.load(str(folder / "model.onnx"), load_external_data=True)
+    init = next(i for i in model.graph.initializer if numpy_helper.to_array(i).size >= 16)
+    init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) * 1.5, init.name))  # inside the graph now
+    onnx.save(model, str(folder / "model.onnx"))
+    with caplog.at_level("WARNING"):
+        loaded = Lifter.from_folder(folder, backend="onnx", onnx_cache_dir=tmp_path / "cache")
+    assert loaded.runner.onnx_path != folder / "model.onnx"
+    assert "not the graph config.json records" in caplog.text
+    np.testing.assert_allclose(loaded.lift(x), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLED) + sorted(BUNDLED_CORRECTIONS))
+def test_every_released_config_records_the_digests_of_its_graphs(name):
+    from poselift._files import file_sha256
+    from poselift.weights import GRAPHS_FIELD
+
+    folder = resolve_model(name)
+    recorded = json.loads((folder / "config.json").read_text())[GRAPHS_FIELD]
+    assert recorded == {p.name: file_sha256(p) for p in folder.glob("*.onnx")} and recorded
+
+
 # ----------------------------------------------------------------------------- names (friction)
 @pytest.fixture
 def hub_calls(monkeypatch):

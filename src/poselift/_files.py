@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import hashlib
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_path", "atomic_dir", "folder_lock"]
+__all__ = ["atomic_path", "atomic_dir", "folder_lock", "file_sha256"]
 
 
 @contextlib.contextmanager
@@ -130,6 +131,15 @@ def _install_dir(tmp: Path, path: Path, replace: bool, own: str) -> None:
     for p in old.iterdir():  # only regular files matching ``own``, checked above
         p.unlink()
     old.rmdir()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _umask() -> int:

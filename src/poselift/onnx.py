@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._files import atomic_path
+from ._files import atomic_path, file_sha256 as _file_sha256
 from .errors import MissingDependencyError, PoseliftError, WeightsError, require
 
 __all__ = [
@@ -128,7 +128,8 @@ def export_graph(
     BatchNorm folded into the preceding Linear layers. With ``weights_file`` (the folder's
     ``model.safetensors``, next to ``path``) the graph stores no weights of its own: its
     initializers point into that file (ONNX external data; float16 weights are cast to
-    float32 in the graph), so a released folder carries its weights once.
+    float32 in the graph), so a released folder carries its weights once; the graph's
+    SHA-256 is then recorded in the folder's ``config.json`` (:func:`open_graph` checks it).
     """
     import torch
 
@@ -173,6 +174,9 @@ def export_graph(
         tmp.write_bytes(model.SerializeToString())
     if weights_file is not None:
         onnx.checker.check_model(str(path))  # resolves the external data next to the file
+        from .weights import record_graph_digest
+
+        record_graph_digest(path)  # a model folder's graph: its config.json ties it to this file
     logger.info("exported %s graph to %s (opset %d)", spec.kind, path, opset)
     return path
 
@@ -280,15 +284,6 @@ def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/poselift/onnx`` (``~/.cache/poselift/onnx`` by default)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "poselift" / "onnx"
-
-
-def _file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _cached_export(
@@ -419,10 +414,13 @@ def open_graph(
     session_options: Any | None = None,
     cache_dir: str | os.PathLike | None = None,
     opset: int = 17,
+    file_digest: str | None = None,
 ) -> tuple[Any, Path]:
     """An onnxruntime session of the ``name`` graph of a model folder, and the file it runs.
 
-    Uses ``folder / name`` when it was exported from exactly this config and these weights;
+    Uses ``folder / name`` when its SHA-256 is ``file_digest`` (recorded in the folder's
+    ``config.json`` when the graph was exported there: its metadata alone would not show
+    edited weights or nodes) and it was exported from exactly this config and these weights;
     otherwise ``export(path)`` (torch) writes one into ``cache_dir`` (default
     :func:`default_cache_dir`, falling back to the temp folder), keyed by weights, config
     and code, so the model folder itself is never written to. Without torch (``export``
@@ -433,7 +431,11 @@ def open_graph(
     options = session_options if session_options is not None else default_session_options()
     shipped = folder / name
     why = f"{shipped} does not exist"
-    if shipped.is_file():
+    if shipped.is_file() and file_digest is None:
+        why = f"{shipped}: config.json records no digest of it (saved by an older poselift, or added by hand)"
+    elif shipped.is_file() and _file_sha256(shipped) != file_digest:
+        why = f"{shipped}: it is not the graph config.json records (modified after the export)"
+    elif shipped.is_file():
         try:
             session = _make_session(shipped, provider_list, options, ort)
             why = graph_mismatch(session, spec, config, weights_digest)

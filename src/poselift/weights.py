@@ -49,6 +49,9 @@ __all__ = [
     "split_state",
     "DIGEST_FIELD",
     "pop_digest",
+    "GRAPHS_FIELD",
+    "graph_digests",
+    "record_graph_digest",
     "verify_weights",
     "check_stored_size",
     "mlp_parameters_at_least",
@@ -265,8 +268,45 @@ def read_config(folder: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
+#: Key of ``config.json`` holding the SHA-256 of each ONNX graph shipped in the folder
+#: (``{"model.onnx": ...}``), recorded when a graph is exported there: a shipped graph is used
+#: only if it is that file, as a cached export only if it is the file its seal names.
+GRAPHS_FIELD = "graph_digests"
+
+
+def _check_graph_digests(graphs: Any, source: str) -> dict[str, str]:
+    if graphs is None:
+        return {}
+    if not isinstance(graphs, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v) for k, v in graphs.items()
+    ):
+        raise ConfigError(
+            f"{source}: {GRAPHS_FIELD} must map graph file names to 64 hexadecimal digits (SHA-256); "
+            f"got {json.dumps(graphs)[:80]}"
+        )
+    return graphs
+
+
+def graph_digests(folder: str | os.PathLike) -> dict[str, str]:
+    """The graph digests a model folder's ``config.json`` records (``{}`` when none)."""
+    return _check_graph_digests(read_config(folder).get(GRAPHS_FIELD), str(Path(folder) / CONFIG_NAME))
+
+
+def record_graph_digest(graph: str | os.PathLike) -> None:
+    """Record the SHA-256 of ``graph`` in the ``config.json`` beside it (written atomically)."""
+    from ._files import atomic_path, file_sha256
+
+    graph = Path(graph)
+    data = read_config(graph.parent)
+    data[GRAPHS_FIELD] = {**_check_graph_digests(data.get(GRAPHS_FIELD), str(graph.parent / CONFIG_NAME)), graph.name: file_sha256(graph)}
+    with atomic_path(graph.parent / CONFIG_NAME) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
 def pop_digest(data: dict[str, Any], source: str) -> str | None:
-    """Remove and return the weights digest of a config dict (``None`` when it has none)."""
+    """Remove and return the weights digest of a config dict (``None`` when it has none); the
+    graph digests (:data:`GRAPHS_FIELD`) are removed too, checked by the ONNX loader."""
+    _check_graph_digests(data.pop(GRAPHS_FIELD, None), source)
     digest = data.pop(DIGEST_FIELD, None)
     if digest is not None and (not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest)):
         raise ConfigError(f"{source}: {DIGEST_FIELD} must be 64 hexadecimal digits (a SHA-256); got {json.dumps(digest)[:80]}")
