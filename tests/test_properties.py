@@ -95,6 +95,40 @@ def test_lift_returns_finite_poses_or_a_poselift_error(data):
     assert ((result.reason == "") == result.lifted).all()
 
 
+@st.composite
+def _camera(draw):
+    """Intrinsics as a dict: any focal length, principal point, image size and confidence scale,
+    plausible or not (F09/F10: a focal length in millimetres, 1e8 px, 1e6 px offsets)."""
+    spec = {
+        "fx": 10.0 ** draw(st.floats(-2.0, 9.0)),
+        "cx": draw(st.floats(-2e6, 2e6)),
+        "cy": draw(st.floats(-2e6, 2e6)),
+    }
+    spec["fy"] = spec["fx"] * draw(st.sampled_from([1.0, 1.0, 0.5, 20.0]))
+    if draw(st.booleans()):
+        spec["width"], spec["height"] = draw(st.integers(1, 20000)), draw(st.integers(1, 20000))
+    return spec
+
+
+@FAST
+@given(data=st.data())
+def test_lift_with_any_camera_places_finite_poses_or_refuses(data):
+    """A camera is refused up front (``CameraError``), or every pose it says it lifted is
+    finite and every pose it could not place is marked with the reason ``"camera"``."""
+    from poselift.camera import CameraError
+
+    x = data.draw(_keypoints(dtypes=(np.float32, np.float64)))
+    spec = data.draw(_camera())
+    conf = np.full(x.shape[:-1], 10.0 ** data.draw(st.floats(-3.0, 38.0)), np.float32)
+    try:
+        result = _PLAIN.lift(x, conf, camera=spec, on_unliftable="nan")
+    except CameraError:
+        return
+    assert np.isfinite(result.poses[result.lifted]).all()
+    assert np.isnan(result.poses[~result.lifted]).all()
+    assert ((result.reason == "") == result.lifted).all()
+
+
 @FAST
 @given(data=st.data())
 def test_lift_ignores_translation_and_scale_of_a_person(data):

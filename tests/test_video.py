@@ -264,6 +264,15 @@ def test_two_runs_into_one_folder_never_mix_or_replace_outputs(tmp_path, lifter)
     assert sorted(p.name for p in out.iterdir()) == ["keypoints", "motion.bvh", "poses3d.json", "poses3d.npz"]
 
 
+def test_a_focal_length_in_millimetres_fails_before_detection(tmp_path, lifter):
+    """F09/F10: ``--camera 4.2,...`` clamped every depth to 0.1 m (or failed only after all
+    detection); the intrinsics are now checked against the frame size before any work."""
+    det = StandIn()
+    with pytest.raises(CameraError, match="field of view.*millimetres"):
+        lift_video(blank_frames(3), tmp_path / "out", lifter=lifter, detector=det, camera={"f": 4.2, "cx": 320, "cy": 240})
+    assert det.calls == 0 and not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -20,6 +20,7 @@ from ._arrays import Container, is_tensor, to_numpy
 from .adapt import Adapted
 from .config import LifterConfig
 from .errors import (
+    CameraError,
     DegeneratePoseError,
     EmptyInputError,
     InvalidArgumentError,
@@ -117,8 +118,10 @@ UNLIFTABLE_REASONS: dict[str, str] = {
     "nonfinite": "NaN or infinite coordinates in a joint that is not marked missing",
     "degenerate": "all visible joints at one point (within the precision of the input)",
     "nonfinite_output": "the network returned NaN or infinite values (broken weights)",
+    "camera": "no place in the camera frame re-projects the pose onto its keypoints (closer than 0.1 m, "
+    "or behind the camera): the intrinsics do not fit the keypoints",
 }
-_CODES = ("", "missing_joints", "nonfinite", "degenerate", "nonfinite_output")
+_CODES = ("", "missing_joints", "nonfinite", "degenerate", "nonfinite_output", "camera")
 #: Root-mean-square size, in pixels, that every pose is brought to before the network sees it.
 _WORKING_SIZE = 100.0
 
@@ -433,6 +436,10 @@ class Lifter:
         """
         keypoints, confidence = _unpack_adapted(keypoints, confidence)
         target = self._check_arguments(height, batch_size, on_unliftable)
+        if camera is not None:
+            from .camera import as_camera
+
+            camera = as_camera(camera)  # implausible intrinsics fail before any work
         x = to_numpy(keypoints)
         container = Container.of(keypoints, x)
         check_keypoints(x, self.skeleton)
@@ -471,6 +478,15 @@ class Lifter:
         filled_np = filled_np.reshape(*batch_shape, n)
         if camera is not None:  # camera frame: translation solved by poselift.camera
             out = self._place_in_camera(out, host, missing, confidence, camera, normalized, codes == 0)
+            unplaced = (codes == 0) & ~np.isfinite(out.reshape(-1, n, 3)).all(axis=(-1, -2))
+            if unplaced.any() and on_unliftable == "raise":
+                raise CameraError(
+                    f"{_pose(_first_index(unplaced, batch_shape))} ({int(unplaced.sum())} pose(s)) cannot be placed with "
+                    f"camera {camera.to_dict()}: {UNLIFTABLE_REASONS['camera']}. Check that the focal length is in "
+                    "pixels and the keypoints are in the same image's pixels."
+                )
+            codes[unplaced] = 5
+            filled_np = filled_np & (codes == 0).reshape(*batch_shape, 1)
         poses = container.restore(out)
         filled = container.restore(filled_np, floating=False)
         if on_unliftable == "nan":

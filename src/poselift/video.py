@@ -479,6 +479,8 @@ def lift_video(
         _check_output_dir(source, Path(output_dir), animation, overwrite)
     if camera is not None:
         camera = as_camera(camera)
+        if frames_in.size is not None:
+            camera.check_image(*frames_in.size)  # before any detection (photos of other sizes: each below)
     if lifter is None:
         from .lifter import Lifter
 
@@ -501,6 +503,8 @@ def lift_video(
                 _, frame = next(it)
             except StopIteration:
                 break
+            if camera is not None and frames_in.size is None:
+                camera.check_image(frame.shape[1], frame.shape[0])
             t1 = time.perf_counter()
             kp = tracker(frame) if tracker is not None else detector(frame)
             t2 = time.perf_counter()
@@ -525,6 +529,12 @@ def lift_video(
     rel, refused = _lift_rows(lifter, kp2d.astype(np.float32), conf.astype(np.float32), found, height)
     lifted = found & np.isfinite(rel).all(axis=(1, 2))
     poses_raw = _place(rel, kp2d, conf, cams, lifted)
+    unplaced = lifted & ~np.isfinite(poses_raw).all(axis=(1, 2))
+    if unplaced.any():
+        from .lifter import UNLIFTABLE_REASONS
+
+        refused.update({int(i): UNLIFTABLE_REASONS["camera"] for i in np.flatnonzero(unplaced)})
+        lifted = lifted & ~unplaced
     timings["lift"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
