@@ -141,7 +141,25 @@ class LiftResult(NamedTuple):
     reason: np.ndarray
 
 
+#: Poses screened at a time: the float64 temporaries of :func:`_screen` stay a few MB for any input.
+_SCREEN_ROWS = 4096
+
+
 def _screen(
+    x: np.ndarray, missing: np.ndarray | None, tol: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_screen_rows` over chunks of :data:`_SCREEN_ROWS` poses, so memory stays bounded by
+    the float32 working copy (F32: whole-input float64 copies took 8 GB for 5e6 poses)."""
+    B = x.shape[0]
+    nonfinite, degenerate = np.empty(B, dtype=bool), np.empty(B, dtype=bool)
+    x_work = np.empty(x.shape, dtype=np.float32)
+    for s in range(0, B, _SCREEN_ROWS):
+        rows = slice(s, s + _SCREEN_ROWS)
+        nonfinite[rows], degenerate[rows], x_work[rows] = _screen_rows(x[rows], None if missing is None else missing[rows], tol)
+    return nonfinite, degenerate, x_work
+
+
+def _screen_rows(
     x: np.ndarray, missing: np.ndarray | None, tol: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Check ``(B, N, 2)`` poses and bring them to one working size, in float64.
@@ -188,8 +206,12 @@ def _warn_if_normalised(x: np.ndarray) -> None:
     """
     if x.size == 0:
         return
-    with np.errstate(invalid="ignore"):
-        biggest = np.nanmax(np.abs(x)) if np.isfinite(x).any() else np.nan
+    biggest = 0.0
+    for s in range(0, x.shape[0], _SCREEN_ROWS):  # in chunks: no whole-input temporaries
+        chunk = x[s : s + _SCREEN_ROWS]
+        with np.errstate(invalid="ignore"):
+            if np.isfinite(chunk).any():
+                biggest = max(biggest, float(np.nanmax(np.abs(chunk))))
     if 0.0 < biggest <= 1.0:
         logger.warning(
             "all keypoint coordinates lie within [-1, 1]: they look normalised to the image size (e.g. OpenPose "
@@ -507,21 +529,22 @@ class Lifter:
         normalized: bool,
         ok: np.ndarray,
     ) -> np.ndarray:
-        """Move the lifted poses (``ok``) into the camera frame with :func:`poselift.camera.place_in_camera`."""
+        """Move the lifted poses (``ok``) into the camera frame with :func:`poselift.camera.place_in_camera`,
+        in place, :data:`_SCREEN_ROWS` poses at a time (the solve's temporaries stay small)."""
         from .camera import place_in_camera
 
         n = self.skeleton.num_joints
-        kp = host if missing is None else np.where(missing[..., None], 0.0, host)  # missing joints: weight 0 below
-        conf = None
-        if confidence is not None:
-            conf = to_numpy(confidence, "confidence").reshape(-1, n).astype(np.float64)
-            conf = np.where(missing, 0.0, conf) if missing is not None else conf
-        if ok.all():
-            return place_in_camera(out, kp.reshape(*out.shape[:-1], 2), camera, None if conf is None else conf.reshape(out.shape[:-1]), normalized=normalized)
+        conf_all = None if confidence is None else to_numpy(confidence, "confidence").reshape(-1, n)
+        flat = out.reshape(-1, n, 3)
         rows = np.flatnonzero(ok)
-        flat = out.reshape(-1, n, 3).copy()
-        if rows.size:
-            flat[rows] = place_in_camera(flat[rows], kp[rows], camera, None if conf is None else conf[rows], normalized=normalized)
+        for s in range(0, rows.size, _SCREEN_ROWS):
+            r = rows[s : s + _SCREEN_ROWS]
+            kp = host[r] if missing is None else np.where(missing[r, :, None], 0.0, host[r])  # missing: weight 0 below
+            conf = None
+            if conf_all is not None:
+                conf = conf_all[r].astype(np.float64)
+                conf = np.where(missing[r], 0.0, conf) if missing is not None else conf
+            flat[r] = place_in_camera(flat[r], kp, camera, conf, normalized=normalized)
         return flat.reshape(out.shape)
 
     def _check_arguments(self, height: Any, batch_size: Any, on_unliftable: Any) -> float:
