@@ -474,3 +474,45 @@ def test_write_poses_translation(tmp_path):
     with pytest.raises(ShapeError, match=r"translation must have shape \(2, 1, 3\)"):
         write_poses(tmp_path / "q.npz", poses, skeleton="h36m17", translation=np.zeros((3, 3)))
     assert not (tmp_path / "q.npz").exists()
+
+
+def test_inputs_must_be_regular_files_and_npz_members_are_checked_before_loading(tmp_path):
+    """F05: a FIFO input hung forever, and a 4 MB ``.npz`` whose member claims 60e6 x 17 x 2
+    reached 4 GB before failing. Only regular files are read; an ``.npz`` member's header is
+    checked against the data it really holds, read as it decompresses."""
+    import io as _io
+    import os
+    import tracemalloc
+    import zipfile
+
+    from conftest import outcome_within
+
+    for name in ("kp.json", "kp.npy", "kp.npz"):
+        fifo = tmp_path / name
+        os.mkfifo(fifo)
+        error = outcome_within(10, read_keypoints, fifo)
+        if error == "hung":
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        assert isinstance(error, PoseliftError) and "named pipe" in str(error), (name, error)
+
+    member = _io.BytesIO()
+    np.lib.format.write_array_header_1_0(member, {"descr": "<f4", "fortran_order": False, "shape": (60_000_000, 17, 2)})
+    member.write(np.zeros(1_000_000, np.float32).tobytes())  # 4 MB of data, far less than announced
+    lying = tmp_path / "lying.npz"
+    with zipfile.ZipFile(lying, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("keypoints.npy", member.getvalue())
+    tracemalloc.start()
+    try:
+        with pytest.raises(PoseliftError, match="announces 8,160,000,000 bytes of data but the member holds 4,000,000"):
+            read_keypoints(lying)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64e6, f"peak {peak / 1e6:.0f} MB"
+
+    good = tmp_path / "good.npz"
+    kp = np.random.default_rng(0).uniform(0, 500, (3, 17, 2)).astype(np.float32)
+    np.savez_compressed(good, keypoints=kp, frames=np.array(["a", "b", "c"]), layout=np.array("h36m17"))
+    data = read_keypoints(good)
+    np.testing.assert_array_equal(data.keypoints[:, 0], kp)
+    assert data.frames == ["a", "b", "c"] and data.layout == "h36m17"

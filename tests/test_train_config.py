@@ -73,6 +73,24 @@ def test_a_folder_or_a_binary_file_as_recipe(tmp_path):
         load_recipe(binary)
 
 
+def test_a_fifo_or_huge_recipe_is_refused(tmp_path):
+    """F05: a FIFO recipe hung ``poselift train`` forever; recipes are small regular files."""
+    import os
+
+    from conftest import outcome_within
+
+    fifo = tmp_path / "r.yaml"
+    os.mkfifo(fifo)
+    error = outcome_within(10, load_recipe, fifo)
+    if error == "hung":
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    assert isinstance(error, ConfigError) and "named pipe" in str(error), error
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("steps: 10\n" + "# padding\n" * 200_000)
+    with pytest.raises(ConfigError, match="larger than 1,048,576 bytes"):
+        load_recipe(huge)
+
+
 def test_the_shipped_recipes_still_load():
     from conftest import REPO_ROOT
 

@@ -148,6 +148,34 @@ def test_deeply_nested_config(folder):
     assert "not valid JSON" in _err(ConfigError, Lifter.from_pretrained, folder)
 
 
+@pytest.mark.parametrize("kind", ["fifo", "huge", "device"])
+def test_config_json_must_be_a_small_regular_file(folder, kind):
+    """F05: a FIFO config.json hung forever, /dev/zero as config.json exhausted memory and a
+    100 MB config.json was accepted. Only regular files of at most 1 MB are read."""
+    import os
+
+    from conftest import outcome_within
+
+    config = folder / "config.json"
+    text = config.read_text()
+    config.unlink()
+    if kind == "fifo":
+        os.mkfifo(config)
+    elif kind == "huge":
+        config.write_text(text[:-2] + " " * (2 << 20) + text[-2:])  # valid JSON, padded past 1 MB
+    else:
+        if not os.path.exists("/dev/zero"):
+            pytest.skip("no /dev/zero here")
+        config.symlink_to("/dev/zero")
+    error = outcome_within(10, Lifter.from_pretrained, folder)
+    if kind == "fifo" and error == "hung":  # let the blocked reader go before failing
+        fd = os.open(config, os.O_WRONLY | os.O_NONBLOCK)
+        os.close(fd)
+    assert isinstance(error, ConfigError), error
+    expected = {"fifo": "named pipe", "huge": "larger than 1,048,576 bytes", "device": "a device, not a regular file"}[kind]
+    assert expected in str(error) and "config.json" in str(error)
+
+
 # ----------------------------------------------------------------------------- ONNX cache (item 12)
 @pytest.mark.parametrize("damage", ["truncate", "tamper"])
 def test_a_damaged_cached_onnx_export_is_exported_again(folder, tmp_path, caplog, damage):

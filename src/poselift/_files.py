@@ -7,11 +7,12 @@ import fnmatch
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_path", "atomic_dir", "folder_lock", "file_sha256"]
+__all__ = ["atomic_path", "atomic_dir", "folder_lock", "file_sha256", "read_capped", "check_regular"]
 
 
 @contextlib.contextmanager
@@ -131,6 +132,46 @@ def _install_dir(tmp: Path, path: Path, replace: bool, own: str) -> None:
     for p in old.iterdir():  # only regular files matching ``own``, checked above
         p.unlink()
     old.rmdir()
+
+
+def read_capped(path: str | os.PathLike, limit: int) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them.
+
+    Raises ``ValueError`` (a message naming the file) for anything but a regular file (a FIFO
+    would block forever, ``/dev/zero`` never ends) and for a file over ``limit`` bytes;
+    ``FileNotFoundError`` and ``IsADirectoryError`` as ``open`` would.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO opens without waiting for a writer
+    with os.fdopen(fd, "rb") as fh:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(f"{path} is a folder")
+        if not stat.S_ISREG(mode):
+            raise ValueError(f"{path} is {_kind(mode)}, not a regular file")
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{path} is larger than {limit:,} bytes, more than a file of this kind can need")
+    return data
+
+
+def check_regular(path: str | os.PathLike) -> None:
+    """Raise ``ValueError`` unless ``path`` is a regular file (links followed); for files that
+    another library opens."""
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{path} is {_kind(mode)}, not a regular file")
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a file"
 
 
 def file_sha256(path: str | os.PathLike) -> str:

@@ -248,8 +248,10 @@ def _parse_camera(text: str | None) -> Any:
 
     path = Path(text)
     if path.suffix.lower() == ".json" or path.exists():
+        from ._files import read_capped
+
         try:
-            spec = json.loads(path.read_text(encoding="utf-8"))
+            spec = json.loads(read_capped(path, 1 << 20).decode("utf-8"))  # a regular file of at most 1 MB
         except (OSError, ValueError) as e:
             raise CameraError(f"cannot read the camera file {path}: {e}") from None
         if not isinstance(spec, dict):

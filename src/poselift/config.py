@@ -116,11 +116,15 @@ class LifterConfig(BaseModel):
 
     @classmethod
     def from_file(cls, path: str | Path) -> "LifterConfig":
+        from ._files import read_capped
+
         path = Path(path)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(read_capped(path, 1 << 20).decode("utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
             raise ConfigError(f"{path}: not valid JSON ({e}); the download may be corrupt") from None
+        except ValueError as e:  # a FIFO or device, or far too large for a config
+            raise ConfigError(f"{e}: a config.json is a small JSON file written by save_pretrained()") from None
         return cls.from_dict(data, source=str(path))
 
 

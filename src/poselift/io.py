@@ -43,7 +43,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ._arrays import to_bool, to_numpy
-from ._files import atomic_path
+from ._files import atomic_path, check_regular, read_capped
 from .errors import EmptyInputError, KeypointValueError, NonFiniteError, OutputExistsError, PoseliftError, ShapeError
 from .skeleton import SKELETONS, Skeleton, canonical_layout, get_skeleton, guess_layouts
 
@@ -255,13 +255,21 @@ def _natural_key(name: str) -> list:
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
 
 
+#: Largest keypoint JSON file read (COCO's train2017 keypoint annotations are 238 MB).
+MAX_JSON_BYTES = 1 << 30
+#: Largest array read from an ``.npy`` or ``.npz`` (about 130 million poses of 17 float32 joints).
+MAX_ARRAY_BYTES = 16 << 30
+
+
 def _load_json(path: Path) -> Any:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_capped(path, MAX_JSON_BYTES).decode("utf-8")
     except UnicodeDecodeError as e:
         raise PoseliftError(f"{path}: not a UTF-8 text file ({e.reason})") from None
     except IsADirectoryError:
         raise PoseliftError(f"{path} is a folder, not a JSON file") from None
+    except ValueError as e:  # a FIFO, a device, or beyond the size cap
+        raise PoseliftError(f"{e}; give a JSON file of keypoints") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
@@ -513,39 +521,82 @@ def _read_coco_obj(obj: Any, path: Path, layout: str | None) -> KeypointData:
 def _check_npy_size(path: Path) -> None:
     """Refuse an ``.npy`` whose header promises more data than the file holds (truncated or
     corrupt), before numpy allocates an array of the promised size."""
-    fmt = np.lib.format
     with open(path, "rb") as fh:
-        version = fmt.read_magic(fh)
-        read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-        shape, _, dtype = read_header(fh)
-        needed = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize if not dtype.hasobject else 0
+        _, _, _, needed = _npy_header(fh, str(path))
         left = path.stat().st_size - fh.tell()
     if needed > left:
         raise PoseliftError(f"{path}: the header announces {needed:,} bytes of data but the file holds {left:,}: it is truncated")
 
 
+def _npy_header(fh: Any, where: str) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """``(shape, fortran_order, dtype, data bytes)`` of the ``.npy`` header at ``fh``; refuses
+    object arrays (pickles) and arrays over :data:`MAX_ARRAY_BYTES`."""
+    fmt = np.lib.format
+    version = fmt.read_magic(fh)
+    read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+    shape, fortran, dtype = read_header(fh)
+    if dtype.hasobject:
+        raise PoseliftError(
+            f"{where} cannot be read as a numeric numpy file: it holds Python objects (they would need pickle); "
+            "write it with numpy.save / numpy.savez from a numeric array"
+        )
+    needed = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize  # float: no int64 overflow for absurd shapes
+    if needed > MAX_ARRAY_BYTES:
+        raise PoseliftError(f"{where}: the header announces {needed:,.0f} bytes of data, more than the {MAX_ARRAY_BYTES:,} poselift reads")
+    return shape, fortran, dtype, int(needed)
+
+
+def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz``, each member's header checked before any data is read, and the
+    data read as it decompresses: a member whose header promises more than it holds is refused
+    without allocating the promised size (numpy's own reader allocates it first)."""
+    import zipfile
+
+    out: dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            where = f"{path}, member {info.filename}"
+            with archive.open(info) as fh:
+                shape, fortran, dtype, needed = _npy_header(fh, where)
+                parts, got = [], 0
+                while got < needed:
+                    block = fh.read(min(needed - got, 1 << 24))
+                    if not block:
+                        break
+                    parts.append(block)
+                    got += len(block)
+            if got < needed:
+                raise PoseliftError(f"{where}: the header announces {needed:,} bytes of data but the member holds {got:,}: it is truncated")
+            data = bytearray().join(parts)  # writable, one allocation of what the member really held
+            del parts
+            array = np.frombuffer(data, dtype=dtype, count=int(np.prod(shape, dtype=np.int64)))
+            out[info.filename[: -len(".npy")]] = array.reshape(shape, order="F" if fortran else "C")
+    return out
+
+
 def _read_numpy(path: Path, layout: str | None) -> KeypointData:
     frames = None
     try:
+        check_regular(path)  # a FIFO would block numpy forever, a device never end
         if path.suffix.lower() == ".npy":
             _check_npy_size(path)
-        data = np.load(path, allow_pickle=False)
-        if isinstance(data, np.ndarray):
-            kp, conf = data, None
+            kp, conf = np.load(path, allow_pickle=False), None
         else:
-            with data:
-                keys = set(data.files)
-                if "keypoints" not in keys:
-                    raise PoseliftError(
-                        f"{path}: an .npz needs a 'keypoints' array (and optionally 'confidence', 'frames', "
-                        f"'layout'); it holds {sorted(keys)}"
-                    )
-                kp = data["keypoints"]
-                conf = data["confidence"] if "confidence" in keys else None
-                if "frames" in keys:
-                    frames = [str(f) for f in np.atleast_1d(data["frames"])]
-                if layout is None and "layout" in keys:
-                    layout = str(data["layout"])
+            data = _load_npz(path)
+            keys = set(data)
+            if "keypoints" not in keys:
+                raise PoseliftError(
+                    f"{path}: an .npz needs a 'keypoints' array (and optionally 'confidence', 'frames', "
+                    f"'layout'); it holds {sorted(keys)}"
+                )
+            kp = data["keypoints"]
+            conf = data["confidence"] if "confidence" in keys else None
+            if "frames" in keys:
+                frames = [str(f) for f in np.atleast_1d(data["frames"])]
+            if layout is None and "layout" in keys:
+                layout = str(data["layout"])
     except PoseliftError:
         raise
     except Exception as e:  # numpy and zipfile raise many types (ValueError, EOFError, SyntaxError, ...)

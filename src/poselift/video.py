@@ -211,6 +211,8 @@ def open_frames(
     path = Path(source)
     if not path.exists():
         raise VideoInputError(f"input {path.resolve()} does not exist; give a video file, an image or a folder of images.")
+    if not path.is_dir() and not path.is_file():  # a FIFO or device: decoding would block or never end
+        raise VideoInputError(f"input {path.resolve()} is not a regular file; give a video file, an image or a folder of images.")
     if path.is_dir():
         images = sorted(
             (p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")),

@@ -65,6 +65,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 CONFIG_NAME = "config.json"
+#: Largest config.json read (the released ones are about 2 KB).
+MAX_CONFIG_BYTES = 1 << 20
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
 #: The exported graph of a folder's main network (lifter pipeline, or correction).
@@ -254,15 +256,19 @@ def _download(repo_id: str, *, revision, cache_dir, local_files_only, token) -> 
 # ---------------------------------------------------------------------------- reading
 def read_config(folder: str | os.PathLike) -> dict[str, Any]:
     """The parsed ``config.json`` of a model folder, with errors that say what is wrong."""
+    from ._files import read_capped
+
     path = Path(folder) / CONFIG_NAME
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_capped(path, MAX_CONFIG_BYTES).decode("utf-8"))
     except FileNotFoundError:
         raise ModelNotFoundError(f"{path.resolve()} is missing: a poselift model folder holds {CONFIG_NAME} and {WEIGHTS_NAME}") from None
     except IsADirectoryError:
         raise ConfigError(f"{path.resolve()} is a folder; it must be the JSON file written by save_pretrained()") from None
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
         raise ConfigError(f"{path}: not valid JSON ({type(e).__name__}: {e}); the download may be corrupt") from None
+    except ValueError as e:  # not a regular file (FIFO, device), or far too large
+        raise ConfigError(f"{e}: a config.json is a small JSON file written by save_pretrained()") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .._files import read_capped
 from ..config import LifterConfig
 from ..errors import ConfigError
 from ..evaluation.h36m import TEST_SUBJECTS, TRAIN_SUBJECTS, VALIDATION_SUBJECTS
@@ -212,6 +213,9 @@ class TrainConfig(_Strict):
         return self
 
 
+#: Largest recipe file read (the shipped recipes are about 1 KB).
+MAX_RECIPE_BYTES = 1 << 20
+
 #: Largest network (parameters) a recipe may ask for; the released lifters have about 1.4 million.
 MAX_PARAMETERS = 200_000_000
 
@@ -293,12 +297,14 @@ def load_recipe(path: str | Path | None = None, overrides: list[str] | None = No
     if path is not None:
         path = Path(path)
         source = str(path)
-        if not path.is_file():
+        if path.is_dir() or not path.exists():
             raise ConfigError(f"recipe {path.resolve()} " + ("is a folder" if path.is_dir() else "does not exist"))
         try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+            loaded = yaml.safe_load(read_capped(path, MAX_RECIPE_BYTES).decode("utf-8"))
         except UnicodeDecodeError as e:
             raise ConfigError(f"{path}: not a UTF-8 text file ({e.reason})") from None
+        except ValueError as e:  # a FIFO or device (would block or never end), or far too large
+            raise ConfigError(f"recipe {e}; a recipe is a small YAML file") from None
         except yaml.YAMLError as e:
             raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(e)}") from None
         if loaded is not None and not isinstance(loaded, dict):
