@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import DIGEST_FIELD  # :func:`state_digest` of model.safetensors, written by save_folder
+from .config import DIGEST_FIELD, GRAPHS_FIELD  # the folder's digests of its weights and ONNX graphs
 from .errors import ConfigError, ModelNotFoundError, WeightsError
 
 __all__ = [
@@ -272,12 +272,6 @@ def read_config(folder: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data
-
-
-#: Key of ``config.json`` holding the SHA-256 of each ONNX graph shipped in the folder
-#: (``{"model.onnx": ...}``), recorded when a graph is exported there: a shipped graph is used
-#: only if it is that file, as a cached export only if it is the file its seal names.
-GRAPHS_FIELD = "graph_digests"
 
 
 def _check_graph_digests(graphs: Any, source: str) -> dict[str, str]:
