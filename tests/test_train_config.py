@@ -91,6 +91,28 @@ def test_a_fifo_or_huge_recipe_is_refused(tmp_path):
         load_recipe(huge)
 
 
+def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path):
+    """F06: a 1 KB recipe with a YAML alias bomb passed validation only after minutes."""
+    import time
+
+    lines = ["lifter:", "  metadata:", "    a0: &a0 [x, x, x, x, x, x, x, x, x]"]  # free-form: validation passed it
+    lines += [f"    a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(lines) + "\n")
+    assert bomb.stat().st_size < 1024
+    t0 = time.perf_counter()
+    with pytest.raises(ConfigError, match="aliases .* expanded the recipe holds more than 10,000 values"):
+        load_recipe(bomb)
+    assert time.perf_counter() - t0 < 2.0
+    loop = tmp_path / "loop.yaml"
+    loop.write_text("extra: &e [1, *e]\n")
+    with pytest.raises(ConfigError, match="refers to the mapping or list that holds it"):
+        load_recipe(loop)
+    anchors = tmp_path / "anchors.yaml"  # ordinary anchors still work
+    anchors.write_text("betas: &b [0.5, 0.9]\nlifter: {width: 32, blocks: 1}\n")
+    assert load_recipe(anchors).betas == (0.5, 0.9)
+
+
 def test_the_shipped_recipes_still_load():
     from conftest import REPO_ROOT
 

@@ -274,7 +274,46 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             node[parts[-1]] = yaml.safe_load(value)
         except yaml.YAMLError as e:
             raise ConfigError(f"--set {item!r}: the value is not valid YAML ({_yaml_problem(e)})") from None
+        check_expanded_size(node[parts[-1]], f"--set {item!r}")
     return data
+
+
+#: Most values a recipe may hold with every YAML alias expanded (the shipped recipes hold about 80).
+MAX_RECIPE_NODES = 10_000
+
+
+def check_expanded_size(obj: Any, source: str, limit: int = MAX_RECIPE_NODES) -> None:
+    """Raise :class:`ConfigError` if ``obj`` (parsed YAML) holds more than ``limit`` values once
+    its aliases are expanded, or refers to itself. ``yaml.safe_load`` builds aliases as shared
+    references, so a 1 KB "billion laughs" loads at once, but validating it walks every
+    expanded value (minutes); counted here with a memo, in time linear in the file."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(o: Any) -> int:
+        if not isinstance(o, (dict, list)):
+            return 1
+        key = id(o)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise ConfigError(f"{source}: a YAML alias refers to the mapping or list that holds it; recipes are finite trees")
+        active.add(key)
+        children = [v for kv in o.items() for v in kv] if isinstance(o, dict) else o
+        n = 1 + sum(size(c) for c in children)
+        active.discard(key)
+        if n > limit:
+            raise ConfigError(
+                f"{source}: with its YAML aliases (*name) expanded the recipe holds more than {limit:,} values; "
+                "a recipe needs a few dozen (an alias bomb?)"
+            )
+        sizes[key] = n
+        return n
+
+    try:
+        size(obj)
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply to be a recipe") from None
 
 
 def _yaml_problem(e: Exception) -> str:
@@ -309,6 +348,7 @@ def load_recipe(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(e)}") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: a recipe is a YAML mapping, got {type(loaded).__name__}")
+        check_expanded_size(loaded, str(path))
         data = loaded or {}
     data = apply_overrides(data, overrides or [])
     try:
