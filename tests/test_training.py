@@ -435,6 +435,23 @@ def test_truncated_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, ca
     assert "falling back" in caplog.text and "step-00000004" in caplog.text
 
 
+@pytest.mark.parametrize("step", ['"four"', "4.5", "true", "-1", "7"])
+def test_a_checkpoint_whose_step_is_not_its_number_falls_back(tmp_path, caplog, step):
+    """F26: a checkpoint whose state.json step is not a number got no fallback (a traceback,
+    or a run resumed at a wrong step). It is damaged like a truncated one: the previous
+    checkpoint is used, with a warning."""
+    data = synthetic_poses()
+    Trainer(tiny_config(), data, run_dir=tmp_path).fit(stop_after=4)  # checkpoints at steps 2 and 4
+    meta_file = tmp_path / "checkpoints" / "step-00000004" / "state.json"
+    meta = json.loads(meta_file.read_text())
+    meta["__dict__"] = [[k, json.loads(step) if k == "step" else v] for k, v in meta["__dict__"]]
+    meta_file.write_text(json.dumps(meta))
+    resumed = Trainer(tiny_config(), data, run_dir=tmp_path)
+    with caplog.at_level("WARNING"):
+        resumed._resume()
+    assert resumed.step == 2 and "falling back" in caplog.text
+
+
 def test_resume_with_another_network_names_the_keys(tmp_path):
     from poselift.training.checkpoint import CheckpointError
 

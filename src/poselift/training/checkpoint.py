@@ -112,6 +112,9 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {path} is unreadable ({type(e).__name__}: {e})") from None
     if not isinstance(state, dict) or "step" not in state:
         raise CheckpointError(f"checkpoint {path} holds no training state")
+    step = state["step"]
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0 or path.name != f"step-{step:08d}":
+        raise CheckpointError(f"checkpoint {path} records step {json.dumps(step)[:40]}, not the step its name says")
     return state
 
 
