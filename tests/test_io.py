@@ -516,3 +516,11 @@ def test_inputs_must_be_regular_files_and_npz_members_are_checked_before_loading
     data = read_keypoints(good)
     np.testing.assert_array_equal(data.keypoints[:, 0], kp)
     assert data.frames == ["a", "b", "c"] and data.layout == "h36m17"
+
+
+def test_json_integers_beyond_pythons_digit_limit(tmp_path):
+    """F22: JSON integers over 4,300 digits gave a ValueError traceback."""
+    f = tmp_path / "kp.json"
+    f.write_text('{"people": [{"pose_keypoints_2d": [' + "9" * 5000 + ", 1, 1]}]}")
+    with pytest.raises(PoseliftError, match="a number in it cannot be read"):
+        read_keypoints(f)

@@ -176,6 +176,13 @@ def test_config_json_must_be_a_small_regular_file(folder, kind):
     assert expected in str(error) and "config.json" in str(error)
 
 
+def test_config_json_with_an_integer_beyond_pythons_digit_limit(folder):
+    """F22: an integer of more than 4,300 digits in config.json gave a ValueError traceback."""
+    _edit(folder, width=0)
+    (folder / "config.json").write_text((folder / "config.json").read_text().replace('"width": 0', '"width": ' + "9" * 5000))
+    assert "not valid JSON" in _err(ConfigError, Lifter.from_pretrained, folder)
+
+
 # ----------------------------------------------------------------------------- ONNX cache (item 12)
 @pytest.mark.parametrize("damage", ["truncate", "tamper"])
 def test_a_damaged_cached_onnx_export_is_exported_again(folder, tmp_path, caplog, damage):

@@ -276,6 +276,8 @@ def _load_json(path: Path) -> Any:
         raise PoseliftError(f"{path}: malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
     except RecursionError:
         raise PoseliftError(f"{path}: JSON nested too deeply to be a keypoint file") from None
+    except ValueError as e:  # an integer of more than 4,300 digits (Python's conversion limit)
+        raise PoseliftError(f"{path}: a number in it cannot be read ({e}); no keypoint file needs such numbers") from None
 
 
 def _triplets(values: Any, where: str) -> np.ndarray:

@@ -260,15 +260,17 @@ def read_config(folder: str | os.PathLike) -> dict[str, Any]:
 
     path = Path(folder) / CONFIG_NAME
     try:
-        data = json.loads(read_capped(path, MAX_CONFIG_BYTES).decode("utf-8"))
+        raw = read_capped(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         raise ModelNotFoundError(f"{path.resolve()} is missing: a poselift model folder holds {CONFIG_NAME} and {WEIGHTS_NAME}") from None
     except IsADirectoryError:
         raise ConfigError(f"{path.resolve()} is a folder; it must be the JSON file written by save_pretrained()") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
-        raise ConfigError(f"{path}: not valid JSON ({type(e).__name__}: {e}); the download may be corrupt") from None
     except ValueError as e:  # not a regular file (FIFO, device), or far too large
         raise ConfigError(f"{e}: a config.json is a small JSON file written by save_pretrained()") from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError) as e:  # bad JSON or UTF-8, an integer of more than 4,300 digits
+        raise ConfigError(f"{path}: not valid JSON ({type(e).__name__}: {e}); the download may be corrupt") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data
