@@ -195,6 +195,27 @@ def test_coco_results(tmp_path):
     np.testing.assert_allclose(data.confidence[1, 1], c[:, 2], rtol=1e-6)
 
 
+def test_coco_duplicate_image_ids_do_not_duplicate_frames(tmp_path, caplog):
+    """F20: an image listed twice in 'images' gave two frames with the same people. Listed
+    twice alike, it is one frame (with a warning); listed twice as two files, it is refused."""
+    kp = _person(17, 0)
+    kp[:, 2] = 2
+    obj = {
+        "images": [{"id": 1, "file_name": "a.jpg"}, {"id": 2, "file_name": "b.jpg"}, {"id": 1, "file_name": "a.jpg"}],
+        "annotations": [{"image_id": 1, "keypoints": kp.reshape(-1).tolist()}],
+    }
+    f = tmp_path / "dup.json"
+    _write(f, obj)
+    with caplog.at_level("WARNING"):
+        data = read_coco(f)
+    assert data.frames == ["a.jpg", "b.jpg"] and data.num_people.tolist() == [1, 0]
+    assert "listed twice" in caplog.text
+    obj["images"][2]["file_name"] = "other.jpg"
+    _write(f, obj)
+    with pytest.raises(PoseliftError, match="image id 1 is listed twice, as 'a.jpg' and 'other.jpg'"):
+        read_coco(f)
+
+
 def test_coco_unknown_image_id(tmp_path):
     obj = {"images": [{"id": 1}], "annotations": [{"image_id": 2, "keypoints": _person(17, 0).reshape(-1).tolist()}]}
     f = tmp_path / "a.json"

@@ -466,8 +466,17 @@ def _read_coco_obj(obj: Any, path: Path, layout: str | None) -> KeypointData:
     if isinstance(images, list):
         for img in images:
             if isinstance(img, dict) and isinstance(img.get("id"), (int, str)) and not isinstance(img["id"], bool):
+                name = str(img.get("file_name", img["id"]))
+                if img["id"] in names:  # listed twice: one frame, unless the two entries disagree
+                    if names[img["id"]] != name:
+                        raise PoseliftError(
+                            f"{path}: image id {img['id']!r} is listed twice, as {names[img['id']]!r} and {name!r}; "
+                            "its annotations cannot be assigned to one of them"
+                        )
+                    logger.warning("%s: image id %r is listed twice; read as one frame", path, img["id"])
+                    continue
                 order.append(img["id"])
-                names[img["id"]] = str(img.get("file_name", img["id"]))
+                names[img["id"]] = name
     per_image: dict[Any, list[np.ndarray]] = {}
     per_score: dict[Any, list[float]] = {}
     n: int | None = None
