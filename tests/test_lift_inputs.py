@@ -36,14 +36,22 @@ def _err(exc_type, fn, *args, **kwargs) -> str:
 
 
 # ----------------------------------------------------------------------------- arguments
-@pytest.mark.parametrize("height", [0, 0.0, -1.7, float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("height", [0, 0.0, -1.7, float("nan"), float("inf"), -float("inf"), 1e-300, 1e300, 0.05, 12.0])
 def test_impossible_heights_are_refused(lifter, pose, height):
+    """F17 added 1e-300 (silently gave normalised units: 0 in float32) and 1e300 (was blamed
+    on "broken weights"): a body height lies between 0.1 and 10 m."""
     msg = _err(InvalidArgumentError, lifter.lift, pose, height=height)
-    assert "height must be a finite body height in metres greater than 0" in msg and "normalized=True" in msg
+    assert "height must be a body height in metres between 0.1 and 10" in msg and "normalized=True" in msg
 
 
-def test_a_height_that_is_not_a_number(lifter, pose):
-    assert "height must be a number of metres" in _err(InvalidArgumentError, lifter.lift, pose, height="tall")
+def test_a_height_in_centimetres_names_them(lifter, pose):
+    assert "looks like centimetres: pass 1.75" in _err(InvalidArgumentError, lifter.lift, pose, height=175)
+
+
+@pytest.mark.parametrize("height", ["tall", "1.7", True, np.bool_(True), None.__class__])
+def test_a_height_that_is_not_a_number(lifter, pose, height):
+    """F17: ``height=True`` was accepted as 1 m."""
+    assert "height must be a number of metres" in _err(InvalidArgumentError, lifter.lift, pose, height=height)
 
 
 @pytest.mark.parametrize("batch_size", [0, -1, 1.5, True, "8"])

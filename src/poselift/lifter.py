@@ -122,6 +122,8 @@ UNLIFTABLE_REASONS: dict[str, str] = {
     "or behind the camera): the intrinsics do not fit the keypoints",
 }
 _CODES = ("", "missing_joints", "nonfinite", "degenerate", "nonfinite_output", "camera")
+#: Body heights ``lift`` accepts, in metres (beyond them the output leaves float32's useful range).
+HEIGHT_RANGE_M = (0.1, 10.0)
 #: Root-mean-square size, in pixels, that every pose is brought to before the network sees it.
 _WORKING_SIZE = 100.0
 
@@ -555,13 +557,17 @@ class Lifter:
             raise InvalidArgumentError(f"batch_size must be a whole number >= 1 (poses per forward pass); got {batch_size!r}.")
         if height is None:
             return float(self.config.height)
+        if isinstance(height, (bool, np.bool_, str, bytes)):
+            raise InvalidArgumentError(f"height must be a number of metres, e.g. 1.70; got {height!r}.")
         try:
             value = float(height)
         except (TypeError, ValueError):
             raise InvalidArgumentError(f"height must be a number of metres, e.g. 1.70; got {height!r}.") from None
-        if not (math.isfinite(value) and value > 0):
+        lo, hi = HEIGHT_RANGE_M
+        if not (math.isfinite(value) and lo <= value <= hi):
+            hint = f" {value:g} looks like centimetres: pass {value / 100:.2f}." if 30 <= value <= 300 else ""
             raise InvalidArgumentError(
-                f"height must be a finite body height in metres greater than 0, e.g. 1.70; got {height!r}. "
+                f"height must be a body height in metres between {lo:g} and {hi:g}, e.g. 1.70; got {height!r}.{hint} "
                 "For the network's normalised units pass normalized=True instead."
             )
         return value
