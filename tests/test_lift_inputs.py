@@ -257,3 +257,26 @@ def test_on_unliftable_nan_with_camera_places_only_the_lifted_poses(lifter):
     keep = [0, 1, 3]
     np.testing.assert_allclose(result.poses[keep], lifter.lift(x[keep], camera=(1280, 720)), rtol=1e-5, atol=1e-5)
     assert np.isnan(result.poses[2]).all()
+
+
+def test_masked_arrays_treat_masked_values_as_missing(lifter, pose):
+    """F15: the mask of a numpy masked array was ignored: a masked joint's stale data moved the
+    pose 2 m. Masked coordinates are missing (NaN); masked confidences too."""
+    kp = np.ma.masked_array(np.stack([pose, pose]), mask=False)
+    kp.data[0, 3] = [5000.0, -5000.0]  # stale data under the mask
+    kp[0, 3] = np.ma.masked
+    result = lifter.lift(kp, on_unliftable="nan")
+    assert result.lifted.tolist() == [False, True] and result.reason[0] == "nonfinite"
+    conf = np.ma.masked_array(np.ones((2, 17), np.float32), mask=False)
+    conf[1, 5] = np.ma.masked
+    result = lifter.lift(np.stack([pose, pose]), conf, on_unliftable="nan")
+    assert result.lifted.tolist() == [True, False] and result.reason[1] == "missing_joints"
+    np.testing.assert_allclose(lifter.lift(np.ma.masked_array(pose, mask=False)), lifter.lift(pose))
+
+
+def test_meta_and_sparse_tensors_are_refused_with_a_message(lifter, pose):
+    """F27: a torch ``meta`` tensor gave NotImplementedError from deep inside torch."""
+    with pytest.raises(KeypointTypeError, match="meta tensor, which holds no values"):
+        lifter.lift(torch.empty((17, 2), device="meta"))
+    with pytest.raises(KeypointTypeError, match="sparse"):
+        lifter.lift(torch.from_numpy(pose).to_sparse())
