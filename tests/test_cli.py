@@ -172,6 +172,15 @@ def test_an_output_written_meanwhile_is_not_replaced(model_dir, tmp_path, capsys
     assert onnx_out.read_text() == "the other run's graph" and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+def test_a_plot_of_an_unknown_format_is_refused_before_anything_is_written(model_dir, tmp_path, capsys):
+    """F23: ``--plot p.xyz`` crashed in matplotlib after the output had been written."""
+    kp_file = tmp_path / "kp.npy"
+    np.save(kp_file, random_poses(2))
+    rc = main(["lift", str(kp_file), "-o", str(tmp_path / "o.json"), "--model", str(model_dir), "--plot", str(tmp_path / "p.xyz")])
+    assert rc == 2 and "must end in .png" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kp.npy"]
+
+
 def test_a_failed_write_keeps_the_previous_file(model_dir, tmp_path, capsys, monkeypatch):
     kp_file = tmp_path / "kp.npy"
     np.save(kp_file, random_poses(2))

@@ -358,7 +358,9 @@ def _cmd_lift(args: argparse.Namespace) -> int:
 
     _check_output(args.output, [args.input], args.overwrite, (".json", ".npz"))
     if args.plot:
-        _check_output(args.plot, [args.input, args.output], args.overwrite, ())
+        from .viz import PLOT_SUFFIXES
+
+        _check_output(args.plot, [args.input, args.output], args.overwrite, PLOT_SUFFIXES)
     layout_arg = None if args.layout == "auto" else args.layout
     data = read_keypoints(args.input, layout=layout_arg)
     lifter = Lifter.from_pretrained(args.model)
