@@ -273,6 +273,21 @@ def test_a_focal_length_in_millimetres_fails_before_detection(tmp_path, lifter):
     assert det.calls == 0 and not (tmp_path / "out").exists()
 
 
+def test_an_image_beyond_opencvs_pixel_limit_is_a_clear_error(tmp_path, lifter):
+    """F24: a PNG whose header claims 40000 x 40000 pixels gave a ``cv2.error`` traceback."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    huge = tmp_path / "huge.png"
+    huge.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 40000, 40000, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\x00" * 10)) + chunk(b"IEND", b""))
+    with pytest.raises(VideoInputError, match="cannot decode the image .*huge.png: OpenCV refuses it"):
+        lift_video(huge, None, lifter=lifter, detector=StandIn())
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -126,7 +126,10 @@ def _check_frame(frame: Any, where: str) -> None:
 
 def _read_image(path: Path) -> np.ndarray:
     cv2 = _cv2()
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    try:
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    except cv2.error as e:  # e.g. more pixels than OpenCV decodes (CV_IO_MAX_IMAGE_PIXELS)
+        raise VideoInputError(f"cannot decode the image {path.resolve()}: OpenCV refuses it ({str(e).strip().splitlines()[-1]}).") from None
     if img is None:
         raise VideoInputError(f"cannot decode the image {path.resolve()}: not an image file OpenCV can read, or corrupt.")
     _check_frame(img, str(path))
