@@ -273,6 +273,27 @@ def test_a_focal_length_in_millimetres_fails_before_detection(tmp_path, lifter):
     assert det.calls == 0 and not (tmp_path / "out").exists()
 
 
+def test_one_unreadable_image_does_not_reject_the_folder(tmp_path, lifter, caplog):
+    """F13: one unreadable image rejected a whole folder of frames. It is left out with a
+    warning and recorded in the outputs; a folder of nothing but unreadable images still fails."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"{i}.png"), blank_frames(1)[0])
+    (folder / "1b.png").write_bytes(b"not a png")
+    with caplog.at_level("WARNING"):
+        result = lift_video(folder, tmp_path / "out", lifter=lifter, detector=StandIn(), animation=None)
+    assert result.frames == ["0", "1", "2"] and result.sequence and "1b.png" in caplog.text
+    meta = json.loads((tmp_path / "out" / "poses3d.json").read_text())["metadata"]
+    assert list(meta["unreadable_files"]) == ["1b.png"]
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "a.png").write_bytes(b"x")
+    (bad / "b.png").write_bytes(b"y")
+    with pytest.raises(VideoInputError, match="none of the 2 images"):
+        lift_video(bad, None, lifter=lifter, detector=StandIn())
+
+
 def test_an_image_beyond_opencvs_pixel_limit_is_a_clear_error(tmp_path, lifter):
     """F24: a PNG whose header claims 40000 x 40000 pixels gave a ``cv2.error`` traceback."""
     import struct

@@ -98,6 +98,8 @@ class FrameSource:
     sequence: bool
     size: tuple[int, int] | None
     _frames: Callable[[], Iterator[np.ndarray]] = field(repr=False)
+    #: Files of a folder that could not be decoded and were left out: name -> why.
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -177,17 +179,30 @@ def _open_video(path: Path, fps: float | None, max_frames: int | None) -> FrameS
 def _open_images(paths: list[Path], label: str, fps: float | None) -> FrameSource:
     _cv2()  # fails here, naming poselift[video], when OpenCV is missing
     sizes = set()
+    readable: list[Path] = []
+    skipped: dict[str, str] = {}
     for p in paths:  # sizes from the headers would need another library: decode once
-        img = _read_image(p)
+        try:
+            img = _read_image(p)
+        except VideoInputError as e:
+            if len(paths) == 1:
+                raise
+            skipped[p.name] = str(e)  # one bad file in a folder: left out, not the whole folder refused
+            logger.warning("skipping %s", e)
+            continue
+        readable.append(p)
         sizes.add((img.shape[1], img.shape[0]))
+    if not readable:
+        raise VideoInputError(f"none of the {len(paths)} images in {label} can be decoded, e.g. {next(iter(skipped.values()))}")
     same = len(sizes) == 1
     return FrameSource(
         label,
-        [p.stem for p in paths],
+        [p.stem for p in readable],
         float(fps or DEFAULT_FOLDER_FPS),
-        same and len(paths) > 1,
+        same and len(readable) > 1,
         next(iter(sizes)) if same else None,
-        lambda: (_read_image(p) for p in paths),
+        lambda: (_read_image(p) for p in readable),
+        skipped,
     )
 
 
@@ -691,6 +706,8 @@ def _write_files(
         "frames_refused": {result.frames[i]: msg for i, msg in result.refused.items()},
         "cameras": [c.to_dict() for c in _unique(result.cameras)],
     }
+    if source.skipped:
+        metadata["unreadable_files"] = dict(source.skipped)
     for suffix in ("json", "npz"):  # write_poses writes to a temporary file and renames it
         result.outputs[suffix] = write_poses(
             out / f"poses3d.{suffix}", rel[:, None], skeleton=skel, frames=result.frames,
