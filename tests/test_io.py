@@ -88,6 +88,25 @@ def test_openpose_folder_keeps_good_frames_when_one_is_malformed(tmp_path, caplo
     assert "errors=2" in repr(data)
 
 
+def test_openpose_folder_joint_count_is_the_one_most_files_hold(tmp_path):
+    """F14: the first file fixed the joint count, so one odd first file (18 joints) dropped
+    the 9 valid BODY_25 frames after it, and ``poselift lift`` exited 0. The count most files
+    hold wins; the odd file is the one skipped. A tie is refused, naming --layout."""
+    _write(tmp_path / "f_00.json", _frame(_person(18, 0)))
+    for i in range(1, 10):
+        _write(tmp_path / f"f_{i:02d}.json", _frame(_person(25, i)))
+    data = read_keypoints(tmp_path)
+    assert data.layout == "openpose_body25" and len(data.frames) == 9 and data.frames[0] == "f_01"
+    assert list(data.errors) == [str(tmp_path / "f_00.json")] and "most files 25" in data.errors[str(tmp_path / "f_00.json")]
+    tie = tmp_path / "tie"
+    tie.mkdir()
+    _write(tie / "a.json", _frame(_person(18, 0)))
+    _write(tie / "b.json", _frame(_person(25, 1)))
+    with pytest.raises(ShapeError, match="disagree on the joint count.*pass layout"):
+        read_keypoints(tie)
+    assert read_keypoints(tie, layout="coco18").frames == ["a"]
+
+
 def test_openpose_folder_where_nothing_is_readable(tmp_path):
     (tmp_path / "a.json").write_text("{", encoding="utf-8")
     (tmp_path / "b.json").write_text("[]", encoding="utf-8")

@@ -386,29 +386,57 @@ def read_openpose(path: str | os.PathLike, *, layout: str | None = None) -> Keyp
 
     name = canonical_layout(layout) if layout is not None else None
     n = SKELETONS[name].num_joints if name is not None else None
-    people: list[list[np.ndarray]] = []
-    frames: list[str] = []
+    read: list[tuple[Path, list[np.ndarray]]] = []
     errors: dict[str, str] = {}
     first_error: PoseliftError | None = None
+
+    def skip(file: Path, e: PoseliftError) -> None:
+        nonlocal first_error
+        if len(files) == 1:
+            raise e
+        first_error = first_error or e
+        errors[str(file)] = str(e)
+        logger.warning("skipping unreadable OpenPose file: %s", e)
+
     for file in files:
         try:
             persons = _openpose_frame(_load_json(file), file)
             sizes = sorted({len(t) for t in persons})
             if len(sizes) > 1:
                 raise ShapeError(f"{file}: people have different joint counts {sizes}")
-            if sizes and n is None:
-                name, n = _layout_for_openpose(sizes[0], file), sizes[0]
-            elif sizes and sizes[0] != n:
-                raise ShapeError(
-                    f"{file}: people have {sizes[0]} joints but "
-                    f"{'the layout ' + repr(name) if layout else 'earlier frames'} {n}. {_count_hint(sizes[0])}"
-                )
         except PoseliftError as e:
-            if len(files) == 1:
-                raise
-            first_error = first_error or e
-            errors[str(file)] = str(e)
-            logger.warning("skipping unreadable OpenPose file: %s", e)
+            skip(file, e)
+            continue
+        read.append((file, persons))
+    if n is None:  # the joint count most files hold, not the first file's (one odd file must not drop the rest)
+        counts: dict[int, int] = {}
+        for _, persons in read:
+            if persons and len(persons[0]) in _OPENPOSE_LAYOUTS:
+                counts[len(persons[0])] = counts.get(len(persons[0]), 0) + 1
+        if counts:
+            ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+            if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+                raise ShapeError(
+                    f"the files in {path.resolve()} disagree on the joint count: "
+                    + ", ".join(f"{c} files hold {k} joints" for k, c in ranked)
+                    + "; pass layout=... (--layout) to say which to read"
+                )
+            first = next(file for file, persons in read if persons and len(persons[0]) == ranked[0][0])
+            name, n = _layout_for_openpose(ranked[0][0], first), ranked[0][0]
+    people: list[list[np.ndarray]] = []
+    frames: list[str] = []
+    for file, persons in read:
+        if persons and len(persons[0]) != n and n is None:
+            try:
+                _layout_for_openpose(len(persons[0]), file)  # raises: no OpenPose layout has this count
+            except ShapeError as e:
+                skip(file, e)
+                continue
+        if persons and len(persons[0]) != n:
+            skip(file, ShapeError(
+                f"{file}: people have {len(persons[0])} joints but "
+                f"{'the layout ' + repr(name) if layout else 'most files'} {n}. {_count_hint(len(persons[0]))}"
+            ))  # fmt: skip
             continue
         people.append(persons)
         frames.append(file.stem)
