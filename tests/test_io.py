@@ -564,3 +564,15 @@ def test_json_integers_beyond_pythons_digit_limit(tmp_path):
     f.write_text('{"people": [{"pose_keypoints_2d": [' + "9" * 5000 + ", 1, 1]}]}")
     with pytest.raises(PoseliftError, match="a number in it cannot be read"):
         read_keypoints(f)
+
+
+@pytest.mark.parametrize("value", ["1e39", "-3e300", "1" + "0" * 400])
+def test_json_coordinates_beyond_float32_are_named_not_missing(tmp_path, value):
+    """F31: a coordinate beyond float32 (or float64) in JSON became infinite, so the person was
+    reported as "every joint missing" (or a traceback for a 400-digit integer)."""
+    kp = _person(25, 0).reshape(-1).tolist()
+    text = json.dumps({"people": [{"pose_keypoints_2d": kp}]}).replace(repr(kp[0]), value, 1)
+    f = tmp_path / "big.json"
+    f.write_text(text)
+    with pytest.raises(PoseliftError, match="beyond"):
+        read_keypoints(f)

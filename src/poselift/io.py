@@ -287,8 +287,17 @@ def _triplets(values: Any, where: str) -> np.ndarray:
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         bad = next(v for v in values if not (isinstance(v, (int, float)) and not isinstance(v, bool)))
         raise PoseliftError(f"{where}: expected a flat list of numbers; found {json.dumps(bad)[:40]}")
-    with np.errstate(over="ignore"):
-        arr = np.asarray(values, dtype=np.float32)
+    try:
+        wide = np.asarray(values, dtype=np.float64)
+    except OverflowError:  # an integer beyond even float64
+        raise PoseliftError(f"{where}: a number lies beyond the floating-point range; keypoints are pixel coordinates") from None
+    with np.errstate(invalid="ignore"):
+        beyond = np.isfinite(wide) & (np.abs(wide) > np.finfo(np.float32).max)
+    if beyond.any():  # would read as infinite, that is, as a missing joint
+        raise PoseliftError(
+            f"{where}: the value {wide[beyond][0]:g} lies beyond float32's range (3.4e38); keypoints are pixel coordinates"
+        )
+    arr = wide.astype(np.float32)
     if arr.ndim != 1 or arr.size == 0 or arr.size % 3:
         raise ShapeError(
             f"{where}: expected a flat list of x, y, confidence triplets; got {arr.size} values"
