@@ -324,13 +324,13 @@ def test_demo_calls_run_demo(monkeypatch, tmp_path, capsys):
 
     calls = []
 
-    def fake_run_demo(output_dir="poselift-demo", *, model=None):
-        calls.append((output_dir, model))
+    def fake_run_demo(output_dir="poselift-demo", *, model=None, overwrite=False):
+        calls.append((output_dir, model, overwrite))
         return {"json": tmp_path / "poses3d.json"}
 
     monkeypatch.setattr(poselift.demo, "run_demo", fake_run_demo)
     assert main(["demo", "-o", str(tmp_path / "d"), "--model", "my/model"]) == 0
-    assert calls == [(str(tmp_path / "d"), "my/model")]
+    assert calls == [(str(tmp_path / "d"), "my/model", False)]
     assert "json: " in capsys.readouterr().out
 
 

@@ -162,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(JSON and npz), a picture and an animation. Drawing needs matplotlib: pip install \"poselift[viz]\".",
     )
     p.add_argument("-o", "--output-dir", default="poselift-demo", metavar="DIR", help="output folder (default: poselift-demo)")
+    p.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier demo in DIR")
     p.add_argument("--model", default=None, metavar="NAME_OR_PATH", help=f"lifter to use (default: {DEFAULT_MODEL})")
 
     p = sub.add_parser(
@@ -488,7 +489,7 @@ def _why(reasons: np.ndarray, missing: np.ndarray, lifter: Any) -> str:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    paths = run_demo(args.output_dir, model=args.model)
+    paths = run_demo(args.output_dir, model=args.model, overwrite=args.overwrite)
     print(f"demo outputs in {Path(args.output_dir).resolve()}:")
     for key, path in paths.items():
         print(f"  {key:>4}: {path}")
