@@ -450,3 +450,17 @@ def test_cli_video_on_a_small_video(tmp_path, capsys, monkeypatch, model_dir):
     assert sorted(p.name for p in out.iterdir()) == ["animation.gif", "keypoints", "motion.bvh", "poses3d.json", "poses3d.npz"]
     assert main(["video", str(video), "-o", str(out), "--model", str(model_dir), "--no-progress"]) != 0  # outputs exist
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_cli_video_that_lifts_nobody_exits_non_zero(tmp_path, capsys, monkeypatch, model_dir):
+    """F12: ``poselift video`` exited 0 when nobody was lifted in any frame."""
+    import poselift.video
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"{i}.png"), blank_frames(1, 320, 240)[0])
+    monkeypatch.setattr(poselift.video, "MediaPipeDetector", lambda static=False: StandIn(missing={0, 1, 2}))
+    rc = main(["video", str(folder), "-o", str(tmp_path / "out"), "--model", str(model_dir), "--no-progress", "--animation", "none"])
+    captured = capsys.readouterr()
+    assert rc == 1 and "nobody in" in captured.err and "a person in 0 of 3 frames" in captured.out

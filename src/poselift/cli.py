@@ -310,6 +310,9 @@ def _cmd_video(args: argparse.Namespace) -> int:
     print(f"speed:   {result.fps_end_to_end:.1f} frames/s (decode, detect, lift, smooth)")
     for key, path in result.outputs.items():
         print(f"wrote:   {path}")
+    if not result.lifted.any():  # outputs that say why, but no 3D: not a success
+        print(f"poselift video: error: nobody in {args.input} could be lifted (the outputs record why, frame by frame)", file=sys.stderr)
+        return 1
     return 0
 
 
