@@ -365,6 +365,15 @@ def test_train_errors(tmp_path, capsys):
     assert "poselift train: error:" in err and "stepz" in err
 
 
+@pytest.mark.parametrize("opset", ["999", "7", "1"])
+def test_export_at_an_impossible_opset_is_a_clear_error(model_dir, tmp_path, capsys, opset):
+    """F25: ``export --opset 999`` gave a torch traceback."""
+    pytest.importorskip("onnx")
+    assert main(["export", str(model_dir), "--onnx", str(tmp_path / "m.onnx"), "--opset", opset]) == 2
+    assert "ONNX opset must be a whole number from 9 to" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
 def test_export_onnx(model_dir, tmp_path, capsys):
     pytest.importorskip("onnx")
     out = tmp_path / "m.onnx"

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from ._files import atomic_path, file_sha256 as _file_sha256
-from .errors import MissingDependencyError, PoseliftError, WeightsError, require
+from .errors import ExportError, MissingDependencyError, PoseliftError, WeightsError, require
 
 __all__ = [
     "GraphSpec",
@@ -134,6 +134,7 @@ def export_graph(
     import torch
 
     onnx = require("onnx", "onnx")
+    _check_opset(opset)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     copy_ = copy.deepcopy(module).cpu().eval()
@@ -146,17 +147,23 @@ def export_graph(
         # onnxscript; the as_tensor constants it warns about are true constants here.
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        torch.onnx.export(
-            copy_,
-            example,
-            buffer,
-            input_names=list(spec.inputs),
-            output_names=[spec.output],
-            dynamic_axes={**dynamic, spec.output: {0: "batch"}},
-            opset_version=opset,
-            do_constant_folding=True,
-            dynamo=False,
-        )
+        try:
+            torch.onnx.export(
+                copy_,
+                example,
+                buffer,
+                input_names=list(spec.inputs),
+                output_names=[spec.output],
+                dynamic_axes={**dynamic, spec.output: {0: "batch"}},
+                opset_version=opset,
+                do_constant_folding=True,
+                dynamo=False,
+            )
+        except Exception as e:  # the exporter's errors for an opset it cannot target
+            raise ExportError(
+                f"torch {torch.__version__} cannot export the {spec.kind} graph at ONNX opset {opset} "
+                f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); the default, 17, works"
+            ) from None
     model = onnx.load_model_from_string(buffer.getvalue())
     model.producer_name = "poselift"
     model.doc_string = f"poselift {spec.kind}: {spec.doc}."
@@ -179,6 +186,22 @@ def export_graph(
         record_graph_digest(path)  # a model folder's graph: its config.json ties it to this file
     logger.info("exported %s graph to %s (opset %d)", spec.kind, path, opset)
     return path
+
+
+#: Lowest ONNX opset poselift's graphs export at (``Where`` needs 9).
+MIN_OPSET = 9
+
+
+def _check_opset(opset: Any) -> None:
+    """Refuse an opset that is not a whole number within what poselift and torch can export."""
+    import torch.onnx
+
+    try:
+        from torch.onnx._constants import ONNX_MAX_OPSET as highest
+    except ImportError:  # a torch without the constant: the exporter's own error is wrapped below
+        highest = 10**6
+    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= highest:
+        raise ExportError(f"ONNX opset must be a whole number from {MIN_OPSET} to {highest}; got {opset!r} (default 17).")
 
 
 def _link_weights(model: Any, weights_file: Path, folder: Path) -> None:
