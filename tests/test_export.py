@@ -147,3 +147,16 @@ def test_written_file_has_ordinary_permissions(tmp_path):
     os.umask(mask)
     path, _ = write_bvh(tmp_path / "perm.bvh", walking_sequence(3), "h36m17", fps=10.0)
     assert (path.stat().st_mode & 0o777) == (0o666 & ~mask)
+
+
+@pytest.mark.parametrize("fps", [1e9, 1e-300, float("inf"), True, "30", None])
+def test_bvh_frame_time_is_a_real_short_number(tmp_path, fps):
+    """F18: extreme frame rates wrote ``Frame Time: 0.00000000`` or a 300-digit frame time
+    (F28: True, '30', None were taken or gave tracebacks)."""
+    with pytest.raises(ExportError, match="fps must be a positive frame rate"):
+        write_bvh(tmp_path / "a.bvh", walking_sequence(4), "h36m17", fps=fps)
+    with pytest.raises(ExportError, match="coordinates up to"):
+        write_bvh(tmp_path / "a.bvh", walking_sequence(4) * 1e200, "h36m17", fps=30.0)
+    assert not list(tmp_path.iterdir())
+    path, _ = write_bvh(tmp_path / "slow.bvh", walking_sequence(4), "h36m17", fps=0.001)
+    assert "Frame Time: 1000.00000000" in path.read_text()

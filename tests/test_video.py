@@ -464,3 +464,31 @@ def test_cli_video_that_lifts_nobody_exits_non_zero(tmp_path, capsys, monkeypatc
     rc = main(["video", str(folder), "-o", str(tmp_path / "out"), "--model", str(model_dir), "--no-progress", "--animation", "none"])
     captured = capsys.readouterr()
     assert rc == 1 and "nobody in" in captured.err and "a person in 0 of 3 frames" in captured.out
+
+
+def test_lift_video_arguments_are_checked_before_any_work(tmp_path, lifter):
+    """F28: fps None/'30'/inf/True, max_frames 0/-1, float32 or 2-channel frames, unknown
+    smoothing parameters and a detector returning the wrong shape gave tracebacks, silent
+    defaults or failures after all detection."""
+    from poselift.errors import InvalidArgumentError
+
+    det = StandIn()
+    for kwargs, message in (
+        ({"fps": "30"}, "fps must be a positive frame rate"), ({"fps": float("inf")}, "fps must be"),
+        ({"fps": True}, "fps must be"), ({"max_frames": 0}, "max_frames must be a whole number >= 1"),
+        ({"max_frames": -1}, "max_frames"), ({"max_frames": True}, "max_frames"),
+        ({"smooth_params": {"gamma": 1.0}}, "unknown smoothing parameters"),
+        ({"smooth_params": {"beta": float("inf")}}, "beta must be"),
+    ):  # fmt: skip
+        with pytest.raises(InvalidArgumentError, match=message):
+            lift_video(blank_frames(3), None, lifter=lifter, detector=det, **kwargs)
+    for frames in ([np.zeros((48, 64, 3), np.float32)], [np.zeros((48, 64, 2), np.uint8)], [np.zeros((48, 64), np.uint8)]):
+        with pytest.raises(VideoInputError, match="expected a BGR image, uint8 of shape"):
+            lift_video(frames, None, lifter=lifter, detector=det)
+    assert det.calls == 0
+
+    def wrong_shape(frame, fresh: bool = False):
+        return np.zeros((17, 2))
+
+    with pytest.raises(InvalidArgumentError, match=r"the detector returned shape \(17, 2\); it must return None or \(33, 3\)"):
+        lift_video(blank_frames(3), None, lifter=lifter, detector=wrong_shape)

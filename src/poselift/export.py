@@ -19,7 +19,6 @@ without a pose (NaN) are filled by linear interpolation between the nearest pose
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,9 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import ExportError, OutputExistsError, ShapeError
+from ._args import check_coordinates, check_fps
+from ._arrays import to_numpy
+from .errors import ExportError, InvalidArgumentError, OutputExistsError, ShapeError
 from ._files import atomic_path
 from .skeleton import Skeleton, get_skeleton
 from .smooth import bone_tree, fix_bone_lengths
@@ -296,11 +297,14 @@ def write_bvh(
         The path written and the indices of the frames that were filled in.
     """
     skel = get_skeleton(skeleton)
-    P = np.asarray(poses, dtype=np.float64)
+    P = to_numpy(poses, "poses").astype(np.float64)  # real numbers only: no None, strings or ragged lists
     if P.ndim != 3 or P.shape[1:] != (skel.num_joints, 3) or P.shape[0] == 0:
         raise ShapeError(f"poses must have shape (frames, {skel.num_joints}, 3) with frames >= 1; got {P.shape}.")
-    if not (fps > 0 and math.isfinite(fps)):
-        raise ExportError(f"fps must be a positive number; got {fps}.")
+    try:
+        check_coordinates(P, "poses")  # 1e200 m: bone lengths would overflow to NaN
+        fps = check_fps(fps)  # a Frame Time neither 0 nor 300 digits long
+    except InvalidArgumentError as e:
+        raise ExportError(str(e)) from None
     if axes not in ("camera", "yup"):
         raise ExportError(f"axes must be 'camera' or 'yup'; got {axes!r}.")
     if units not in _UNITS:

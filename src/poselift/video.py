@@ -42,7 +42,9 @@ import numpy as np
 
 from ._files import atomic_dir, atomic_path, folder_lock, foreign_entries
 from .camera import Camera, align_to_world, as_camera, to_camera_space
-from .errors import OutputExistsError, PoseliftError, VideoInputError, require
+from ._args import check_count, check_fps
+from ._arrays import to_numpy
+from .errors import InvalidArgumentError, OutputExistsError, PoseliftError, VideoInputError, require
 from .skeleton import Skeleton, get_skeleton
 from .viz import CENTER_COLOR, LEFT_COLOR, RIGHT_COLOR, _segments, _with_root
 
@@ -120,6 +122,11 @@ class FrameSource:
 def _check_frame(frame: Any, where: str) -> None:
     if not isinstance(frame, np.ndarray) or frame.ndim not in (2, 3):
         raise VideoInputError(f"{where}: expected an image array (height, width, 3); got {type(frame).__name__}.")
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        raise VideoInputError(
+            f"{where}: expected a BGR image, uint8 of shape (height, width, 3); got {frame.dtype} of shape {frame.shape}. "
+            "Convert it first, e.g. cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR) or (rgb_float * 255).astype(np.uint8)[..., ::-1]."
+        )
     if frame.shape[0] == 0 or frame.shape[1] == 0:
         raise VideoInputError(
             f"{where}: the frame size is {frame.shape[1]} x {frame.shape[0]} pixels; an image needs a width and height above 0."
@@ -214,6 +221,10 @@ def open_frames(
     Raises :class:`VideoInputError` (naming the file) for a path that does not exist, a
     video or image that cannot be decoded, a folder without images, or a frame of size zero.
     """
+    if fps is not None:
+        fps = check_fps(fps)
+    if max_frames is not None:
+        max_frames = check_count(max_frames, "max_frames")
     if not isinstance(source, (str, os.PathLike)):
         frames = list(source)
         if not frames:
@@ -357,6 +368,25 @@ class PersonTracker:
         return kp if self._close(kp) else None
 
 
+def _checked_detector(detector: Detector) -> Detector:
+    """``detector`` whose every result is checked: ``None`` or ``(33, 3)`` real numbers."""
+
+    def call(frame: np.ndarray, **kwargs: Any) -> np.ndarray | None:
+        kp = detector(frame, **kwargs)
+        if kp is None:
+            return None
+        arr = to_numpy(kp, "the detector's result").astype(np.float64)
+        if arr.shape != (33, 3):
+            raise InvalidArgumentError(
+                f"the detector returned shape {arr.shape}; it must return None or (33, 3): the {DETECTOR_LAYOUT} "
+                "landmarks as x, y in pixels and visibility."
+            )
+        return arr
+
+    call.close = getattr(detector, "close", lambda: None)  # type: ignore[attr-defined]
+    return call
+
+
 def _hips(kp: np.ndarray) -> np.ndarray:
     skel = get_skeleton(DETECTOR_LAYOUT)
     return kp[list(skel.root), :2].mean(axis=0)
@@ -494,6 +524,15 @@ def lift_video(
         raise PoseliftError(f"smooth must be 'offline', 'causal' or None; got {smooth!r}.")
     if ground not in ("tracked", "fixed"):
         raise PoseliftError(f"ground must be 'tracked' or 'fixed'; got {ground!r}.")
+    if smooth_params:  # before any work: unknown names, NaN or negative values
+        from .smooth import SMOOTH_DEFAULTS, OneEuroFilter
+
+        unknown = sorted(set(smooth_params) - set(SMOOTH_DEFAULTS))
+        if unknown:
+            raise InvalidArgumentError(f"unknown smoothing parameters {unknown}; the One-Euro filter takes {sorted(SMOOTH_DEFAULTS)}.")
+        OneEuroFilter(DEFAULT_FOLDER_FPS, **{**SMOOTH_DEFAULTS, **smooth_params})
+    if detector is not None:
+        detector = _checked_detector(detector)
     frames_in = open_frames(source, fps=fps, max_frames=max_frames)
     if output_dir is not None:
         _check_output_dir(source, Path(output_dir), animation, overwrite)
