@@ -16,6 +16,7 @@ import pytest
 cv2 = pytest.importorskip("cv2")
 
 from poselift.camera import CameraError  # noqa: E402
+from poselift.errors import PoseliftError  # noqa: E402
 from poselift.cli import main  # noqa: E402
 from poselift.io import read_keypoints  # noqa: E402
 from poselift.skeleton import get_skeleton  # noqa: E402
@@ -192,10 +193,10 @@ def test_unwritable_output_leaves_no_partial_file(tmp_path, lifter):
         lift_video(blank_frames(3), blocker, lifter=lifter, detector=StandIn())
     out = tmp_path / "out"
     out.mkdir()
-    (out / "motion.bvh").mkdir()  # the BVH path is a folder: the export must fail cleanly
-    from poselift.export import ExportError
+    (out / "motion.bvh").mkdir()  # the BVH path is a folder: refused before any work (F19; was an ExportError after it)
+    from poselift.errors import OutputExistsError
 
-    with pytest.raises(ExportError, match="motion.bvh"):
+    with pytest.raises(OutputExistsError, match="motion.bvh of another kind"):
         lift_video(blank_frames(3), out, lifter=lifter, detector=StandIn(), animation=None, overwrite=True)
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
 
@@ -492,3 +493,47 @@ def test_lift_video_arguments_are_checked_before_any_work(tmp_path, lifter):
 
     with pytest.raises(InvalidArgumentError, match=r"the detector returned shape \(17, 2\); it must return None or \(33, 3\)"):
         lift_video(blank_frames(3), None, lifter=lifter, detector=wrong_shape)
+
+
+def test_outputs_are_all_or_nothing_and_checked_before_any_work(tmp_path, lifter, monkeypatch):
+    """F19: ``video`` checked its output location only after all the work, left a partial
+    set of outputs after a failure or Ctrl-C, and temporary files of a killed run that a
+    later ``--overwrite`` run did not clean."""
+    import os
+
+    import poselift.video
+
+    det = StandIn()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(PoseliftError, match="is a file, not a folder"):
+        lift_video(blank_frames(3), blocker / "out", lifter=lifter, detector=det)
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        with pytest.raises(PoseliftError, match="is not writable"):
+            lift_video(blank_frames(3), locked / "out", lifter=lifter, detector=det)
+    assert det.calls == 0
+
+    out = tmp_path / "out"
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C while the last output is written
+
+    monkeypatch.setattr(poselift.video, "_write_animation", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        lift_video(blank_frames(4), out, lifter=lifter, detector=StandIn(), animation="gif")
+    assert list(out.iterdir()) == []  # no partial set: neither keypoints nor poses nor BVH
+    monkeypatch.undo()
+
+    (out / ".poselift-video-k3j5h7g9").mkdir()  # what a SIGKILLed run leaves
+    (out / ".poselift-video-k3j5h7g9" / "poses3d.json").write_text("{}")
+    (out / ".poses3d.json.a1b2c3d4.tmp.json").write_text("{")
+    (out / ".keypoints.x_y2z3w4").mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / ".poses3d.json.backup").write_text("mine too")  # not a name poselift gives its temporaries
+    result = lift_video(blank_frames(4), out, lifter=lifter, detector=StandIn(), animation=None, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".poses3d.json.backup", "keypoints", "motion.bvh", "notes.txt", "poses3d.json", "poses3d.npz",
+    ]  # fmt: skip
+    assert all(path.parent == out and path.exists() for path in result.outputs.values())

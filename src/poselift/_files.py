@@ -12,7 +12,9 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_path", "atomic_dir", "folder_lock", "file_sha256", "read_capped", "check_regular"]
+__all__ = [
+    "atomic_path", "atomic_dir", "install_dir", "install_file", "folder_lock", "file_sha256", "read_capped", "check_regular",
+]
 
 
 @contextlib.contextmanager
@@ -106,6 +108,20 @@ def foreign_entries(folder: Path, own: str) -> list[str]:
     return sorted(
         p.name for p in folder.iterdir() if p.is_symlink() or not p.is_file() or not fnmatch.fnmatchcase(p.name, own)
     )
+
+
+def install_dir(tmp: Path, path: Path, replace: bool, own: str = "*") -> None:
+    """Give the complete folder ``tmp`` the name ``path``, by :func:`atomic_dir`'s rules."""
+    _install_dir(Path(tmp), Path(path), replace, own)
+
+
+def install_file(tmp: Path, path: Path, replace: bool) -> None:
+    """Give the complete file ``tmp`` the name ``path``: replacing it, or (``replace=False``)
+    only if it does not exist (``FileExistsError``), by :func:`atomic_path`'s rules."""
+    if replace:
+        os.replace(tmp, path)
+    else:
+        _link_exclusive(Path(tmp), Path(path))
 
 
 def _install_dir(tmp: Path, path: Path, replace: bool, own: str) -> None:

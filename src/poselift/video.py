@@ -33,6 +33,8 @@ import logging
 import math
 import os
 import re
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +42,7 @@ from typing import Any, Callable, Iterator, Literal, Sequence
 
 import numpy as np
 
-from ._files import atomic_dir, atomic_path, folder_lock, foreign_entries
+from ._files import atomic_dir, atomic_path, folder_lock, foreign_entries, install_dir, install_file
 from .camera import Camera, align_to_world, as_camera, to_camera_space
 from ._args import check_count, check_fps
 from ._arrays import to_numpy
@@ -623,6 +625,40 @@ def lift_video(
     return result
 
 
+#: Name prefix of the staging folder a ``video`` run writes its outputs into first.
+STAGE_PREFIX = ".poselift-video-"
+
+
+def _remove_stale_temporaries(out: Path, animation: str | None) -> None:
+    """Remove what a killed run left in ``out`` (its staging folder, temporary files of its
+    outputs); called holding the folder's lock, so no live run is writing them."""
+    names = sorted(set(_output_names(animation) + ["animation.mp4", "animation.gif"]))
+    rand = r"[a-z0-9_]{8}"  # tempfile's random part
+    ours = re.compile(
+        rf"^(?:{re.escape(STAGE_PREFIX)}{rand}"
+        + "".join(rf"|\.{re.escape(n)}\.(?:old\.)?{rand}(?:\.tmp{re.escape(Path(n).suffix)})?" for n in names)
+        + ")$"
+    )  # exactly the names atomic_path, atomic_dir and the staging folder give their temporaries
+    for entry in out.iterdir():
+        if ours.match(entry.name) and not entry.is_symlink():
+            logger.warning("removing %s, left by an interrupted run", entry)
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+
+def _check_writable(out: Path) -> None:
+    """Refuse an output folder that cannot be created or written, without creating it."""
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise PoseliftError(f"cannot create the output folder {out}: {existing} is a file, not a folder.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PoseliftError(f"cannot write to the output folder {out}: {existing} is not writable.")
+
+
 def _output_names(animation: str | None) -> list[str]:
     return ["keypoints", "poses3d.json", "poses3d.npz", "motion.bvh"] + ([f"animation.{animation}"] if animation else [])
 
@@ -631,6 +667,7 @@ def _check_output_dir(source: Any, out: Path, animation: str | None, overwrite: 
     """Refuse, before any work, an input inside an output path, existing outputs without
     ``overwrite``, and a ``keypoints`` folder holding files poselift did not write."""
     names = _output_names(animation)
+    _check_writable(out)
     if isinstance(source, (str, os.PathLike)):
         src = Path(source).resolve()
         for name in names:
@@ -645,6 +682,12 @@ def _check_output_dir(source: Any, out: Path, animation: str | None, overwrite: 
         raise OutputExistsError(
             f"{out.resolve()} already holds {', '.join(taken)}: pass overwrite=True (--overwrite) to replace them, "
             "or choose another output folder."
+        )
+    wrong = [n for n in taken if (out / n).is_dir() != (n == "keypoints") or (out / n).is_symlink()]
+    if wrong:
+        raise OutputExistsError(
+            f"{out.resolve()} holds {', '.join(wrong)} of another kind than poselift writes there (a folder for a "
+            "file, a file or link for the keypoints folder): move it away or choose another output folder."
         )
     keypoints = out / "keypoints"
     if "keypoints" in taken:
@@ -718,7 +761,21 @@ def _write_outputs(
     try:
         with folder_lock(out):  # one run writes here at a time; outputs that appeared meanwhile are refused
             _check_output_dir(None, out, animation, overwrite)
-            _write_files(result, source, out, animation=animation, bvh=bvh, height=height, lifter=lifter, overwrite=overwrite)
+            _remove_stale_temporaries(out, animation)
+            # every output is written into a staging folder first and moved into place only when
+            # all are complete: a failure or Ctrl-C leaves no partial set of outputs
+            stage = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=out))
+            try:
+                _write_files(result, source, stage, animation=animation, bvh=bvh, height=height, lifter=lifter, overwrite=False)
+                for key, path in result.outputs.items():
+                    final = out / Path(path).name
+                    if key == "keypoints":
+                        install_dir(path, final, overwrite, KEYPOINT_FILES)
+                    else:
+                        install_file(path, final, overwrite)
+                    result.outputs[key] = final
+            finally:
+                shutil.rmtree(stage, ignore_errors=True)
     except OutputExistsError:
         raise
     except FileExistsError as e:  # the lock held by another run, or an animation written meanwhile
