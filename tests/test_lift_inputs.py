@@ -280,3 +280,25 @@ def test_meta_and_sparse_tensors_are_refused_with_a_message(lifter, pose):
         lifter.lift(torch.empty((17, 2), device="meta"))
     with pytest.raises(KeypointTypeError, match="sparse"):
         lifter.lift(torch.from_numpy(pose).to_sparse())
+
+
+def test_lifting_numpy_while_another_thread_imports_torch(model_dir, pose, monkeypatch, tmp_path):
+    """F08: while one thread imported torch, others failed with "partially initialized module
+    'torch'" (the tensor check called into the half-imported module). A torch module still
+    being imported has no tensors yet: numpy input is lifted as usual (here on ONNX Runtime,
+    as in a torch-free service whose other thread starts training)."""
+    import sys
+    import types
+
+    pytest.importorskip("onnxruntime")
+    from poselift import Lifter
+
+    onnx_lifter = Lifter.from_folder(model_dir, backend="onnx", onnx_cache_dir=tmp_path / "cache")
+    expected = onnx_lifter.lift(pose)
+    half_imported = types.ModuleType("torch")  # what sys.modules holds while torch's import runs
+    with monkeypatch.context() as m:
+        m.setitem(sys.modules, "torch", half_imported)
+        from poselift._arrays import is_tensor
+
+        assert not is_tensor(pose)
+        np.testing.assert_array_equal(onnx_lifter.lift(pose), expected)

@@ -335,3 +335,16 @@ def test_saved_folder_serves_from_its_own_graphs_without_a_second_copy_of_the_we
     conf = np.ones((9, 17), dtype=np.float32)
     conf[2, [5, 6]] = 0.0
     np.testing.assert_allclose(loaded.lift(x, conf), reference.lift(x, conf), atol=ATOL, rtol=0)
+
+
+def test_concurrent_exports_from_threads(tmp_path):
+    """F08: concurrent ONNX exports crashed in the TorchScript exporter (global state)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    lifter = _random_lifter("h36m17", seed=4)
+    x = _poses(3, joints=17)
+    with ThreadPoolExecutor(4) as pool:
+        paths = list(pool.map(lambda i: lifter.export_onnx(tmp_path / f"m{i}.onnx"), range(4)))
+    outs = [ort.InferenceSession(str(p)).run(None, {"keypoints": x, "height": np.asarray(1.7, np.float32)})[0] for p in paths]
+    for out in outs[1:]:
+        np.testing.assert_array_equal(out, outs[0])

@@ -24,7 +24,8 @@ _RULE = "pass real numbers: a numpy array or torch tensor of integers or floats"
 def is_tensor(a: Any) -> bool:
     """True for a ``torch.Tensor`` (without importing torch when the caller has not)."""
     torch = sys.modules.get("torch")
-    return torch is not None and bool(torch.is_tensor(a))
+    check = getattr(torch, "is_tensor", None)  # None while another thread is still importing torch:
+    return check is not None and bool(check(a))  # then no tensor can exist yet
 
 
 def to_numpy(a: Any, name: str = "keypoints") -> np.ndarray:

@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -142,7 +143,8 @@ def export_graph(
         _fold_batchnorm(copy_)
     buffer = io.BytesIO()
     dynamic = {name: {0: "batch"} for name in spec.inputs if example[spec.inputs.index(name)].ndim > 0}
-    with warnings.catch_warnings():
+    # the exporter and the warning filters are process-wide state: one export at a time (threads crashed)
+    with _EXPORT_LOCK, warnings.catch_warnings():
         # The TorchScript exporter is deprecated in favour of the dynamo one, which needs
         # onnxscript; the as_tensor constants it warns about are true constants here.
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -187,6 +189,9 @@ def export_graph(
     logger.info("exported %s graph to %s (opset %d)", spec.kind, path, opset)
     return path
 
+
+#: Serialises torch.onnx.export across threads (concurrent exports crashed in the exporter).
+_EXPORT_LOCK = threading.Lock()
 
 #: Lowest ONNX opset poselift's graphs export at (``Where`` needs 9).
 MIN_OPSET = 9
