@@ -223,6 +223,70 @@ def test_readers_on_random_json(obj):
         _read(path)
 
 
+# ----------------------------------------------------------------------------- output races
+_BEFORE = st.sampled_from(["absent", "file", "folder", "link"])
+
+
+@FAST
+@given(before=_BEFORE, meanwhile=_BEFORE, overwrite=st.booleans(), suffix=st.sampled_from([".json", ".npz", ".bvh"]))
+def test_an_output_is_written_whole_or_refused_never_clobbered(before, meanwhile, overwrite, suffix):
+    """Whatever lies at the output path before the run and whatever another process puts
+    there while it works (F04): without ``overwrite`` an existing output is never replaced
+    (``OutputExistsError``, or a ``PoseliftError`` for a folder in the way); with it, a file
+    is replaced whole; a failed write leaves the other's file as it was and no temporary."""
+    from poselift.errors import OutputExistsError
+    from poselift.export import write_bvh
+    from poselift.io import write_poses
+
+    poses = np.tile(POSE_H36M17_PX[:, [0, 1, 0]] / 200.0, (3, 1, 1))
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        path = folder / f"out{suffix}"
+
+        def put(state: str) -> None:
+            if path.exists() or path.is_symlink():
+                return
+            if state == "file":
+                path.write_text("theirs")
+            elif state == "folder":
+                path.mkdir()
+            elif state == "link":
+                path.symlink_to(folder / "target")
+
+        put(before)
+        if path.exists() or path.is_symlink():
+            if not overwrite:
+                return  # the callers refuse up front (tested with each command); this is about the last step
+        write = (lambda: write_bvh(path, poses, "h36m17", 30.0, overwrite=overwrite)) if suffix == ".bvh" else (
+            lambda: write_poses(path, poses, skeleton="h36m17", overwrite=overwrite))
+        import unittest.mock
+
+        real_replace, real_link = os.replace, os.link
+
+        def first_meanwhile(fn):
+            def wrapped(*args, **kwargs):
+                put(meanwhile)  # another process writes the output just before our final step
+                return fn(*args, **kwargs)
+            return wrapped
+
+        theirs_before = path.read_text() if path.is_file() and not path.is_symlink() else None
+        with unittest.mock.patch("os.replace", first_meanwhile(real_replace)), unittest.mock.patch("os.link", first_meanwhile(real_link)):
+            try:
+                write()
+                wrote = True
+            except PoseliftError as e:
+                wrote = False
+                assert not overwrite or path.is_dir(), e
+                if not overwrite:
+                    assert isinstance(e, OutputExistsError) or path.is_dir(), e
+        leftovers = [p.name for p in folder.iterdir() if p.name.startswith(".")]
+        assert not leftovers, leftovers
+        if wrote:
+            assert path.is_file() and path.read_bytes() != b"theirs"
+        elif path.is_file() and not path.is_symlink():
+            assert path.read_text() == (theirs_before or "theirs")
+
+
 # ----------------------------------------------------------------------------- CLI
 @pytest.fixture(scope="module")
 def cli_model(tmp_path_factory) -> Path:

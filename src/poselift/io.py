@@ -838,3 +838,5 @@ def _output(path: Path, overwrite: bool):
             f"{path.resolve()} exists (written by another process meanwhile?); it was not replaced. "
             "Pass overwrite=True (--overwrite) to replace it, or choose another name."
         ) from None
+    except IsADirectoryError:  # a folder where the file goes: never replaced
+        raise OutputExistsError(f"{path.resolve()} is a folder; give a file name, or move the folder away.") from None
