@@ -16,8 +16,8 @@ import pytest
 cv2 = pytest.importorskip("cv2")
 
 from poselift.camera import CameraError  # noqa: E402
-from poselift.errors import PoseliftError  # noqa: E402
 from poselift.cli import main  # noqa: E402
+from poselift.errors import OutputExistsError, PoseliftError  # noqa: E402
 from poselift.io import read_keypoints  # noqa: E402
 from poselift.skeleton import get_skeleton  # noqa: E402
 from poselift.video import PersonTracker, VideoInputError, lift_video, open_frames  # noqa: E402
@@ -102,7 +102,7 @@ def test_lift_video_writes_every_output(tmp_path, lifter):
 
     names, fk, frame_time = read_bvh(out / "motion.bvh")
     assert fk.shape[0] == 8 and frame_time == pytest.approx(1 / 25.0)
-    with pytest.raises(Exception, match="already holds keypoints, poses3d.json.*--overwrite"):
+    with pytest.raises(OutputExistsError, match="already holds keypoints, poses3d.json.*pass overwrite=True"):
         lift_video(blank_frames(8), out, lifter=lifter, detector=StandIn())
     lift_video(blank_frames(8), out, lifter=lifter, detector=StandIn(), overwrite=True)
     cap = cv2.VideoCapture(str(out / "animation.mp4"))
@@ -194,9 +194,9 @@ def test_unwritable_output_leaves_no_partial_file(tmp_path, lifter):
     out = tmp_path / "out"
     out.mkdir()
     (out / "motion.bvh").mkdir()  # the BVH path is a folder: refused before any work (F19; was an ExportError after it)
-    from poselift.errors import OutputExistsError
+    from poselift.errors import OutputConflictError
 
-    with pytest.raises(OutputExistsError, match="motion.bvh of another kind"):
+    with pytest.raises(OutputConflictError, match="motion.bvh of another kind"):
         lift_video(blank_frames(3), out, lifter=lifter, detector=StandIn(), animation=None, overwrite=True)
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
 
@@ -205,13 +205,13 @@ def test_overwrite_never_deletes_the_input_or_foreign_files(tmp_path, lifter, ca
     """F01: ``video D/keypoints -o D --overwrite`` deleted the input images with the old
     keypoints folder. An input inside an output path is refused before any work, and
     ``--overwrite`` replaces only poselift's own files (refusing, not deleting, anything else)."""
-    from poselift.errors import OutputExistsError
+    from poselift.errors import OutputConflictError
 
     images = tmp_path / "D" / "keypoints"
     images.mkdir(parents=True)
     for i in range(3):
         cv2.imwrite(str(images / f"{i}.png"), blank_frames(1)[0])
-    with pytest.raises(OutputExistsError, match="lies inside the output .*keypoints"):
+    with pytest.raises(OutputConflictError, match="lies inside the output .*keypoints"):
         lift_video(images, tmp_path / "D", lifter=lifter, detector=StandIn(), overwrite=True)
     assert main(["video", str(images), "-o", str(tmp_path / "D"), "--overwrite", "--no-progress"]) != 0
     assert "lies inside the output" in capsys.readouterr().err
@@ -220,7 +220,7 @@ def test_overwrite_never_deletes_the_input_or_foreign_files(tmp_path, lifter, ca
     out = tmp_path / "out"
     lift_video(blank_frames(5), out, lifter=lifter, detector=StandIn(), animation=None)
     (out / "keypoints" / "notes.txt").write_text("mine")
-    with pytest.raises(OutputExistsError, match="files poselift does not write \\(notes.txt\\)"):
+    with pytest.raises(OutputConflictError, match="files poselift does not write \\(notes.txt\\)"):
         lift_video(blank_frames(3), out, lifter=lifter, detector=StandIn(), animation=None, overwrite=True)
     assert (out / "keypoints" / "notes.txt").read_text() == "mine" and len(list((out / "keypoints").iterdir())) == 6
     (out / "keypoints" / "notes.txt").unlink()
@@ -237,7 +237,7 @@ def test_two_runs_into_one_folder_never_mix_or_replace_outputs(tmp_path, lifter)
     import fcntl
     import os
 
-    from poselift.errors import OutputExistsError
+    from poselift.errors import OutputConflictError, OutputExistsError
 
     out = tmp_path / "out"
     out.mkdir()
@@ -256,7 +256,7 @@ def test_two_runs_into_one_folder_never_mix_or_replace_outputs(tmp_path, lifter)
     fd = os.open(out, os.O_RDONLY)  # another run is writing its outputs there
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        with pytest.raises(OutputExistsError, match="another process is writing"):
+        with pytest.raises(OutputConflictError, match="another process is writing"):
             lift_video(blank_frames(4), out, lifter=lifter, detector=StandIn(), animation=None, overwrite=True)
     finally:
         os.close(fd)

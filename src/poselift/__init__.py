@@ -15,6 +15,7 @@ from .errors import (
     MissingJointsError,
     ModelNotFoundError,
     NonFiniteError,
+    OutputConflictError,
     OutputExistsError,
     PoseliftError,
     ShapeError,
@@ -59,5 +60,6 @@ __all__ = [
     "VideoInputError",
     "ExportError",
     "OutputExistsError",
+    "OutputConflictError",
     "__version__",
 ]

@@ -82,11 +82,15 @@ def _link_exclusive(tmp: Path, path: Path) -> None:
     tmp.unlink()
 
 
+class FolderBusyError(FileExistsError):
+    """:func:`folder_lock` found the folder locked by another process."""
+
+
 @contextlib.contextmanager
 def folder_lock(folder: str | os.PathLike) -> Iterator[None]:
     """Hold an exclusive lock on ``folder`` for the block (``flock`` on the folder itself, so
     no lock file is left behind and a killed process releases it). ``FileExistsError`` if
-    another process holds it. Without ``fcntl`` (Windows) the block runs unlocked."""
+    another process holds it (:class:`FolderBusyError`). Without ``fcntl`` (Windows) the block runs unlocked."""
     try:
         import fcntl
     except ImportError:
@@ -97,7 +101,7 @@ def folder_lock(folder: str | os.PathLike) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise FileExistsError(f"another process is writing to {folder}") from None
+            raise FolderBusyError(f"another process is writing to {folder}") from None
         yield
     finally:
         os.close(fd)  # releases the lock

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ._version import __version__
-from .errors import PoseliftError
+from .errors import OutputExistsError, PoseliftError
 from .weights import DEFAULT_MODEL
 
 __all__ = ["main", "build_parser"]
@@ -597,6 +597,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     package_logger.setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:
         return _COMMANDS[args.command](args)
+    except OutputExistsError as e:  # the library names overwrite=True; here it is an option
+        print(f"poselift {args.command}: error: {e.with_option('--overwrite')}", file=sys.stderr)
+        return 2
     except (PoseliftError, OSError) as e:
         print(f"poselift {args.command}: error: {e}", file=sys.stderr)
         return 2

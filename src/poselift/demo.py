@@ -84,10 +84,7 @@ def run_demo(
     out = Path(output_dir)
     taken = [name for name in DEMO_OUTPUTS if (out / name).exists()]
     if taken and not overwrite:
-        raise OutputExistsError(
-            f"{out.resolve()} already holds {', '.join(taken)}: pass overwrite=True (--overwrite) to replace them, "
-            "or choose another output folder."
-        )
+        raise OutputExistsError(f"{out.resolve()} already holds {', '.join(taken)}", option="overwrite=True")
     sample = sample_path("openpose_walk")
     data = read_keypoints(sample)
     if data.layout != "openpose_body25" or data.max_people < 1:

@@ -23,6 +23,7 @@ __all__ = [
     "VideoInputError",
     "ExportError",
     "OutputExistsError",
+    "OutputConflictError",
 ]
 
 
@@ -91,7 +92,21 @@ class ExportError(PoseliftError):
 
 
 class OutputExistsError(PoseliftError, FileExistsError):
-    """An output that would replace an input, files poselift did not write, or another run's result."""
+    """Outputs that exist and may not be replaced; the message names the option that replaces them."""
+
+    def __init__(self, what: str, *, option: str = "--overwrite"):
+        super().__init__(f"{what}: pass {option} to replace them, or choose another output folder.")
+        self.what = what
+
+    def with_option(self, option: str) -> "OutputExistsError":
+        """The same error naming another spelling of the option (``--overwrite`` for the command line)."""
+        return OutputExistsError(self.what, option=option)
+
+
+class OutputConflictError(PoseliftError, FileExistsError):
+    """An output that ``--overwrite`` may not replace either: an input inside an output path,
+    files poselift did not write, something of another kind in an output's place, or another
+    run writing the same folder."""
 
 
 def require(module: str, extra: str):

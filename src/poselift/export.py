@@ -336,7 +336,7 @@ def write_bvh(
         with atomic_path(path, replace=overwrite) as tmp:
             tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     except FileExistsError:
-        raise OutputExistsError(f"{path.resolve()} exists (written by another process meanwhile?); it was not replaced.") from None
+        raise OutputExistsError(f"{path.resolve()} exists (written by another process meanwhile?) and was not replaced", option="overwrite=True") from None
     except OSError as e:
         raise ExportError(f"cannot write the BVH file {path}: {e.strerror or e}. Check the folder exists and is writable.") from e
     return path, gaps

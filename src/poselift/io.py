@@ -44,7 +44,15 @@ import numpy as np
 
 from ._arrays import to_bool, to_numpy
 from ._files import atomic_path, check_regular, read_capped
-from .errors import EmptyInputError, KeypointValueError, NonFiniteError, OutputExistsError, PoseliftError, ShapeError
+from .errors import (
+    EmptyInputError,
+    KeypointValueError,
+    NonFiniteError,
+    OutputConflictError,
+    OutputExistsError,
+    PoseliftError,
+    ShapeError,
+)
 from .skeleton import SKELETONS, Skeleton, canonical_layout, get_skeleton, guess_layouts
 
 __all__ = [
@@ -834,9 +842,6 @@ def _output(path: Path, overwrite: bool):
         with atomic_path(path, replace=overwrite) as tmp:
             yield tmp
     except FileExistsError:
-        raise OutputExistsError(
-            f"{path.resolve()} exists (written by another process meanwhile?); it was not replaced. "
-            "Pass overwrite=True (--overwrite) to replace it, or choose another name."
-        ) from None
+        raise OutputExistsError(f"{path.resolve()} exists (written by another process meanwhile?) and was not replaced", option="overwrite=True") from None
     except IsADirectoryError:  # a folder where the file goes: never replaced
-        raise OutputExistsError(f"{path.resolve()} is a folder; give a file name, or move the folder away.") from None
+        raise OutputConflictError(f"{path.resolve()} is a folder; give a file name, or move the folder away.") from None

@@ -42,11 +42,11 @@ from typing import Any, Callable, Iterator, Literal, Sequence
 
 import numpy as np
 
-from ._files import atomic_dir, atomic_path, folder_lock, foreign_entries, install_dir, install_file
+from ._files import FolderBusyError, atomic_dir, atomic_path, folder_lock, foreign_entries, install_dir, install_file
 from .camera import Camera, align_to_world, as_camera, to_camera_space
 from ._args import check_count, check_fps
 from ._arrays import to_numpy
-from .errors import InvalidArgumentError, OutputExistsError, PoseliftError, VideoInputError, require
+from .errors import InvalidArgumentError, OutputConflictError, OutputExistsError, PoseliftError, VideoInputError, require
 from .skeleton import Skeleton, get_skeleton
 from .viz import CENTER_COLOR, LEFT_COLOR, RIGHT_COLOR, _segments, _with_root
 
@@ -673,19 +673,16 @@ def _check_output_dir(source: Any, out: Path, animation: str | None, overwrite: 
         for name in names:
             target = (out / name).resolve()
             if src == target or target in src.parents:
-                raise OutputExistsError(
+                raise OutputConflictError(
                     f"the input {src} lies inside the output {target} that this run writes: "
                     "choose another output folder."
                 )
     taken = [n for n in names if (out / n).exists() or (out / n).is_symlink()]
     if taken and not overwrite:
-        raise OutputExistsError(
-            f"{out.resolve()} already holds {', '.join(taken)}: pass overwrite=True (--overwrite) to replace them, "
-            "or choose another output folder."
-        )
+        raise OutputExistsError(f"{out.resolve()} already holds {', '.join(taken)}", option="overwrite=True")
     wrong = [n for n in taken if (out / n).is_dir() != (n == "keypoints") or (out / n).is_symlink()]
     if wrong:
-        raise OutputExistsError(
+        raise OutputConflictError(
             f"{out.resolve()} holds {', '.join(wrong)} of another kind than poselift writes there (a folder for a "
             "file, a file or link for the keypoints folder): move it away or choose another output folder."
         )
@@ -693,7 +690,7 @@ def _check_output_dir(source: Any, out: Path, animation: str | None, overwrite: 
     if "keypoints" in taken:
         foreign = foreign_entries(keypoints, KEYPOINT_FILES) if keypoints.is_dir() and not keypoints.is_symlink() else ["keypoints"]
         if foreign:
-            raise OutputExistsError(
+            raise OutputConflictError(
                 f"{keypoints.resolve()} holds files poselift does not write ({', '.join(foreign[:5])}): "
                 "--overwrite replaces only poselift's own outputs; move them away or choose another output folder."
             )
@@ -746,7 +743,7 @@ def _write_keypoints(result: VideoResult, out: Path, overwrite: bool) -> Path:
                 kp = result.detections[f] if result.found[f] else None
                 (tmp / f"{name}_keypoints.json").write_text(json.dumps(_openpose_json(kp)) + "\n", encoding="utf-8")
     except FileExistsError as e:  # files appeared there since the check before the work
-        raise OutputExistsError(f"{final.resolve()} was not replaced: {e}") from e
+        raise OutputConflictError(f"{final.resolve()} was not replaced: {e}") from e
     return final
 
 
@@ -776,10 +773,12 @@ def _write_outputs(
                     result.outputs[key] = final
             finally:
                 shutil.rmtree(stage, ignore_errors=True)
-    except OutputExistsError:
+    except (OutputExistsError, OutputConflictError):
         raise
-    except FileExistsError as e:  # the lock held by another run, or an animation written meanwhile
-        raise OutputExistsError(f"{e}: nothing more was written to {out.resolve()}; run again when it is done.") from e
+    except FolderBusyError as e:  # another run holds the folder's lock
+        raise OutputConflictError(f"{e}: nothing was written to {out.resolve()}; run again when it is done.") from e
+    except FileExistsError as e:  # an output written meanwhile by something that does not take the lock
+        raise OutputExistsError(f"{e}; outputs moved into place before it were kept", option="overwrite=True") from e
     logger.info("wrote %d frames to %s", len(result.frames), out)
 
 
