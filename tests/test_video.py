@@ -537,3 +537,18 @@ def test_outputs_are_all_or_nothing_and_checked_before_any_work(tmp_path, lifter
         ".poses3d.json.backup", "keypoints", "motion.bvh", "notes.txt", "poses3d.json", "poses3d.npz",
     ]  # fmt: skip
     assert all(path.parent == out and path.exists() for path in result.outputs.values())
+
+
+@pytest.mark.parametrize("width", ["NaN", "Infinity", '"640"', "640.5", "true"])
+def test_cli_camera_json_with_a_bad_image_size(tmp_path, capsys, width):
+    """F21: a camera image size NaN, infinite or a string (also in a --camera JSON file) gave
+    a traceback; it is a CameraError naming the file, before any frame is read."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    cv2.imwrite(str(frames / "0.png"), blank_frames(1)[0])
+    cam = tmp_path / "cam.json"
+    cam.write_text('{"f": 500, "cx": 320, "cy": 240, "width": ' + width + ', "height": 480}')
+    assert main(["video", str(frames), "-o", str(tmp_path / "out"), "--camera", str(cam), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "cam.json" in err and "width must be a whole number of pixels" in err
+    assert not (tmp_path / "out").exists()
