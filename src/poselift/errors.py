@@ -24,6 +24,7 @@ __all__ = [
     "ExportError",
     "OutputExistsError",
     "OutputConflictError",
+    "DataError",
 ]
 
 
@@ -87,6 +88,10 @@ class VideoInputError(PoseliftError, ValueError):
     """A video, image or folder that cannot be read as frames."""
 
 
+class DataError(PoseliftError, ValueError):
+    """An evaluation or training data set that is missing, malformed or asked for wrongly."""
+
+
 class ExportError(PoseliftError):
     """A pose sequence that cannot be exported, or an export file that cannot be written."""
 
@@ -109,6 +114,11 @@ class OutputConflictError(PoseliftError, FileExistsError):
     run writing the same folder."""
 
 
+def install_hint(extra: str) -> str:
+    """How to install an extra: poselift is installed from its checkout, not from a package index."""
+    return f'pip install ".[{extra}]" (in the poselift checkout)'
+
+
 def require(module: str, extra: str):
     """Import an optional dependency or raise naming the extra that provides it."""
     import importlib
@@ -117,6 +127,5 @@ def require(module: str, extra: str):
         return importlib.import_module(module)
     except ImportError as e:
         raise MissingDependencyError(
-            f"{module!r} is needed here but is not installed. "
-            f'Install it with: pip install "poselift[{extra}]"'
+            f"{module!r} is needed here but is not installed. Install it with: {install_hint(extra)}"
         ) from e

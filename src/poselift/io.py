@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -95,6 +96,8 @@ class KeypointData:
         scores: ``(frames, people)`` float32 per-person detection score where the file has
             one (COCO results), else ``None``.
         errors: file -> message, for files of a folder that were skipped.
+        fps: the frame rate the files record (``poselift video`` writes it into every
+            OpenPose frame as ``"poselift": {"fps": ...}``), or ``None``.
     """
 
     keypoints: np.ndarray
@@ -104,6 +107,7 @@ class KeypointData:
     num_people: np.ndarray
     scores: np.ndarray | None = None
     errors: dict[str, str] = field(default_factory=dict)
+    fps: float | None = None
 
     def __post_init__(self) -> None:
         kp, conf = self.keypoints, self.confidence
@@ -352,7 +356,7 @@ def read_keypoints(path: str | os.PathLike, *, layout: str | None = None) -> Key
         path: an OpenPose JSON file or folder, a COCO annotation or result ``.json``, a
             ``.npy`` or a ``.npz`` file (see the module documentation).
         layout: joint layout of the file (``"body25"``, ``"coco18"``, ``"coco17"``,
-            ``"mpii16"``, ``"h36m17"``, ``"lsp14"`` or a full layout name); by default it
+            ``"mpii16"``, ``"mediapipe33"``, ``"h36m17"``, ``"lsp14"`` or a full layout name); by default it
             follows from the file format and the joint count.
     """
     path = Path(path)
@@ -403,9 +407,10 @@ def read_openpose(path: str | os.PathLike, *, layout: str | None = None) -> Keyp
 
     name = canonical_layout(layout) if layout is not None else None
     n = SKELETONS[name].num_joints if name is not None else None
-    read: list[tuple[Path, list[np.ndarray]]] = []
+    read: list[tuple[Path, list[np.ndarray], float | None]] = []
     errors: dict[str, str] = {}
     first_error: PoseliftError | None = None
+    rates: set[float | None] = set()
 
     def skip(file: Path, e: PoseliftError) -> None:
         nonlocal first_error
@@ -417,17 +422,18 @@ def read_openpose(path: str | os.PathLike, *, layout: str | None = None) -> Keyp
 
     for file in files:
         try:
-            persons = _openpose_frame(_load_json(file), file)
+            obj = _load_json(file)
+            persons = _openpose_frame(obj, file)
             sizes = sorted({len(t) for t in persons})
             if len(sizes) > 1:
                 raise ShapeError(f"{file}: people have different joint counts {sizes}")
         except PoseliftError as e:
             skip(file, e)
             continue
-        read.append((file, persons))
+        read.append((file, persons, _recorded_fps(obj)))
     if n is None:  # the joint count most files hold, not the first file's (one odd file must not drop the rest)
         counts: dict[int, int] = {}
-        for _, persons in read:
+        for _, persons, _ in read:
             if persons and len(persons[0]) in _OPENPOSE_LAYOUTS:
                 counts[len(persons[0])] = counts.get(len(persons[0]), 0) + 1
         if counts:
@@ -438,11 +444,11 @@ def read_openpose(path: str | os.PathLike, *, layout: str | None = None) -> Keyp
                     + ", ".join(f"{c} files hold {k} joints" for k, c in ranked)
                     + "; pass layout=... (--layout) to say which to read"
                 )
-            first = next(file for file, persons in read if persons and len(persons[0]) == ranked[0][0])
+            first = next(file for file, persons, _ in read if persons and len(persons[0]) == ranked[0][0])
             name, n = _layout_for_openpose(ranked[0][0], first), ranked[0][0]
     people: list[list[np.ndarray]] = []
     frames: list[str] = []
-    for file, persons in read:
+    for file, persons, recorded in read:
         if persons and len(persons[0]) != n and n is None:
             try:
                 _layout_for_openpose(len(persons[0]), file)  # raises: no OpenPose layout has this count
@@ -457,13 +463,24 @@ def read_openpose(path: str | os.PathLike, *, layout: str | None = None) -> Keyp
             continue
         people.append(persons)
         frames.append(file.stem)
+        rates.add(recorded)
     if not frames:
         raise PoseliftError(
             f"none of the {len(files)} JSON files in {path.resolve()} could be read; first error: {first_error}"
         )
     xy, conf, counts, _ = _stack(people, n or 0)
     _check_some_joint(conf, counts, str(path))
-    return KeypointData(xy, conf, name, frames, counts, errors=errors)
+    fps = next(iter(rates)) if len(rates) == 1 else None  # only when every frame records the same rate
+    return KeypointData(xy, conf, name, frames, counts, errors=errors, fps=fps)
+
+
+def _recorded_fps(obj: Any) -> float | None:
+    """The frame rate ``poselift video`` records in an OpenPose frame (``"poselift": {"fps": 50.0}``)."""
+    meta = obj.get("poselift") if isinstance(obj, dict) else None
+    fps = meta.get("fps") if isinstance(meta, dict) else None
+    if isinstance(fps, (int, float)) and not isinstance(fps, bool) and math.isfinite(fps) and fps > 0:
+        return float(fps)
+    return None
 
 
 def _layout_for_openpose(n: int, file: Path) -> str:

@@ -24,7 +24,7 @@ def evaluate_poses(lifter: Lifter, poses: PoseSet, *, batch_size: int = 65536) -
     if poses.pose3d is None:
         raise ValueError("evaluation needs 3D poses")
     skeleton = get_skeleton(poses.skeleton)
-    pred = (lifter.lift(poses.kp2d, batch_size=batch_size) * 1000.0).astype(np.float64)
+    pred = (lifter.lift(poses.kp2d, poses.confidence, batch_size=batch_size) * 1000.0).astype(np.float64)
     per = {
         "mpjpe": metrics.mpjpe(pred, poses.pose3d, skeleton),
         "n_mpjpe": metrics.n_mpjpe(pred, poses.pose3d, skeleton),
