@@ -162,3 +162,24 @@ def shared_data() -> Path:
 
 def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def outcome_within(seconds: float, fn, *args, **kwargs):
+    """The exception ``fn(*args, **kwargs)`` raised (``None`` if it returned), or the string
+    ``"hung"`` if it did not finish within ``seconds`` (run in a daemon thread, so a call
+    blocked on a FIFO cannot keep the test run alive)."""
+    import threading
+
+    box: dict = {}
+
+    def run():
+        try:
+            fn(*args, **kwargs)
+            box["result"] = None
+        except BaseException as e:  # noqa: BLE001 - returned to the test to check
+            box["result"] = e
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return box.get("result", "hung") if not thread.is_alive() else "hung"

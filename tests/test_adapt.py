@@ -379,3 +379,23 @@ def test_mediapipe33_maps_like_the_same_coco17_pose(target):
     np.testing.assert_allclose(kp_mp, kp_coco, atol=1e-9)
     assert conf_mp.shape == conf_coco.shape and (conf_mp > 0).all()
     assert mp.num_joints == 33 and len(mp.pairs) == 16  # every left_/right_ joint has its twin
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"min_confidence": -1}, "min_confidence must be a confidence >= 0"),
+        ({"min_confidence": "0.5"}, "min_confidence must be a confidence >= 0"),
+        ({"min_confidence": float("nan")}, "min_confidence must be a confidence >= 0"),
+        ({"correction": "bogus"}, "correction must be 'default', None or a callable"),
+        ({"correction": 5}, "correction must be 'default', None or a callable"),
+    ],
+)
+def test_adapter_arguments_are_checked_before_any_work(kwargs, message):
+    """F28: min_confidence NaN passed (every joint then present), '0.5' gave a TypeError, and
+    correction='bogus' failed only after the mapping (5: a TypeError from calling it)."""
+    from poselift.errors import InvalidArgumentError
+
+    kp = np.random.default_rng(0).uniform(0, 500, (2, 17, 2))
+    with pytest.raises(InvalidArgumentError, match=message):
+        adapt_coco17(kp, **kwargs)

@@ -101,6 +101,48 @@ def test_bad_cameras_raise(spec, message):
     assert issubclass(CameraError, PoseliftError)
 
 
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"f": 0.1, "cx": 320, "cy": 240}, "focal lengths must lie between 1 and 1e\\+06 pixels"),
+        ({"f": 1e8, "cx": 320, "cy": 240}, "focal lengths must lie between"),
+        ({"fx": 500, "fy": 50, "cx": 320, "cy": 240}, "far from square"),
+        ({"f": 500, "cx": 1e7, "cy": 240}, "principal point"),
+        ({"f": 500, "cx": 5000, "cy": 240, "width": 640, "height": 480}, "far outside the 640 x 480 image"),
+        ({"f": 4.2, "cx": 960, "cy": 540, "width": 1920, "height": 1080}, "field of view of 179 degrees.*millimetres"),
+        ({"f": 5e5, "cx": 960, "cy": 540, "width": 1920, "height": 1080}, "field of view of 0.22 degrees"),
+        ({"width": 1920, "height": 1080, "fov_deg": 179.9}, "focal lengths must lie between"),
+        ({"f": 500, "cx": 320, "cy": 240, "width": float("nan"), "height": 480}, "whole number"),
+        ({"f": 500, "cx": 320, "cy": 240, "width": "640", "height": 480}, "whole number"),
+        ({"width": float("inf"), "height": 480}, "whole numbers"),
+        ({"width": True, "height": 480}, "whole numbers"),
+    ],
+)
+def test_implausible_intrinsics_are_refused_up_front(spec, message):
+    """F09/F10 (and F21's image sizes): intrinsics no camera has, a focal length in millimetres
+    among them, are refused with a message instead of giving NaN or a depth clamped to 0.1 m."""
+    with pytest.raises(CameraError, match=message):
+        as_camera(spec)
+
+
+def test_an_unsolvable_placement_is_unliftable_with_a_reason(lifter, pose):
+    """F09/F10: a placement the intrinsics cannot give (here a 1 px focal length: the person
+    1 cm from the camera, once clamped to 0.1 m) marks the pose unliftable, never NaN with
+    lifted=True; confidences of 3e38 and far principal points still give finite placements."""
+    near = Camera(fx=1.0, fy=1.0, cx=320.0, cy=240.0)
+    result = lifter.lift(np.stack([pose, pose]), camera=near, on_unliftable="nan")
+    assert not result.lifted.any() and (result.reason == "camera").all() and np.isnan(result.poses).all()
+    with pytest.raises(CameraError, match="cannot be placed.*focal length is in pixels"):
+        lifter.lift(pose, camera=near)
+    expected = lifter.lift(pose, camera=CAM)
+    huge = lifter.lift(pose, np.full(17, 3e38, np.float32), camera=CAM, on_unliftable="nan")
+    assert huge.lifted and np.isfinite(huge.poses).all()
+    np.testing.assert_allclose(huge.poses, expected, rtol=1e-5, atol=1e-5)
+    for cam in (Camera(fx=1e6, fy=1e6, cx=-9e5, cy=9e5), Camera(fx=1.5, fy=1.5, cx=1e6, cy=0.0)):
+        r = lifter.lift(pose, camera=cam, on_unliftable="nan")
+        assert bool(r.lifted) == bool(np.isfinite(r.poses).all())
+
+
 def test_unknown_model_in_constructor():
     with pytest.raises(CameraError, match="unknown camera model"):
         Camera(1.0, 1.0, 0.0, 0.0, model="equidistant")

@@ -140,6 +140,47 @@ def test_output_is_never_overwritten_silently(model_dir, tmp_path, capsys):
     assert json.loads(out.read_text())["layout"] == "h36m17"
 
 
+def test_an_output_written_meanwhile_is_not_replaced(model_dir, tmp_path, capsys, monkeypatch):
+    """F04: two runs writing one output both exited 0, the later silently replacing the other's
+    result (the existence check ran only at the start). The final rename now refuses."""
+    from poselift import Lifter
+
+    kp_file = tmp_path / "kp.npy"
+    np.save(kp_file, random_poses(2))
+    out = tmp_path / "o.json"
+    lift = Lifter.lift
+
+    def lift_while_another_run_finishes(self, *args, **kwargs):
+        out.write_text("the other run's result")
+        return lift(self, *args, **kwargs)
+
+    monkeypatch.setattr(Lifter, "lift", lift_while_another_run_finishes)
+    assert main(["lift", str(kp_file), "-o", str(out), "--model", str(model_dir)]) == 2
+    assert "was not replaced" in capsys.readouterr().err
+    assert out.read_text() == "the other run's result" and sorted(p.name for p in tmp_path.iterdir()) == ["kp.npy", "o.json"]
+    assert main(["lift", str(kp_file), "-o", str(out), "--model", str(model_dir), "--overwrite"]) == 0  # asked to replace
+
+    onnx_out = tmp_path / "m.onnx"
+    export = Lifter.export_onnx
+
+    def export_while_another_run_finishes(self, path, **kwargs):
+        onnx_out.write_text("the other run's graph")
+        return export(self, path, **kwargs)
+
+    monkeypatch.setattr(Lifter, "export_onnx", export_while_another_run_finishes)
+    assert main(["export", str(model_dir), "--onnx", str(onnx_out)]) == 2
+    assert onnx_out.read_text() == "the other run's graph" and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_a_plot_of_an_unknown_format_is_refused_before_anything_is_written(model_dir, tmp_path, capsys):
+    """F23: ``--plot p.xyz`` crashed in matplotlib after the output had been written."""
+    kp_file = tmp_path / "kp.npy"
+    np.save(kp_file, random_poses(2))
+    rc = main(["lift", str(kp_file), "-o", str(tmp_path / "o.json"), "--model", str(model_dir), "--plot", str(tmp_path / "p.xyz")])
+    assert rc == 2 and "must end in .png" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kp.npy"]
+
+
 def test_a_failed_write_keeps_the_previous_file(model_dir, tmp_path, capsys, monkeypatch):
     kp_file = tmp_path / "kp.npy"
     np.save(kp_file, random_poses(2))
@@ -283,13 +324,13 @@ def test_demo_calls_run_demo(monkeypatch, tmp_path, capsys):
 
     calls = []
 
-    def fake_run_demo(output_dir="poselift-demo", *, model=None):
-        calls.append((output_dir, model))
+    def fake_run_demo(output_dir="poselift-demo", *, model=None, overwrite=False):
+        calls.append((output_dir, model, overwrite))
         return {"json": tmp_path / "poses3d.json"}
 
     monkeypatch.setattr(poselift.demo, "run_demo", fake_run_demo)
     assert main(["demo", "-o", str(tmp_path / "d"), "--model", "my/model"]) == 0
-    assert calls == [(str(tmp_path / "d"), "my/model")]
+    assert calls == [(str(tmp_path / "d"), "my/model", False)]
     assert "json: " in capsys.readouterr().out
 
 
@@ -322,6 +363,15 @@ def test_train_errors(tmp_path, capsys):
     assert main(["train", str(recipe), "--set", "stepz=3"]) == 2
     err = capsys.readouterr().err
     assert "poselift train: error:" in err and "stepz" in err
+
+
+@pytest.mark.parametrize("opset", ["999", "7", "1"])
+def test_export_at_an_impossible_opset_is_a_clear_error(model_dir, tmp_path, capsys, opset):
+    """F25: ``export --opset 999`` gave a torch traceback."""
+    pytest.importorskip("onnx")
+    assert main(["export", str(model_dir), "--onnx", str(tmp_path / "m.onnx"), "--opset", opset]) == 2
+    assert "ONNX opset must be a whole number from 9 to" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
 
 
 def test_export_onnx(model_dir, tmp_path, capsys):

@@ -59,6 +59,20 @@ def test_incomplete_poses_pass_through_and_containers_are_kept(tmp_path):
     np.testing.assert_allclose(out_t.numpy(), out, atol=1e-4)
 
 
+@pytest.mark.parametrize("offset, scale", [(1e9, 1.0), (1e20, 1.0), (-3e5, 1e-3), (0.0, 1e15)])
+def test_far_offsets_and_any_scale_are_corrected_alike(offset, scale):
+    """F16: the learned correction ran in float32 without centring: 44 px off at 1e9 px
+    offsets, inf/NaN at 1e20 (then "0 of 17 joints above confidence"). It is translation and
+    scale equivariant, so a moved and scaled pose gets the moved and scaled correction."""
+    correction = _correction()
+    x = _poses().astype(np.float64)
+    expected = correction.correct_complete(x)
+    moved = correction.correct_complete(x * scale + offset)
+    assert np.isfinite(moved).all()
+    rounding = 8 * np.finfo(np.float64).eps * abs(offset) / scale  # of the float64 input itself
+    np.testing.assert_allclose((moved - offset) / scale, expected, atol=1e-3 + rounding)
+
+
 def test_loads_from_the_hub_cache_by_id(tmp_path, monkeypatch):
     folder = _correction(seed=1).save_pretrained(tmp_path / "corr")
     cache = tmp_path / "hub"

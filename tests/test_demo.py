@@ -77,3 +77,17 @@ def test_examples_compile():
     assert {p.name for p in scripts} >= {"lift_openpose_folder.py", "onnx_inference.py", "finetune_on_my_keypoints.py"}
     for script in scripts:
         compile(script.read_text(encoding="utf-8"), str(script), "exec")
+
+
+def test_demo_does_not_replace_earlier_outputs_without_overwrite(tmp_path, capsys):
+    """F30: ``poselift demo -o DIR`` replaced existing outputs without ``--overwrite``."""
+    from poselift.cli import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "skeleton.png").write_bytes(b"mine")
+    model = tiny_lifter().save_pretrained(tmp_path / "model")
+    assert main(["demo", "-o", str(out), "--model", str(model)]) == 2
+    err = capsys.readouterr().err
+    assert "already holds skeleton.png" in err and "--overwrite" in err
+    assert (out / "skeleton.png").read_bytes() == b"mine" and sorted(p.name for p in out.iterdir()) == ["skeleton.png"]

@@ -63,6 +63,28 @@ def test_round_trip_lsp14_virtual_root(tmp_path):
     assert np.abs(_joint_positions(names, fk, "lsp14") - expected).max() < 0.01
 
 
+def test_zero_length_bones_and_collapsed_poses(tmp_path):
+    """F11: a bone of zero length in every frame wrote ``nan`` into every frame, and all-zero
+    poses crashed with ``LinAlgError``. A bone without length turns with its parent; a frame
+    whose joints all lie at one point is filled like a gap; all of them: ``ExportError``."""
+    poses = walking_sequence(12)
+    poses[:, 3] = poses[:, 2]  # the right ankle at the right knee: a zero-length shin throughout
+    poses[:, 16] = poses[:, 15]  # a zero-length forearm (a leaf bone) too
+    path, gaps = write_bvh(tmp_path / "zero.bvh", poses, "h36m17", fps=25.0, units="m")
+    assert "nan" not in path.read_text() and gaps.size == 0
+    names, fk, _ = read_bvh(path)
+    expected, _ = fixed_bone_poses(poses @ np.diag([1.0, -1.0, -1.0]), "h36m17")
+    assert np.abs(_joint_positions(names, fk, "h36m17") - expected).max() < 0.01
+
+    collapsed = walking_sequence(6)
+    collapsed[2] = 0.0
+    _, gaps = write_bvh(tmp_path / "gap.bvh", collapsed, "h36m17", fps=25.0)
+    assert gaps.tolist() == [2]
+    with pytest.raises(ExportError, match="every joint at one point"):
+        write_bvh(tmp_path / "zeros.bvh", np.zeros((4, 17, 3)), "h36m17", fps=25.0)
+    assert not (tmp_path / "zeros.bvh").exists()
+
+
 def test_fixed_bone_lengths_are_medians():
     poses = walking_sequence()
     fixed, lengths = fixed_bone_poses(poses, "h36m17")
@@ -125,3 +147,16 @@ def test_written_file_has_ordinary_permissions(tmp_path):
     os.umask(mask)
     path, _ = write_bvh(tmp_path / "perm.bvh", walking_sequence(3), "h36m17", fps=10.0)
     assert (path.stat().st_mode & 0o777) == (0o666 & ~mask)
+
+
+@pytest.mark.parametrize("fps", [1e9, 1e-300, float("inf"), True, "30", None])
+def test_bvh_frame_time_is_a_real_short_number(tmp_path, fps):
+    """F18: extreme frame rates wrote ``Frame Time: 0.00000000`` or a 300-digit frame time
+    (F28: True, '30', None were taken or gave tracebacks)."""
+    with pytest.raises(ExportError, match="fps must be a positive frame rate"):
+        write_bvh(tmp_path / "a.bvh", walking_sequence(4), "h36m17", fps=fps)
+    with pytest.raises(ExportError, match="coordinates up to"):
+        write_bvh(tmp_path / "a.bvh", walking_sequence(4) * 1e200, "h36m17", fps=30.0)
+    assert not list(tmp_path.iterdir())
+    path, _ = write_bvh(tmp_path / "slow.bvh", walking_sequence(4), "h36m17", fps=0.001)
+    assert "Frame Time: 1000.00000000" in path.read_text()

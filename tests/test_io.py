@@ -88,6 +88,25 @@ def test_openpose_folder_keeps_good_frames_when_one_is_malformed(tmp_path, caplo
     assert "errors=2" in repr(data)
 
 
+def test_openpose_folder_joint_count_is_the_one_most_files_hold(tmp_path):
+    """F14: the first file fixed the joint count, so one odd first file (18 joints) dropped
+    the 9 valid BODY_25 frames after it, and ``poselift lift`` exited 0. The count most files
+    hold wins; the odd file is the one skipped. A tie is refused, naming --layout."""
+    _write(tmp_path / "f_00.json", _frame(_person(18, 0)))
+    for i in range(1, 10):
+        _write(tmp_path / f"f_{i:02d}.json", _frame(_person(25, i)))
+    data = read_keypoints(tmp_path)
+    assert data.layout == "openpose_body25" and len(data.frames) == 9 and data.frames[0] == "f_01"
+    assert list(data.errors) == [str(tmp_path / "f_00.json")] and "most files 25" in data.errors[str(tmp_path / "f_00.json")]
+    tie = tmp_path / "tie"
+    tie.mkdir()
+    _write(tie / "a.json", _frame(_person(18, 0)))
+    _write(tie / "b.json", _frame(_person(25, 1)))
+    with pytest.raises(ShapeError, match="disagree on the joint count.*pass layout"):
+        read_keypoints(tie)
+    assert read_keypoints(tie, layout="coco18").frames == ["a"]
+
+
 def test_openpose_folder_where_nothing_is_readable(tmp_path):
     (tmp_path / "a.json").write_text("{", encoding="utf-8")
     (tmp_path / "b.json").write_text("[]", encoding="utf-8")
@@ -193,6 +212,27 @@ def test_coco_results(tmp_path):
     assert data.num_people.tolist() == [1, 2]
     np.testing.assert_allclose(data.scores, [[0.8, 0.0], [0.9, 0.4]], rtol=1e-6)
     np.testing.assert_allclose(data.confidence[1, 1], c[:, 2], rtol=1e-6)
+
+
+def test_coco_duplicate_image_ids_do_not_duplicate_frames(tmp_path, caplog):
+    """F20: an image listed twice in 'images' gave two frames with the same people. Listed
+    twice alike, it is one frame (with a warning); listed twice as two files, it is refused."""
+    kp = _person(17, 0)
+    kp[:, 2] = 2
+    obj = {
+        "images": [{"id": 1, "file_name": "a.jpg"}, {"id": 2, "file_name": "b.jpg"}, {"id": 1, "file_name": "a.jpg"}],
+        "annotations": [{"image_id": 1, "keypoints": kp.reshape(-1).tolist()}],
+    }
+    f = tmp_path / "dup.json"
+    _write(f, obj)
+    with caplog.at_level("WARNING"):
+        data = read_coco(f)
+    assert data.frames == ["a.jpg", "b.jpg"] and data.num_people.tolist() == [1, 0]
+    assert "listed twice" in caplog.text
+    obj["images"][2]["file_name"] = "other.jpg"
+    _write(f, obj)
+    with pytest.raises(PoseliftError, match="image id 1 is listed twice, as 'a.jpg' and 'other.jpg'"):
+        read_coco(f)
 
 
 def test_coco_unknown_image_id(tmp_path):
@@ -474,3 +514,65 @@ def test_write_poses_translation(tmp_path):
     with pytest.raises(ShapeError, match=r"translation must have shape \(2, 1, 3\)"):
         write_poses(tmp_path / "q.npz", poses, skeleton="h36m17", translation=np.zeros((3, 3)))
     assert not (tmp_path / "q.npz").exists()
+
+
+def test_inputs_must_be_regular_files_and_npz_members_are_checked_before_loading(tmp_path):
+    """F05: a FIFO input hung forever, and a 4 MB ``.npz`` whose member claims 60e6 x 17 x 2
+    reached 4 GB before failing. Only regular files are read; an ``.npz`` member's header is
+    checked against the data it really holds, read as it decompresses."""
+    import io as _io
+    import os
+    import tracemalloc
+    import zipfile
+
+    from conftest import outcome_within
+
+    for name in ("kp.json", "kp.npy", "kp.npz"):
+        fifo = tmp_path / name
+        os.mkfifo(fifo)
+        error = outcome_within(10, read_keypoints, fifo)
+        if error == "hung":
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        assert isinstance(error, PoseliftError) and "named pipe" in str(error), (name, error)
+
+    member = _io.BytesIO()
+    np.lib.format.write_array_header_1_0(member, {"descr": "<f4", "fortran_order": False, "shape": (60_000_000, 17, 2)})
+    member.write(np.zeros(1_000_000, np.float32).tobytes())  # 4 MB of data, far less than announced
+    lying = tmp_path / "lying.npz"
+    with zipfile.ZipFile(lying, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("keypoints.npy", member.getvalue())
+    tracemalloc.start()
+    try:
+        with pytest.raises(PoseliftError, match="announces 8,160,000,000 bytes of data but the member holds 4,000,000"):
+            read_keypoints(lying)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64e6, f"peak {peak / 1e6:.0f} MB"
+
+    good = tmp_path / "good.npz"
+    kp = np.random.default_rng(0).uniform(0, 500, (3, 17, 2)).astype(np.float32)
+    np.savez_compressed(good, keypoints=kp, frames=np.array(["a", "b", "c"]), layout=np.array("h36m17"))
+    data = read_keypoints(good)
+    np.testing.assert_array_equal(data.keypoints[:, 0], kp)
+    assert data.frames == ["a", "b", "c"] and data.layout == "h36m17"
+
+
+def test_json_integers_beyond_pythons_digit_limit(tmp_path):
+    """F22: JSON integers over 4,300 digits gave a ValueError traceback."""
+    f = tmp_path / "kp.json"
+    f.write_text('{"people": [{"pose_keypoints_2d": [' + "9" * 5000 + ", 1, 1]}]}")
+    with pytest.raises(PoseliftError, match="a number in it cannot be read"):
+        read_keypoints(f)
+
+
+@pytest.mark.parametrize("value", ["1e39", "-3e300", "1" + "0" * 400])
+def test_json_coordinates_beyond_float32_are_named_not_missing(tmp_path, value):
+    """F31: a coordinate beyond float32 (or float64) in JSON became infinite, so the person was
+    reported as "every joint missing" (or a traceback for a 400-digit integer)."""
+    kp = _person(25, 0).reshape(-1).tolist()
+    text = json.dumps({"people": [{"pose_keypoints_2d": kp}]}).replace(repr(kp[0]), value, 1)
+    f = tmp_path / "big.json"
+    f.write_text(text)
+    with pytest.raises(PoseliftError, match="beyond"):
+        read_keypoints(f)

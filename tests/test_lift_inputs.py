@@ -36,14 +36,22 @@ def _err(exc_type, fn, *args, **kwargs) -> str:
 
 
 # ----------------------------------------------------------------------------- arguments
-@pytest.mark.parametrize("height", [0, 0.0, -1.7, float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("height", [0, 0.0, -1.7, float("nan"), float("inf"), -float("inf"), 1e-300, 1e300, 0.05, 12.0])
 def test_impossible_heights_are_refused(lifter, pose, height):
+    """F17 added 1e-300 (silently gave normalised units: 0 in float32) and 1e300 (was blamed
+    on "broken weights"): a body height lies between 0.1 and 10 m."""
     msg = _err(InvalidArgumentError, lifter.lift, pose, height=height)
-    assert "height must be a finite body height in metres greater than 0" in msg and "normalized=True" in msg
+    assert "height must be a body height in metres between 0.1 and 10" in msg and "normalized=True" in msg
 
 
-def test_a_height_that_is_not_a_number(lifter, pose):
-    assert "height must be a number of metres" in _err(InvalidArgumentError, lifter.lift, pose, height="tall")
+def test_a_height_in_centimetres_names_them(lifter, pose):
+    assert "looks like centimetres: pass 1.75" in _err(InvalidArgumentError, lifter.lift, pose, height=175)
+
+
+@pytest.mark.parametrize("height", ["tall", "1.7", True, np.bool_(True), None.__class__])
+def test_a_height_that_is_not_a_number(lifter, pose, height):
+    """F17: ``height=True`` was accepted as 1 m."""
+    assert "height must be a number of metres" in _err(InvalidArgumentError, lifter.lift, pose, height=height)
 
 
 @pytest.mark.parametrize("batch_size", [0, -1, 1.5, True, "8"])
@@ -249,3 +257,48 @@ def test_on_unliftable_nan_with_camera_places_only_the_lifted_poses(lifter):
     keep = [0, 1, 3]
     np.testing.assert_allclose(result.poses[keep], lifter.lift(x[keep], camera=(1280, 720)), rtol=1e-5, atol=1e-5)
     assert np.isnan(result.poses[2]).all()
+
+
+def test_masked_arrays_treat_masked_values_as_missing(lifter, pose):
+    """F15: the mask of a numpy masked array was ignored: a masked joint's stale data moved the
+    pose 2 m. Masked coordinates are missing (NaN); masked confidences too."""
+    kp = np.ma.masked_array(np.stack([pose, pose]), mask=False)
+    kp.data[0, 3] = [5000.0, -5000.0]  # stale data under the mask
+    kp[0, 3] = np.ma.masked
+    result = lifter.lift(kp, on_unliftable="nan")
+    assert result.lifted.tolist() == [False, True] and result.reason[0] == "nonfinite"
+    conf = np.ma.masked_array(np.ones((2, 17), np.float32), mask=False)
+    conf[1, 5] = np.ma.masked
+    result = lifter.lift(np.stack([pose, pose]), conf, on_unliftable="nan")
+    assert result.lifted.tolist() == [True, False] and result.reason[1] == "missing_joints"
+    np.testing.assert_allclose(lifter.lift(np.ma.masked_array(pose, mask=False)), lifter.lift(pose))
+
+
+def test_meta_and_sparse_tensors_are_refused_with_a_message(lifter, pose):
+    """F27: a torch ``meta`` tensor gave NotImplementedError from deep inside torch."""
+    with pytest.raises(KeypointTypeError, match="meta tensor, which holds no values"):
+        lifter.lift(torch.empty((17, 2), device="meta"))
+    with pytest.raises(KeypointTypeError, match="sparse"):
+        lifter.lift(torch.from_numpy(pose).to_sparse())
+
+
+def test_lifting_numpy_while_another_thread_imports_torch(model_dir, pose, monkeypatch, tmp_path):
+    """F08: while one thread imported torch, others failed with "partially initialized module
+    'torch'" (the tensor check called into the half-imported module). A torch module still
+    being imported has no tensors yet: numpy input is lifted as usual (here on ONNX Runtime,
+    as in a torch-free service whose other thread starts training)."""
+    import sys
+    import types
+
+    pytest.importorskip("onnxruntime")
+    from poselift import Lifter
+
+    onnx_lifter = Lifter.from_folder(model_dir, backend="onnx", onnx_cache_dir=tmp_path / "cache")
+    expected = onnx_lifter.lift(pose)
+    half_imported = types.ModuleType("torch")  # what sys.modules holds while torch's import runs
+    with monkeypatch.context() as m:
+        m.setitem(sys.modules, "torch", half_imported)
+        from poselift._arrays import is_tensor
+
+        assert not is_tensor(pose)
+        np.testing.assert_array_equal(onnx_lifter.lift(pose), expected)

@@ -225,14 +225,22 @@ def test_cache_is_reused_and_keyed_by_weights(tmp_path):
 
 
 def test_shipped_onnx_used_and_stale_one_ignored(tmp_path, caplog):
+    from poselift.weights import record_graph_digest
+
     lifter = _random_lifter("h36m17", seed=0)
-    folder = lifter.save_pretrained(tmp_path / "m")
-    lifter.export_onnx(folder / ONNX_NAME)
+    folder = lifter.save_pretrained(tmp_path / "m", onnx=True)
     shipped = Lifter.from_folder(folder, backend="onnx", onnx_cache_dir=tmp_path / "c")
     assert shipped.runner.onnx_path == folder / ONNX_NAME
     assert not (tmp_path / "c").exists()
 
+    lifter.export_onnx(folder / ONNX_NAME)  # a graph put there by hand is not the one config.json records
+    with caplog.at_level(logging.WARNING, logger="poselift.onnx"):
+        assert Lifter.from_folder(folder, backend="onnx", onnx_cache_dir=tmp_path / "c").runner.onnx_path != folder / ONNX_NAME
+    assert "not the graph config.json records" in caplog.text
+    caplog.clear()
+
     _random_lifter("h36m17", seed=1).save_pretrained(folder)  # model.onnx is now stale
+    record_graph_digest(folder / ONNX_NAME)  # even recorded as the folder's graph, its weights differ
     with caplog.at_level(logging.WARNING, logger="poselift.onnx"):
         fresh = Lifter.from_folder(folder, backend="onnx", onnx_cache_dir=tmp_path / "c")
     assert fresh.runner.onnx_path != folder / ONNX_NAME
@@ -241,6 +249,7 @@ def test_shipped_onnx_used_and_stale_one_ignored(tmp_path, caplog):
     np.testing.assert_allclose(fresh.lift(x), Lifter.from_folder(folder).lift(x), atol=ATOL, rtol=0)
 
     (folder / ONNX_NAME).write_bytes(b"not an onnx file")
+    record_graph_digest(folder / ONNX_NAME)
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="poselift.onnx"):
         Lifter.from_folder(folder, backend="onnx", onnx_cache_dir=tmp_path / "c")
@@ -326,3 +335,16 @@ def test_saved_folder_serves_from_its_own_graphs_without_a_second_copy_of_the_we
     conf = np.ones((9, 17), dtype=np.float32)
     conf[2, [5, 6]] = 0.0
     np.testing.assert_allclose(loaded.lift(x, conf), reference.lift(x, conf), atol=ATOL, rtol=0)
+
+
+def test_concurrent_exports_from_threads(tmp_path):
+    """F08: concurrent ONNX exports crashed in the TorchScript exporter (global state)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    lifter = _random_lifter("h36m17", seed=4)
+    x = _poses(3, joints=17)
+    with ThreadPoolExecutor(4) as pool:
+        paths = list(pool.map(lambda i: lifter.export_onnx(tmp_path / f"m{i}.onnx"), range(4)))
+    outs = [ort.InferenceSession(str(p)).run(None, {"keypoints": x, "height": np.asarray(1.7, np.float32)})[0] for p in paths]
+    for out in outs[1:]:
+        np.testing.assert_array_equal(out, outs[0])

@@ -95,6 +95,40 @@ def test_lift_returns_finite_poses_or_a_poselift_error(data):
     assert ((result.reason == "") == result.lifted).all()
 
 
+@st.composite
+def _camera(draw):
+    """Intrinsics as a dict: any focal length, principal point, image size and confidence scale,
+    plausible or not (F09/F10: a focal length in millimetres, 1e8 px, 1e6 px offsets)."""
+    spec = {
+        "fx": 10.0 ** draw(st.floats(-2.0, 9.0)),
+        "cx": draw(st.floats(-2e6, 2e6)),
+        "cy": draw(st.floats(-2e6, 2e6)),
+    }
+    spec["fy"] = spec["fx"] * draw(st.sampled_from([1.0, 1.0, 0.5, 20.0]))
+    if draw(st.booleans()):
+        spec["width"], spec["height"] = draw(st.integers(1, 20000)), draw(st.integers(1, 20000))
+    return spec
+
+
+@FAST
+@given(data=st.data())
+def test_lift_with_any_camera_places_finite_poses_or_refuses(data):
+    """A camera is refused up front (``CameraError``), or every pose it says it lifted is
+    finite and every pose it could not place is marked with the reason ``"camera"``."""
+    from poselift.camera import CameraError
+
+    x = data.draw(_keypoints(dtypes=(np.float32, np.float64)))
+    spec = data.draw(_camera())
+    conf = np.full(x.shape[:-1], 10.0 ** data.draw(st.floats(-3.0, 38.0)), np.float32)
+    try:
+        result = _PLAIN.lift(x, conf, camera=spec, on_unliftable="nan")
+    except CameraError:
+        return
+    assert np.isfinite(result.poses[result.lifted]).all()
+    assert np.isnan(result.poses[~result.lifted]).all()
+    assert ((result.reason == "") == result.lifted).all()
+
+
 @FAST
 @given(data=st.data())
 def test_lift_ignores_translation_and_scale_of_a_person(data):
@@ -187,6 +221,70 @@ def test_readers_on_random_json(obj):
         path = Path(tmp) / "x.json"
         path.write_text(json.dumps(obj), encoding="utf-8")  # NaN and Infinity as Python's json writes them
         _read(path)
+
+
+# ----------------------------------------------------------------------------- output races
+_BEFORE = st.sampled_from(["absent", "file", "folder", "link"])
+
+
+@FAST
+@given(before=_BEFORE, meanwhile=_BEFORE, overwrite=st.booleans(), suffix=st.sampled_from([".json", ".npz", ".bvh"]))
+def test_an_output_is_written_whole_or_refused_never_clobbered(before, meanwhile, overwrite, suffix):
+    """Whatever lies at the output path before the run and whatever another process puts
+    there while it works (F04): without ``overwrite`` an existing output is never replaced
+    (``OutputExistsError``, or a ``PoseliftError`` for a folder in the way); with it, a file
+    is replaced whole; a failed write leaves the other's file as it was and no temporary."""
+    from poselift.errors import OutputConflictError, OutputExistsError
+    from poselift.export import write_bvh
+    from poselift.io import write_poses
+
+    poses = np.tile(POSE_H36M17_PX[:, [0, 1, 0]] / 200.0, (3, 1, 1))
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        path = folder / f"out{suffix}"
+
+        def put(state: str) -> None:
+            if path.exists() or path.is_symlink():
+                return
+            if state == "file":
+                path.write_text("theirs")
+            elif state == "folder":
+                path.mkdir()
+            elif state == "link":
+                path.symlink_to(folder / "target")
+
+        put(before)
+        if path.exists() or path.is_symlink():
+            if not overwrite:
+                return  # the callers refuse up front (tested with each command); this is about the last step
+        write = (lambda: write_bvh(path, poses, "h36m17", 30.0, overwrite=overwrite)) if suffix == ".bvh" else (
+            lambda: write_poses(path, poses, skeleton="h36m17", overwrite=overwrite))
+        import unittest.mock
+
+        real_replace, real_link = os.replace, os.link
+
+        def first_meanwhile(fn):
+            def wrapped(*args, **kwargs):
+                put(meanwhile)  # another process writes the output just before our final step
+                return fn(*args, **kwargs)
+            return wrapped
+
+        theirs_before = path.read_text() if path.is_file() and not path.is_symlink() else None
+        with unittest.mock.patch("os.replace", first_meanwhile(real_replace)), unittest.mock.patch("os.link", first_meanwhile(real_link)):
+            try:
+                write()
+                wrote = True
+            except PoseliftError as e:
+                wrote = False
+                assert not overwrite or path.is_dir(), e
+                if not overwrite:
+                    assert isinstance(e, OutputExistsError) or (isinstance(e, OutputConflictError) and path.is_dir()) or path.is_dir(), e
+        leftovers = [p.name for p in folder.iterdir() if p.name.startswith(".")]
+        assert not leftovers, leftovers
+        if wrote:
+            assert path.is_file() and path.read_bytes() != b"theirs"
+        elif path.is_file() and not path.is_symlink():
+            assert path.read_text() == (theirs_before or "theirs")
 
 
 # ----------------------------------------------------------------------------- CLI

@@ -111,3 +111,39 @@ def test_bad_arguments_raise():
         smooth_sequence(np.zeros((0, 2)), FPS)
     with pytest.raises(ShapeError, match=r"\(frames, 17, 3\)"):
         smooth_poses(np.zeros((3, 16, 3)), "h36m17", FPS)
+
+
+# --------------------------------------------------------------------------- argument checks (F28)
+@pytest.mark.parametrize("fps", [None, "30", float("inf"), float("nan"), True, 0.0, -5, 1e-9, 1e9])
+def test_frame_rates_are_checked_by_every_sequence_tool(fps):
+    """F28: fps None/'30'/inf/True gave tracebacks, NaN or silently wrong results."""
+    from poselift.errors import InvalidArgumentError
+
+    seq = np.zeros((5, 17, 3))
+    calls = (
+        lambda: smooth_poses(seq, "h36m17", fps), lambda: smooth_sequence(seq, fps), lambda: estimate_lag(seq, seq, fps),
+        lambda: OneEuroFilter(fps),
+    )  # fmt: skip
+    for call in calls:
+        with pytest.raises(InvalidArgumentError, match="fps must be a positive frame rate"):
+            call()
+
+
+def test_smoothing_parameters_and_values_are_checked():
+    """F28: unknown parameters gave a TypeError, beta=inf NaN poses, 1e200 m poses NaN, ragged
+    lists a ValueError from numpy, max_lag=-1/True a silent default."""
+    from poselift.errors import InvalidArgumentError, KeypointTypeError
+
+    seq = np.random.default_rng(0).normal(0, 0.3, (6, 17, 3))
+    with pytest.raises(InvalidArgumentError, match=r"unknown smoothing parameters \['gamma'\]"):
+        smooth_poses(seq, "h36m17", 30.0, gamma=1.0)
+    for name, value in (("beta", float("inf")), ("min_cutoff", 0.0), ("d_cutoff", float("nan")), ("beta", "1")):
+        with pytest.raises(InvalidArgumentError, match=name):
+            smooth_poses(seq, "h36m17", 30.0, **{name: value})
+    with pytest.raises(InvalidArgumentError, match="poses hold coordinates up to 1.*e\\+200"):
+        smooth_poses(seq * 1e200, "h36m17", 30.0)
+    with pytest.raises(KeypointTypeError, match="cannot be read as one array"):
+        smooth_sequence([[1.0, 2.0], [3.0]], 30.0)
+    for max_lag in (-1, True, 2.5):
+        with pytest.raises(InvalidArgumentError, match="max_lag"):
+            estimate_lag(seq, seq, 30.0, max_lag=max_lag)

@@ -435,6 +435,23 @@ def test_truncated_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, ca
     assert "falling back" in caplog.text and "step-00000004" in caplog.text
 
 
+@pytest.mark.parametrize("step", ['"four"', "4.5", "true", "-1", "7"])
+def test_a_checkpoint_whose_step_is_not_its_number_falls_back(tmp_path, caplog, step):
+    """F26: a checkpoint whose state.json step is not a number got no fallback (a traceback,
+    or a run resumed at a wrong step). It is damaged like a truncated one: the previous
+    checkpoint is used, with a warning."""
+    data = synthetic_poses()
+    Trainer(tiny_config(), data, run_dir=tmp_path).fit(stop_after=4)  # checkpoints at steps 2 and 4
+    meta_file = tmp_path / "checkpoints" / "step-00000004" / "state.json"
+    meta = json.loads(meta_file.read_text())
+    meta["__dict__"] = [[k, json.loads(step) if k == "step" else v] for k, v in meta["__dict__"]]
+    meta_file.write_text(json.dumps(meta))
+    resumed = Trainer(tiny_config(), data, run_dir=tmp_path)
+    with caplog.at_level("WARNING"):
+        resumed._resume()
+    assert resumed.step == 2 and "falling back" in caplog.text
+
+
 def test_resume_with_another_network_names_the_keys(tmp_path):
     from poselift.training.checkpoint import CheckpointError
 
@@ -443,6 +460,48 @@ def test_resume_with_another_network_names_the_keys(tmp_path):
     wider = Trainer(tiny_config(lifter=dict(width=48, blocks=1)), data, run_dir=tmp_path)
     with pytest.raises(CheckpointError, match=r"G does not fit.*mlp\.blocks\.0\.l1\.0\.weight: run \(48, 82\) vs checkpoint \(32, 66\)"):
         wider.fit()
+
+
+def test_no_resume_starts_clean_and_a_resume_never_loads_another_run(tmp_path, caplog):
+    """F02: ``--no-resume`` into a folder of a longer run kept that run's higher-numbered
+    checkpoints (rotation deleted the new run's) and the next resume exported the old run."""
+    import shutil
+
+    data = synthetic_poses()
+    Trainer(tiny_config(steps=8), data, run_dir=tmp_path / "long").fit()  # checkpoints at steps 6 and 8
+    shutil.copytree(tmp_path / "long", tmp_path / "run")
+    short = Trainer(tiny_config(steps=4, seed=1), data, run_dir=tmp_path / "run")
+    short.fit(resume=False)
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step-00000002", "step-00000004"]
+    again = Trainer(tiny_config(steps=4, seed=1), data, run_dir=tmp_path / "run")
+    again.fit()
+    assert again.step == 4
+    final = Lifter.from_pretrained(tmp_path / "run" / "final", backend="torch")
+    for k, v in _params(short.G).items():
+        torch.testing.assert_close(final.net.state_dict()[k], v, rtol=0, atol=0)
+
+    # a checkpoint of another run placed in the folder is skipped, never resumed from
+    interrupted = Trainer(tiny_config(steps=4, seed=1), data, run_dir=tmp_path / "b")
+    interrupted.fit(stop_after=2)
+    shutil.copytree(tmp_path / "long" / "checkpoints" / "step-00000008", tmp_path / "b" / "checkpoints" / "step-00000008")
+    resumed = Trainer(tiny_config(steps=4, seed=1), data, run_dir=tmp_path / "b")
+    with caplog.at_level("WARNING"):
+        resumed.fit(stop_after=1)
+    assert resumed.step == 3 and "step-00000008 belongs to another run" in caplog.text
+    assert (tmp_path / "b" / "checkpoints" / "step-00000008").is_dir()  # not this run's to delete
+
+
+def test_a_refused_resume_leaves_config_yaml_as_it_was(tmp_path):
+    """F03: a resume refused for another network wrote the new recipe to config.yaml first."""
+    from poselift.training.checkpoint import CheckpointError
+
+    data = synthetic_poses()
+    Trainer(tiny_config(), data, run_dir=tmp_path).fit(stop_after=2)
+    before = (tmp_path / "config.yaml").read_text()
+    with pytest.raises(CheckpointError, match="does not fit"):
+        Trainer(tiny_config(lifter=dict(width=48, blocks=1)), data, run_dir=tmp_path).fit()
+    assert (tmp_path / "config.yaml").read_text() == before
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
 
 
 def test_resumed_run_does_not_repeat_log_lines(tmp_path):

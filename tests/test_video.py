@@ -17,7 +17,7 @@ cv2 = pytest.importorskip("cv2")
 
 from poselift.camera import CameraError  # noqa: E402
 from poselift.cli import main  # noqa: E402
-from poselift.errors import OutputExistsError  # noqa: E402
+from poselift.errors import OutputConflictError, OutputExistsError, PoseliftError  # noqa: E402
 from poselift.io import read_keypoints  # noqa: E402
 from poselift.skeleton import get_skeleton  # noqa: E402
 from poselift.video import PersonTracker, VideoInputError, lift_video, open_frames  # noqa: E402
@@ -138,6 +138,15 @@ def test_photos_of_different_sizes_are_unrelated(tmp_path, lifter):
     assert result.cameras[1].fx == 600.0 and result.cameras[0].cx == 320.0  # each photo its own camera
     with pytest.raises(OutputExistsError, match="already holds .*pictures.*overwrite=True"):
         lift_video(folder, tmp_path / "out", lifter=lifter, detector=StandIn())
+    # --overwrite replaces poselift's own pictures, but never a pictures folder holding other files
+    result = lift_video(folder, tmp_path / "out", lifter=lifter, detector=StandIn(), animation="gif", overwrite=True)
+    assert result.outputs["pictures"] == tmp_path / "out" / "pictures" and result.found.all()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["keypoints", "pictures", "poses3d.json", "poses3d.npz"]
+    (tmp_path / "out" / "pictures" / "notes.txt").write_text("mine")
+    det = StandIn()
+    with pytest.raises(OutputConflictError, match=r"pictures holds files poselift does not write \(notes.txt\)"):
+        lift_video(folder, tmp_path / "out", lifter=lifter, detector=det, animation="gif", overwrite=True)
+    assert det.calls == 0 and (tmp_path / "out" / "pictures" / "notes.txt").read_text() == "mine"
 
 
 def test_nobody_lifted_writes_nothing(tmp_path, lifter, caplog):
@@ -261,12 +270,121 @@ def test_unwritable_output_leaves_no_partial_file(tmp_path, lifter):
         lift_video(blank_frames(3), blocker, lifter=lifter, detector=StandIn())
     out = tmp_path / "out"
     out.mkdir()
-    (out / "motion.bvh").mkdir()  # the BVH path is a folder: the export must fail cleanly
-    from poselift.export import ExportError
+    (out / "motion.bvh").mkdir()  # the BVH path is a folder: refused before any work (F19; was an ExportError after it)
+    from poselift.errors import OutputConflictError
 
-    with pytest.raises(ExportError, match="motion.bvh"):
+    with pytest.raises(OutputConflictError, match="motion.bvh of another kind"):
         lift_video(blank_frames(3), out, lifter=lifter, detector=StandIn(), animation=None, overwrite=True)
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_overwrite_never_deletes_the_input_or_foreign_files(tmp_path, lifter, capsys):
+    """F01: ``video D/keypoints -o D --overwrite`` deleted the input images with the old
+    keypoints folder. An input inside an output path is refused before any work, and
+    ``--overwrite`` replaces only poselift's own files (refusing, not deleting, anything else)."""
+    from poselift.errors import OutputConflictError
+
+    images = tmp_path / "D" / "keypoints"
+    images.mkdir(parents=True)
+    for i in range(3):
+        cv2.imwrite(str(images / f"{i}.png"), blank_frames(1)[0])
+    with pytest.raises(OutputConflictError, match="lies inside the output .*keypoints"):
+        lift_video(images, tmp_path / "D", lifter=lifter, detector=StandIn(), overwrite=True)
+    assert main(["video", str(images), "-o", str(tmp_path / "D"), "--overwrite", "--no-progress"]) != 0
+    assert "lies inside the output" in capsys.readouterr().err
+    assert sorted(p.name for p in images.iterdir()) == ["0.png", "1.png", "2.png"]
+
+    out = tmp_path / "out"
+    lift_video(blank_frames(5), out, lifter=lifter, detector=StandIn(), animation=None)
+    (out / "keypoints" / "notes.txt").write_text("mine")
+    with pytest.raises(OutputConflictError, match="files poselift does not write \\(notes.txt\\)"):
+        lift_video(blank_frames(3), out, lifter=lifter, detector=StandIn(), animation=None, overwrite=True)
+    assert (out / "keypoints" / "notes.txt").read_text() == "mine" and len(list((out / "keypoints").iterdir())) == 6
+    (out / "keypoints" / "notes.txt").unlink()
+    # poselift's own files are replaced, those of the longer earlier run included
+    lift_video(blank_frames(3), out, lifter=lifter, detector=StandIn(), animation=None, overwrite=True)
+    assert sorted(p.name for p in (out / "keypoints").iterdir()) == [f"00000{i}_keypoints.json" for i in range(3)]
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_two_runs_into_one_folder_never_mix_or_replace_outputs(tmp_path, lifter):
+    """F04: outputs that appear while a run works (another run into the same folder) were
+    silently replaced or mixed with this run's. Now the run refuses before writing any file,
+    and a run holding the folder's lock keeps any other out, ``overwrite`` or not."""
+    import fcntl
+    import os
+
+    from poselift.errors import OutputConflictError, OutputExistsError
+
+    out = tmp_path / "out"
+    out.mkdir()
+
+    class OtherRunFinishesMeanwhile(StandIn):
+        def __call__(self, frame, fresh: bool = False):
+            if self.calls == 2:
+                (out / "poses3d.json").write_text("the other run's result")
+            return super().__call__(frame, fresh)
+
+    with pytest.raises(OutputExistsError, match="poses3d.json"):
+        lift_video(blank_frames(4), out, lifter=lifter, detector=OtherRunFinishesMeanwhile(), animation=None)
+    assert sorted(p.name for p in out.iterdir()) == ["poses3d.json"]  # nothing of this run mixed in
+    assert (out / "poses3d.json").read_text() == "the other run's result"
+
+    fd = os.open(out, os.O_RDONLY)  # another run is writing its outputs there
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with pytest.raises(OutputConflictError, match="another process is writing"):
+            lift_video(blank_frames(4), out, lifter=lifter, detector=StandIn(), animation=None, overwrite=True)
+    finally:
+        os.close(fd)
+    assert sorted(p.name for p in out.iterdir()) == ["poses3d.json"]
+    lift_video(blank_frames(4), out, lifter=lifter, detector=StandIn(), animation=None, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == ["keypoints", "motion.bvh", "poses3d.json", "poses3d.npz"]
+
+
+def test_a_focal_length_in_millimetres_fails_before_detection(tmp_path, lifter):
+    """F09/F10: ``--camera 4.2,...`` clamped every depth to 0.1 m (or failed only after all
+    detection); the intrinsics are now checked against the frame size before any work."""
+    det = StandIn()
+    with pytest.raises(CameraError, match="field of view.*millimetres"):
+        lift_video(blank_frames(3), tmp_path / "out", lifter=lifter, detector=det, camera={"f": 4.2, "cx": 320, "cy": 240})
+    assert det.calls == 0 and not (tmp_path / "out").exists()
+
+
+def test_one_unreadable_image_does_not_reject_the_folder(tmp_path, lifter, caplog):
+    """F13: one unreadable image rejected a whole folder of frames. It is left out with a
+    warning and recorded in the outputs; a folder of nothing but unreadable images still fails."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"{i}.png"), blank_frames(1)[0])
+    (folder / "1b.png").write_bytes(b"not a png")
+    with caplog.at_level("WARNING"):
+        result = lift_video(folder, tmp_path / "out", lifter=lifter, detector=StandIn(), animation=None)
+    assert result.frames == ["0", "1", "2"] and result.sequence and "1b.png" in caplog.text
+    meta = json.loads((tmp_path / "out" / "poses3d.json").read_text())["metadata"]
+    assert list(meta["unreadable_files"]) == ["1b.png"]
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "a.png").write_bytes(b"x")
+    (bad / "b.png").write_bytes(b"y")
+    with pytest.raises(VideoInputError, match="none of the 2 images"):
+        lift_video(bad, None, lifter=lifter, detector=StandIn())
+
+
+def test_an_image_beyond_opencvs_pixel_limit_is_a_clear_error(tmp_path, lifter):
+    """F24: a PNG whose header claims 40000 x 40000 pixels gave a ``cv2.error`` traceback."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    huge = tmp_path / "huge.png"
+    huge.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 40000, 40000, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\x00" * 10)) + chunk(b"IEND", b""))
+    with pytest.raises(VideoInputError, match="cannot decode the image .*huge.png: OpenCV refuses it"):
+        lift_video(huge, None, lifter=lifter, detector=StandIn())
 
 
 @pytest.mark.parametrize(
@@ -426,6 +544,108 @@ def test_cli_video_on_a_small_video(tmp_path, capsys, monkeypatch, model_dir):
     assert main(["video", str(video), "-o", str(out), "--model", str(model_dir), "--no-progress"]) != 0  # outputs exist
     err = capsys.readouterr().err
     assert "pass --overwrite to replace them" in err and "overwrite=True" not in err  # the command's spelling
+
+
+def test_cli_video_that_lifts_nobody_exits_non_zero(tmp_path, capsys, monkeypatch, model_dir):
+    """F12: ``poselift video`` exited 0 when nobody was lifted in any frame."""
+    import poselift.video
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"{i}.png"), blank_frames(1, 320, 240)[0])
+    monkeypatch.setattr(poselift.video, "MediaPipeDetector", lambda static=False: StandIn(missing={0, 1, 2}))
+    rc = main(["video", str(folder), "-o", str(tmp_path / "out"), "--model", str(model_dir), "--no-progress", "--animation", "none"])
+    captured = capsys.readouterr()
+    assert rc == 1 and "nobody was lifted in" in captured.err and "a person in 0 of 3 frames" in captured.out
+    assert not (tmp_path / "out" / "poses3d.json").exists()  # main: nothing is written when nobody is lifted
+
+
+def test_lift_video_arguments_are_checked_before_any_work(tmp_path, lifter):
+    """F28: fps None/'30'/inf/True, max_frames 0/-1, float32 or 2-channel frames, unknown
+    smoothing parameters and a detector returning the wrong shape gave tracebacks, silent
+    defaults or failures after all detection."""
+    from poselift.errors import InvalidArgumentError
+
+    det = StandIn()
+    for kwargs, message in (
+        ({"fps": "30"}, "fps must be a positive frame rate"), ({"fps": float("inf")}, "fps must be"),
+        ({"fps": True}, "fps must be"), ({"max_frames": 0}, "max_frames must be a whole number >= 1"),
+        ({"max_frames": -1}, "max_frames"), ({"max_frames": True}, "max_frames"),
+        ({"smooth_params": {"gamma": 1.0}}, "unknown smoothing parameters"),
+        ({"smooth_params": {"beta": float("inf")}}, "beta must be"),
+    ):  # fmt: skip
+        with pytest.raises(InvalidArgumentError, match=message):
+            lift_video(blank_frames(3), None, lifter=lifter, detector=det, **kwargs)
+    for frames in ([np.zeros((48, 64, 3), np.float32)], [np.zeros((48, 64, 2), np.uint8)], [np.zeros((48, 64), np.uint8)]):
+        with pytest.raises(VideoInputError, match="expected a BGR image, uint8 of shape"):
+            lift_video(frames, None, lifter=lifter, detector=det)
+    assert det.calls == 0
+
+    def wrong_shape(frame, fresh: bool = False):
+        return np.zeros((17, 2))
+
+    with pytest.raises(InvalidArgumentError, match=r"the detector returned shape \(17, 2\); it must return None or \(33, 3\)"):
+        lift_video(blank_frames(3), None, lifter=lifter, detector=wrong_shape)
+
+
+def test_outputs_are_all_or_nothing_and_checked_before_any_work(tmp_path, lifter, monkeypatch):
+    """F19: ``video`` checked its output location only after all the work, left a partial
+    set of outputs after a failure or Ctrl-C, and temporary files of a killed run that a
+    later ``--overwrite`` run did not clean."""
+    import os
+
+    import poselift.video
+
+    det = StandIn()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(PoseliftError, match="is a file, not a folder"):
+        lift_video(blank_frames(3), blocker / "out", lifter=lifter, detector=det)
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        with pytest.raises(PoseliftError, match="is not writable"):
+            lift_video(blank_frames(3), locked / "out", lifter=lifter, detector=det)
+    assert det.calls == 0
+
+    out = tmp_path / "out"
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C while the last output is written
+
+    monkeypatch.setattr(poselift.video, "_write_animation", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        lift_video(blank_frames(4), out, lifter=lifter, detector=StandIn(), animation="gif")
+    assert list(out.iterdir()) == []  # no partial set: neither keypoints nor poses nor BVH
+    monkeypatch.undo()
+
+    (out / ".poselift-video-k3j5h7g9").mkdir()  # what a SIGKILLed run leaves
+    (out / ".poselift-video-k3j5h7g9" / "poses3d.json").write_text("{}")
+    (out / ".poses3d.json.a1b2c3d4.tmp.json").write_text("{")
+    (out / ".keypoints.x_y2z3w4").mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / ".poses3d.json.backup").write_text("mine too")  # not a name poselift gives its temporaries
+    result = lift_video(blank_frames(4), out, lifter=lifter, detector=StandIn(), animation=None, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".poses3d.json.backup", "keypoints", "motion.bvh", "notes.txt", "poses3d.json", "poses3d.npz",
+    ]  # fmt: skip
+    assert all(path.parent == out and path.exists() for path in result.outputs.values())
+
+
+@pytest.mark.parametrize("width", ["NaN", "Infinity", '"640"', "640.5", "true"])
+def test_cli_camera_json_with_a_bad_image_size(tmp_path, capsys, width):
+    """F21: a camera image size NaN, infinite or a string (also in a --camera JSON file) gave
+    a traceback; it is a CameraError naming the file, before any frame is read."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    cv2.imwrite(str(frames / "0.png"), blank_frames(1)[0])
+    cam = tmp_path / "cam.json"
+    cam.write_text('{"f": 500, "cx": 320, "cy": 240, "width": ' + width + ', "height": 480}')
+    assert main(["video", str(frames), "-o", str(tmp_path / "out"), "--camera", str(cam), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "cam.json" in err and "width must be a whole number of pixels" in err
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli_consistency(tmp_path, capsys, monkeypatch, model_dir, lifter):

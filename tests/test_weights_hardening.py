@@ -148,6 +148,41 @@ def test_deeply_nested_config(folder):
     assert "not valid JSON" in _err(ConfigError, Lifter.from_pretrained, folder)
 
 
+@pytest.mark.parametrize("kind", ["fifo", "huge", "device"])
+def test_config_json_must_be_a_small_regular_file(folder, kind):
+    """F05: a FIFO config.json hung forever, /dev/zero as config.json exhausted memory and a
+    100 MB config.json was accepted. Only regular files of at most 1 MB are read."""
+    import os
+
+    from conftest import outcome_within
+
+    config = folder / "config.json"
+    text = config.read_text()
+    config.unlink()
+    if kind == "fifo":
+        os.mkfifo(config)
+    elif kind == "huge":
+        config.write_text(text[:-2] + " " * (2 << 20) + text[-2:])  # valid JSON, padded past 1 MB
+    else:
+        if not os.path.exists("/dev/zero"):
+            pytest.skip("no /dev/zero here")
+        config.symlink_to("/dev/zero")
+    error = outcome_within(10, Lifter.from_pretrained, folder)
+    if kind == "fifo" and error == "hung":  # let the blocked reader go before failing
+        fd = os.open(config, os.O_WRONLY | os.O_NONBLOCK)
+        os.close(fd)
+    assert isinstance(error, ConfigError), error
+    expected = {"fifo": "named pipe", "huge": "larger than 1,048,576 bytes", "device": "a device, not a regular file"}[kind]
+    assert expected in str(error) and "config.json" in str(error)
+
+
+def test_config_json_with_an_integer_beyond_pythons_digit_limit(folder):
+    """F22: an integer of more than 4,300 digits in config.json gave a ValueError traceback."""
+    _edit(folder, width=0)
+    (folder / "config.json").write_text((folder / "config.json").read_text().replace('"width": 0', '"width": ' + "9" * 5000))
+    assert "not valid JSON" in _err(ConfigError, Lifter.from_pretrained, folder)
+
+
 # ----------------------------------------------------------------------------- ONNX cache (item 12)
 @pytest.mark.parametrize("damage", ["truncate", "tamper"])
 def test_a_damaged_cached_onnx_export_is_exported_again(folder, tmp_path, caplog, damage):
@@ -163,6 +198,48 @@ def test_a_damaged_cached_onnx_export_is_exported_again(folder, tmp_path, caplog
     assert again.runner.onnx_path == path and path.read_bytes() != b""
     np.testing.assert_allclose(again.lift(x), expected, rtol=1e-5, atol=1e-6)
     assert any("exporting it again" in r.getMessage() for r in caplog.records)
+
+
+def test_a_shipped_graph_with_edited_weights_is_not_used(tmp_path, caplog):
+    """F07: a folder's own model.onnx was trusted on its metadata: a graph with an edited
+    initializer (metadata kept) ran, 0.34 m off torch, in a folder that passed the weights
+    digest. config.json now records the graph's SHA-256; a graph that differs is exported anew."""
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from onnx import numpy_helper
+
+    from poselift.weights import GRAPHS_FIELD
+
+    lifter = tiny_lifter(seed=3)
+    folder = lifter.save_pretrained(tmp_path / "m", onnx=True)
+    assert set(json.loads((folder / "config.json").read_text())[GRAPHS_FIELD]) == {"model.onnx"}
+    x = random_poses(4)
+    expected = lifter.lift(x)
+    assert Lifter.from_folder(folder, backend="onnx", onnx_cache_dir=tmp_path / "cache").runner.onnx_path == folder / "model.onnx"
+
+    model = onnx.load(str(folder / "model.onnx"), load_external_data=True)
+    init = next(i for i in model.graph.initializer if numpy_helper.to_array(i).size >= 16)
+    init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) * 1.5, init.name))  # inside the graph now
+    onnx.save(model, str(folder / "model.onnx"))
+    with caplog.at_level("WARNING"):
+        loaded = Lifter.from_folder(folder, backend="onnx", onnx_cache_dir=tmp_path / "cache")
+    assert loaded.runner.onnx_path != folder / "model.onnx"
+    assert "not the graph config.json records" in caplog.text
+    np.testing.assert_allclose(loaded.lift(x), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLED) + sorted(BUNDLED_CORRECTIONS))
+def test_every_released_config_records_the_digests_of_its_graphs(name):
+    from poselift._files import file_sha256
+    from poselift.weights import GRAPHS_FIELD
+
+    folder = resolve_model(name)
+    recorded = json.loads((folder / "config.json").read_text())[GRAPHS_FIELD]
+    assert recorded == {p.name: file_sha256(p) for p in folder.glob("*.onnx")} and recorded
+    if name in BUNDLED:  # the config still reads on its own
+        from poselift.config import LifterConfig
+
+        assert LifterConfig.from_file(folder / "config.json").skeleton in ("h36m17", "lsp14")
 
 
 # ----------------------------------------------------------------------------- names (friction)

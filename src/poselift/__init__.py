@@ -15,6 +15,8 @@ from .errors import (
     MissingJointsError,
     ModelNotFoundError,
     NonFiniteError,
+    OutputConflictError,
+    OutputExistsError,
     PoseliftError,
     ShapeError,
     VideoInputError,
@@ -57,5 +59,7 @@ __all__ = [
     "CameraError",
     "VideoInputError",
     "ExportError",
+    "OutputExistsError",
+    "OutputConflictError",
     "__version__",
 ]

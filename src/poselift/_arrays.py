@@ -24,7 +24,8 @@ _RULE = "pass real numbers: a numpy array or torch tensor of integers or floats"
 def is_tensor(a: Any) -> bool:
     """True for a ``torch.Tensor`` (without importing torch when the caller has not)."""
     torch = sys.modules.get("torch")
-    return torch is not None and bool(torch.is_tensor(a))
+    check = getattr(torch, "is_tensor", None)  # None while another thread is still importing torch:
+    return check is not None and bool(check(a))  # then no tensor can exist yet
 
 
 def to_numpy(a: Any, name: str = "keypoints") -> np.ndarray:
@@ -39,6 +40,11 @@ def to_numpy(a: Any, name: str = "keypoints") -> np.ndarray:
     if is_tensor(a):
         if a.dtype.is_complex or a.dtype == sys.modules["torch"].bool:
             raise KeypointTypeError(f"{name} must hold real numbers; got a tensor of dtype {a.dtype}. {_RULE}.")
+        if a.device.type == "meta" or a.layout != sys.modules["torch"].strided:
+            raise KeypointTypeError(
+                f"{name} is a {a.device.type if a.device.type == 'meta' else str(a.layout)} tensor, which holds no values "
+                f"poselift can read; pass a dense tensor with data (e.g. .to_dense() or a real device). {_RULE}."
+            )
         a = a.detach().cpu()
         try:
             a = a.numpy()
@@ -46,6 +52,10 @@ def to_numpy(a: Any, name: str = "keypoints") -> np.ndarray:
             a = a.float().numpy()
     elif a is None or isinstance(a, (str, bytes)):
         raise KeypointTypeError(f"{name} must be an array of real numbers; got {type(a).__name__}. {_RULE}.")
+    elif isinstance(a, np.ma.MaskedArray):  # masked values are missing: NaN, never their stale data
+        if a.dtype.kind not in "iuf":
+            raise KeypointTypeError(f"{name} must hold real numbers; got a masked array of dtype {a.dtype}. {_RULE}.")
+        a = a.astype(a.dtype if a.dtype.kind == "f" else np.float64).filled(np.nan)
     try:
         arr = np.asarray(a)
     except (ValueError, TypeError) as e:  # ragged nested lists

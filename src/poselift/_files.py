@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import contextlib
+import fnmatch
+import hashlib
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_path"]
+__all__ = [
+    "atomic_path", "atomic_dir", "install_dir", "install_file", "folder_lock", "file_sha256", "read_capped", "check_regular",
+]
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, *, replace: bool = True) -> Iterator[Path]:
     """Yield a temporary path in ``path``'s folder; rename it to ``path`` if the block succeeds.
 
     On any error the temporary file is removed, so a failed write leaves neither a partial
     file nor a stray temporary one. The folder must exist (``OSError`` otherwise). The file
     gets the permissions a plain ``open(path, "w")`` would give it (``mkstemp`` makes it
-    private to the owner).
+    private to the owner). ``replace=False``: the final step is a hard link, which fails with
+    ``FileExistsError`` if ``path`` exists by then (written meanwhile by another process),
+    instead of silently replacing it.
     """
     path = Path(path)
     # the temporary name keeps the suffix: writers such as matplotlib pick the format from it
@@ -29,7 +36,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())  # after the write: some writers (safetensors) recreate the file
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            _link_exclusive(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -37,22 +47,160 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary folder beside ``path``; it replaces ``path`` (an existing folder is
-    removed first) if the block succeeds, and is removed on any error, so readers never see a
-    half-written folder. The folder gets the permissions a plain ``mkdir`` would give it.
+def atomic_dir(path: str | os.PathLike, *, replace: bool = False, own: str = "*") -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; it becomes ``path`` if the block succeeds, and
+    is removed on any error, so readers never see a half-written folder. The folder gets the
+    permissions a plain ``mkdir`` would give it.
+
+    An existing ``path`` raises ``FileExistsError`` (an empty folder is simply replaced), unless
+    ``replace`` is true and it holds only regular files whose names match the glob ``own`` (the
+    writer's own files): then it is replaced. Anything else in it, a link or a sub-folder, is
+    never deleted: ``FileExistsError`` names it and ``path`` is left as it was.
     """
     path = Path(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes the folder private to the owner
         yield tmp
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+        _install_dir(tmp, path, replace, own)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _link_exclusive(tmp: Path, path: Path) -> None:
+    """Give ``tmp`` the name ``path`` unless that exists (``FileExistsError``), atomically."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: check, then rename (a small window)
+        if path.exists() or path.is_symlink():
+            raise FileExistsError(f"{path} exists") from None
+        os.rename(tmp, path)
+        return
+    tmp.unlink()
+
+
+class FolderBusyError(FileExistsError):
+    """:func:`folder_lock` found the folder locked by another process."""
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` for the block (``flock`` on the folder itself, so
+    no lock file is left behind and a killed process releases it). ``FileExistsError`` if
+    another process holds it (:class:`FolderBusyError`). Without ``fcntl`` (Windows) the block runs unlocked."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FolderBusyError(f"another process is writing to {folder}") from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def foreign_entries(folder: Path, own: str) -> list[str]:
+    """Names in ``folder`` that are not regular files matching the glob ``own``."""
+    return sorted(
+        p.name for p in folder.iterdir() if p.is_symlink() or not p.is_file() or not fnmatch.fnmatchcase(p.name, own)
+    )
+
+
+def install_dir(tmp: Path, path: Path, replace: bool, own: str = "*") -> None:
+    """Give the complete folder ``tmp`` the name ``path``, by :func:`atomic_dir`'s rules."""
+    _install_dir(Path(tmp), Path(path), replace, own)
+
+
+def install_file(tmp: Path, path: Path, replace: bool) -> None:
+    """Give the complete file ``tmp`` the name ``path``: replacing it, or (``replace=False``)
+    only if it does not exist (``FileExistsError``), by :func:`atomic_path`'s rules."""
+    if replace:
+        os.replace(tmp, path)
+    else:
+        _link_exclusive(Path(tmp), Path(path))
+
+
+def _install_dir(tmp: Path, path: Path, replace: bool, own: str) -> None:
+    try:
+        os.rename(tmp, path)  # atomic; refuses a non-empty folder or a file at ``path``
+        return
+    except OSError as e:
+        if not replace or path.is_symlink() or not path.is_dir():
+            raise FileExistsError(f"{path} exists and was not replaced") from e
+    if foreign_entries(path, own):
+        raise FileExistsError(f"{path} holds {', '.join(foreign_entries(path, own)[:5])}, not written here: not replaced")
+    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+    os.replace(path, old)  # onto the empty ``old``: the previous folder moved aside whole
+    foreign = foreign_entries(old, own)  # files added since the check above go back with it
+    if foreign:
+        os.rename(old, path)
+        raise FileExistsError(f"{path} holds {', '.join(foreign[:5])}, not written here: not replaced")
+    try:
+        os.rename(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.rename(old, path)
+        raise
+    for p in old.iterdir():  # only regular files matching ``own``, checked above
+        p.unlink()
+    old.rmdir()
+
+
+def read_capped(path: str | os.PathLike, limit: int) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them.
+
+    Raises ``ValueError`` (a message naming the file) for anything but a regular file (a FIFO
+    would block forever, ``/dev/zero`` never ends) and for a file over ``limit`` bytes;
+    ``FileNotFoundError`` and ``IsADirectoryError`` as ``open`` would.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO opens without waiting for a writer
+    with os.fdopen(fd, "rb") as fh:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(f"{path} is a folder")
+        if not stat.S_ISREG(mode):
+            raise ValueError(f"{path} is {_kind(mode)}, not a regular file")
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{path} is larger than {limit:,} bytes, more than a file of this kind can need")
+    return data
+
+
+def check_regular(path: str | os.PathLike) -> None:
+    """Raise ``ValueError`` unless ``path`` is a regular file (links followed); for files that
+    another library opens."""
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{path} is {_kind(mode)}, not a regular file")
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a file"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _umask() -> int:

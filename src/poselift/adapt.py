@@ -54,6 +54,7 @@ from typing import Any, Callable, NamedTuple, TypeVar
 
 import numpy as np
 
+from ._args import check_number
 from ._arrays import Container, to_numpy
 from .errors import InvalidArgumentError, NonFiniteError, PoseliftError, ShapeError
 from .skeleton import LAYOUT_ALIASES, canonical_layout, get_skeleton, guess_layouts
@@ -358,8 +359,11 @@ def adapt_layout(
     tgt = get_skeleton(canonical_layout(target))
     if tgt.name not in TARGETS:
         raise PoseliftError(f"target must be one of the lifter layouts {list(TARGETS)}; got {target!r}")
-    if min_confidence < 0:
-        raise ValueError(f"min_confidence must be >= 0; got {min_confidence}")
+    min_confidence = check_number(min_confidence, "min_confidence", lo=0.0, what="a confidence >= 0")
+    if isinstance(correction, str) and correction != "default":
+        raise InvalidArgumentError(f"correction must be 'default', None or a callable; got {correction!r}")
+    if not (correction is None or isinstance(correction, str) or callable(correction)):
+        raise InvalidArgumentError(f"correction must be 'default', None or a callable; got {type(correction).__name__}")
     x = to_numpy(keypoints)
     container = Container.of(keypoints, x)
     n = src.num_joints
@@ -391,9 +395,7 @@ def adapt_layout(
         raise NonFiniteError("confidence holds NaN or infinite values; use 0 for missing joints.")
     batch = shape[:-2]
     xy, conf = _map_flat(x.reshape(-1, n, 2), c.reshape(-1, n), src.name, tgt.name, min_confidence)
-    if isinstance(correction, str):
-        if correction != "default":
-            raise ValueError(f"correction must be 'default', None or a callable; got {correction!r}")
+    if isinstance(correction, str):  # "default", checked above
         correction = _default_correction(src.name, tgt.name)
     if correction is not None:
         corrected = to_numpy(correction(xy, conf))

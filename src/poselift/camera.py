@@ -54,6 +54,18 @@ CAMERA_MODELS = ("pinhole",)
 #: webcam main camera in its native orientation).
 DEFAULT_FOV_DEG = math.degrees(2.0 * math.atan(0.5))
 
+#: Focal lengths (pixels) a camera may have: below, the keypoints' pixels would span most of a
+#: half-space (a focal length in millimetres lands here); above, no lens magnifies so much.
+FOCAL_RANGE_PX = (1.0, 1e6)
+#: Largest principal point coordinate (pixels) accepted without an image size.
+MAX_PRINCIPAL_PX = 1e6
+#: Fields of view across the longer image side a pinhole camera can have (degrees).
+FOV_RANGE_DEG = (0.5, 170.0)
+
+_MM_HINT = (
+    "Focal lengths are in pixels: from millimetres, f_px = f_mm * image_width_px / sensor_width_mm "
+    "(e.g. 4.2 mm on a 6.2 mm-wide sensor at 4000 px: 2710 px)."
+)
 
 
 @dataclass(frozen=True)
@@ -87,10 +99,39 @@ class Camera:
                 raise CameraError(f"camera {name} must be a finite number; got {value!r}.")
         if self.fx <= 0 or self.fy <= 0:
             raise CameraError(f"camera focal lengths must be positive; got fx={self.fx}, fy={self.fy}.")
+        lo, hi = FOCAL_RANGE_PX
+        if not (lo <= self.fx <= hi and lo <= self.fy <= hi):
+            raise CameraError(
+                f"camera focal lengths must lie between {lo:g} and {hi:g} pixels; got fx={self.fx:g}, fy={self.fy:g}. {_MM_HINT}"
+            )
+        if not 0.2 <= self.fx / self.fy <= 5.0:
+            raise CameraError(f"camera fx / fy is {self.fx / self.fy:g}: no camera's pixels are so far from square (fx={self.fx:g}, fy={self.fy:g}).")
+        if max(abs(self.cx), abs(self.cy)) > MAX_PRINCIPAL_PX:
+            raise CameraError(f"camera principal point ({self.cx:g}, {self.cy:g}) lies more than {MAX_PRINCIPAL_PX:g} pixels from the image corner.")
         for name in ("width", "height"):
             value = getattr(self, name)
-            if value is not None and int(value) <= 0:
-                raise CameraError(f"camera image {name} must be positive; got {value}.")
+            if value is not None and not _whole_positive(value):
+                raise CameraError(f"camera image {name} must be a whole number of pixels above 0; got {value!r}.")
+        if self.width is not None and self.height is not None:
+            self.check_image(int(self.width), int(self.height))
+
+    def check_image(self, width: int, height: int) -> None:
+        """Raise :class:`CameraError` unless these intrinsics fit an image of ``width`` x ``height``
+        pixels: a field of view across the longer side within :data:`FOV_RANGE_DEG`, and the
+        principal point no further outside the image than its own size."""
+        long_side, f = (width, self.fx) if width >= height else (height, self.fy)
+        fov = math.degrees(2.0 * math.atan(0.5 * long_side / f))
+        lo, hi = FOV_RANGE_DEG
+        if not lo <= fov <= hi:
+            raise CameraError(
+                f"camera f={f:g} px gives a field of view of {fov:.3g} degrees across the {long_side}-pixel side "
+                f"of a {width} x {height} image; a pinhole camera has {lo:g} to {hi:g}. {_MM_HINT}"
+            )
+        if not (-width <= self.cx <= 2 * width and -height <= self.cy <= 2 * height):
+            raise CameraError(
+                f"camera principal point ({self.cx:g}, {self.cy:g}) lies far outside the {width} x {height} image; "
+                "it is usually near the image centre."
+            )
 
     @classmethod
     def from_image_size(cls, width: int, height: int, *, fov_deg: float | None = None) -> "Camera":
@@ -100,8 +141,8 @@ class Camera:
         (a field of view of :data:`DEFAULT_FOV_DEG`, 53.1 degrees, across the longer side),
         or the one that gives ``fov_deg`` across the longer side.
         """
-        if not (int(width) > 0 and int(height) > 0):
-            raise CameraError(f"image size must be positive; got {width} x {height}.")
+        if not (_whole_positive(width) and _whole_positive(height)):
+            raise CameraError(f"image size must be positive whole numbers of pixels; got {width!r} x {height!r}.")
         long_side = float(max(width, height))
         if fov_deg is None:
             f = long_side
@@ -153,6 +194,13 @@ class Camera:
         return np.stack([self.fx * p[..., 0] / z + self.cx, self.fy * p[..., 1] / z + self.cy], axis=-1)
 
 
+def _whole_positive(value: Any) -> bool:
+    """A whole number above 0 (an int, or a float without a fraction; not bool, NaN or a string)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return False
+    return math.isfinite(float(value)) and float(value) > 0 and float(value).is_integer()
+
+
 def as_camera(camera: "Camera | Mapping[str, Any] | tuple[int, int]") -> Camera:
     """A :class:`Camera` from a camera, a dict (:meth:`Camera.from_dict`) or an image size ``(width, height)``."""
     if isinstance(camera, Camera):
@@ -181,13 +229,14 @@ def solve_translation(
         keypoints: ``(*batch, N, 2)`` pixels the poses were lifted from (same joint layout).
         camera: intrinsics of the image.
         confidence: optional ``(*batch, N)`` weights (0: the joint does not count).
-        min_depth: depths below this (metres; a person behind or at the camera) are
-            clamped to it.
+        min_depth: a root closer than this (metres), or behind the camera, means the
+            keypoints or the intrinsics cannot be right (a focal length in millimetres
+            puts the person a few centimetres away): such a pose gets NaN.
 
     Returns:
         ``(*batch, 3)`` translations ``T``; ``poses3d + T[..., None, :]`` is in the camera
-        frame. NaN for poses with NaN coordinates, fewer than two weighted joints, or
-        keypoints that fix no translation (all at one pixel).
+        frame. NaN for poses with NaN coordinates, fewer than two weighted joints,
+        keypoints that fix no translation (all at one pixel), or a depth below ``min_depth``.
     """
     P = np.asarray(poses3d, dtype=np.float64)
     u = np.asarray(keypoints, dtype=np.float64)
@@ -199,6 +248,7 @@ def solve_translation(
     w = np.where(np.isfinite(w) & (w > 0), w, 0.0)
     ok = np.isfinite(P).all(axis=-1) & np.isfinite(u).all(axis=-1) & (w > 0)
     w = np.where(ok, w, 0.0)
+    w = w / np.maximum(w.max(axis=-1, keepdims=True, initial=0.0), 1e-300)  # only relative weights count (3e38 too)
     P = np.where(ok[..., None], P, 0.0)
     u = np.where(ok[..., None], u, 0.0)
 
@@ -212,14 +262,16 @@ def solve_translation(
     ww = np.concatenate([w, w], axis=-1)
     AtA = np.einsum("...ki,...k,...kj->...ij", A, ww, A)
     Aty = np.einsum("...ki,...k,...k->...i", A, ww, y)
-    scale = np.trace(AtA, axis1=-2, axis2=-1)
-    well_posed = np.abs(np.linalg.det(AtA)) > 1e-12 * np.maximum(scale, 1e-300) ** 3  # e.g. all joints at one pixel
-    enough = (ok.sum(axis=-1) >= 2) & well_posed
+    # solve for T scaled by the columns' norms: well conditioned for any focal length and offset
+    d = np.sqrt(np.maximum(np.diagonal(AtA, axis1=-2, axis2=-1), 1e-300))  # (*batch, 3)
+    AtA = AtA / (d[..., :, None] * d[..., None, :])
+    with np.errstate(all="ignore"):
+        well_posed = np.abs(np.linalg.det(AtA)) > 1e-12  # e.g. all joints at one pixel
+    enough = (ok.sum(axis=-1) >= 2) & well_posed & np.isfinite(AtA).all(axis=(-1, -2)) & np.isfinite(Aty).all(axis=-1)
     AtA = np.where(enough[..., None, None], AtA, np.eye(3))
-    T = np.linalg.solve(AtA, Aty[..., None])[..., 0]
-    T = np.where(enough[..., None], T, np.nan)
-    # a root at (or behind) the camera means the keypoints were nonsense for this pose
-    return np.where(T[..., 2:3] < min_depth, np.concatenate([T[..., :2], np.full_like(T[..., 2:], min_depth)], -1), T)
+    T = np.linalg.solve(AtA, np.where(enough[..., None], Aty / d, 0.0)[..., None])[..., 0] / d
+    enough &= np.isfinite(T).all(axis=-1) & (T[..., 2] >= min_depth)  # at or behind the camera: nonsense
+    return np.where(enough[..., None], T, np.nan)
 
 
 def to_camera_space(

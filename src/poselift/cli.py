@@ -171,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(JSON and npz), a picture and an animation. Drawing needs matplotlib: pip install \".[viz]\" (in the poselift checkout).",
     )
     p.add_argument("-o", "--output-dir", default="poselift-demo", metavar="DIR", help="output folder (default: poselift-demo)")
+    p.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier demo in DIR")
     p.add_argument("--model", default=None, metavar="NAME_OR_PATH", help=f"lifter to use (default: {DEFAULT_MODEL})")
 
     p = sub.add_parser(
@@ -234,7 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--run-dir", default=None, metavar="DIR",
         help="run folder (default: runs/<name>, the recipe's name or else its file name)",
     )  # fmt: skip
-    p.add_argument("--no-resume", action="store_true", help="start from scratch even if the run folder has checkpoints")
+    p.add_argument(
+        "--no-resume", action="store_true",
+        help="start from scratch: an earlier run's checkpoints, log, best/ and final/ in the run folder are removed",
+    )  # fmt: skip
 
     p = sub.add_parser(
         "finetune",
@@ -295,8 +299,10 @@ def _parse_camera(text: str | None) -> Any:
 
     path = Path(text)
     if path.suffix.lower() == ".json" or path.exists():
+        from ._files import read_capped
+
         try:
-            spec = json.loads(path.read_text(encoding="utf-8"))
+            spec = json.loads(read_capped(path, 1 << 20).decode("utf-8"))  # a regular file of at most 1 MB
         except (OSError, ValueError) as e:
             raise CameraError(f"cannot read the camera file {path}: {e}") from None
         if not isinstance(spec, dict):
@@ -413,7 +419,9 @@ def _cmd_lift(args: argparse.Namespace) -> int:
 
     _check_output(args.output, [args.input], args.overwrite, (".json", ".npz"))
     if args.plot:
-        _check_output(args.plot, [args.input, args.output], args.overwrite, ())
+        from .viz import PLOT_SUFFIXES
+
+        _check_output(args.plot, [args.input, args.output], args.overwrite, PLOT_SUFFIXES)
     layout_arg = None if args.layout == "auto" else args.layout
     data = read_keypoints(args.input, layout=layout_arg)
     lifter = Lifter.from_pretrained(args.model)
@@ -490,7 +498,7 @@ def _cmd_lift(args: argparse.Namespace) -> int:
         )
     out = write_poses(
         args.output, poses, skeleton=target, frames=data.frames, num_people=data.num_people,
-        lifted=lifted, missing=missing, filled=filled, metadata=metadata,
+        lifted=lifted, missing=missing, filled=filled, metadata=metadata, overwrite=args.overwrite,
     )  # fmt: skip
     print(f"wrote:   {out}")
 
@@ -545,7 +553,7 @@ def _why(reasons: np.ndarray, missing: np.ndarray, lifter: Any) -> str:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    paths = run_demo(args.output_dir, model=args.model)
+    paths = run_demo(args.output_dir, model=args.model, overwrite=args.overwrite)
     print(f"demo outputs in {Path(args.output_dir).resolve()}:")
     for key, path in paths.items():
         print(f"  {key:>4}: {path}")
@@ -586,7 +594,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         record = {"model": str(args.model), "inputs": args.inputs, "correction": correction is not None,
                   "stride": stride, "subjects": list(TEST_SUBJECTS), **result}
-        with atomic_path(out) as tmp:
+        with atomic_path(out, replace=args.overwrite) as tmp:  # FileExistsError if written meanwhile
             tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {out}")
     return 0
@@ -613,7 +621,7 @@ def _evaluate_cmu(args: argparse.Namespace, lifter) -> int:
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
         record = {"model": str(args.model), "data": "cmu", "inputs": args.inputs, "clips": args.clips, "stride": stride, **result}
-        with atomic_path(out) as tmp:
+        with atomic_path(out, replace=args.overwrite) as tmp:  # FileExistsError if written meanwhile
             tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {out}")
     return 0
@@ -654,8 +662,12 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from .lifter import Lifter
 
-    _check_output(args.onnx, [], args.overwrite, (".onnx",))
-    path = Lifter.from_pretrained(args.model, backend="torch").export_onnx(args.onnx, opset=args.opset)
+    from ._files import atomic_path
+
+    path = _check_output(args.onnx, [], args.overwrite, (".onnx",))
+    lifter = Lifter.from_pretrained(args.model, backend="torch")
+    with atomic_path(path, replace=args.overwrite) as tmp:  # FileExistsError if written meanwhile
+        lifter.export_onnx(tmp, opset=args.opset)
     print(f"wrote {path}")
     return 0
 

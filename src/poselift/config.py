@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .errors import ConfigError
 from .skeleton import BONE_RATIOS, SKELETONS, get_skeleton
 
-__all__ = ["LifterConfig", "CompletionConfig", "CorrectionConfig", "FORMAT_VERSION", "DIGEST_FIELD"]
+__all__ = ["LifterConfig", "CompletionConfig", "CorrectionConfig", "FORMAT_VERSION", "DIGEST_FIELD", "GRAPHS_FIELD"]
 
 #: The config format this version of poselift writes and reads.
 FORMAT_VERSION = 1
@@ -20,6 +20,10 @@ FORMAT_VERSION = 1
 #: to the saved folder, not to the architecture, so the configs ignore it and
 #: :func:`poselift.weights.verify_weights` checks it on load.
 DIGEST_FIELD = "weights_digest"
+#: Key of ``config.json`` holding the SHA-256 of each ONNX graph shipped in the folder
+#: (``{"model.onnx": ...}``), recorded when a graph is exported there; like the weights
+#: digest it belongs to the folder, and :func:`poselift.onnx.open_graph` checks it.
+GRAPHS_FIELD = "graph_digests"
 
 
 def _check_version(data: Any, source: str, what: str) -> None:
@@ -108,7 +112,7 @@ class LifterConfig(BaseModel):
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: expected a JSON object, got {type(data).__name__}")
         _check_version(data, source, "lifter")
-        data = {k: v for k, v in data.items() if k != DIGEST_FIELD}
+        data = {k: v for k, v in data.items() if k not in (DIGEST_FIELD, GRAPHS_FIELD)}
         try:  # strict: "512" is not a width, true is not a version; Infinity is no number
             return cls.model_validate(data, strict=True)
         except ValidationError as e:
@@ -116,11 +120,15 @@ class LifterConfig(BaseModel):
 
     @classmethod
     def from_file(cls, path: str | Path) -> "LifterConfig":
+        from ._files import read_capped
+
         path = Path(path)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(read_capped(path, 1 << 20).decode("utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
             raise ConfigError(f"{path}: not valid JSON ({e}); the download may be corrupt") from None
+        except ValueError as e:  # a FIFO or device, or far too large for a config
+            raise ConfigError(f"{e}: a config.json is a small JSON file written by save_pretrained()") from None
         return cls.from_dict(data, source=str(path))
 
 
@@ -149,7 +157,7 @@ class CorrectionConfig(BaseModel):
             kind = data.get("kind") if isinstance(data, dict) else type(data).__name__
             raise ConfigError(f"{source}: not a correction config (kind={kind!r})")
         _check_version(data, source, "correction")
-        data = {k: v for k, v in data.items() if k != DIGEST_FIELD}
+        data = {k: v for k, v in data.items() if k not in (DIGEST_FIELD, GRAPHS_FIELD)}
         try:
             return cls.model_validate(data, strict=True)
         except ValidationError as e:

@@ -42,6 +42,9 @@ from .weights import (
 
 __all__ = ["LearnedCorrection", "load_correction", "correction_card"]
 
+#: RMS size in pixels every pose is brought to before the correction network sees it.
+_WORKING_SIZE = 100.0
+
 
 class LearnedCorrection:
     """A learned correction, usable as ``correction=`` of the adapters.
@@ -83,8 +86,19 @@ class LearnedCorrection:
         flat = x.reshape(-1, *x.shape[-2:]).astype(np.float64 if x.dtype == np.float64 else np.float32)
         complete = (c.reshape(flat.shape[:2]) > 0).all(axis=-1) & np.isfinite(flat).all(axis=(-1, -2))
         if complete.any():
-            rows = np.ascontiguousarray(flat[complete], dtype=np.float32)
-            flat[complete] = self.runner.correct(rows)
+            # The correction moves joints relative to the pose's centre and size; it runs on each
+            # pose centred and brought to one size, in float64 around it, so offsets of 1e9 px or
+            # scales of 1e20 lose no precision and never overflow float32 inside the network.
+            rows = flat[complete].astype(np.float64)
+            centre = rows.mean(axis=1, keepdims=True)
+            dev = rows - centre
+            with np.errstate(all="ignore"):
+                top = np.abs(dev).max(axis=(1, 2), keepdims=True)
+                size = top * np.sqrt(np.square(dev / np.where(top > 0, top, 1.0)).mean(axis=(1, 2), keepdims=True))
+            sized = (np.isfinite(size) & (size > 0))[:, 0, 0]  # all joints at one point: nothing to correct
+            work = (dev[sized] / size[sized] * _WORKING_SIZE).astype(np.float32)
+            rows[sized] = centre[sized] + self.runner.correct(work).astype(np.float64) / _WORKING_SIZE * size[sized]
+            flat[complete] = rows
         return container.restore(flat.reshape(x.shape))
 
     def correct_complete(self, keypoints: Any) -> Any:

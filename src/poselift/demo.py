@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .adapt import adapt_openpose
-from .errors import PoseliftError
+from .errors import OutputExistsError, PoseliftError
 from .weights import DEFAULT_MODEL
 from .io import read_keypoints, write_poses
 from .lifter import Lifter
@@ -58,13 +58,21 @@ def _representative_frame(kp: np.ndarray, lifted: np.ndarray) -> int:
     return int(np.argmax(spread))
 
 
-def run_demo(output_dir: str | os.PathLike = "poselift-demo", *, model: str | os.PathLike | None = None) -> dict[str, Path]:
+#: The files :func:`run_demo` writes into its output folder.
+DEMO_OUTPUTS = ("poses3d.json", "poses3d.npz", "skeleton.png", "skeleton.gif")
+
+
+def run_demo(
+    output_dir: str | os.PathLike = "poselift-demo", *, model: str | os.PathLike | None = None, overwrite: bool = False
+) -> dict[str, Path]:
     """Lift the bundled OpenPose sample and write the results.
 
     Args:
         output_dir: folder for the outputs (created if needed).
         model: a lifter name or folder for :meth:`Lifter.from_pretrained`; ``None`` loads
             the default released weights (``poselift/h36m-17``).
+        overwrite: replace outputs of an earlier demo in ``output_dir``; otherwise they
+            raise :class:`~poselift.errors.OutputExistsError` before any work.
 
     Returns:
         ``{"json": poses3d.json, "npz": poses3d.npz, "png": skeleton.png, "gif": skeleton.gif}``:
@@ -74,6 +82,9 @@ def run_demo(output_dir: str | os.PathLike = "poselift-demo", *, model: str | os
     from .viz import save_pose_animation, save_pose_plot
 
     out = Path(output_dir)
+    taken = [name for name in DEMO_OUTPUTS if (out / name).exists()]
+    if taken and not overwrite:
+        raise OutputExistsError(f"{out.resolve()} already holds {', '.join(taken)}", option="overwrite=True")
     sample = sample_path("openpose_walk")
     data = read_keypoints(sample)
     if data.layout != "openpose_body25" or data.max_people < 1:
@@ -95,7 +106,7 @@ def run_demo(output_dir: str | os.PathLike = "poselift-demo", *, model: str | os
     for key in ("json", "npz"):
         paths[key] = write_poses(
             out / f"poses3d.{key}", poses[:, None], skeleton=lifter.skeleton, frames=data.frames,
-            lifted=lifted[:, None], metadata=meta,
+            lifted=lifted[:, None], metadata=meta, overwrite=overwrite,
         )  # fmt: skip
 
     with_conf = np.concatenate([kp25, conf25[..., None]], axis=-1)
@@ -122,9 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m poselift.demo", description="Lift the bundled OpenPose sample.")
     parser.add_argument("output_dir", nargs="?", default="poselift-demo")
     parser.add_argument("--model", default=None, help=f"lifter name or folder (default {DEFAULT_MODEL})")
+    parser.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier demo")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    paths = run_demo(args.output_dir, model=args.model)
+    paths = run_demo(args.output_dir, model=args.model, overwrite=args.overwrite)
     for key, path in paths.items():
         print(f"{key:>4}: {path}")
     return 0

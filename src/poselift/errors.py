@@ -22,8 +22,9 @@ __all__ = [
     "CameraError",
     "VideoInputError",
     "ExportError",
-    "DataError",
     "OutputExistsError",
+    "OutputConflictError",
+    "DataError",
 ]
 
 
@@ -105,6 +106,12 @@ class OutputExistsError(PoseliftError, FileExistsError):
     def with_option(self, option: str) -> "OutputExistsError":
         """The same error naming another spelling of the option (``--overwrite`` for the command line)."""
         return OutputExistsError(self.what, option=option)
+
+
+class OutputConflictError(PoseliftError, FileExistsError):
+    """An output that ``--overwrite`` may not replace either: an input inside an output path,
+    files poselift did not write, something of another kind in an output's place, or another
+    run writing the same folder."""
 
 
 def install_hint(extra: str) -> str:

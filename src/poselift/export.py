@@ -19,7 +19,6 @@ without a pose (NaN) are filled by linear interpolation between the nearest pose
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,9 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import ExportError, ShapeError
+from ._args import check_coordinates, check_fps
+from ._arrays import to_numpy
+from .errors import ExportError, InvalidArgumentError, OutputExistsError, ShapeError
 from ._files import atomic_path
 from .skeleton import Skeleton, get_skeleton
 from .smooth import bone_tree, fix_bone_lengths
@@ -105,7 +106,10 @@ def _fill_gaps(poses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Interpolate NaN frames linearly between posed frames; returns (poses, gap indices)."""
     valid = np.isfinite(poses).all(axis=(1, 2))
     if not valid.any():
-        raise ExportError("no frame holds a complete pose: there is nothing to export.")
+        raise ExportError(
+            "no frame holds a complete pose with its joints apart (all NaN, or every joint at one point): "
+            "there is nothing to export."
+        )
     gaps = np.flatnonzero(~valid)
     if gaps.size:
         t = np.arange(len(poses))
@@ -191,17 +195,19 @@ def _motion(P: np.ndarray, skel: Skeleton, tree: BvhSkeleton) -> tuple[np.ndarra
     src = [s if s >= 0 else skel.num_joints for s in tree.source]
     # rest direction of each bone: its normalised median direction over the frames
     rest_dir: dict[int, np.ndarray] = {}
-    cur_dir: dict[int, np.ndarray] = {}
+    cur_dir: dict[int, np.ndarray] = {}  # NaN in frames where the bone has no length (no direction)
     offsets = np.zeros((K, 3))
     for k in range(K):
         child = tree.bone_child[k]
         if child is None:
             continue
         v = pts[:, child] - pts[:, src[k]]
-        d = v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
-        m = np.median(d, axis=0)
+        norm = np.linalg.norm(v, axis=-1, keepdims=True)
+        d = np.where(norm > 1e-9, v / np.maximum(norm, 1e-12), np.nan)
+        has = np.isfinite(d).all(axis=-1)
+        m = np.median(d[has], axis=0) if has.any() else np.array([0.0, 1.0, 0.0])  # zero length throughout: any
         if np.linalg.norm(m) < 1e-6:
-            m = d[0]
+            m = d[has][0]
         rest_dir[k], cur_dir[k] = m / np.linalg.norm(m), d
     child_of = {k: [c for c in range(K) if tree.parents[c] == k] for k in range(K)}
     for k in range(K):
@@ -215,12 +221,13 @@ def _motion(P: np.ndarray, skel: Skeleton, tree: BvhSkeleton) -> tuple[np.ndarra
         parent_R = glob[:, tree.parents[k]] if tree.parents[k] >= 0 else np.broadcast_to(np.eye(3), (F, 3, 3))
         if tree.bone_child[k] is not None:
             a = np.einsum("fij,j->fi", parent_R, rest_dir[k])
-            glob[:, k] = _rotation_between(a, cur_dir[k]) @ parent_R
+            glob[:, k] = _rotation_between(a, np.where(np.isfinite(cur_dir[k]), cur_dir[k], a)) @ parent_R
         elif child_of[k]:  # a branching joint: the best common turn of its bones
             kids = child_of[k]
             rest = np.stack([rest_dir[c] for c in kids])
+            held = np.einsum("fij,kj->fki", parent_R, rest)  # a bone without length turns with the parent
             cur = np.stack([cur_dir[c] for c in kids], axis=1)
-            glob[:, k] = _kabsch(rest, cur)
+            glob[:, k] = _kabsch(rest, np.where(np.isfinite(cur), cur, held))
         else:
             glob[:, k] = parent_R
         local[:, k] = np.einsum("fji,fjk->fik", parent_R, glob[:, k])
@@ -269,6 +276,7 @@ def write_bvh(
     *,
     axes: Literal["camera", "yup"] = "camera",
     units: Literal["cm", "m", "mm"] = "cm",
+    overwrite: bool = True,
 ) -> tuple[Path, np.ndarray]:
     """Write ``(frames, N, 3)`` poses (metres) as a BVH file.
 
@@ -282,20 +290,28 @@ def write_bvh(
         axes: ``"camera"`` for poselift's camera frame (x right, y down, z away) or
             ``"yup"`` for poses already in a y-up frame (:func:`poselift.camera.align_to_world`).
         units: length unit written to the file.
+        overwrite: replace an existing ``path``; if False, :class:`OutputExistsError` when
+            ``path`` exists when the file is complete (another process wrote it meanwhile).
 
     Returns:
         The path written and the indices of the frames that were filled in.
     """
     skel = get_skeleton(skeleton)
-    P = np.asarray(poses, dtype=np.float64)
+    P = to_numpy(poses, "poses").astype(np.float64)  # real numbers only: no None, strings or ragged lists
     if P.ndim != 3 or P.shape[1:] != (skel.num_joints, 3) or P.shape[0] == 0:
         raise ShapeError(f"poses must have shape (frames, {skel.num_joints}, 3) with frames >= 1; got {P.shape}.")
-    if not (fps > 0 and math.isfinite(fps)):
-        raise ExportError(f"fps must be a positive number; got {fps}.")
+    try:
+        check_coordinates(P, "poses")  # 1e200 m: bone lengths would overflow to NaN
+        fps = check_fps(fps)  # a Frame Time neither 0 nor 300 digits long
+    except InvalidArgumentError as e:
+        raise ExportError(str(e)) from None
     if axes not in ("camera", "yup"):
         raise ExportError(f"axes must be 'camera' or 'yup'; got {axes!r}.")
     if units not in _UNITS:
         raise ExportError(f"units must be one of {sorted(_UNITS)}; got {units!r}.")
+    with np.errstate(invalid="ignore"):  # NaN frames stay NaN
+        spread = np.linalg.norm(P - P.mean(axis=1, keepdims=True), axis=-1).max(axis=1)
+    P = np.where((spread > 1e-6)[:, None, None], P, np.nan)  # every joint at one point: no bone has a direction
     P, gaps = _fill_gaps(P)
     if axes == "camera":
         P = P @ _CAMERA_TO_YUP.T
@@ -317,8 +333,10 @@ def write_bvh(
         lines.append(" ".join(f"{v:.6f}" for v in values))
     path = Path(path)
     try:
-        with atomic_path(path) as tmp:
+        with atomic_path(path, replace=overwrite) as tmp:
             tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    except FileExistsError:
+        raise OutputExistsError(f"{path.resolve()} exists (written by another process meanwhile?) and was not replaced", option="overwrite=True") from None
     except OSError as e:
         raise ExportError(f"cannot write the BVH file {path}: {e.strerror or e}. Check the folder exists and is writable.") from e
     return path, gaps

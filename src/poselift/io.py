@@ -31,6 +31,7 @@ joint name -> ``[x, y, z]``) or ``.npz``, with the layout, units and axes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -43,8 +44,16 @@ from typing import Any, Sequence
 import numpy as np
 
 from ._arrays import to_bool, to_numpy
-from ._files import atomic_path
-from .errors import EmptyInputError, KeypointValueError, NonFiniteError, PoseliftError, ShapeError
+from ._files import atomic_path, check_regular, read_capped
+from .errors import (
+    EmptyInputError,
+    KeypointValueError,
+    NonFiniteError,
+    OutputConflictError,
+    OutputExistsError,
+    PoseliftError,
+    ShapeError,
+)
 from .skeleton import SKELETONS, Skeleton, canonical_layout, get_skeleton, guess_layouts
 
 __all__ = [
@@ -258,19 +267,29 @@ def _natural_key(name: str) -> list:
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
 
 
+#: Largest keypoint JSON file read (COCO's train2017 keypoint annotations are 238 MB).
+MAX_JSON_BYTES = 1 << 30
+#: Largest array read from an ``.npy`` or ``.npz`` (about 130 million poses of 17 float32 joints).
+MAX_ARRAY_BYTES = 16 << 30
+
+
 def _load_json(path: Path) -> Any:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_capped(path, MAX_JSON_BYTES).decode("utf-8")
     except UnicodeDecodeError as e:
         raise PoseliftError(f"{path}: not a UTF-8 text file ({e.reason})") from None
     except IsADirectoryError:
         raise PoseliftError(f"{path} is a folder, not a JSON file") from None
+    except ValueError as e:  # a FIFO, a device, or beyond the size cap
+        raise PoseliftError(f"{e}; give a JSON file of keypoints") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise PoseliftError(f"{path}: malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
     except RecursionError:
         raise PoseliftError(f"{path}: JSON nested too deeply to be a keypoint file") from None
+    except ValueError as e:  # an integer of more than 4,300 digits (Python's conversion limit)
+        raise PoseliftError(f"{path}: a number in it cannot be read ({e}); no keypoint file needs such numbers") from None
 
 
 def _triplets(values: Any, where: str) -> np.ndarray:
@@ -280,8 +299,17 @@ def _triplets(values: Any, where: str) -> np.ndarray:
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         bad = next(v for v in values if not (isinstance(v, (int, float)) and not isinstance(v, bool)))
         raise PoseliftError(f"{where}: expected a flat list of numbers; found {json.dumps(bad)[:40]}")
-    with np.errstate(over="ignore"):
-        arr = np.asarray(values, dtype=np.float32)
+    try:
+        wide = np.asarray(values, dtype=np.float64)
+    except OverflowError:  # an integer beyond even float64
+        raise PoseliftError(f"{where}: a number lies beyond the floating-point range; keypoints are pixel coordinates") from None
+    with np.errstate(invalid="ignore"):
+        beyond = np.isfinite(wide) & (np.abs(wide) > np.finfo(np.float32).max)
+    if beyond.any():  # would read as infinite, that is, as a missing joint
+        raise PoseliftError(
+            f"{where}: the value {wide[beyond][0]:g} lies beyond float32's range (3.4e38); keypoints are pixel coordinates"
+        )
+    arr = wide.astype(np.float32)
     if arr.ndim != 1 or arr.size == 0 or arr.size % 3:
         raise ShapeError(
             f"{where}: expected a flat list of x, y, confidence triplets; got {arr.size} values"
@@ -379,11 +407,19 @@ def read_openpose(path: str | os.PathLike, *, layout: str | None = None) -> Keyp
 
     name = canonical_layout(layout) if layout is not None else None
     n = SKELETONS[name].num_joints if name is not None else None
-    people: list[list[np.ndarray]] = []
-    frames: list[str] = []
+    read: list[tuple[Path, list[np.ndarray], float | None]] = []
     errors: dict[str, str] = {}
     first_error: PoseliftError | None = None
     rates: set[float | None] = set()
+
+    def skip(file: Path, e: PoseliftError) -> None:
+        nonlocal first_error
+        if len(files) == 1:
+            raise e
+        first_error = first_error or e
+        errors[str(file)] = str(e)
+        logger.warning("skipping unreadable OpenPose file: %s", e)
+
     for file in files:
         try:
             obj = _load_json(file)
@@ -391,23 +427,43 @@ def read_openpose(path: str | os.PathLike, *, layout: str | None = None) -> Keyp
             sizes = sorted({len(t) for t in persons})
             if len(sizes) > 1:
                 raise ShapeError(f"{file}: people have different joint counts {sizes}")
-            if sizes and n is None:
-                name, n = _layout_for_openpose(sizes[0], file), sizes[0]
-            elif sizes and sizes[0] != n:
-                raise ShapeError(
-                    f"{file}: people have {sizes[0]} joints but "
-                    f"{'the layout ' + repr(name) if layout else 'earlier frames'} {n}. {_count_hint(sizes[0])}"
-                )
         except PoseliftError as e:
-            if len(files) == 1:
-                raise
-            first_error = first_error or e
-            errors[str(file)] = str(e)
-            logger.warning("skipping unreadable OpenPose file: %s", e)
+            skip(file, e)
+            continue
+        read.append((file, persons, _recorded_fps(obj)))
+    if n is None:  # the joint count most files hold, not the first file's (one odd file must not drop the rest)
+        counts: dict[int, int] = {}
+        for _, persons, _ in read:
+            if persons and len(persons[0]) in _OPENPOSE_LAYOUTS:
+                counts[len(persons[0])] = counts.get(len(persons[0]), 0) + 1
+        if counts:
+            ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+            if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+                raise ShapeError(
+                    f"the files in {path.resolve()} disagree on the joint count: "
+                    + ", ".join(f"{c} files hold {k} joints" for k, c in ranked)
+                    + "; pass layout=... (--layout) to say which to read"
+                )
+            first = next(file for file, persons, _ in read if persons and len(persons[0]) == ranked[0][0])
+            name, n = _layout_for_openpose(ranked[0][0], first), ranked[0][0]
+    people: list[list[np.ndarray]] = []
+    frames: list[str] = []
+    for file, persons, recorded in read:
+        if persons and len(persons[0]) != n and n is None:
+            try:
+                _layout_for_openpose(len(persons[0]), file)  # raises: no OpenPose layout has this count
+            except ShapeError as e:
+                skip(file, e)
+                continue
+        if persons and len(persons[0]) != n:
+            skip(file, ShapeError(
+                f"{file}: people have {len(persons[0])} joints but "
+                f"{'the layout ' + repr(name) if layout else 'most files'} {n}. {_count_hint(len(persons[0]))}"
+            ))  # fmt: skip
             continue
         people.append(persons)
         frames.append(file.stem)
-        rates.add(_recorded_fps(obj))
+        rates.add(recorded)
     if not frames:
         raise PoseliftError(
             f"none of the {len(files)} JSON files in {path.resolve()} could be read; first error: {first_error}"
@@ -472,8 +528,17 @@ def _read_coco_obj(obj: Any, path: Path, layout: str | None) -> KeypointData:
     if isinstance(images, list):
         for img in images:
             if isinstance(img, dict) and isinstance(img.get("id"), (int, str)) and not isinstance(img["id"], bool):
+                name = str(img.get("file_name", img["id"]))
+                if img["id"] in names:  # listed twice: one frame, unless the two entries disagree
+                    if names[img["id"]] != name:
+                        raise PoseliftError(
+                            f"{path}: image id {img['id']!r} is listed twice, as {names[img['id']]!r} and {name!r}; "
+                            "its annotations cannot be assigned to one of them"
+                        )
+                    logger.warning("%s: image id %r is listed twice; read as one frame", path, img["id"])
+                    continue
                 order.append(img["id"])
-                names[img["id"]] = str(img.get("file_name", img["id"]))
+                names[img["id"]] = name
     per_image: dict[Any, list[np.ndarray]] = {}
     per_score: dict[Any, list[float]] = {}
     n: int | None = None
@@ -529,39 +594,82 @@ def _read_coco_obj(obj: Any, path: Path, layout: str | None) -> KeypointData:
 def _check_npy_size(path: Path) -> None:
     """Refuse an ``.npy`` whose header promises more data than the file holds (truncated or
     corrupt), before numpy allocates an array of the promised size."""
-    fmt = np.lib.format
     with open(path, "rb") as fh:
-        version = fmt.read_magic(fh)
-        read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-        shape, _, dtype = read_header(fh)
-        needed = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize if not dtype.hasobject else 0
+        _, _, _, needed = _npy_header(fh, str(path))
         left = path.stat().st_size - fh.tell()
     if needed > left:
         raise PoseliftError(f"{path}: the header announces {needed:,} bytes of data but the file holds {left:,}: it is truncated")
 
 
+def _npy_header(fh: Any, where: str) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """``(shape, fortran_order, dtype, data bytes)`` of the ``.npy`` header at ``fh``; refuses
+    object arrays (pickles) and arrays over :data:`MAX_ARRAY_BYTES`."""
+    fmt = np.lib.format
+    version = fmt.read_magic(fh)
+    read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+    shape, fortran, dtype = read_header(fh)
+    if dtype.hasobject:
+        raise PoseliftError(
+            f"{where} cannot be read as a numeric numpy file: it holds Python objects (they would need pickle); "
+            "write it with numpy.save / numpy.savez from a numeric array"
+        )
+    needed = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize  # float: no int64 overflow for absurd shapes
+    if needed > MAX_ARRAY_BYTES:
+        raise PoseliftError(f"{where}: the header announces {needed:,.0f} bytes of data, more than the {MAX_ARRAY_BYTES:,} poselift reads")
+    return shape, fortran, dtype, int(needed)
+
+
+def _load_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz``, each member's header checked before any data is read, and the
+    data read as it decompresses: a member whose header promises more than it holds is refused
+    without allocating the promised size (numpy's own reader allocates it first)."""
+    import zipfile
+
+    out: dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            where = f"{path}, member {info.filename}"
+            with archive.open(info) as fh:
+                shape, fortran, dtype, needed = _npy_header(fh, where)
+                parts, got = [], 0
+                while got < needed:
+                    block = fh.read(min(needed - got, 1 << 24))
+                    if not block:
+                        break
+                    parts.append(block)
+                    got += len(block)
+            if got < needed:
+                raise PoseliftError(f"{where}: the header announces {needed:,} bytes of data but the member holds {got:,}: it is truncated")
+            data = bytearray().join(parts)  # writable, one allocation of what the member really held
+            del parts
+            array = np.frombuffer(data, dtype=dtype, count=int(np.prod(shape, dtype=np.int64)))
+            out[info.filename[: -len(".npy")]] = array.reshape(shape, order="F" if fortran else "C")
+    return out
+
+
 def _read_numpy(path: Path, layout: str | None) -> KeypointData:
     frames = None
     try:
+        check_regular(path)  # a FIFO would block numpy forever, a device never end
         if path.suffix.lower() == ".npy":
             _check_npy_size(path)
-        data = np.load(path, allow_pickle=False)
-        if isinstance(data, np.ndarray):
-            kp, conf = data, None
+            kp, conf = np.load(path, allow_pickle=False), None
         else:
-            with data:
-                keys = set(data.files)
-                if "keypoints" not in keys:
-                    raise PoseliftError(
-                        f"{path}: an .npz needs a 'keypoints' array (and optionally 'confidence', 'frames', "
-                        f"'layout'); it holds {sorted(keys)}"
-                    )
-                kp = data["keypoints"]
-                conf = data["confidence"] if "confidence" in keys else None
-                if "frames" in keys:
-                    frames = [str(f) for f in np.atleast_1d(data["frames"])]
-                if layout is None and "layout" in keys:
-                    layout = str(data["layout"])
+            data = _load_npz(path)
+            keys = set(data)
+            if "keypoints" not in keys:
+                raise PoseliftError(
+                    f"{path}: an .npz needs a 'keypoints' array (and optionally 'confidence', 'frames', "
+                    f"'layout'); it holds {sorted(keys)}"
+                )
+            kp = data["keypoints"]
+            conf = data["confidence"] if "confidence" in keys else None
+            if "frames" in keys:
+                frames = [str(f) for f in np.atleast_1d(data["frames"])]
+            if layout is None and "layout" in keys:
+                layout = str(data["layout"])
     except PoseliftError:
         raise
     except Exception as e:  # numpy and zipfile raise many types (ValueError, EOFError, SyntaxError, ...)
@@ -601,6 +709,7 @@ def write_poses(
     translation: Any = None,
     units: str = "m",
     metadata: dict[str, Any] | None = None,
+    overwrite: bool = True,
 ) -> Path:
     """Write lifted 3D poses to ``.json`` or ``.npz``.
 
@@ -623,6 +732,8 @@ def write_poses(
             camera frame are ``poses3d + translation``.
         units: unit of the coordinates (``"m"`` for metric lifter output).
         metadata: extra JSON-serialisable information (model name, input file, ...).
+        overwrite: replace an existing ``path``; if False, :class:`OutputExistsError` when
+            ``path`` exists when the file is complete (another process wrote it meanwhile).
 
     JSON layout::
 
@@ -713,7 +824,7 @@ def write_poses(
         text = json.dumps(header, indent=1, allow_nan=False)
         for pattern in (_NUMBER_LIST, _NAME_LIST):
             text = pattern.sub(lambda m: "[" + ", ".join(v.strip() for v in m.group(1).split(",")) + "]", text)
-        with atomic_path(path) as tmp:
+        with _output(path, overwrite) as tmp:
             tmp.write_text(text + "\n", encoding="utf-8")
     elif suffix == ".npz":
         arrays: dict[str, np.ndarray] = {
@@ -733,10 +844,21 @@ def write_poses(
             arrays["filled"] = fill
         if trans is not None:
             arrays["translation"] = np.where(ok[..., None], trans, np.nan).astype(np.float32)
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        with _output(path, overwrite) as tmp, open(tmp, "wb") as fh:
             np.savez_compressed(fh, **arrays)
     else:
         raise PoseliftError(f"output file {path} must end in .json or .npz")
     logger.info("wrote %d frames of %s poses to %s", n_frames, skel.name, path)
     return path
 
+
+@contextlib.contextmanager
+def _output(path: Path, overwrite: bool):
+    """:func:`atomic_path`, with an output that appeared meanwhile raised as :class:`OutputExistsError`."""
+    try:
+        with atomic_path(path, replace=overwrite) as tmp:
+            yield tmp
+    except FileExistsError:
+        raise OutputExistsError(f"{path.resolve()} exists (written by another process meanwhile?) and was not replaced", option="overwrite=True") from None
+    except IsADirectoryError:  # a folder where the file goes: never replaced
+        raise OutputConflictError(f"{path.resolve()} is a folder; give a file name, or move the folder away.") from None

@@ -20,6 +20,7 @@ from ._arrays import Container, is_tensor, to_numpy
 from .adapt import Adapted
 from .config import LifterConfig
 from .errors import (
+    CameraError,
     DegeneratePoseError,
     EmptyInputError,
     InvalidArgumentError,
@@ -119,8 +120,12 @@ UNLIFTABLE_REASONS: dict[str, str] = {
     "nonfinite": "NaN or infinite coordinates in a joint that is not marked missing",
     "degenerate": "all visible joints at one point (within the precision of the input)",
     "nonfinite_output": "the network returned NaN or infinite values (broken weights)",
+    "camera": "no place in the camera frame re-projects the pose onto its keypoints (closer than 0.1 m, "
+    "or behind the camera): the intrinsics do not fit the keypoints",
 }
-_CODES = ("", "missing_joints", "nonfinite", "degenerate", "nonfinite_output")
+_CODES = ("", "missing_joints", "nonfinite", "degenerate", "nonfinite_output", "camera")
+#: Body heights ``lift`` accepts, in metres (beyond them the output leaves float32's useful range).
+HEIGHT_RANGE_M = (0.1, 10.0)
 #: Root-mean-square size, in pixels, that every pose is brought to before the network sees it.
 _WORKING_SIZE = 100.0
 
@@ -140,7 +145,25 @@ class LiftResult(NamedTuple):
     reason: np.ndarray
 
 
+#: Poses screened at a time: the float64 temporaries of :func:`_screen` stay a few MB for any input.
+_SCREEN_ROWS = 4096
+
+
 def _screen(
+    x: np.ndarray, missing: np.ndarray | None, tol: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_screen_rows` over chunks of :data:`_SCREEN_ROWS` poses, so memory stays bounded by
+    the float32 working copy (F32: whole-input float64 copies took 8 GB for 5e6 poses)."""
+    B = x.shape[0]
+    nonfinite, degenerate = np.empty(B, dtype=bool), np.empty(B, dtype=bool)
+    x_work = np.empty(x.shape, dtype=np.float32)
+    for s in range(0, B, _SCREEN_ROWS):
+        rows = slice(s, s + _SCREEN_ROWS)
+        nonfinite[rows], degenerate[rows], x_work[rows] = _screen_rows(x[rows], None if missing is None else missing[rows], tol)
+    return nonfinite, degenerate, x_work
+
+
+def _screen_rows(
     x: np.ndarray, missing: np.ndarray | None, tol: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Check ``(B, N, 2)`` poses and bring them to one working size, in float64.
@@ -187,8 +210,12 @@ def _warn_if_normalised(x: np.ndarray) -> None:
     """
     if x.size == 0:
         return
-    with np.errstate(invalid="ignore"):
-        biggest = np.nanmax(np.abs(x)) if np.isfinite(x).any() else np.nan
+    biggest = 0.0
+    for s in range(0, x.shape[0], _SCREEN_ROWS):  # in chunks: no whole-input temporaries
+        chunk = x[s : s + _SCREEN_ROWS]
+        with np.errstate(invalid="ignore"):
+            if np.isfinite(chunk).any():
+                biggest = max(biggest, float(np.nanmax(np.abs(chunk))))
     if 0.0 < biggest <= 1.0:
         logger.warning(
             "all keypoint coordinates lie within [-1, 1]: they look normalised to the image size (e.g. OpenPose "
@@ -441,6 +468,10 @@ class Lifter:
         """
         keypoints, confidence = _unpack_adapted(keypoints, confidence)
         target = self._check_arguments(height, batch_size, on_unliftable)
+        if camera is not None:
+            from .camera import as_camera
+
+            camera = as_camera(camera)  # implausible intrinsics fail before any work
         x = to_numpy(keypoints)
         container = Container.of(keypoints, x)
         check_keypoints(x, self.skeleton)
@@ -479,6 +510,15 @@ class Lifter:
         filled_np = filled_np.reshape(*batch_shape, n)
         if camera is not None:  # camera frame: translation solved by poselift.camera
             out = self._place_in_camera(out, host, missing, confidence, camera, normalized, codes == 0)
+            unplaced = (codes == 0) & ~np.isfinite(out.reshape(-1, n, 3)).all(axis=(-1, -2))
+            if unplaced.any() and on_unliftable == "raise":
+                raise CameraError(
+                    f"{_pose(_first_index(unplaced, batch_shape))} ({int(unplaced.sum())} pose(s)) cannot be placed with "
+                    f"camera {camera.to_dict()}: {UNLIFTABLE_REASONS['camera']}. Check that the focal length is in "
+                    "pixels and the keypoints are in the same image's pixels."
+                )
+            codes[unplaced] = 5
+            filled_np = filled_np & (codes == 0).reshape(*batch_shape, 1)
         poses = container.restore(out)
         filled = container.restore(filled_np, floating=False)
         if on_unliftable == "nan":
@@ -499,21 +539,22 @@ class Lifter:
         normalized: bool,
         ok: np.ndarray,
     ) -> np.ndarray:
-        """Move the lifted poses (``ok``) into the camera frame with :func:`poselift.camera.place_in_camera`."""
+        """Move the lifted poses (``ok``) into the camera frame with :func:`poselift.camera.place_in_camera`,
+        in place, :data:`_SCREEN_ROWS` poses at a time (the solve's temporaries stay small)."""
         from .camera import place_in_camera
 
         n = self.skeleton.num_joints
-        kp = host if missing is None else np.where(missing[..., None], 0.0, host)  # missing joints: weight 0 below
-        conf = None
-        if confidence is not None:
-            conf = to_numpy(confidence, "confidence").reshape(-1, n).astype(np.float64)
-            conf = np.where(missing, 0.0, conf) if missing is not None else conf
-        if ok.all():
-            return place_in_camera(out, kp.reshape(*out.shape[:-1], 2), camera, None if conf is None else conf.reshape(out.shape[:-1]), normalized=normalized)
+        conf_all = None if confidence is None else to_numpy(confidence, "confidence").reshape(-1, n)
+        flat = out.reshape(-1, n, 3)
         rows = np.flatnonzero(ok)
-        flat = out.reshape(-1, n, 3).copy()
-        if rows.size:
-            flat[rows] = place_in_camera(flat[rows], kp[rows], camera, None if conf is None else conf[rows], normalized=normalized)
+        for s in range(0, rows.size, _SCREEN_ROWS):
+            r = rows[s : s + _SCREEN_ROWS]
+            kp = host[r] if missing is None else np.where(missing[r, :, None], 0.0, host[r])  # missing: weight 0 below
+            conf = None
+            if conf_all is not None:
+                conf = conf_all[r].astype(np.float64)
+                conf = np.where(missing[r], 0.0, conf) if missing is not None else conf
+            flat[r] = place_in_camera(flat[r], kp, camera, conf, normalized=normalized)
         return flat.reshape(out.shape)
 
     def _check_arguments(self, height: Any, batch_size: Any, on_unliftable: Any) -> float:
@@ -524,13 +565,17 @@ class Lifter:
             raise InvalidArgumentError(f"batch_size must be a whole number >= 1 (poses per forward pass); got {batch_size!r}.")
         if height is None:
             return float(self.config.height)
+        if isinstance(height, (bool, np.bool_, str, bytes)):
+            raise InvalidArgumentError(f"height must be a number of metres, e.g. 1.70; got {height!r}.")
         try:
             value = float(height)
         except (TypeError, ValueError):
             raise InvalidArgumentError(f"height must be a number of metres, e.g. 1.70; got {height!r}.") from None
-        if not (math.isfinite(value) and value > 0):
+        lo, hi = HEIGHT_RANGE_M
+        if not (math.isfinite(value) and lo <= value <= hi):
+            hint = f" {value:g} looks like centimetres: pass {value / 100:.2f}." if 30 <= value <= 300 else ""
             raise InvalidArgumentError(
-                f"height must be a finite body height in metres greater than 0, e.g. 1.70; got {height!r}. "
+                f"height must be a body height in metres between {lo:g} and {hi:g}, e.g. 1.70; got {height!r}.{hint} "
                 "For the network's normalised units pass normalized=True instead."
             )
         return value

@@ -29,14 +29,15 @@ import json
 import logging
 import os
 import tempfile
+import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._files import atomic_path
-from .errors import MissingDependencyError, PoseliftError, WeightsError, install_hint, require
+from ._files import atomic_path, file_sha256 as _file_sha256
+from .errors import ExportError, MissingDependencyError, PoseliftError, WeightsError, install_hint, require
 
 __all__ = [
     "GraphSpec",
@@ -128,11 +129,13 @@ def export_graph(
     BatchNorm folded into the preceding Linear layers. With ``weights_file`` (the folder's
     ``model.safetensors``, next to ``path``) the graph stores no weights of its own: its
     initializers point into that file (ONNX external data; float16 weights are cast to
-    float32 in the graph), so a released folder carries its weights once.
+    float32 in the graph), so a released folder carries its weights once; the graph's
+    SHA-256 is then recorded in the folder's ``config.json`` (:func:`open_graph` checks it).
     """
     import torch
 
     onnx = require("onnx", "onnx")
+    _check_opset(opset)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     copy_ = copy.deepcopy(module).cpu().eval()
@@ -140,22 +143,29 @@ def export_graph(
         _fold_batchnorm(copy_)
     buffer = io.BytesIO()
     dynamic = {name: {0: "batch"} for name in spec.inputs if example[spec.inputs.index(name)].ndim > 0}
-    with warnings.catch_warnings():
+    # the exporter and the warning filters are process-wide state: one export at a time (threads crashed)
+    with _EXPORT_LOCK, warnings.catch_warnings():
         # The TorchScript exporter is deprecated in favour of the dynamo one, which needs
         # onnxscript; the as_tensor constants it warns about are true constants here.
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        torch.onnx.export(
-            copy_,
-            example,
-            buffer,
-            input_names=list(spec.inputs),
-            output_names=[spec.output],
-            dynamic_axes={**dynamic, spec.output: {0: "batch"}},
-            opset_version=opset,
-            do_constant_folding=True,
-            dynamo=False,
-        )
+        try:
+            torch.onnx.export(
+                copy_,
+                example,
+                buffer,
+                input_names=list(spec.inputs),
+                output_names=[spec.output],
+                dynamic_axes={**dynamic, spec.output: {0: "batch"}},
+                opset_version=opset,
+                do_constant_folding=True,
+                dynamo=False,
+            )
+        except Exception as e:  # the exporter's errors for an opset it cannot target
+            raise ExportError(
+                f"torch {torch.__version__} cannot export the {spec.kind} graph at ONNX opset {opset} "
+                f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); the default, 17, works"
+            ) from None
     model = onnx.load_model_from_string(buffer.getvalue())
     model.producer_name = "poselift"
     model.doc_string = f"poselift {spec.kind}: {spec.doc}."
@@ -173,8 +183,30 @@ def export_graph(
         tmp.write_bytes(model.SerializeToString())
     if weights_file is not None:
         onnx.checker.check_model(str(path))  # resolves the external data next to the file
+        from .weights import record_graph_digest
+
+        record_graph_digest(path)  # a model folder's graph: its config.json ties it to this file
     logger.info("exported %s graph to %s (opset %d)", spec.kind, path, opset)
     return path
+
+
+#: Serialises torch.onnx.export across threads (concurrent exports crashed in the exporter).
+_EXPORT_LOCK = threading.Lock()
+
+#: Lowest ONNX opset poselift's graphs export at (``Where`` needs 9).
+MIN_OPSET = 9
+
+
+def _check_opset(opset: Any) -> None:
+    """Refuse an opset that is not a whole number within what poselift and torch can export."""
+    import torch.onnx
+
+    try:
+        from torch.onnx._constants import ONNX_MAX_OPSET as highest
+    except ImportError:  # a torch without the constant: the exporter's own error is wrapped below
+        highest = 10**6
+    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= highest:
+        raise ExportError(f"ONNX opset must be a whole number from {MIN_OPSET} to {highest}; got {opset!r} (default 17).")
 
 
 def _link_weights(model: Any, weights_file: Path, folder: Path) -> None:
@@ -280,15 +312,6 @@ def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/poselift/onnx`` (``~/.cache/poselift/onnx`` by default)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "poselift" / "onnx"
-
-
-def _file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _cached_export(
@@ -419,10 +442,13 @@ def open_graph(
     session_options: Any | None = None,
     cache_dir: str | os.PathLike | None = None,
     opset: int = 17,
+    file_digest: str | None = None,
 ) -> tuple[Any, Path]:
     """An onnxruntime session of the ``name`` graph of a model folder, and the file it runs.
 
-    Uses ``folder / name`` when it was exported from exactly this config and these weights;
+    Uses ``folder / name`` when its SHA-256 is ``file_digest`` (recorded in the folder's
+    ``config.json`` when the graph was exported there: its metadata alone would not show
+    edited weights or nodes) and it was exported from exactly this config and these weights;
     otherwise ``export(path)`` (torch) writes one into ``cache_dir`` (default
     :func:`default_cache_dir`, falling back to the temp folder), keyed by weights, config
     and code, so the model folder itself is never written to. Without torch (``export``
@@ -433,7 +459,11 @@ def open_graph(
     options = session_options if session_options is not None else default_session_options()
     shipped = folder / name
     why = f"{shipped} does not exist"
-    if shipped.is_file():
+    if shipped.is_file() and file_digest is None:
+        why = f"{shipped}: config.json records no digest of it (saved by an older poselift, or added by hand)"
+    elif shipped.is_file() and _file_sha256(shipped) != file_digest:
+        why = f"{shipped}: it is not the graph config.json records (modified after the export)"
+    elif shipped.is_file():
         try:
             session = _make_session(shipped, provider_list, options, ort)
             why = graph_mismatch(session, spec, config, weights_digest)

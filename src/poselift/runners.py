@@ -24,7 +24,7 @@ import numpy as np
 
 from .config import CorrectionConfig, LifterConfig
 from .errors import MissingDependencyError, install_hint, require
-from .weights import COMPLETION_ONNX_NAME, ONNX_NAME, read_state, split_state, state_digest
+from .weights import COMPLETION_ONNX_NAME, ONNX_NAME, graph_digests, read_state, split_state, state_digest
 
 __all__ = [
     "Backend",
@@ -278,14 +278,16 @@ def load_lift_runner(
     exporting = torch_available()
     common = dict(config=config_dict, providers=providers, session_options=options, cache_dir=cache_dir, opset=opset)
     state = read_state(folder)
+    recorded = graph_digests(folder)
     session, path = open_graph(
-        folder, ONNX_NAME, LIFT_GRAPH, weights_digest=state_digest(split_state(state, "")),
+        folder, ONNX_NAME, LIFT_GRAPH, weights_digest=state_digest(split_state(state, "")), file_digest=recorded.get(ONNX_NAME),
         export=(lambda p: export_lift(modules(), config, p, opset=opset)) if exporting else None, **common,
     )
     completion_session = completion_path = None
     if config.completion is not None:
         completion_session, completion_path = open_graph(
             folder, COMPLETION_ONNX_NAME, COMPLETION_GRAPH, weights_digest=state_digest(split_state(state, "completion.")),
+            file_digest=recorded.get(COMPLETION_ONNX_NAME),
             export=(lambda p: export_completion(modules(), config, p, opset=opset)) if exporting else None, **common,
         )
     logger.info("loaded %s lifter from %s into onnxruntime (%s, %s)", config.skeleton, folder, path, session.get_providers())
@@ -321,7 +323,7 @@ def load_correction_runner(
     digest = state_digest(read_state(folder))  # the graph's weights are the whole file
     session, path = open_graph(
         folder, ONNX_NAME, CORRECTION_GRAPH, config=config.model_dump(mode="json"),
-        weights_digest=digest, export=export if torch_available() else None,
+        weights_digest=digest, export=export if torch_available() else None, file_digest=graph_digests(folder).get(ONNX_NAME),
         providers=providers, session_options=_session_options(1, None), cache_dir=cache_dir,
     )
     return OnnxCorrectionRunner(session, path), digest

@@ -18,7 +18,9 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import PoseliftError, ShapeError
+from ._args import check_coordinates, check_count, check_fps, check_number
+from ._arrays import to_numpy
+from .errors import InvalidArgumentError, PoseliftError, ShapeError
 from .skeleton import Skeleton, get_skeleton
 
 __all__ = [
@@ -63,13 +65,10 @@ class OneEuroFilter:
     """
 
     def __init__(self, fps: float, min_cutoff: float = 1.0, beta: float = 1.0, d_cutoff: float = 1.0):
-        if not (fps > 0 and min_cutoff > 0 and beta >= 0 and d_cutoff > 0):
-            raise PoseliftError(
-                f"One-Euro parameters must be positive (beta >= 0); got fps={fps}, min_cutoff={min_cutoff}, "
-                f"beta={beta}, d_cutoff={d_cutoff}."
-            )
-        self.dt = 1.0 / float(fps)
-        self.min_cutoff, self.beta, self.d_cutoff = float(min_cutoff), float(beta), float(d_cutoff)
+        self.dt = 1.0 / check_fps(fps)
+        self.min_cutoff = check_number(min_cutoff, "min_cutoff", lo=0.0, lo_open=True, what="a positive cut-off in Hz")
+        self.beta = check_number(beta, "beta", lo=0.0, what="a number >= 0 (Hz per unit/s of speed)")
+        self.d_cutoff = check_number(d_cutoff, "d_cutoff", lo=0.0, lo_open=True, what="a positive cut-off in Hz")
         self.reset()
 
     def reset(self) -> None:
@@ -96,8 +95,9 @@ class OneEuroFilter:
         return x_hat.copy()
 
 
-def _check_sequence(x: np.ndarray) -> np.ndarray:
-    arr = np.asarray(x, dtype=np.float64)
+def _check_sequence(x: np.ndarray, name: str = "the sequence") -> np.ndarray:
+    arr = to_numpy(x, name).astype(np.float64)  # real numbers only: no None, strings or ragged lists
+    check_coordinates(arr, name)
     if arr.ndim < 1 or arr.shape[0] == 0:
         raise ShapeError(f"a sequence must have shape (frames, ...) with at least one frame; got {arr.shape}.")
     return arr
@@ -182,9 +182,14 @@ def smooth_poses(
     slowly than jitter, so filtering alone barely steadies them.
     """
     skel = get_skeleton(skeleton)
-    P = _check_sequence(poses)
+    P = _check_sequence(poses, "poses")
     if P.ndim != 3 or P.shape[1:] != (skel.num_joints, 3):
         raise ShapeError(f"poses must have shape (frames, {skel.num_joints}, 3); got {P.shape}.")
+    unknown = sorted(set(params) - set(SMOOTH_DEFAULTS))
+    if unknown:
+        raise InvalidArgumentError(f"unknown smoothing parameters {unknown}; the One-Euro filter takes {sorted(SMOOTH_DEFAULTS)}.")
+    if trajectory_cutoff is not None:
+        check_number(trajectory_cutoff, "trajectory_cutoff", lo=0.0, lo_open=True, what="a positive cut-off in Hz")
     kw = {**SMOOTH_DEFAULTS, **params}
     root = P[:, list(skel.root)].mean(axis=1, keepdims=True)
     rel = smooth_sequence(P - root, fps, mode=mode, **kw)
@@ -253,6 +258,7 @@ def _nanmedian(x: np.ndarray) -> float:
 # --------------------------------------------------------------------------- measures
 def jitter(poses: np.ndarray, fps: float) -> float:
     """Mean joint acceleration magnitude (units/s^2) over frames with two valid neighbours."""
+    check_fps(fps)
     P = _check_sequence(poses)
     if P.shape[0] < 3:
         return float("nan")
@@ -287,8 +293,12 @@ def estimate_lag(reference: np.ndarray, delayed: np.ndarray, fps: float, max_lag
     rather than values makes the estimate blind to offsets and to the amplitude a
     low-pass filter removes.
     """
-    ref = _check_sequence(reference).reshape(len(reference), -1)
-    out = _check_sequence(delayed).reshape(len(delayed), -1)
+    check_fps(fps)
+    check_count(max_lag, "max_lag", lo=0)
+    ref = _check_sequence(reference, "reference")
+    ref = ref.reshape(len(ref), -1)
+    out = _check_sequence(delayed, "delayed")
+    out = out.reshape(len(out), -1)
     if ref.shape != out.shape:
         raise ShapeError(f"reference and delayed must have the same shape; got {ref.shape} and {out.shape}.")
     dr, do = np.diff(ref, axis=0), np.diff(out, axis=0)

@@ -33,6 +33,8 @@ import logging
 import math
 import os
 import re
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,9 +42,20 @@ from typing import Any, Callable, Iterator, Literal, Sequence
 
 import numpy as np
 
-from ._files import atomic_dir, atomic_path
+from ._files import FolderBusyError, atomic_dir, atomic_path, folder_lock, foreign_entries, install_dir, install_file
 from .camera import Camera, align_to_world, as_camera, to_camera_space
-from .errors import MissingDependencyError, OutputExistsError, PoseliftError, VideoInputError, install_hint, require
+from ._args import check_count, check_fps
+from ._arrays import to_numpy
+from .errors import (
+    InvalidArgumentError,
+    MissingDependencyError,
+    OutputConflictError,
+    OutputExistsError,
+    PoseliftError,
+    VideoInputError,
+    install_hint,
+    require,
+)
 from .skeleton import Skeleton, get_skeleton
 from .viz import CENTER_COLOR, LEFT_COLOR, RIGHT_COLOR, _segments, _with_root
 
@@ -65,6 +78,12 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpe
 DETECTOR_LAYOUT = "mediapipe33"
 #: Frame rate assumed for a folder of frames when none is given.
 DEFAULT_FOLDER_FPS = 30.0
+#: The files poselift writes in ``OUT/keypoints`` (the only ones ``overwrite`` replaces there).
+KEYPOINT_FILES = "*_keypoints.json"
+#: The files poselift writes in a ``pictures`` folder (one PNG per photo).
+PICTURE_FILES = "*.png"
+#: The output folders, each with the glob of the files poselift writes in it.
+_OUTPUT_FOLDERS = {"keypoints": KEYPOINT_FILES, "pictures": PICTURE_FILES}
 
 
 
@@ -96,6 +115,8 @@ class FrameSource:
     sequence: bool
     size: tuple[int, int] | None
     _frames: Callable[[], Iterator[np.ndarray]] = field(repr=False)
+    #: Files of a folder that could not be decoded and were left out: name -> why.
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -116,6 +137,11 @@ class FrameSource:
 def _check_frame(frame: Any, where: str) -> None:
     if not isinstance(frame, np.ndarray) or frame.ndim not in (2, 3):
         raise VideoInputError(f"{where}: expected an image array (height, width, 3); got {type(frame).__name__}.")
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        raise VideoInputError(
+            f"{where}: expected a BGR image, uint8 of shape (height, width, 3); got {frame.dtype} of shape {frame.shape}. "
+            "Convert it first, e.g. cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR) or (rgb_float * 255).astype(np.uint8)[..., ::-1]."
+        )
     if frame.shape[0] == 0 or frame.shape[1] == 0:
         raise VideoInputError(
             f"{where}: the frame size is {frame.shape[1]} x {frame.shape[0]} pixels; an image needs a width and height above 0."
@@ -124,7 +150,10 @@ def _check_frame(frame: Any, where: str) -> None:
 
 def _read_image(path: Path) -> np.ndarray:
     cv2 = _cv2()
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    try:
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    except cv2.error as e:  # e.g. more pixels than OpenCV decodes (CV_IO_MAX_IMAGE_PIXELS)
+        raise VideoInputError(f"cannot decode the image {path.resolve()}: OpenCV refuses it ({str(e).strip().splitlines()[-1]}).") from None
     if img is None:
         raise VideoInputError(f"cannot decode the image {path.resolve()}: not an image file OpenCV can read, or corrupt.")
     _check_frame(img, str(path))
@@ -172,17 +201,30 @@ def _open_video(path: Path, fps: float | None, max_frames: int | None) -> FrameS
 def _open_images(paths: list[Path], label: str, fps: float | None) -> FrameSource:
     _cv2()  # fails here, naming poselift[video], when OpenCV is missing
     sizes = set()
+    readable: list[Path] = []
+    skipped: dict[str, str] = {}
     for p in paths:  # sizes from the headers would need another library: decode once
-        img = _read_image(p)
+        try:
+            img = _read_image(p)
+        except VideoInputError as e:
+            if len(paths) == 1:
+                raise
+            skipped[p.name] = str(e)  # one bad file in a folder: left out, not the whole folder refused
+            logger.warning("skipping %s", e)
+            continue
+        readable.append(p)
         sizes.add((img.shape[1], img.shape[0]))
+    if not readable:
+        raise VideoInputError(f"none of the {len(paths)} images in {label} can be decoded, e.g. {next(iter(skipped.values()))}")
     same = len(sizes) == 1
     return FrameSource(
         label,
-        [p.stem for p in paths],
+        [p.stem for p in readable],
         float(fps or DEFAULT_FOLDER_FPS),
-        same and len(paths) > 1,
+        same and len(readable) > 1,
         next(iter(sizes)) if same else None,
-        lambda: (_read_image(p) for p in paths),
+        lambda: (_read_image(p) for p in readable),
+        skipped,
     )
 
 
@@ -194,6 +236,10 @@ def open_frames(
     Raises :class:`VideoInputError` (naming the file) for a path that does not exist, a
     video or image that cannot be decoded, a folder without images, or a frame of size zero.
     """
+    if fps is not None:
+        fps = check_fps(fps)
+    if max_frames is not None:
+        max_frames = check_count(max_frames, "max_frames")
     if not isinstance(source, (str, os.PathLike)):
         frames = list(source)
         if not frames:
@@ -209,6 +255,8 @@ def open_frames(
     path = Path(source)
     if not path.exists():
         raise VideoInputError(f"input {path.resolve()} does not exist; give a video file, an image or a folder of images.")
+    if not path.is_dir() and not path.is_file():  # a FIFO or device: decoding would block or never end
+        raise VideoInputError(f"input {path.resolve()} is not a regular file; give a video file, an image or a folder of images.")
     if path.is_dir():
         images = sorted(
             (p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")),
@@ -417,6 +465,25 @@ def _limb_jump(kp: np.ndarray, last: np.ndarray) -> float:
     return float(moved) / max(torso, 1e-6)
 
 
+def _checked_detector(detector: Detector) -> Detector:
+    """``detector`` whose every result is checked: ``None`` or ``(33, 3)`` real numbers."""
+
+    def call(frame: np.ndarray, **kwargs: Any) -> np.ndarray | None:
+        kp = detector(frame, **kwargs)
+        if kp is None:
+            return None
+        arr = to_numpy(kp, "the detector's result").astype(np.float64)
+        if arr.shape != (33, 3):
+            raise InvalidArgumentError(
+                f"the detector returned shape {arr.shape}; it must return None or (33, 3): the {DETECTOR_LAYOUT} "
+                "landmarks as x, y in pixels and visibility."
+            )
+        return arr
+
+    call.close = getattr(detector, "close", lambda: None)  # type: ignore[attr-defined]
+    return call
+
+
 def _hips(kp: np.ndarray) -> np.ndarray:
     skel = get_skeleton(DETECTOR_LAYOUT)
     return kp[list(skel.root), :2].mean(axis=0)
@@ -574,11 +641,22 @@ def lift_video(
         raise PoseliftError(f"smooth must be 'offline', 'causal' or None; got {smooth!r}.")
     if ground not in ("tracked", "fixed"):
         raise PoseliftError(f"ground must be 'tracked' or 'fixed'; got {ground!r}.")
+    if smooth_params:  # before any work: unknown names, NaN or negative values
+        from .smooth import SMOOTH_DEFAULTS, OneEuroFilter
+
+        unknown = sorted(set(smooth_params) - set(SMOOTH_DEFAULTS))
+        if unknown:
+            raise InvalidArgumentError(f"unknown smoothing parameters {unknown}; the One-Euro filter takes {sorted(SMOOTH_DEFAULTS)}.")
+        OneEuroFilter(DEFAULT_FOLDER_FPS, **{**SMOOTH_DEFAULTS, **smooth_params})
+    if detector is not None:
+        detector = _checked_detector(detector)
     frames_in = open_frames(source, fps=fps, max_frames=max_frames)
-    if output_dir is not None and not overwrite:
-        _refuse_existing(Path(output_dir), animation, frames_in.sequence)
+    if output_dir is not None:
+        _check_output_dir(source, Path(output_dir), animation, overwrite, frames_in.sequence)
     if camera is not None:
         camera = as_camera(camera)
+        if frames_in.size is not None:
+            camera.check_image(*frames_in.size)  # before any detection (photos of other sizes: each below)
     if lifter is None:
         from .lifter import Lifter
 
@@ -601,6 +679,8 @@ def lift_video(
                 _, frame = next(it)
             except StopIteration:
                 break
+            if camera is not None and frames_in.size is None:
+                camera.check_image(frame.shape[1], frame.shape[0])
             t1 = time.perf_counter()
             kp = tracker(frame) if tracker is not None else detector(frame)
             t2 = time.perf_counter()
@@ -625,6 +705,12 @@ def lift_video(
     rel, refused = _lift_rows(lifter, kp2d.astype(np.float32), conf.astype(np.float32), found, height)
     lifted = found & np.isfinite(rel).all(axis=(1, 2))
     poses_raw = _place(rel, kp2d, conf, cams, lifted)
+    unplaced = lifted & ~np.isfinite(poses_raw).all(axis=(1, 2))
+    if unplaced.any():
+        from .lifter import UNLIFTABLE_REASONS
+
+        refused.update({int(i): UNLIFTABLE_REASONS["camera"] for i in np.flatnonzero(unplaced)})
+        lifted = lifted & ~unplaced
     timings["lift"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -652,18 +738,87 @@ def lift_video(
         logger.warning("nobody was lifted in %s, so nothing was written to %s", frames_in.label, output_dir)
     elif output_dir is not None:
         t0 = time.perf_counter()
-        _write_outputs(result, frames_in, Path(output_dir), animation=animation, bvh=bvh, height=height, lifter=lifter)
+        _write_outputs(
+            result, frames_in, Path(output_dir), animation=animation, bvh=bvh, height=height, lifter=lifter, overwrite=overwrite
+        )
         timings["write"] = time.perf_counter() - t0
     return result
 
 
-def _refuse_existing(out: Path, animation: str | None, sequence: bool) -> None:
+#: Name prefix of the staging folder a ``video`` run writes its outputs into first.
+STAGE_PREFIX = ".poselift-video-"
+
+
+def _remove_stale_temporaries(out: Path, animation: str | None) -> None:
+    """Remove what a killed run left in ``out`` (its staging folder, temporary files of its
+    outputs); called holding the folder's lock, so no live run is writing them."""
+    names = sorted(set(_output_names(animation) + ["animation.mp4", "animation.gif", "pictures"]))
+    rand = r"[a-z0-9_]{8}"  # tempfile's random part
+    ours = re.compile(
+        rf"^(?:{re.escape(STAGE_PREFIX)}{rand}"
+        + "".join(rf"|\.{re.escape(n)}\.(?:old\.)?{rand}(?:\.tmp{re.escape(Path(n).suffix)})?" for n in names)
+        + ")$"
+    )  # exactly the names atomic_path, atomic_dir and the staging folder give their temporaries
+    for entry in out.iterdir():
+        if ours.match(entry.name) and not entry.is_symlink():
+            logger.warning("removing %s, left by an interrupted run", entry)
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+
+def _check_writable(out: Path) -> None:
+    """Refuse an output folder that cannot be created or written, without creating it."""
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise PoseliftError(f"cannot create the output folder {out}: {existing} is a file, not a folder.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PoseliftError(f"cannot write to the output folder {out}: {existing} is not writable.")
+
+
+def _output_names(animation: str | None, sequence: bool = True) -> list[str]:
+    """The outputs of a run: an animation for a sequence, a folder of pictures for photos."""
     names = ["keypoints", "poses3d.json", "poses3d.npz", "motion.bvh"]
     if animation:
         names.append(f"animation.{animation}" if sequence else "pictures")
-    taken = [n for n in names if (out / n).exists()]
-    if taken:
+    return names
+
+
+def _check_output_dir(source: Any, out: Path, animation: str | None, overwrite: bool, sequence: bool = True) -> None:
+    """Refuse, before any work, an input inside an output path, existing outputs without
+    ``overwrite``, and a ``keypoints`` or ``pictures`` folder holding files poselift did not write."""
+    names = _output_names(animation, sequence)
+    _check_writable(out)
+    if isinstance(source, (str, os.PathLike)):
+        src = Path(source).resolve()
+        for name in names:
+            target = (out / name).resolve()
+            if src == target or target in src.parents:
+                raise OutputConflictError(
+                    f"the input {src} lies inside the output {target} that this run writes: "
+                    "choose another output folder."
+                )
+    taken = [n for n in names if (out / n).exists() or (out / n).is_symlink()]
+    if taken and not overwrite:
         raise OutputExistsError(f"{out.resolve()} already holds {', '.join(taken)}", option="overwrite=True")
+    wrong = [n for n in taken if (out / n).is_dir() != (n in _OUTPUT_FOLDERS) or (out / n).is_symlink()]
+    if wrong:
+        raise OutputConflictError(
+            f"{out.resolve()} holds {', '.join(wrong)} of another kind than poselift writes there (a folder for a "
+            "file, a file or link for the keypoints or pictures folder): move it away or choose another output folder."
+        )
+    for name, own in _OUTPUT_FOLDERS.items():
+        folder = out / name
+        if name in taken:
+            foreign = foreign_entries(folder, own) if folder.is_dir() and not folder.is_symlink() else [name]
+            if foreign:
+                raise OutputConflictError(
+                    f"{folder.resolve()} holds files poselift does not write ({', '.join(foreign[:5])}): "
+                    "--overwrite replaces only poselift's own outputs; move them away or choose another output folder."
+                )
 
 
 def _place(rel: np.ndarray, kp2d: np.ndarray, conf: np.ndarray, cams: list[Camera], lifted: np.ndarray) -> np.ndarray:
@@ -704,28 +859,62 @@ def _openpose_json(kp: np.ndarray | None, fps: float) -> dict[str, Any]:
     return {"version": 1.3, "people": people, "poselift": {"fps": fps}}  # read back by poselift.io.read_openpose
 
 
-def _write_keypoints(result: VideoResult, out: Path) -> Path:
+def _write_keypoints(result: VideoResult, out: Path, overwrite: bool) -> Path:
     """OpenPose JSON per frame in ``out/keypoints`` (written to a temporary folder, then renamed)."""
     final = out / "keypoints"
-    with atomic_dir(final) as tmp:
-        for f, name in enumerate(result.frames):
-            kp = result.detections[f] if result.found[f] else None
-            (tmp / f"{name}_keypoints.json").write_text(json.dumps(_openpose_json(kp, result.fps)) + "\n", encoding="utf-8")
+    try:
+        with atomic_dir(final, replace=overwrite, own=KEYPOINT_FILES) as tmp:
+            for f, name in enumerate(result.frames):
+                kp = result.detections[f] if result.found[f] else None
+                (tmp / f"{name}_keypoints.json").write_text(json.dumps(_openpose_json(kp, result.fps)) + "\n", encoding="utf-8")
+    except FileExistsError as e:  # files appeared there since the check before the work
+        raise OutputConflictError(f"{final.resolve()} was not replaced: {e}") from e
     return final
 
 
 def _write_outputs(
-    result: VideoResult, source: FrameSource, out: Path, *, animation: str | None, bvh: bool, height: float | None, lifter: Any
+    result: VideoResult, source: FrameSource, out: Path, *, animation: str | None, bvh: bool, height: float | None, lifter: Any,
+    overwrite: bool,
 ) -> None:
-    from .io import write_poses
-
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise PoseliftError(f"cannot create the output folder {out}: {e.strerror or e}") from e
+    try:
+        with folder_lock(out):  # one run writes here at a time; outputs that appeared meanwhile are refused
+            _check_output_dir(None, out, animation, overwrite, result.sequence)
+            _remove_stale_temporaries(out, animation)
+            # every output is written into a staging folder first and moved into place only when
+            # all are complete: a failure or Ctrl-C leaves no partial set of outputs
+            stage = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=out))
+            try:
+                _write_files(result, source, stage, animation=animation, bvh=bvh, height=height, lifter=lifter, overwrite=False)
+                for key, path in result.outputs.items():
+                    final = out / Path(path).name
+                    if key in _OUTPUT_FOLDERS:
+                        install_dir(path, final, overwrite, _OUTPUT_FOLDERS[key])
+                    else:
+                        install_file(path, final, overwrite)
+                    result.outputs[key] = final
+            finally:
+                shutil.rmtree(stage, ignore_errors=True)
+    except (OutputExistsError, OutputConflictError):
+        raise
+    except FolderBusyError as e:  # another run holds the folder's lock
+        raise OutputConflictError(f"{e}: nothing was written to {out.resolve()}; run again when it is done.") from e
+    except FileExistsError as e:  # an output written meanwhile by something that does not take the lock
+        raise OutputExistsError(f"{e}; outputs moved into place before it were kept", option="overwrite=True") from e
+    logger.info("wrote %d frames to %s", len(result.frames), out)
+
+
+def _write_files(
+    result: VideoResult, source: FrameSource, out: Path, *, animation: str | None, bvh: bool, height: float | None, lifter: Any,
+    overwrite: bool,
+) -> None:
+    from .io import write_poses
+
     skel = result.skeleton
-    F = len(result.frames)
-    result.outputs["keypoints"] = _write_keypoints(result, out)
+    result.outputs["keypoints"] = _write_keypoints(result, out, overwrite)
     root = result.poses[:, list(skel.root)].mean(axis=1)
     rel = result.poses - root[:, None, :]
     metadata = {
@@ -737,22 +926,23 @@ def _write_outputs(
         "frames_refused": {result.frames[i]: msg for i, msg in result.refused.items()},
         "cameras": [c.to_dict() for c in _unique(result.cameras)],
     }
+    if source.skipped:
+        metadata["unreadable_files"] = dict(source.skipped)
     for suffix in ("json", "npz"):  # write_poses writes to a temporary file and renames it
         result.outputs[suffix] = write_poses(
             out / f"poses3d.{suffix}", rel[:, None], skeleton=skel, frames=result.frames,
             num_people=result.found.astype(np.int64), lifted=result.lifted[:, None],
-            translation=np.where(result.lifted[:, None], root, 0.0)[:, None], metadata=metadata,
+            translation=np.where(result.lifted[:, None], root, 0.0)[:, None], metadata=metadata, overwrite=overwrite,
         )  # fmt: skip
     if bvh and result.sequence and result.world is not None:
         from .export import write_bvh
 
-        path, _ = write_bvh(out / "motion.bvh", result.world, skel, result.fps, axes="yup")
+        path, _ = write_bvh(out / "motion.bvh", result.world, skel, result.fps, axes="yup", overwrite=overwrite)
         result.outputs["bvh"] = path
     if animation is not None and result.sequence:
-        result.outputs["animation"] = _write_animation(result, source, out / f"animation.{animation}")
+        result.outputs["animation"] = _write_animation(result, source, out / f"animation.{animation}", overwrite)
     elif animation is not None:
-        result.outputs["pictures"] = _write_pictures(result, source, out / "pictures")
-    logger.info("wrote %d frames to %s", F, out)
+        result.outputs["pictures"] = _write_pictures(result, source, out / "pictures", overwrite)
 
 
 def _unique(cams: list[Camera]) -> list[Camera]:
@@ -857,10 +1047,10 @@ def _fit(im: np.ndarray, width: int, height: int) -> np.ndarray:
     return canvas
 
 
-def _write_pictures(result: VideoResult, source: FrameSource, folder: Path) -> Path:
+def _write_pictures(result: VideoResult, source: FrameSource, folder: Path, overwrite: bool = True) -> Path:
     """One PNG per photo, ``folder/NAME.png``: the 2D keypoints over the photo beside the 3D view."""
     cv2 = _cv2()
-    with atomic_dir(folder) as tmp:
+    with atomic_dir(folder, replace=overwrite, own=PICTURE_FILES) as tmp:
         for i, (name, frame) in enumerate(source):
             image = render_frame(frame, result, i, panel_height=min(max(frame.shape[0], 360), 720))
             if not cv2.imwrite(str(tmp / f"{name}.png"), image):
@@ -868,7 +1058,7 @@ def _write_pictures(result: VideoResult, source: FrameSource, folder: Path) -> P
     return folder
 
 
-def _write_animation(result: VideoResult, source: FrameSource, path: Path) -> Path:
+def _write_animation(result: VideoResult, source: FrameSource, path: Path, overwrite: bool = True) -> Path:
     """The rendered frames as MP4 (OpenCV) or GIF (Pillow), written to a temporary file first."""
     cv2 = _cv2()
     suffix = path.suffix.lower()
@@ -877,7 +1067,7 @@ def _write_animation(result: VideoResult, source: FrameSource, path: Path) -> Pa
     if source.size is None:  # photos of different sizes: one canvas for all
         images = (_fit(im, 3 * panel, panel) for im in images)
     fps = result.fps if source.sequence else 1.0
-    with atomic_path(path) as tmp:
+    with atomic_path(path, replace=overwrite) as tmp:
         if suffix == ".gif":
             from PIL import Image
 

@@ -32,7 +32,7 @@ from ._files import atomic_path
 from .errors import PoseliftError, ShapeError, require
 from .skeleton import Skeleton, get_skeleton, guess_layouts
 
-__all__ = ["save_pose_plot", "save_pose_animation", "VIEWS"]
+__all__ = ["save_pose_plot", "save_pose_animation", "VIEWS", "PLOT_SUFFIXES"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,8 @@ _TITLES = {
     "oblique": "oblique",
 }
 
+#: Image formats :func:`save_pose_plot` writes (matplotlib's, picked by the file suffix).
+PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".tif", ".tiff", ".webp")
 LEFT_COLOR = "#1f77b4"
 RIGHT_COLOR = "#d62728"
 CENTER_COLOR = "#555555"
@@ -310,6 +312,8 @@ def save_pose_plot(
     Returns:
         The path written.
     """
+    if Path(path).suffix.lower() not in PLOT_SUFFIXES:
+        raise PoseliftError(f"plot file {path} must end in {', '.join(PLOT_SUFFIXES)} (the suffix picks the image format)")
     skel = get_skeleton(skeleton)
     poses = _poses(poses3d, skel, "poses3d")
     if not -poses.shape[0] <= frame < poses.shape[0]:

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import DIGEST_FIELD  # :func:`state_digest` of model.safetensors, written by save_folder
+from .config import DIGEST_FIELD, GRAPHS_FIELD  # the folder's digests of its weights and ONNX graphs
 from .errors import ConfigError, ModelNotFoundError, WeightsError
 
 __all__ = [
@@ -49,6 +49,9 @@ __all__ = [
     "split_state",
     "DIGEST_FIELD",
     "pop_digest",
+    "GRAPHS_FIELD",
+    "graph_digests",
+    "record_graph_digest",
     "verify_weights",
     "check_stored_size",
     "mlp_parameters_at_least",
@@ -62,6 +65,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 CONFIG_NAME = "config.json"
+#: Largest config.json read (the released ones are about 2 KB).
+MAX_CONFIG_BYTES = 1 << 20
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
 #: The exported graph of a folder's main network (lifter pipeline, or correction).
@@ -251,22 +256,59 @@ def _download(repo_id: str, *, revision, cache_dir, local_files_only, token) -> 
 # ---------------------------------------------------------------------------- reading
 def read_config(folder: str | os.PathLike) -> dict[str, Any]:
     """The parsed ``config.json`` of a model folder, with errors that say what is wrong."""
+    from ._files import read_capped
+
     path = Path(folder) / CONFIG_NAME
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = read_capped(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         raise ModelNotFoundError(f"{path.resolve()} is missing: a poselift model folder holds {CONFIG_NAME} and {WEIGHTS_NAME}") from None
     except IsADirectoryError:
         raise ConfigError(f"{path.resolve()} is a folder; it must be the JSON file written by save_pretrained()") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+    except ValueError as e:  # not a regular file (FIFO, device), or far too large
+        raise ConfigError(f"{e}: a config.json is a small JSON file written by save_pretrained()") from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError) as e:  # bad JSON or UTF-8, an integer of more than 4,300 digits
         raise ConfigError(f"{path}: not valid JSON ({type(e).__name__}: {e}); the download may be corrupt") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data
 
 
+def _check_graph_digests(graphs: Any, source: str) -> dict[str, str]:
+    if graphs is None:
+        return {}
+    if not isinstance(graphs, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v) for k, v in graphs.items()
+    ):
+        raise ConfigError(
+            f"{source}: {GRAPHS_FIELD} must map graph file names to 64 hexadecimal digits (SHA-256); "
+            f"got {json.dumps(graphs)[:80]}"
+        )
+    return graphs
+
+
+def graph_digests(folder: str | os.PathLike) -> dict[str, str]:
+    """The graph digests a model folder's ``config.json`` records (``{}`` when none)."""
+    return _check_graph_digests(read_config(folder).get(GRAPHS_FIELD), str(Path(folder) / CONFIG_NAME))
+
+
+def record_graph_digest(graph: str | os.PathLike) -> None:
+    """Record the SHA-256 of ``graph`` in the ``config.json`` beside it (written atomically)."""
+    from ._files import atomic_path, file_sha256
+
+    graph = Path(graph)
+    data = read_config(graph.parent)
+    data[GRAPHS_FIELD] = {**_check_graph_digests(data.get(GRAPHS_FIELD), str(graph.parent / CONFIG_NAME)), graph.name: file_sha256(graph)}
+    with atomic_path(graph.parent / CONFIG_NAME) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
 def pop_digest(data: dict[str, Any], source: str) -> str | None:
-    """Remove and return the weights digest of a config dict (``None`` when it has none)."""
+    """Remove and return the weights digest of a config dict (``None`` when it has none); the
+    graph digests (:data:`GRAPHS_FIELD`) are removed too, checked by the ONNX loader."""
+    _check_graph_digests(data.pop(GRAPHS_FIELD, None), source)
     digest = data.pop(DIGEST_FIELD, None)
     if digest is not None and (not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest)):
         raise ConfigError(f"{source}: {DIGEST_FIELD} must be 64 hexadecimal digits (a SHA-256); got {json.dumps(digest)[:80]}")

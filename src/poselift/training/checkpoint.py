@@ -6,6 +6,8 @@ state, with references to those tensors) and the recipe as ``config.yaml``. A fo
 written under a temporary name and renamed when complete, so a killed run never leaves a
 half-written checkpoint under a final name; the two newest checkpoints are kept, so a
 checkpoint damaged afterwards (a full disk, a copy cut short) falls back to the one before.
+Every checkpoint carries its run's ``run_id`` (also in ``run/run.json``): a resume never loads
+another run's checkpoint, and rotation never deletes one.
 No pickle is read or written.
 """
 
@@ -21,7 +23,9 @@ import torch
 
 from ..errors import PoseliftError
 
-__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "list_checkpoints", "load_latest", "compare_state_dicts"]
+__all__ = [
+    "CheckpointError", "save_checkpoint", "load_checkpoint", "list_checkpoints", "load_latest", "compare_state_dicts", "run_id_of",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +68,18 @@ def list_checkpoints(root: Path) -> list[Path]:
     return sorted(done, reverse=True)
 
 
+def run_id_of(path: Path) -> str | None:
+    """The ``run_id`` a checkpoint was saved with (``None``: saved before run ids, or unreadable)."""
+    try:
+        meta = json.loads((path / "state.json").read_text(encoding="utf-8"))
+        return next((v for k, v in meta["__dict__"] if k == "run_id" and isinstance(v, str)), None)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def save_checkpoint(root: Path, step: int, state: dict[str, Any], config_yaml: str) -> Path:
-    """Write ``root/step-XXXXXXXX`` atomically and keep the newest :data:`KEEP` checkpoints."""
+    """Write ``root/step-XXXXXXXX`` atomically and keep the newest :data:`KEEP` checkpoints of
+    this run (``state["run_id"]``; checkpoints saved before run ids count as this run's)."""
     from safetensors.torch import save_file
 
     tensors: dict[str, torch.Tensor] = {}
@@ -79,7 +93,9 @@ def save_checkpoint(root: Path, step: int, state: dict[str, Any], config_yaml: s
     (tmp / "state.json").write_text(json.dumps(meta), encoding="utf-8")
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
-    for old in list_checkpoints(root)[KEEP:]:
+    run_id = state.get("run_id")
+    older = [p for p in list_checkpoints(root) if p != final and run_id_of(p) in (run_id, None)]
+    for old in older[KEEP - 1 :]:  # another run's checkpoints are never this run's to delete
         shutil.rmtree(old, ignore_errors=True)
     return final
 
@@ -96,16 +112,26 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {path} is unreadable ({type(e).__name__}: {e})") from None
     if not isinstance(state, dict) or "step" not in state:
         raise CheckpointError(f"checkpoint {path} holds no training state")
+    step = state["step"]
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0 or path.name != f"step-{step:08d}":
+        raise CheckpointError(f"checkpoint {path} records step {json.dumps(step)[:40]}, not the step its name says")
     return state
 
 
-def load_latest(root: Path) -> tuple[Path, dict[str, Any]] | None:
-    """The newest readable checkpoint under ``root`` (falling back, with a warning, past damaged ones)."""
+def load_latest(root: Path, run_id: str | None = None) -> tuple[Path, dict[str, Any]] | None:
+    """The newest readable checkpoint under ``root`` (falling back, with a warning, past damaged
+    ones). With ``run_id``, checkpoints saved by another run are skipped with a warning, never
+    loaded; checkpoints saved before run ids are taken as this run's."""
     for path in list_checkpoints(root):
         try:
-            return path, load_checkpoint(path)
+            state = load_checkpoint(path)
         except CheckpointError as e:
             logger.warning("%s; falling back to the previous checkpoint", e)
+            continue
+        if run_id is not None and state.get("run_id") not in (run_id, None):
+            logger.warning("checkpoint %s belongs to another run (%s, not %s): not resumed from", path, state["run_id"], run_id)
+            continue
+        return path, state
     return None
 
 

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .._files import read_capped
 from ..config import LifterConfig
 from ..errors import ConfigError
 from ..evaluation.h36m import TEST_SUBJECTS, TRAIN_SUBJECTS, VALIDATION_SUBJECTS
@@ -28,7 +29,7 @@ __all__ = [
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN and inf are never a setting
 
 
 class ExtraData(_Strict):
@@ -252,6 +253,9 @@ class TrainConfig(_Strict):
         return self
 
 
+#: Largest recipe file read (the shipped recipes are about 1 KB).
+MAX_RECIPE_BYTES = 1 << 20
+
 #: Largest network (parameters) a recipe may ask for; the released lifters have about 1.4 million.
 MAX_PARAMETERS = 200_000_000
 
@@ -310,7 +314,46 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             node[parts[-1]] = yaml.safe_load(value)
         except yaml.YAMLError as e:
             raise ConfigError(f"--set {item!r}: the value is not valid YAML ({_yaml_problem(e)})") from None
+        check_expanded_size(node[parts[-1]], f"--set {item!r}")
     return data
+
+
+#: Most values a recipe may hold with every YAML alias expanded (the shipped recipes hold about 80).
+MAX_RECIPE_NODES = 10_000
+
+
+def check_expanded_size(obj: Any, source: str, limit: int = MAX_RECIPE_NODES) -> None:
+    """Raise :class:`ConfigError` if ``obj`` (parsed YAML) holds more than ``limit`` values once
+    its aliases are expanded, or refers to itself. ``yaml.safe_load`` builds aliases as shared
+    references, so a 1 KB "billion laughs" loads at once, but validating it walks every
+    expanded value (minutes); counted here with a memo, in time linear in the file."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(o: Any) -> int:
+        if not isinstance(o, (dict, list)):
+            return 1
+        key = id(o)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise ConfigError(f"{source}: a YAML alias refers to the mapping or list that holds it; recipes are finite trees")
+        active.add(key)
+        children = [v for kv in o.items() for v in kv] if isinstance(o, dict) else o
+        n = 1 + sum(size(c) for c in children)
+        active.discard(key)
+        if n > limit:
+            raise ConfigError(
+                f"{source}: with its YAML aliases (*name) expanded the recipe holds more than {limit:,} values; "
+                "a recipe needs a few dozen (an alias bomb?)"
+            )
+        sizes[key] = n
+        return n
+
+    try:
+        size(obj)
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply to be a recipe") from None
 
 
 def _yaml_problem(e: Exception) -> str:
@@ -333,16 +376,19 @@ def load_recipe(path: str | Path | None = None, overrides: list[str] | None = No
     if path is not None:
         path = Path(path)
         source = str(path)
-        if not path.is_file():
+        if path.is_dir() or not path.exists():
             raise ConfigError(f"recipe {path.resolve()} " + ("is a folder" if path.is_dir() else "does not exist"))
         try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+            loaded = yaml.safe_load(read_capped(path, MAX_RECIPE_BYTES).decode("utf-8"))
         except UnicodeDecodeError as e:
             raise ConfigError(f"{path}: not a UTF-8 text file ({e.reason})") from None
+        except ValueError as e:  # a FIFO or device (would block or never end), or far too large
+            raise ConfigError(f"recipe {e}; a recipe is a small YAML file") from None
         except yaml.YAMLError as e:
             raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(e)}") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: a recipe is a YAML mapping, got {type(loaded).__name__}")
+        check_expanded_size(loaded, str(path))
         data = loaded or {}
     data = apply_overrides(data, overrides or [])
     try:

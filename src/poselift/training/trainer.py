@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from .. import geometry
+from .._files import atomic_path
 from ..errors import PoseliftError
 from ..lifter import Lifter
 from ..pipeline import LiftPipeline
@@ -125,6 +126,7 @@ class Trainer:
         self.opt_D = torch.optim.Adam(d_params, lr=config.d_lr or config.lr, betas=config.betas) if d_params else None
         self.opt_S = torch.optim.Adam(self.S.parameters(), lr=config.lr, betas=config.betas) if self.S is not None else None
         self.step = 0
+        self.run_id: str | None = None  # set by fit(): new for a fresh run, the checkpoints' on resume
         self.best: dict[str, Any] = {}
         self.autocast = self.device.type == "cuda" and config.amp
 
@@ -512,6 +514,7 @@ class Trainer:
         opts = {k: (o.state_dict() if o is not None else None) for k, o in (("opt_G", self.opt_G), ("opt_D", self.opt_D), ("opt_S", self.opt_S))}
         return {
             "step": self.step,
+            "run_id": self.run_id,
             **mods,
             **opts,
             "rng_torch": torch.get_rng_state(),
@@ -637,13 +640,30 @@ class Trainer:
         return self.config.lr_decay ** (self.step // self.config.decay_every)
 
     def _resume(self) -> None:
-        found = checkpoint.load_latest(self._ckpt_root())
+        """Restore this run's newest checkpoint, the run being the one ``run.json`` names."""
+        self.run_id = _read_run_id(self.run_dir)
+        found = checkpoint.load_latest(self._ckpt_root(), self.run_id)
         if found is None:
             return
         path, state = found
         self._restore(state)
+        self.run_id = self.run_id or state.get("run_id")  # a folder without run.json: the checkpoint's run
         logger.info("resumed from %s (step %d)", path, self.step)
         _truncate_log(self.run_dir / "log.jsonl", self.step)
+
+    def _start_clean(self) -> None:
+        """``resume=False``: remove what an earlier run wrote here, so none of it is kept or resumed."""
+        import shutil
+
+        root = self._ckpt_root()
+        old = sorted(root.glob("step-*")) if root.is_dir() else []
+        old += [p for p in (self.run_dir / "best", self.run_dir / "final") if p.is_dir()]
+        if old:
+            logger.warning("starting afresh in %s: removing the earlier run's %s", self.run_dir, ", ".join(p.name for p in old))
+        for p in old:
+            shutil.rmtree(p)
+        for name in ("log.jsonl", RUN_FILE):
+            (self.run_dir / name).unlink(missing_ok=True)
 
     def fit(self, *, resume: bool = True, stop_after: int | None = None) -> Lifter:
         """Train to ``config.steps`` (or ``stop_after`` more steps), resuming from the last checkpoint."""
@@ -651,11 +671,15 @@ class Trainer:
         main = self.rank == 0
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "config.yaml").write_text(_dump_yaml(cfg), encoding="utf-8")
         if resume:
-            self._resume()
+            self._resume()  # may refuse: the recipe is written only after this check
         elif main:
-            (self.run_dir / "log.jsonl").unlink(missing_ok=True)
+            self._start_clean()
+        if main:
+            if self.run_id is None:
+                self.run_id = _new_run_id(self.run_dir)
+            with atomic_path(self.run_dir / "config.yaml") as tmp:
+                tmp.write_text(_dump_yaml(cfg), encoding="utf-8")
         end = cfg.steps if stop_after is None else min(cfg.steps, self.step + stop_after)
         log = open(self.run_dir / "log.jsonl", "a", encoding="utf-8") if main else None
         bar = _progress(cfg.progress and main, self.step, cfg.steps)
@@ -729,6 +753,32 @@ def _pairs(seq: np.ndarray, frame: np.ndarray, gap: int) -> torch.Tensor:
     same = (seq[k:] == seq[:-k]) & (seq[k:] >= 0) & (frame[k:] - frame[:-k] == k * frame_step)
     idx = np.nonzero(same)[0]
     return torch.stack([torch.from_numpy(idx), torch.from_numpy(idx + k)], dim=1).long()
+
+
+#: The run folder's file naming the run whose checkpoints it holds (``{"run_id": ...}``).
+RUN_FILE = "run.json"
+
+
+def _read_run_id(run_dir: Path) -> str | None:
+    path = run_dir / RUN_FILE
+    if not path.is_file():
+        return None
+    try:
+        run_id = json.loads(path.read_text(encoding="utf-8"))["run_id"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise checkpoint.CheckpointError(f"{path} is unreadable ({e}); remove it to resume from the newest checkpoint") from None
+    if not isinstance(run_id, str):
+        raise checkpoint.CheckpointError(f"{path}: run_id must be a string; remove the file to resume from the newest checkpoint")
+    return run_id
+
+
+def _new_run_id(run_dir: Path) -> str:
+    import uuid
+
+    run_id = uuid.uuid4().hex
+    with atomic_path(run_dir / RUN_FILE) as tmp:
+        tmp.write_text(json.dumps({"run_id": run_id}) + "\n", encoding="utf-8")
+    return run_id
 
 
 def _truncate_log(path: Path, step: int) -> None:
