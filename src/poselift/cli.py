@@ -242,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "finetune",
-        help="fine-tune a lifter on your own unlabelled 2D keypoints (needs poselift[train])",
+        help="fine-tune a lifter on your own unlabelled 2D keypoints (needs the train extra: pip install '.[train]')",
         formatter_class=fmt,
         description=(
             "Fine-tune BASE on the complete poses of KEYPOINTS (anything `poselift lift` reads, e.g. the\n"
