@@ -538,7 +538,8 @@ class Lifter:
             result = self.lift(keypoints, confidence, normalized=True, batch_size=batch_size, on_unliftable="nan")
         n = self.skeleton.num_joints
         Xn = to_numpy(result.poses).reshape(-1, *x.shape[-3:-1], 3)
-        filled = to_numpy(result.filled).reshape(-1, *x.shape[-3:-1])
+        filled = result.filled.detach().cpu().numpy() if is_tensor(result.filled) else np.asarray(result.filled)
+        filled = filled.reshape(-1, *x.shape[-3:-1])
         kp = x.reshape(-1, *x.shape[-3:]).astype(np.float64)
         if confidence is None:
             weights = np.ones(kp.shape[:-1])

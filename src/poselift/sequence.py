@@ -44,15 +44,16 @@ __all__ = ["SEQUENCE_DEFAULTS", "refine_sequence", "smooth_banded", "whittaker_l
 #: smoothing; ``cutoff_scale``: of the person's image scale (distance to the camera);
 #: ``anchor_xy``: weight of the network's image-plane output beside the 2D (weight 1 per unit
 #: confidence); ``bones``: ``"depth"`` (fix each bone's length by changing its depth),
-#: ``"direction"`` (scale the bone along its direction) or ``None``; ``window``: frames of
+#: ``"direction"`` (scale the bone along its direction) or ``None``; ``symmetric``: left and right bones get one length; ``window``: frames of
 #: look-back in causal mode; ``latency``: frames of look-ahead in causal mode.
 SEQUENCE_DEFAULTS: dict[str, Any] = {
-    "cutoff_xy": 3.0,
+    "cutoff_xy": 1.5,
     "cutoff_z": 1.5,
-    "cutoff_scale": 0.3,
+    "cutoff_scale": 0.1,
     "anchor_xy": 0.1,
-    "bones": "depth",
-    "window": 50,
+    "bones": "direction",
+    "symmetric": True,
+    "window": 25,
     "latency": 5,
 }
 
@@ -164,6 +165,14 @@ def _fix_bones(P: np.ndarray, lengths: np.ndarray, skel: Skeleton, mode: str) ->
             v = np.concatenate([xy * shrink[:, None], (sign * np.sqrt(np.maximum(dz2, 0.0)))[:, None]], axis=1)
         out[:, j] = out[:, p] + v
     return out[:, :n]
+
+
+def _symmetric(L: np.ndarray, skel: Skeleton) -> np.ndarray:
+    """Bone lengths ``(..., bones)`` (tree order) with each left/right pair given its mean."""
+    mirror = {a: b for pair in skel.pairs for a, b in (pair, pair[::-1])}
+    child = [j for _, j in _bone_tree(skel)]
+    other = [child.index(mirror.get(j, j)) if mirror.get(j, j) in child else k for k, j in enumerate(child)]
+    return 0.5 * (L + L[..., other])
 
 
 def _bone_lengths_tree(P: np.ndarray, skel: Skeleton) -> np.ndarray:
@@ -294,6 +303,8 @@ def _refine(X, kp, w, lifted, skel, c, fps, height, p):
     Y = _root_relative(_solve(Xp, a, w, lifted, sigma, scale_bar, c, fps, p), skel)
     if p["bones"] is not None:
         L = np.median(_bone_lengths_tree(Y[lifted], skel), axis=0)
+        if p["symmetric"]:
+            L = _symmetric(L, skel)
         Y = _fix_bones(Y, np.broadcast_to(L, (len(Y), len(L))), skel, p["bones"])
         Y = _root_relative(Y, skel)
     Y *= height / np.median(_chain_height(Y[lifted], skel))
@@ -323,21 +334,24 @@ def _refine_causal(X, kp, w, lifted, skel, c, fps, height, p, window, latency):
     Y = np.concatenate([xy[window], z[window][..., None]], axis=-1)  # the row of frame t in its own window
     Y = _root_relative(Y, skel)
     if p["bones"] is not None:
-        # One length per bone: the median over the frames seen so far (up to t + latency).
+        # One length per bone: the median over the refined frames up to t (each of them saw
+        # frames up to its own t + latency, so frame t still sees nothing after t + latency).
         Lf = _bone_lengths_tree(np.where(lifted[:, None, None], Y, np.nan), skel)
-        L = _running_median(Lf, latency)
+        L = _running_median(Lf)
+        if p["symmetric"]:
+            L = _symmetric(L, skel)
         Y = _root_relative(_fix_bones(Y, L, skel, p["bones"]), skel)
-    ch = _running_median(_chain_height(np.where(lifted[:, None, None], Y, np.nan), skel)[:, None], latency)[:, 0]
+    ch = _running_median(_chain_height(np.where(lifted[:, None, None], Y, np.nan), skel)[:, None])[:, 0]
     Y *= (height / ch)[:, None, None]
     return np.where(lifted[:, None, None], Y, np.nan)
 
 
-def _running_median(v: np.ndarray, latency: int, horizon: int = 250) -> np.ndarray:
-    """``(T, K)``: the median of rows ``t - horizon + 1 .. t + latency`` (NaN ignored) for every ``t``."""
+def _running_median(v: np.ndarray, horizon: int = 250) -> np.ndarray:
+    """``(T, K)``: the median of rows ``t - horizon + 1 .. t`` (rows with NaN ignored) for every ``t``."""
     T = len(v)
     out = np.empty_like(v)
     for t in range(T):
-        seg = v[max(0, t - horizon + 1) : min(T, t + latency + 1)]
+        seg = v[max(0, t - horizon + 1) : t + 1]
         ok = np.isfinite(seg).all(axis=1)
         out[t] = np.median(seg[ok], axis=0) if ok.any() else np.nan
     return out
