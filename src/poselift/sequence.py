@@ -49,7 +49,7 @@ __all__ = ["SEQUENCE_DEFAULTS", "refine_sequence", "smooth_banded", "whittaker_l
 SEQUENCE_DEFAULTS: dict[str, Any] = {
     "cutoff_xy": 1.5,
     "cutoff_z": 1.5,
-    "cutoff_scale": 0.1,
+    "cutoff_scale": 0.03,
     "anchor_xy": 0.1,
     "bones": "direction",
     "symmetric": True,
