@@ -278,18 +278,28 @@ def _prepare(X, kp, w, lifted, skel, c, height):
     return Xp, a, sigma, scale
 
 
-def _solve(Xp, a, w, lifted, sigma, scale_bar, c, fps, p):
-    """The quadratic part (a)-(c): depth, then the image plane with the perspective term."""
-    Y = Xp / scale_bar[:, None, None]  # metres
-    a_m = a / scale_bar[:, None, None]
-    b = a / (c * sigma)[:, None, None]  # image-plane offset per metre of depth
-    data = lifted[:, None].astype(np.float64) * np.ones(Y.shape[:2])
-    z = smooth_banded(Y[..., 2], data, whittaker_lambda(p["cutoff_z"], fps))
-    wxy = p["anchor_xy"] * data + w
-    target = (p["anchor_xy"] * data[..., None] * Y[..., :2] + w[..., None] * (a_m + b * z[..., None])) / np.maximum(wxy, 1e-12)[..., None]
-    lam = whittaker_lambda(p["cutoff_xy"], fps)
-    xy = smooth_banded(target, wxy[..., None], lam)
-    return np.concatenate([xy, z[..., None]], axis=-1)
+def _solve(Xp, a, w, data, sigma, scale, c, fps, p):
+    """The quadratic part (a)-(c), as one banded solve: image plane, depth and image scale.
+
+    Arrays have time on axis 0 and any batch after it: ``Xp`` ``(time, *B, N, 3)`` pixel-unit
+    3D, ``a`` ``(time, *B, N, 2)`` 2D targets, ``w`` ``(time, *B, N)`` 2D weights, ``data``
+    ``(time, *B)`` 1 for lifted frames, ``sigma`` and ``scale`` ``(time, *B)``. Returns the
+    smoothed 3D in metres (divided by the smoothed image scale), ``(time, *B, N, 3)``.
+    """
+    n = Xp.shape[-2]
+    b = a / (c * sigma)[..., None, None]  # the perspective term: Xp_xy = a + b Xp_z
+    anchor = p["anchor_xy"] * data[..., None]
+    wxy = anchor + w
+    target = (anchor[..., None] * Xp[..., :2] + w[..., None] * (a + b * Xp[..., 2:])) / np.maximum(wxy, 1e-12)[..., None]
+    lead = Xp.shape[:-2]
+    y = np.concatenate([target.reshape(*lead, 2 * n), Xp[..., 2], np.log(np.maximum(scale, 1e-12))[..., None]], axis=-1)
+    weights = np.concatenate([np.repeat(wxy, 2, axis=-1), np.repeat(data[..., None], n + 1, axis=-1)], axis=-1)
+    lam = np.array([whittaker_lambda(p["cutoff_xy"], fps)] * (2 * n) + [whittaker_lambda(p["cutoff_z"], fps)] * n
+                   + [whittaker_lambda(p["cutoff_scale"], fps)])  # fmt: skip
+    out = smooth_banded(y, weights, lam)
+    xy = out[..., : 2 * n].reshape(*lead, n, 2)
+    P = np.concatenate([xy, out[..., 2 * n : 3 * n, None]], axis=-1)
+    return P / np.exp(out[..., -1])[..., None, None]
 
 
 def _root_relative(P: np.ndarray, skel: Skeleton) -> np.ndarray:
@@ -298,9 +308,7 @@ def _root_relative(P: np.ndarray, skel: Skeleton) -> np.ndarray:
 
 def _refine(X, kp, w, lifted, skel, c, fps, height, p):
     Xp, a, sigma, scale = _prepare(X, kp, w, lifted, skel, c, height)
-    log_s = smooth_banded(np.log(np.maximum(scale, 1e-12)), lifted.astype(np.float64), whittaker_lambda(p["cutoff_scale"], fps))
-    scale_bar = np.exp(log_s)
-    Y = _root_relative(_solve(Xp, a, w, lifted, sigma, scale_bar, c, fps, p), skel)
+    Y = _root_relative(_solve(Xp, a, w, lifted.astype(np.float64), sigma, scale, c, fps, p), skel)
     if p["bones"] is not None:
         L = np.median(_bone_lengths_tree(Y[lifted], skel), axis=0)
         if p["symmetric"]:
@@ -315,23 +323,12 @@ def _refine_causal(X, kp, w, lifted, skel, c, fps, height, p, window, latency):
     """Each frame ``t`` from frames ``t - window .. t + latency``: all windows as one batch."""
     T, n = X.shape[:2]
     Xp, a, sigma, scale = _prepare(X, kp, w, lifted, skel, c, height)
-    span = window + latency + 1
     idx = np.arange(T)[None, :] + np.arange(-window, latency + 1)[:, None]  # (span, T): window rows, frame columns
     inside = (idx >= 0) & (idx < T)
     idx = np.clip(idx, 0, T - 1)
-    live = inside & lifted[idx]
-    log_s = smooth_banded(np.log(np.maximum(scale[idx], 1e-12)), live.astype(np.float64), whittaker_lambda(p["cutoff_scale"], fps))
-    scale_bar = np.exp(log_s)  # (span, T)
-    Xw = Xp[idx] / scale_bar[..., None, None]
-    aw = a[idx] / scale_bar[..., None, None]
-    bw = a[idx] / (c * sigma[idx])[..., None, None]
-    ww = np.where(live[..., None], w[idx], 0.0)
-    data = np.broadcast_to(live[..., None].astype(np.float64), ww.shape)
-    z = smooth_banded(Xw[..., 2], data, whittaker_lambda(p["cutoff_z"], fps))
-    wxy = p["anchor_xy"] * data + ww
-    target = (p["anchor_xy"] * data[..., None] * Xw[..., :2] + ww[..., None] * (aw + bw * z[..., None])) / np.maximum(wxy, 1e-12)[..., None]
-    xy = smooth_banded(target, wxy[..., None], whittaker_lambda(p["cutoff_xy"], fps))
-    Y = np.concatenate([xy[window], z[window][..., None]], axis=-1)  # the row of frame t in its own window
+    live = (inside & lifted[idx]).astype(np.float64)
+    P = _solve(Xp[idx], a[idx], w[idx] * live[..., None], live, sigma[idx], scale[idx], c, fps, p)
+    Y = P[window]  # the row of frame t in its own window
     Y = _root_relative(Y, skel)
     if p["bones"] is not None:
         # One length per bone: the median over the refined frames up to t (each of them saw
@@ -346,12 +343,23 @@ def _refine_causal(X, kp, w, lifted, skel, c, fps, height, p, window, latency):
     return np.where(lifted[:, None, None], Y, np.nan)
 
 
-def _running_median(v: np.ndarray, horizon: int = 250) -> np.ndarray:
-    """``(T, K)``: the median of rows ``t - horizon + 1 .. t`` (rows with NaN ignored) for every ``t``."""
+def _running_median(v: np.ndarray, horizon: int = 250, every: int = 10) -> np.ndarray:
+    """``(T, K)``: for every ``t``, the median of rows up to ``t`` (at most ``horizon`` of them,
+    rows with NaN ignored), recomputed every ``every`` frames from the rows up to that frame
+    (frame by frame while none of them is finite yet)."""
     T = len(v)
-    out = np.empty_like(v)
-    for t in range(T):
+    out = np.full_like(v, np.nan)
+
+    def median_up_to(t: int) -> np.ndarray:
         seg = v[max(0, t - horizon + 1) : t + 1]
-        ok = np.isfinite(seg).all(axis=1)
-        out[t] = np.median(seg[ok], axis=0) if ok.any() else np.nan
+        seg = seg[np.isfinite(seg).all(axis=1)]
+        return np.median(seg, axis=0) if len(seg) else np.full(v.shape[1], np.nan)
+
+    for t in range(0, T, every):
+        value = median_up_to(t)
+        if np.isfinite(value).all():
+            out[t : t + every] = value
+        else:
+            for s in range(t, min(T, t + every)):
+                out[s] = median_up_to(s)
     return out
