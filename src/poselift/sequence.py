@@ -30,6 +30,7 @@ the measurements are in ``training/RESULTS.md``.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -44,7 +45,10 @@ __all__ = ["SEQUENCE_DEFAULTS", "refine_sequence", "smooth_banded", "whittaker_l
 #: smoothing; ``cutoff_scale``: of the person's image scale (distance to the camera);
 #: ``anchor_xy``: weight of the network's image-plane output beside the 2D (weight 1 per unit
 #: confidence); ``bones``: ``"depth"`` (fix each bone's length by changing its depth),
-#: ``"direction"`` (scale the bone along its direction) or ``None``; ``symmetric``: left and right bones get one length; ``window``: frames of
+#: ``"direction"`` (scale the bone along its direction) or ``None``; ``symmetric``: left and right bones get one length;
+#: ``noise_ref``: the 2D noise (relative to the pose's size) at which ``cutoff_xy`` and
+#: ``cutoff_z`` hold; cleaner 2D raises both, by ``sqrt(noise_ref / noise)`` up to
+#: ``max_boost`` times (``None``: fixed cut-offs); ``window``: frames of
 #: look-back in causal mode; ``latency``: frames of look-ahead in causal mode.
 SEQUENCE_DEFAULTS: dict[str, Any] = {
     "cutoff_xy": 1.5,
@@ -53,6 +57,8 @@ SEQUENCE_DEFAULTS: dict[str, Any] = {
     "anchor_xy": 0.1,
     "bones": "direction",
     "symmetric": True,
+    "noise_ref": 0.0072,
+    "max_boost": 8.0,
     "window": 25,
     "latency": 5,
 }
@@ -278,7 +284,36 @@ def _prepare(X, kp, w, lifted, skel, c, height):
     return Xp, a, sigma, scale
 
 
-def _solve(Xp, a, w, data, sigma, scale, c, fps, p):
+def _lambdas(cutoff: np.ndarray, fps: float) -> np.ndarray:
+    """:func:`whittaker_lambda` of an array of cut-offs."""
+    w = 2.0 * np.pi * np.asarray(cutoff, dtype=np.float64) / fps
+    with np.errstate(divide="ignore"):
+        return np.where(w >= np.pi, 0.0, 1.0 / (2.0 * np.sin(np.minimum(w, np.pi) / 2.0)) ** 4)
+
+
+def _boost(a, sigma, w, fps, p, axis=None):
+    """How much to raise the cut-offs for this clip's 2D noise: ``sqrt(noise_ref / noise)``
+    clipped to ``[0.5, max_boost]`` (a Whittaker smoother's best weight grows with the noise
+    variance, so its cut-off falls with the square root of the noise).
+
+    The noise is the robust spread (1.4826 x median absolute value) of what a smoother with
+    its cut-off at 0.2 x fps (10 Hz at 50 fps) removes from the 2D, in units of the pose's
+    size (the 2D divided by its pixel size). Time on axis 0; ``axis``: the axes the median
+    runs over (``None``: all, one value for the clip).
+    """
+    if p["noise_ref"] is None:
+        return 1.0
+    q = a / sigma[..., None, None]
+    mask = np.repeat((w > 0)[..., None], 2, axis=-1)
+    res = q - smooth_banded(q, mask.astype(np.float64), whittaker_lambda(0.2 * fps, fps))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # no 2D at all: no boost
+        noise = 1.4826 * np.nanmedian(np.where(mask, np.abs(res), np.nan), axis=axis)
+    ratio = np.sqrt(p["noise_ref"] / np.maximum(noise, 1e-12))
+    return np.clip(np.where(np.isfinite(noise), ratio, 1.0), 0.5, p["max_boost"])
+
+
+def _solve(Xp, a, w, data, sigma, scale, c, fps, p, boost=1.0):
     """The quadratic part (a)-(c), as one banded solve: image plane, depth and image scale.
 
     Arrays have time on axis 0 and any batch after it: ``Xp`` ``(time, *B, N, 3)`` pixel-unit
@@ -294,8 +329,10 @@ def _solve(Xp, a, w, data, sigma, scale, c, fps, p):
     lead = Xp.shape[:-2]
     y = np.concatenate([target.reshape(*lead, 2 * n), Xp[..., 2], np.log(np.maximum(scale, 1e-12))[..., None]], axis=-1)
     weights = np.concatenate([np.repeat(wxy, 2, axis=-1), np.repeat(data[..., None], n + 1, axis=-1)], axis=-1)
-    lam = np.array([whittaker_lambda(p["cutoff_xy"], fps)] * (2 * n) + [whittaker_lambda(p["cutoff_z"], fps)] * n
-                   + [whittaker_lambda(p["cutoff_scale"], fps)])  # fmt: skip
+    boost = np.asarray(boost, dtype=np.float64)[..., None]  # () or the batch's shape
+    cutoffs = np.array([p["cutoff_xy"]] * (2 * n) + [p["cutoff_z"]] * n + [0.0])
+    lam = _lambdas(cutoffs * boost, fps)
+    lam[..., -1] = whittaker_lambda(p["cutoff_scale"], fps)  # the image scale is not boosted
     out = smooth_banded(y, weights, lam)
     xy = out[..., : 2 * n].reshape(*lead, n, 2)
     P = np.concatenate([xy, out[..., 2 * n : 3 * n, None]], axis=-1)
@@ -308,7 +345,8 @@ def _root_relative(P: np.ndarray, skel: Skeleton) -> np.ndarray:
 
 def _refine(X, kp, w, lifted, skel, c, fps, height, p):
     Xp, a, sigma, scale = _prepare(X, kp, w, lifted, skel, c, height)
-    Y = _root_relative(_solve(Xp, a, w, lifted.astype(np.float64), sigma, scale, c, fps, p), skel)
+    boost = _boost(a, sigma, w, fps, p)
+    Y = _root_relative(_solve(Xp, a, w, lifted.astype(np.float64), sigma, scale, c, fps, p, boost), skel)
     if p["bones"] is not None:
         L = np.median(_bone_lengths_tree(Y[lifted], skel), axis=0)
         if p["symmetric"]:
@@ -327,7 +365,9 @@ def _refine_causal(X, kp, w, lifted, skel, c, fps, height, p, window, latency):
     inside = (idx >= 0) & (idx < T)
     idx = np.clip(idx, 0, T - 1)
     live = (inside & lifted[idx]).astype(np.float64)
-    P = _solve(Xp[idx], a[idx], w[idx] * live[..., None], live, sigma[idx], scale[idx], c, fps, p)
+    ww = w[idx] * live[..., None]
+    boost = _boost(a[idx], sigma[idx], ww, fps, p, axis=(0, 2, 3))  # (T,): from each frame's own window
+    P = _solve(Xp[idx], a[idx], ww, live, sigma[idx], scale[idx], c, fps, p, boost)
     Y = P[window]  # the row of frame t in its own window
     Y = _root_relative(Y, skel)
     if p["bones"] is not None:
