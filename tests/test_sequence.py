@@ -245,3 +245,56 @@ def test_cli_lift_sequence(tmp_path):
 
     seq = poses[:, 0][lifted[:, 0]]
     assert np.nanmax(bone_length_cv(seq, SKEL)) < 1e-4  # one length per bone over the clip
+
+
+def test_clean_2d_is_smoothed_less(released):
+    """The cut-offs rise for clean 2D (noise-adaptive), so a noise-free clip keeps its motion."""
+    from poselift.sequence import _boost, _prepare
+
+    kp, _ = walking_clip(100)
+    noisy = kp + np.random.default_rng(3).normal(0.0, 4.0, kp.shape).astype(np.float32)
+    boosts = []
+    for clip in (kp, noisy):
+        X = np.asarray(released.lift(clip, normalized=True), dtype=np.float64)
+        w = np.ones(clip.shape[:-1])
+        Xp, a, sigma, _ = _prepare(X, clip.astype(np.float64), w, np.ones(len(X), bool), SKEL, 10.0, 1.7)
+        boosts.append(float(_boost(a, sigma, w, 50.0, SEQUENCE_DEFAULTS)))
+    assert boosts[0] == SEQUENCE_DEFAULTS["max_boost"] and boosts[1] < boosts[0]
+    fixed = released.lift_sequence(kp, fps=50.0, noise_ref=None)
+    adaptive = released.lift_sequence(kp, fps=50.0)
+    per_frame = released.lift(kp)
+    assert np.abs(adaptive - per_frame).mean() < np.abs(fixed - per_frame).mean()
+
+
+def test_lift_video_lifts_the_frames_as_one_clip(released):
+    """lift_video uses lift_sequence by default (one length per bone over the clip); a missed frame is a gap."""
+    pytest.importorskip("cv2")
+    from poselift.smooth import bone_length_cv
+    from poselift.video import lift_video
+
+    from test_video import StandIn, blank_frames
+
+    clip = lift_video(blank_frames(12), None, lifter=released, detector=StandIn(missing={5}), fps=25.0)
+    alone = lift_video(blank_frames(12), None, lifter=released, detector=StandIn(missing={5}), fps=25.0, sequence=None)
+    assert not clip.lifted[5] and clip.lifted.sum() == 11 and np.isnan(clip.poses[5]).all()
+    rel = clip.poses - clip.poses[:, :1]
+    assert np.nanmax(bone_length_cv(rel[clip.lifted], SKEL)) < 1e-4
+    assert np.abs(np.nan_to_num(clip.poses - alone.poses)).max() > 1e-4
+
+
+@pytest.mark.data
+def test_evaluate_sequence_on_h36m(shared_data, tmp_path, capsys):
+    from poselift.cli import main
+
+    h36m = shared_data / "h36m"
+    if not (h36m / "h36m_3d_17j.npz").is_file():
+        pytest.skip("Human3.6M files not in the shared data folder")
+    out = tmp_path / "eval.json"
+    rc = main(["evaluate", "poselift/h36m-17", "--h36m", str(h36m), "--subjects", "S8", "--stride", "100",
+               "--sequence", "--json", str(out)])  # fmt: skip
+    printed = capsys.readouterr()
+    assert rc == 0, printed.err
+    assert "lift_sequence (offline)" in printed.out and "Accel" in printed.out
+    record = json.loads(out.read_text())
+    assert record["sequence"] == "offline" and record["subjects"] == ["S8"]
+    assert main(["evaluate", "poselift/h36m-17", "--h36m", str(h36m), "--sequence", "--smooth", "offline"]) == 2
