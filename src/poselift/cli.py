@@ -335,6 +335,8 @@ def _cmd_video(args: argparse.Namespace) -> int:
     print(f"input:   {args.input} ({F} {unit}{rate})")
     print(f"found:   a person in {int(result.found.sum())} of {F} {unit}")
     smoothed = f", smoothed ({args.smooth})" if args.smooth and result.sequence else ""
+    if result.sequence and args.sequence != "off":
+        smoothed = f" as one clip (lift_sequence, {args.sequence})" + smoothed
     print(f"lifted:  {int(result.lifted.sum())} of {F} {unit} with {args.model}{smoothed}")
     missing = [result.frames[i] for i in np.flatnonzero(~result.lifted)]
     if missing:
