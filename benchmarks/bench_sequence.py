@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     from poselift import Lifter
 
     lifter = Lifter.from_pretrained("poselift/h36m-17", backend="onnx", intra_op_threads=args.threads)
-    print(f"poselift/h36m-17 on {lifter.backend}, {args.threads} thread(s), torch importable: {'torch' in sys.modules}")
+    print(f"poselift/h36m-17 on {lifter.backend}, {args.threads} thread(s), torch imported: {'torch' in sys.modules}")
     print()
     print("| frames | per-frame lift | lift_sequence offline | offline frames/s | lift_sequence causal | causal frames/s |")
     print("|---:|---:|---:|---:|---:|---:|")
