@@ -14,9 +14,10 @@ from and finds, for the whole clip at once, the 3D that
 
 (a)-(c) are quadratic: every joint coordinate is one banded linear system over the frames
 (:func:`smooth_banded`, a Whittaker smoother whose strength is given as a cut-off
-frequency in Hz, so it means the same at any frame rate). (d) then gives each bone its
-median length over the clip, changing the bone's depth and keeping its image-plane
-direction where it can, so the re-projection is kept.
+frequency in Hz, so it means the same at any frame rate; solved for all joints, the image
+plane, the depth and the person's image scale at once). The cut-offs rise for clips whose
+2D is cleaner than the detections they were chosen on (the noise is measured from the 2D).
+(d) then gives each bone its median length over the clip, along the bone's direction.
 
 Frames that could not be lifted (NaN) are gaps: they carry no data, the smoother bridges
 them, and they stay NaN in the output. ``causal=True`` refines each frame from a window of
@@ -44,8 +45,9 @@ __all__ = ["SEQUENCE_DEFAULTS", "refine_sequence", "smooth_banded", "whittaker_l
 #: ``cutoff_xy`` / ``cutoff_z``: cut-off frequencies (Hz) of the image-plane and depth
 #: smoothing; ``cutoff_scale``: of the person's image scale (distance to the camera);
 #: ``anchor_xy``: weight of the network's image-plane output beside the 2D (weight 1 per unit
-#: confidence); ``bones``: ``"depth"`` (fix each bone's length by changing its depth),
-#: ``"direction"`` (scale the bone along its direction) or ``None``; ``symmetric``: left and right bones get one length;
+#: confidence); ``bones``: ``"direction"`` (scale each bone along its direction to its
+#: length), ``"depth"`` (keep its image-plane part, solve its depth: noisy on detections)
+#: or ``None``; ``symmetric``: left and right bones get one length;
 #: ``noise_ref``: the 2D noise (relative to the pose's size) at which ``cutoff_xy`` and
 #: ``cutoff_z`` hold; cleaner 2D raises both, by ``sqrt(noise_ref / noise)`` up to
 #: ``max_boost`` times (``None``: fixed cut-offs); ``window``: frames of
@@ -239,6 +241,9 @@ def refine_sequence(
     for key in ("cutoff_xy", "cutoff_z", "cutoff_scale"):
         _check(key, p[key])
     _check("anchor_xy", p["anchor_xy"], strict=False)
+    if p["noise_ref"] is not None:
+        _check("noise_ref", p["noise_ref"])
+    _check("max_boost", p["max_boost"], low=1.0, strict=False)
     if p["bones"] not in ("depth", "direction", None):
         raise InvalidArgumentError(f"bones must be 'depth', 'direction' or None; got {p['bones']!r}.")
     X = np.asarray(poses, dtype=np.float64)
