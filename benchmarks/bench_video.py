@@ -18,7 +18,7 @@ Runs ``poselift.video.lift_video`` (MediaPipe Pose + the released lifter) on the
   poses with fixed bone lengths.
 
 The media are research data that must not enter the repository: renders (``--render``)
-go to a folder outside it. Needs ``pip install "poselift[video]"``.
+go to a folder outside it. Needs ``pip install ".[video]"``.
 
 Usage::
 
@@ -51,7 +51,6 @@ def media_folder(arg: str | None) -> Path:
 
 
 def measure_video(video: Path, workdir: Path, render: Path | None) -> dict:
-    from poselift.camera import align_to_world
     from poselift.export import fixed_bone_poses, write_bvh
     from poselift.smooth import bone_length_cv, estimate_lag, jitter, smooth_poses
     from poselift.video import lift_video
@@ -84,7 +83,7 @@ def measure_video(video: Path, workdir: Path, render: Path | None) -> dict:
     end_to_end = F / sum(stages.values())
 
     # BVH round trip of the smoothed world-frame sequence
-    world, _ = align_to_world(result.poses, skel, ground="tracked", fps=fps)  # as lift_video does
+    world = result.world  # what lift_video writes to motion.bvh (tracked ground, feet on it)
     bvh_path, _ = write_bvh(workdir / "motion.bvh", world, skel, fps, axes="yup", units="cm")
     names, fk, _ = read_bvh(bvh_path)
     got = np.stack([fk[:, names.index(j)] for j in skel.joints], axis=1) / 100.0

@@ -1,6 +1,6 @@
 """Train (or fine-tune) a lifter on your own unlabelled 2D keypoints: no 3D needed.
 
-    pip install "poselift[train]"
+    pip install ".[train]"
     python examples/finetune_on_my_keypoints.py path/to/keypoints runs/mine
     python examples/finetune_on_my_keypoints.py path/to/keypoints runs/mine --init poselift/h36m-17
     python examples/finetune_on_my_keypoints.py path/to/keypoints runs/mine --set steps=5000 --set lr=1e-4
@@ -11,8 +11,12 @@ becomes one training pose (mapped to the lifter's layout). The result is a model
 runs/mine/final, loadable with Lifter.from_pretrained("runs/mine/final").
 
 --init starts from existing weights (its architecture is used); without it the lifter
-trains from scratch with the architecture of the recipe. A few thousand poses and a few
-thousand steps already help a released model adapt to your camera and detector.
+trains from scratch with the architecture of the recipe. This script trains with a recipe's
+losses as they are: on photo 2D alone, single-view losses have made a released model much
+worse (training/RESULTS.md). To adapt a released model to your own footage use
+`poselift finetune BASE KEYPOINTS -o OUT`, which anchors it to the starting model and keeps
+the checkpoint a held-out share of your 2D prefers; what it gains is measured in
+training/RESULTS.md ("Fine-tuning on your own 2D").
 """
 
 import argparse

@@ -1,6 +1,6 @@
 """Lift a folder of OpenPose JSON files (one file per video frame) to 3D.
 
-    pip install "poselift[viz]"
+    pip install ".[viz]"
     python examples/lift_openpose_folder.py path/to/openpose_json/ lifted/
     python examples/lift_openpose_folder.py            # lifts poselift's bundled sample
 

@@ -1,6 +1,6 @@
 """Run a lifter with onnxruntime instead of PyTorch.
 
-    pip install "poselift[onnx]"
+    pip install ".[onnx]"
     python examples/onnx_inference.py                     # default model
     python examples/onnx_inference.py path/to/model_folder
 

@@ -23,147 +23,16 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from poselift.evaluation.cmu import BvhClip, forward_kinematics, read_bvh
+
 REPO = Path(__file__).resolve().parents[1]
 SEED = 20190615
 
-# --------------------------------------------------------------------------- BVH parsing
-
-
-@dataclass
-class BvhJoint:
-    name: str
-    parent: int  # index into BvhClip.joints, -1 for the root
-    offset: np.ndarray  # (3,) in the parent's frame
-    channels: list[str]  # e.g. ["Xposition", ..., "Zrotation", "Xrotation", "Yrotation"]
-    end_site: np.ndarray | None = None  # offset of the End Site child, if any
-
-
-@dataclass
-class BvhClip:
-    joints: list[BvhJoint]
-    frame_time: float
-    motion: np.ndarray  # (frames, total channels)
-
-    def index(self, name: str) -> int:
-        for i, joint in enumerate(self.joints):
-            if joint.name == name:
-                return i
-        raise KeyError(f"BVH clip has no joint {name!r}")
-
-
-def parse_bvh(path: Path) -> BvhClip:
-    """Read a BVH file: joints in file order (parents before children) and the motion table."""
-    tokens = path.read_text(encoding="utf-8").split()
-    pos = 0
-
-    def take() -> str:
-        nonlocal pos
-        tok = tokens[pos]
-        pos += 1
-        return tok
-
-    def expect(word: str) -> None:
-        tok = take()
-        if tok != word:
-            raise ValueError(f"{path}: expected {word!r}, got {tok!r} at token {pos - 1}")
-
-    expect("HIERARCHY")
-    joints: list[BvhJoint] = []
-    stack: list[int] = []  # open joints; -2 marks an End Site block
-    kind = take()
-    if kind != "ROOT":
-        raise ValueError(f"{path}: expected ROOT, got {kind!r}")
-    while True:
-        # at this point ``kind`` is ROOT, JOINT or End
-        if kind == "End":
-            expect("Site")
-            expect("{")
-            expect("OFFSET")
-            joints[stack[-1]].end_site = np.array([float(take()) for _ in range(3)])
-            expect("}")
-        else:
-            name = take()
-            expect("{")
-            expect("OFFSET")
-            offset = np.array([float(take()) for _ in range(3)])
-            expect("CHANNELS")
-            channels = [take() for _ in range(int(take()))]
-            joints.append(BvhJoint(name, stack[-1] if stack else -1, offset, channels))
-            stack.append(len(joints) - 1)
-        # close finished blocks, then read the next opening keyword
-        kind = take()
-        while kind == "}":
-            stack.pop()
-            kind = take()
-        if kind == "MOTION":
-            break
-        if kind not in ("JOINT", "End"):
-            raise ValueError(f"{path}: unexpected token {kind!r} in the hierarchy")
-    if stack:
-        raise ValueError(f"{path}: unbalanced braces in the hierarchy")
-    expect("Frames:")
-    frames = int(take())
-    expect("Frame")
-    expect("Time:")
-    frame_time = float(take())
-    width = sum(len(j.channels) for j in joints)
-    values = np.array(tokens[pos:], dtype=np.float64)
-    if values.size != frames * width:
-        raise ValueError(f"{path}: {values.size} motion values, expected {frames} x {width}")
-    return BvhClip(joints, frame_time, values.reshape(frames, width))
-
-
-def _axis_rotation(axis: str, degrees: np.ndarray) -> np.ndarray:
-    """``(F, 3, 3)`` rotations about a coordinate axis by ``degrees``."""
-    a = np.deg2rad(degrees)
-    c, s = np.cos(a), np.sin(a)
-    one, zero = np.ones_like(a), np.zeros_like(a)
-    if axis == "X":
-        rows = [[one, zero, zero], [zero, c, -s], [zero, s, c]]
-    elif axis == "Y":
-        rows = [[c, zero, s], [zero, one, zero], [-s, zero, c]]
-    else:
-        rows = [[c, -s, zero], [s, c, zero], [zero, zero, one]]
-    return np.stack([np.stack(r, axis=-1) for r in rows], axis=-2)
-
-
-def forward_kinematics(clip: BvhClip) -> tuple[np.ndarray, np.ndarray]:
-    """World positions ``(F, J, 3)`` and orientations ``(F, J, 3, 3)`` of every joint.
-
-    Each joint's local rotation is the product of its rotation channels in the order the
-    file lists them (``Zrotation Xrotation Yrotation`` -> ``Rz @ Rx @ Ry``), applied to
-    column vectors; a joint sits at its parent's position plus the parent's orientation
-    applied to its offset.
-    """
-    F, J = clip.motion.shape[0], len(clip.joints)
-    pos = np.zeros((F, J, 3))
-    rot = np.zeros((F, J, 3, 3))
-    col = 0
-    for j, joint in enumerate(clip.joints):
-        local = np.broadcast_to(np.eye(3), (F, 3, 3)).copy()
-        translation = np.broadcast_to(joint.offset, (F, 3)).copy()
-        for ch in joint.channels:
-            values = clip.motion[:, col]
-            col += 1
-            if ch.endswith("position"):
-                translation[:, "XYZ".index(ch[0])] = values
-            elif ch.endswith("rotation"):
-                local = local @ _axis_rotation(ch[0], values)
-            else:
-                raise ValueError(f"unknown BVH channel {ch!r}")
-        if joint.parent < 0:
-            pos[:, j] = translation
-            rot[:, j] = local
-        else:
-            parent_rot = rot[:, joint.parent]
-            pos[:, j] = pos[:, joint.parent] + np.einsum("fab,fb->fa", parent_rot, translation)
-            rot[:, j] = parent_rot @ local
-    return pos, rot
+# BVH parsing and forward kinematics: poselift.evaluation.cmu (read_bvh, forward_kinematics).
 
 
 # --------------------------------------------------------------------------- CMU -> BODY_25
@@ -305,7 +174,7 @@ def build(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"error: {path} does not exist; pass the folder holding the CMU BVH clips", file=sys.stderr)
         return 2
-    clip = parse_bvh(path)
+    clip = read_bvh(path)
     pos, rot = forward_kinematics(clip)
     world = cmu_to_body25(clip, pos, rot)
 

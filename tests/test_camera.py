@@ -19,6 +19,7 @@ from poselift.camera import (
     to_camera_space,
 )
 from poselift.errors import PoseliftError
+from poselift.ground import SOLE_FRACTION, body_height
 
 from conftest import POSE_H36M17_PX
 
@@ -150,7 +151,8 @@ def test_world_frame_recovers_the_ground():
     world, frame = align_to_world(cam_poses, "h36m17")
     assert frame.ground_fitted
     ankles = world[:, [3, 6]]
-    assert np.abs(ankles[..., 1].min(axis=1)).max() < 0.02  # feet on the ground
+    sole = SOLE_FRACTION * body_height(world, "h36m17")  # the ankle joint sits above the sole
+    assert np.abs(ankles[..., 1].min(axis=1) - sole).max() < 0.02  # feet on the ground
     head_up = world[:, 10, 1] - world[:, 0, 1]
     assert (head_up > 0.4).all()  # upright
     np.testing.assert_allclose(frame.R[1] @ R, [0.0, 1.0, 0.0], atol=0.02)  # normal = world up
@@ -202,7 +204,8 @@ def test_tracked_ground_follows_a_moving_camera():
     tracked, _ = align_to_world(moving, "h36m17", ground="tracked", fps=30.0)
     feet_fixed = np.minimum(fixed[:, 3, 1], fixed[:, 6, 1])
     feet_tracked = np.minimum(tracked[:, 3, 1], tracked[:, 6, 1])
-    assert np.ptp(feet_fixed) > 0.2
-    assert np.abs(feet_tracked).max() < 0.06
+    sole = SOLE_FRACTION * body_height(tracked, "h36m17")
+    assert np.ptp(feet_fixed) > 0.2 and feet_fixed.min() >= sole - 1e-9  # floating, never sinking
+    assert np.abs(feet_tracked - sole).max() < 0.06
     with pytest.raises(PoseliftError, match="fps"):
         align_to_world(moving, "h36m17", ground="tracked")

@@ -74,7 +74,7 @@ def test_require_names_the_extra():
     try:
         require("poselift_no_such_module", "onnx")
     except MissingDependencyError as e:
-        assert "'poselift_no_such_module'" in str(e) and 'pip install "poselift[onnx]"' in str(e)
+        assert "'poselift_no_such_module'" in str(e) and 'pip install ".[onnx]" (in the poselift checkout)' in str(e)
     else:
         raise AssertionError("require() of a missing module did not raise")
 

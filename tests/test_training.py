@@ -254,7 +254,7 @@ def test_extra_unpaired_2d_is_mixed_in_but_never_paired(tmp_path, monkeypatch):
     assert len(trainer.x) == len(train_set)
     trainer.fit()
     assert (tmp_path / "run" / "final" / "model.safetensors").is_file()
-    with pytest.raises(ConfigError, match="data.extra.0.path"):
+    with pytest.raises(ConfigError, match="data.extra.0: .*needs a path"):
         load_recipe(None, ["data.extra=[{layout: h36m17}]"])
 
 # ------------------------------------------------------------------ learned 2D domain correction
@@ -464,3 +464,174 @@ def test_kinematic_head_trains_with_the_reprojection_loss(tmp_path):
     assert "reprojection" in values and all(math.isfinite(v) for v in values.values())
     lifter = Lifter.from_pretrained(trainer.export(tmp_path / "m"))
     assert lifter.config.head == "kinematic" and np.isfinite(lifter.lift(synthetic_poses(1, 3).kp2d)).all()
+
+
+# --------------------------------------------------------------------------- round 3: unpaired 2D beside cross-view
+def wild_config(weights=(1.0, 3.0), **data) -> TrainConfig:
+    extra = [{"source": "keypoints", "path": f"unused{i}.npy", "weight": w} for i, w in enumerate(weights)]
+    return tiny_config(
+        loss=dict(adversarial=0.5, l2d=2.0, l3d=0.2, symmetry=1.0, cross_view=10.0, cross_view_3d=1.0),
+        data=dict(source="h36m", subjects=["S1"], val_subjects=["S8"], multiview=True, extra=extra,
+                  unpaired_batch=16, **data),
+        lr=1e-3,
+    )
+
+
+def test_unpaired_2d_trains_beside_cross_view_and_sources_follow_their_weights(tmp_path):
+    data = synthetic_multiview()
+    a, b = synthetic_poses(2, 10, seed=3), synthetic_poses(3, 10, seed=4)
+    trainer = Trainer(wild_config(), data, run_dir=tmp_path, unpaired=[a, b])
+    batch = trainer._sample()
+    assert batch["u"].shape == (16, 17, 2) and batch["x"].shape == (32, 17, 2)
+    rows = trainer._unpaired_rows(20000)
+    share_b = float((rows >= len(a)).float().mean())
+    assert share_b == pytest.approx(0.75, abs=0.02)  # weights 1 : 3
+    assert int(rows.max()) < len(a) + len(b)
+    before = _params(trainer.G)
+    values = trainer.train_step()
+    assert {"cross_view", "l2d", "l3d", "g_adv", "symmetry"} <= set(values)
+    assert all(math.isfinite(v) for v in values.values())
+    assert any(not torch.equal(before[k], v) for k, v in _params(trainer.G).items())
+    with pytest.raises(PoseliftError, match="2 unpaired sets for 1"):
+        Trainer(wild_config(weights=(1.0,)), data, run_dir=tmp_path / "x", unpaired=[a, b])
+
+
+def test_selection_averages_the_extra_validation_sets(tmp_path):
+    data = synthetic_multiview()
+    val = synthetic_poses(2, 8, seed=7)
+    trainer = Trainer(xview_config(), data, run_dir=tmp_path, val=val, extra_val={"cmu": synthetic_poses(2, 8, seed=8)})
+    v = trainer.validate()
+    assert v["val_select"] == pytest.approx((v["val_p_mpjpe"] + v["val_cmu_p_mpjpe"]) / 2, rel=1e-9)
+    assert "CMU clips" in trainer._selected_by()
+
+
+@pytest.mark.parametrize("overrides, key", [
+    (["data.multiview=true", "loss.cross_view=1", "data.extra=[{source: lsp}]"], "data.unpaired_batch"),
+    (["data.unpaired_batch=8"], "data.unpaired_batch"),
+    (["data.multiview=true", "loss.cross_view=1", "data.extra=[{source: lsp}]", "data.unpaired_batch=8",
+      "loss.temporal=1"], "loss.temporal"),
+    (["data.extra=[{source: keypoints}]"], "path"),
+])
+def test_unpaired_recipes_that_cannot_work_fail_before_training(overrides, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_recipe(None, overrides)
+
+
+def test_wild2d_readers_keep_complete_annotated_poses(tmp_path):
+    """Each in-the-wild format: unannotated joints make a pose incomplete, and it is dropped, not invented."""
+    from poselift.training.wild2d import load_wild2d
+
+    rng = np.random.default_rng(0)
+    pose = synthetic_poses(1, 1).kp2d[0]  # h36m17 pixels
+    # Penn Action: head, l/r shoulder, elbow, wrist, hip, knee, ankle (occluded joints are annotated)
+    penn_idx = [10, 11, 14, 12, 15, 13, 16, 4, 1, 5, 2, 6, 3]
+    penn = np.concatenate([pose[penn_idx], np.ones((13, 1))], axis=1)[None].repeat(6, 0)
+    penn[1, 3, 2] = 0.0  # not visible, still annotated: kept
+    np.savez(tmp_path / "penn_action_13j.npz", **{"0001": penn, "0002": penn[:2]})
+    # LSP order: r ankle, knee, hip, l hip, knee, ankle, r wrist, elbow, shoulder, l shoulder, elbow, wrist, neck, head top
+    lsp_idx = [3, 2, 1, 4, 5, 6, 16, 15, 14, 11, 12, 13, 9, 10]
+    lsp = np.concatenate([pose[lsp_idx], np.ones((14, 1))], axis=1)[None].repeat(4, 0)
+    lspet = lsp.copy()
+    lspet[0, 6, 2] = 0.0  # LSP-extended: an invisible joint is unannotated -> pose dropped
+    np.savez(tmp_path / "lsp_14j.npz", lsp=lsp, lspet=lspet)
+    mpii = np.zeros((3, 16, 3))
+    mpii[:, :, :2] = rng.uniform(100, 400, size=(3, 16, 2))
+    mpii[2, 10, :2] = 0.0  # (0, 0): unannotated -> dropped
+    np.savez(tmp_path / "mpii_valid_16j.npz", keypoints=mpii)
+    kin = np.concatenate([rng.uniform(0.2, 0.8, (5, 18, 2)), np.full((5, 18, 1), 0.9)], axis=-1)
+    kin[0, 4, 2] = 0.01  # a right wrist below min_confidence -> dropped
+    np.savez(tmp_path / "kinetics_openpose_coco18.npz", clip=kin)
+
+    counts = {s: len(load_wild2d(s, tmp_path)) for s in ("penn_action", "lsp", "mpii", "kinetics")}
+    assert counts == {"penn_action": 8, "lsp": 7, "mpii": 2, "kinetics": 4}
+    penn_set = load_wild2d("penn_action", tmp_path, stride=2)
+    assert len(penn_set) == 3 + 1 and penn_set.pose3d is None and (penn_set.seq == -1).all()
+    # the limbs are the annotated points themselves
+    np.testing.assert_allclose(penn_set.kp2d[0, 12], pose[12], atol=1e-4)
+    with pytest.raises(PoseliftError, match="unknown wild 2D source"):
+        load_wild2d("coco", tmp_path)
+
+
+# --------------------------------------------------------------------------- fine-tuning on your own 2D
+def test_anchor_keeps_the_lift_near_the_starting_model(tmp_path):
+    poses = synthetic_poses()
+    start = Trainer(tiny_config(loss=dict(adversarial=0.0, temporal=0.0, l2d=1.0)), poses, run_dir=tmp_path / "a")
+    for _ in range(20):
+        start.train_step()
+    start.export(tmp_path / "start")
+    reference = Lifter.from_pretrained(tmp_path / "start", backend="torch").lift(poses.kp2d, normalized=True)
+
+    def drift(anchor: float) -> float:
+        torch.manual_seed(0)
+        cfg = tiny_config(loss=dict(adversarial=0.0, temporal=0.0, l2d=10.0, l3d=1.0, anchor=anchor), lr=3e-3,
+                          init_from=str(tmp_path / "start"))
+        trainer = Trainer(cfg, poses, run_dir=tmp_path / f"anchor{anchor}")
+        for _ in range(40):
+            values = trainer.train_step()
+        assert ("anchor" in values) == (anchor > 0)
+        if anchor:
+            assert all(not p.requires_grad for p in trainer.pipe0.net.parameters())
+        lifted = trainer.lifter().lift(poses.kp2d, normalized=True)
+        return float(np.linalg.norm(lifted - reference, axis=-1).mean())
+
+    assert drift(10.0) < 0.7 * drift(0.0)
+    with pytest.raises(ConfigError, match="init_from"):
+        load_recipe(None, ["loss.anchor=1"])
+
+
+def test_self_consistency_ranks_a_broken_lifter_worse(tmp_path):
+    poses = synthetic_poses(4, 10)
+    trainer = Trainer(tiny_config(loss=dict(adversarial=0.0, temporal=0.0, l2d=10.0, l3d=1.0), steps=200, lr=1e-3),
+                      poses, run_dir=tmp_path)
+    for _ in range(150):
+        trainer.train_step()
+    good = trainer.self_consistency(poses.kp2d)
+    assert good == pytest.approx(trainer.self_consistency(poses.kp2d))  # fixed views: repeatable
+    with torch.no_grad():
+        for p in trainer.G.parameters():
+            p.add_(torch.randn_like(p) * 0.5)
+    assert trainer.self_consistency(poses.kp2d) > 1.5 * good
+
+
+def test_finetune_command_selects_by_held_out_2d_and_keeps_the_completion_network(tmp_path, capsys):
+    from poselift.cli import main
+
+    kp = synthetic_poses(6, 20).kp2d
+    np.savez(tmp_path / "mine.npz", keypoints=kp, layout=np.array("h36m17"))
+    out = tmp_path / "ft"
+    argv = ["finetune", "poselift/h36m-17", str(tmp_path / "mine.npz"), "-o", str(out), "--steps", "4",
+            "--set", "val_every=2", "--set", "ckpt_every=2", "--set", "batch_size=16", "--set", "progress=false"]
+    assert main(argv) == 0
+    assert "the model is" in capsys.readouterr().out
+    best = Lifter.from_pretrained(out / "best")
+    meta = best.config.metadata
+    assert best.completion is not None and best.config.flip_test
+    assert "mine.npz" in meta["training_data"] and "no 3D labels" in meta["supervision"]
+    assert meta["selected_by"].startswith("self-consistency")
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "val_self_consistency" in r] == [2, 4]
+    # a missing joint is filled as the released model fills it
+    conf = np.ones((17,), np.float32)
+    conf[13] = 0.0
+    assert np.isfinite(best.lift(kp[0], conf)).all()
+    # resuming a finished run trains nothing more; bad settings fail before training with the key
+    assert main(argv) == 0
+    assert main(["finetune", "poselift/h36m-17", str(tmp_path / "mine.npz"), "-o", str(tmp_path / "x"), "--set", "lr=-1"]) == 2
+    assert "lr" in capsys.readouterr().err
+
+
+def test_input_noise_reaches_inputs_only_and_keeps_them_normalised(tmp_path):
+    from poselift import geometry
+    from poselift.skeleton import get_skeleton
+
+    data = synthetic_multiview()
+    clean = Trainer(xview_config(), data, run_dir=tmp_path / "a")
+    cfg = xview_config().model_copy(update={"data": xview_config().data.model_copy(update={"input_noise": 0.05})})
+    noisy = Trainer(cfg, data, run_dir=tmp_path / "b")
+    b0, b1 = clean._sample(), noisy._sample()  # same seed: same rows, views and flips
+    torch.testing.assert_close(b0["t_b"], b1["t_b"])  # targets untouched
+    moved = (b1["x"] - b0["x"]).norm(dim=-1).mean(dim=-1)
+    assert float(moved.max()) > 1e-3 and float(moved.min()) < float(moved.max())  # per-pose noise levels
+    renorm = geometry.normalize_2d(b1["x"], get_skeleton("h36m17"), noisy.c, "rms")[0]
+    torch.testing.assert_close(renorm, b1["x"], atol=1e-5, rtol=0)
+    assert math.isfinite(noisy.train_step()["total"])

@@ -86,6 +86,12 @@ try:
 except MissingDependencyError as e:
     report["torch_error"] = str(e)
 
+try:
+    lifter.save_pretrained(out_dir / "saved")  # the README's block after the quickstart
+except MissingDependencyError as e:
+    report["save_error"] = str(e)
+report["saved_nothing"] = not (out_dir / "saved").exists()
+
 bare = out_dir / "no-graphs"
 shutil.copytree(resolve_model("poselift/h36m-17"), bare)
 (bare / "model.onnx").unlink()
@@ -117,8 +123,10 @@ def test_the_core_works_without_torch(tmp_path):
     assert report["cli_lift"] == 0 and (tmp_path / "walk.json").is_file()
     assert report["cli_demo"] == 0 and (tmp_path / "demo" / "poses3d.npz").is_file()
     assert report["plot"]
-    assert 'pip install "poselift[torch]"' in report["torch_error"]
-    assert "model.onnx" in report["export_error"] and "poselift[torch]" in report["export_error"]
+    assert 'pip install ".[torch]" (in the poselift checkout)' in report["torch_error"]
+    assert "model.onnx" in report["export_error"] and 'pip install ".[torch]"' in report["export_error"]
+    assert 'saving' in report["save_error"] and 'pip install ".[torch]"' in report["save_error"]  # documented type
+    assert report["saved_nothing"]
     lifted = json.loads((tmp_path / "walk.json").read_text())
     assert lifted  # a real file with content
     assert np.isfinite(np.load(tmp_path / "demo" / "poses3d.npz")["poses3d"]).any()

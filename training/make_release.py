@@ -37,13 +37,30 @@ from poselift.correction import LearnedCorrection
 from poselift.training.completion import attach_completion, train_completion
 from poselift.training.distill import distill
 from poselift.evaluation.evaluate import evaluate_poses, format_table
+from poselift.evaluation.cmu import VALIDATION_CLIPS, load_cmu
 from poselift.evaluation.h36m import TEST_SUBJECTS, TRAIN_SUBJECTS, VALIDATION_SUBJECTS, load_h36m
 
 LICENCE = "Human3.6M licence: non-commercial research use only; these weights inherit that restriction."
+H36M_TERMS = "Human3.6M licence (non-commercial research use only, no redistribution of the data)."
+#: Terms of the unpaired in-the-wild 2D sets (poselift.training.wild2d), for cards of models trained on them.
+WILD_TERMS = {
+    "penn_action": "Penn Action (Zhang, Zhu and Derpanis, ICCV 2013): research use",
+    "lsp": "LSP and LSP-extended (Johnson and Everingham, BMVC 2010 / CVPR 2011): research use",
+    "mpii": "MPII Human Pose (Andriluka et al., CVPR 2014), validation people: research use (Simplified BSD licence of the annotations)",
+    "kinetics": "OpenPose output on Kinetics clips (Kay et al. 2017; videos under their YouTube terms): research use",
+}
 
 
-def training_data(supervision: str, inputs_note: str | None) -> str:
-    """The card's training-data statement for a run supervised as ``supervision`` says."""
+def training_data(supervision: str, inputs_note: str | None, wild: list[str] | None = None) -> str:
+    """The card's training-data statement for a run supervised as ``supervision`` says
+    (``wild``: the in-the-wild 2D sources of the run's data.extra)."""
+    if wild:
+        sources = "; ".join(WILD_TERMS.get(w, w) for w in wild)
+        note = f" Inputs: {inputs_note}." if inputs_note else ""
+        return (f"Trained on Human3.6M (S1, S5, S6, S7: 2D keypoints of all four calibrated cameras with their rotations, "
+                f"no 3D labels; S8 3D for model selection only) and on unpaired in-the-wild 2D keypoints, no 3D: {sources}. "
+                f"Model selection also used the CMU validation clips' 3D ({', '.join(VALIDATION_CLIPS)}; CMU mocap, free for "
+                f"research and commercial use).{note} Supervision: {supervision}. {LICENCE}")
     if supervision.startswith("SEMI-SUPERVISED"):
         what = "2D keypoints of all four calibrated cameras with their rotations, and " + supervision.split(":", 1)[1].split(";")[0].strip()
     elif supervision.startswith("multi-view"):
@@ -76,6 +93,8 @@ def main() -> None:
     ap.add_argument("--eval-stride", type=int, default=1, help="S9/S11 frame stride (1 = every frame)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--inputs-note", help="what the run's input 2D were, for the card (e.g. detections and GT 2D mixed)")
+    ap.add_argument("--cmu", help="CMU clip folder: also measure the held-out CMU test clips (GT and detector-like 2D)")
+    ap.add_argument("--wild", nargs="*", default=[], help="the in-the-wild 2D sources the run used (data.extra), for the card")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     log = logging.getLogger("release")
@@ -143,13 +162,20 @@ def main() -> None:
         for k, v in r["average_over_actions"].items():
             results[f"S9+S11 SH detections, mapping + learned correction {k}"] = round(v, 1)
 
+    if args.cmu:
+        for inputs in ("gt", "noisy"):
+            r = evaluate_poses(lifter, load_cmu(args.cmu, "test", inputs=inputs))
+            tables[f"cmu_{inputs}"] = format_table(r)
+            for k, v in r["average_over_actions"].items():
+                results[f"CMU test clips, {'GT' if inputs == 'gt' else 'detector-like'} 2D {k}"] = round(v, 1)
+
     run_cfg = json.loads(Path(args.run_model, "config.json").read_text()).get("metadata", {})
     metadata = {
         "name": args.name,
         "license": "other",
-        "training_data": training_data(run_cfg.get("supervision", "single-view 2D only, no 3D labels"), args.inputs_note),
+        "training_data": training_data(run_cfg.get("supervision", "single-view 2D only, no 3D labels"), args.inputs_note, args.wild),
         "supervision": run_cfg.get("supervision", "single-view 2D only, no 3D labels"),
-        "data_terms": "Human3.6M licence (non-commercial research use only, no redistribution of the data).",
+        "data_terms": H36M_TERMS + "".join(f" {WILD_TERMS[w]}." for w in args.wild),
         "recipe": f"{args.recipe} (selected on S8 at step {run_cfg.get('step', '?')}); "
                   + (f"distilled from {teacher.config.width}x{teacher.config.blocks} to " if student is not teacher else "lifter ")
                   + f"{lifter.config.width}x{lifter.config.blocks}; completion network {completion_cfg.width}x{completion_cfg.blocks}; "
@@ -159,7 +185,9 @@ def main() -> None:
         "results": {**results, "S8 (validation) P-MPJPE": round(s8_final["p_mpjpe"], 1),
                     "protocol": "mm, average over the 15 actions, every frame of all four cameras"
                     + ("" if args.eval_stride == 1 else f" (every {args.eval_stride}th frame)")},
-        "selection": "S8 held out from training: checkpoint, distilled student and flip test chosen on it; S9/S11 measured once at the end",
+        "selection": ("S8 held out from training" + (f" and the CMU validation clips ({', '.join(VALIDATION_CLIPS)})" if args.wild else "")
+                      + ": checkpoint, distilled student and flip test chosen on "
+                      + ("them" if args.wild else "it") + "; S9/S11 and the CMU test clips measured once at the end"),
     }
     lifter.config = lifter.config.model_copy(update={"metadata": metadata})
     out = lifter.save_pretrained(args.out, dtype=torch.float16, onnx=True)

@@ -324,34 +324,30 @@ def align_to_world(
     ground: Literal["fixed", "tracked"] = "fixed",
     fps: float | None = None,
     ground_cutoff: float = 0.3,
+    height: float | None = None,
 ) -> tuple[np.ndarray, WorldFrame]:
-    """Camera-space ``(frames, N, 3)`` poses in a y-up world frame (:func:`estimate_world_frame`).
+    """Camera-space ``(frames, N, 3)`` poses in a y-up world frame with the feet on ``y = 0``.
 
-    ``ground="tracked"`` (needs ``fps``) lets the ground height follow the feet slowly: each
-    frame's lowest foot, low-passed at ``ground_cutoff`` Hz without lag, is moved to
-    ``y = 0``. Use it for a handheld or moving camera, where one fixed plane leaves the feet
-    floating or sinking; motion faster than the cut-off (a jump) is kept.
+    The frame's axes come from :func:`estimate_world_frame`; then
+    :func:`poselift.ground.place_on_ground` finds the feet's contact frames (slow and low;
+    by foot speed when ``fps`` is given), puts the ground under the soles of the contacts
+    (the sole :data:`poselift.ground.SOLE_FRACTION` of the body height below the ankle
+    joint) and raises any frame whose feet would still be in the ground. ``ground="fixed"``
+    keeps one ground height; ``ground="tracked"`` (needs ``fps``) lets it follow the
+    contacts slowly (low-passed at ``ground_cutoff`` Hz, no lag), for a handheld or moving
+    camera, where one plane leaves the feet floating or sinking; motion faster than the
+    cut-off (a jump) is kept. ``height``: the body height in metres (default: measured
+    along the skeleton).
 
     Returns the world-frame poses (NaN frames stay NaN) and the frame used.
     """
-    skel = get_skeleton(skeleton)
-    frame = frame if frame is not None else estimate_world_frame(poses_cam, skel)
-    world = frame.apply(poses_cam)
-    if ground == "tracked":
-        if fps is None:
-            raise PoseliftError("ground='tracked' needs the frame rate: pass fps=...")
-        from .smooth import smooth_sequence
+    from .ground import place_on_ground
 
-        lowest = np.nanmin(world[:, _feet(skel), 1], axis=1, initial=np.inf, where=np.isfinite(world[:, _feet(skel), 1]))
-        lowest = np.where(np.isfinite(lowest), lowest, np.nan)
-        valid = np.isfinite(lowest)
-        if valid.any():  # fill gaps so the low-pass runs over the whole sequence
-            t = np.arange(len(lowest))
-            lowest = np.interp(t, t[valid], lowest[valid])
-            height = smooth_sequence(lowest, fps, mode="offline", min_cutoff=ground_cutoff, beta=0.0)
-            world = world - np.stack([np.zeros_like(height), height, np.zeros_like(height)], axis=-1)[:, None, :]
-    elif ground != "fixed":
+    skel = get_skeleton(skeleton)
+    if ground not in ("fixed", "tracked"):
         raise PoseliftError(f"ground must be 'fixed' or 'tracked'; got {ground!r}.")
+    frame = frame if frame is not None else estimate_world_frame(poses_cam, skel)
+    world, _ = place_on_ground(frame.apply(poses_cam), skel, fps, ground=ground, ground_cutoff=ground_cutoff, height=height)
     return world, frame
 
 

@@ -17,14 +17,14 @@ from typing import Any, Sequence
 import numpy as np
 
 from ._version import __version__
-from .errors import PoseliftError
+from .errors import InvalidArgumentError, OutputExistsError, PoseliftError
 from .weights import DEFAULT_MODEL
 
 __all__ = ["main", "build_parser"]
 
 logger = logging.getLogger(__name__)
 
-_LAYOUT_CHOICES = ("auto", "h36m17", "lsp14", "body25", "coco18", "coco17", "mpii16")
+_LAYOUT_CHOICES = ("auto", "h36m17", "lsp14", "body25", "coco18", "coco17", "mpii16", "mediapipe33")
 
 
 def _positive_float(text: str) -> float:
@@ -100,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--layout", default="auto", choices=_LAYOUT_CHOICES,
         help="joint layout of INPUT (default: auto, from the file format and joint count; "
-        "body25/coco18 are OpenPose's, 17-joint arrays count as h36m17 unless told coco17)",
+        "body25/coco18 are OpenPose's, mediapipe33 MediaPipe's as 'poselift video' writes them, "
+        "17-joint arrays count as h36m17 unless told coco17)",
     )  # fmt: skip
     p.add_argument(
         "--height", type=_height, default=None, metavar="M",
@@ -114,11 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
         "each person's frames as one clip (Lifter.lift_sequence); offline = the whole clip (the default of a "
         "bare --sequence), causal = 100 ms of look-ahead at 50 fps",
     )  # fmt: skip
-    _add_smooth_arguments(p, fps_default=30.0)
+    _add_smooth_arguments(
+        p, "(default: the rate the keypoints record, as 'poselift video' writes it; else 30)"
+    )
 
     p = sub.add_parser(
         "video",
-        help="detect, lift and export a person from a video, an image or a folder of images (needs poselift[video])",
+        help="detect, lift and export a person from a video, an image or a folder of images (needs the video extra: pip install '.[video]')",
         formatter_class=fmt,
         description=(
             "Find one person in every frame of INPUT with MediaPipe Pose (bundled model, runs offline), lift\n"
@@ -128,11 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
             "  poses3d.json/.npz  root-relative 3D poses in metres, camera axes, plus each frame's root\n"
             "                   position in the camera frame (\"translation\" per person)\n"
             "  animation.mp4    the 2D keypoints over the frames beside a 3D view (or .gif)\n"
-            "  motion.bvh       a BVH animation (y up, ground from the feet; videos and frame folders)\n\n"
+            "  pictures/        for photos instead of the animation: NAME.png, the 2D keypoints over the\n"
+            "                   photo beside the 3D view\n"
+            "  motion.bvh       a BVH animation (y up, the soles on the ground; videos and frame folders)\n\n"
             "INPUT: a video file, an image, or a folder of images (natural name order; images of one size\n"
             "are frames of a sequence, of different sizes unrelated photos). Frames without a person are\n"
-            "kept and marked. Depth from the camera scales with the assumed --height; without --camera the\n"
-            "focal length is max(width, height) pixels (53 degrees across the longer side)."
+            "kept and marked; the summary gives every photo's outcome. When nobody is lifted in any frame,\n"
+            "nothing is written and the exit status is 1. Depth from the camera scales with the assumed\n"
+            "--height; without --camera the focal length is max(width, height) pixels (53 degrees across\n"
+            "the longer side)."
         ),
         epilog="example: poselift video dance.mp4 -o dance/ --smooth",
     )
@@ -140,8 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output-dir", required=True, metavar="OUT", help="output folder (created)")
     p.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME_OR_PATH", help=f"lifter to use (default: {DEFAULT_MODEL})")
     p.add_argument(
-        "--height", type=_positive_float, default=None, metavar="M",
-        help="body height in metres: sets the 3D scale and the distance from the camera (default: the model's, 1.70)",
+        "--height", type=_height, default=None, metavar="M",
+        help="body height in metres (0.3 to 3): sets the 3D scale and the distance from the camera "
+        "(default: the model's, 1.70)",
     )  # fmt: skip
     p.add_argument(
         "--camera", default=None, metavar="F,CX,CY|FX,FY,CX,CY|FILE.json",
@@ -149,12 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: from the image size)",
     )  # fmt: skip
     p.add_argument("--fov", type=_positive_float, default=None, metavar="DEG", help="field of view across the longer image side when --camera is not given")
-    p.add_argument("--animation", default="mp4", choices=("mp4", "gif", "none"), help="animation format (default mp4)")
+    p.add_argument("--animation", default="mp4", choices=("mp4", "gif", "none"), help="animation format of a sequence (default mp4); photos get PNG pictures, none: neither")
     p.add_argument("--no-bvh", action="store_true", help="do not write motion.bvh")
     p.add_argument(
         "--ground", default="tracked", choices=("tracked", "fixed"),
-        help="ground of the BVH world frame: tracked = follows the feet slowly (handheld or moving camera, "
-        "the default); fixed = one plane for the whole video (camera on a tripod)",
+        help="ground of the BVH world frame, fitted to the feet's contact frames, the soles on it: tracked = "
+        "follows the contacts slowly (handheld or moving camera, the default); fixed = one height for the "
+        "whole video (camera on a tripod)",
     )  # fmt: skip
     p.add_argument("--max-frames", type=_positive_int, default=None, metavar="N", help="process at most N frames")
     p.add_argument("--overwrite", action="store_true", help="replace the outputs already in OUT")
@@ -164,36 +173,50 @@ def build_parser() -> argparse.ArgumentParser:
         help="lift the frames as one clip (Lifter.lift_sequence): offline = the whole clip (default); "
         "causal = 100 ms of look-ahead at 50 fps, as live; off = each frame alone",
     )  # fmt: skip
-    _add_smooth_arguments(p, fps_default=None)
+    _add_smooth_arguments(p, "(default: the video's; 30 for a folder of frames)")
 
     p = sub.add_parser(
         "demo",
         help="lift the bundled OpenPose sample and draw it",
         description="Lift a short OpenPose walking clip that ships with poselift, then write the 3D poses "
-        "(JSON and npz), a picture and an animation. Drawing needs matplotlib: pip install \"poselift[viz]\".",
+        "(JSON and npz), a picture and an animation. Drawing needs matplotlib: pip install \".[viz]\" (in the poselift checkout).",
     )
     p.add_argument("-o", "--output-dir", default="poselift-demo", metavar="DIR", help="output folder (default: poselift-demo)")
     p.add_argument("--model", default=None, metavar="NAME_OR_PATH", help=f"lifter to use (default: {DEFAULT_MODEL})")
 
     p = sub.add_parser(
         "evaluate",
-        help="measure a model on Human3.6M (S9, S11)",
+        help="measure a model on Human3.6M (S9, S11) or on the CMU clips (--cmu)",
         formatter_class=fmt,
         description=(
             "Evaluate MODEL on the Human3.6M test subjects S9 and S11, all four cameras, and print\n"
             "MPJPE, N-MPJPE (scale-aligned) and P-MPJPE (Procrustes-aligned) in mm per action and\n"
             "on average. Needs the data files described in the documentation (h36m_3d_17j.npz,\n"
-            "cameras.json and, for --inputs detected, h36m_sh_2d_test.npz)."
+            "cameras.json and, for --inputs detected, h36m_sh_2d_test.npz).\n\n"
+            "With --cmu DIR, evaluate on a held-out domain instead: CMU motion-capture clips (BVH) filmed\n"
+            "by seeded random virtual cameras (poselift.evaluation.cmu), per clip and on average;\n"
+            "--inputs noisy adds detector-like noise and a missing joint in 10 %% of the poses."
         ),
-        epilog="example: poselift evaluate runs/h36m/best --h36m data/h36m --inputs detected",
+        epilog="examples:\n  poselift evaluate runs/h36m/best --h36m data/h36m --inputs detected\n"
+        "  poselift evaluate poselift/h36m-17 --cmu data/cmu_bvh --inputs noisy",
     )
     p.add_argument("model", metavar="MODEL", help="folder from save_pretrained() or a hub name")
     p.add_argument("--h36m", default=None, metavar="DIR", help="Human3.6M data folder (default: $POSELIFT_DATA/h36m)")
     p.add_argument(
-        "--inputs", default="gt", choices=("gt", "detected"),
-        help="2D inputs: gt = ground truth projected with each camera; detected = Stacked-Hourglass detections",
+        "--inputs", default="gt", choices=("gt", "detected", "noisy"),
+        help="2D inputs: gt = ground truth projected with each camera; detected = Stacked-Hourglass detections "
+        "(Human3.6M); noisy = detector-like noise and missing joints (--cmu)",
     )  # fmt: skip
-    p.add_argument("--stride", type=_positive_int, default=1, metavar="N", help="use every N-th frame (default 1: all frames)")
+    p.add_argument("--cmu", default=None, metavar="DIR", help="evaluate on the CMU clips in DIR instead of Human3.6M")
+    p.add_argument(
+        "--clips", default="test", metavar="SPLIT",
+        help="with --cmu: 'test' (default), 'val' (the clips that may select models), 'all', or clip names "
+        "separated by commas",
+    )  # fmt: skip
+    p.add_argument(
+        "--stride", type=_positive_int, default=None, metavar="N",
+        help="use every N-th frame (default: every frame of Human3.6M; every 4th of the 120 fps CMU clips)",
+    )  # fmt: skip
     p.add_argument(
         "--correction", action="store_true",
         help="with --inputs detected: apply the learned MPII-16 correction poselift ships for the model's "
@@ -217,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "train",
-        help="train a lifter from a YAML recipe (needs poselift[train])",
+        help="train a lifter from a YAML recipe (needs the train extra: pip install '.[train]')",
         formatter_class=fmt,
         description=(
             "Train a lifter as described by RECIPE.yaml (see training/recipes/). Checkpoints, logs and\n"
@@ -238,8 +261,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-resume", action="store_true", help="start from scratch even if the run folder has checkpoints")
 
     p = sub.add_parser(
+        "finetune",
+        help="fine-tune a lifter on your own unlabelled 2D keypoints (needs poselift[train])",
+        formatter_class=fmt,
+        description=(
+            "Fine-tune BASE on the complete poses of KEYPOINTS (anything `poselift lift` reads, e.g. the\n"
+            "keypoints/ folder `poselift video` writes), without 3D: random-view self-consistency, left/right\n"
+            "symmetry and an anchor to BASE's own lifts. A share of the poses is held out and the checkpoint\n"
+            "with the lowest self-consistency error on it is kept as OUT/best; OUT also holds checkpoints\n"
+            "(an interrupted run resumes), the log and OUT/final."
+        ),
+        epilog="example: poselift finetune poselift/h36m-17 dance/keypoints -o runs/my-lifter",
+    )
+    p.add_argument("base", metavar="BASE", help="lifter to start from (released name or model folder)")
+    p.add_argument("keypoints", metavar="KEYPOINTS", help="keypoint file or folder")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="run folder (the model is OUT/best)")
+    p.add_argument("--layout", default=None, help="layout of the keypoints when the file does not say")
+    p.add_argument("--steps", type=_positive_int, default=None, metavar="N", help="training steps (default 1200)")
+    p.add_argument(
+        "--holdout", type=float, default=0.1, metavar="SHARE",
+        help="share of the poses held out to choose the checkpoint (default 0.1)",
+    )  # fmt: skip
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a fine-tuning setting, e.g. --set lr=1e-4 --set loss.anchor=2 (repeatable)",
+    )  # fmt: skip
+    p.add_argument("--no-resume", action="store_true", help="start from scratch even if OUT has checkpoints")
+
+    p = sub.add_parser(
         "export",
-        help="export a model to ONNX (needs poselift[onnx])",
+        help="export a model to ONNX (needs the onnx extra: pip install '.[onnx]')",
         description="Export the whole lift (normalisation, network, metric scaling) of MODEL to one ONNX file "
         "with a dynamic batch size, for onnxruntime or other ONNX runtimes.",
         epilog="example: poselift export poselift/h36m-17 --onnx h36m-17.onnx",
@@ -251,14 +302,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_smooth_arguments(p: argparse.ArgumentParser, fps_default: float | None) -> None:
+def _add_smooth_arguments(p: argparse.ArgumentParser, fps_help: str) -> None:
     p.add_argument(
         "--smooth", nargs="?", const="offline", default=None, choices=("offline", "causal"),
         help="smooth each person over the frames: offline = One-Euro forward and backward, no lag (the default "
         "of a bare --smooth); causal = One-Euro forward only, as live. Bones then keep their median length",
     )  # fmt: skip
-    fps_help = f"(default {fps_default:g})" if fps_default else "(default: the video's; 30 for a folder of frames)"
-    p.add_argument("--fps", type=_positive_float, default=fps_default, metavar="FPS", help=f"frame rate of the input {fps_help}")
+    p.add_argument("--fps", type=_positive_float, default=None, metavar="FPS", help=f"frame rate of the input {fps_help}")
 
 
 def _parse_camera(text: str | None) -> Any:
@@ -290,7 +340,9 @@ def _parse_camera(text: str | None) -> Any:
     raise CameraError(f"--camera must be F,CX,CY or FX,FY,CX,CY in pixels, or a .json file; got {text!r}.")
 
 
-def _sequence_people(lifter: Any, kp: np.ndarray, conf: np.ndarray, people: np.ndarray, lifted: np.ndarray, args: argparse.Namespace) -> np.ndarray:
+def _sequence_people(
+    lifter: Any, kp: np.ndarray, conf: np.ndarray, people: np.ndarray, lifted: np.ndarray, args: argparse.Namespace, fps: float
+) -> np.ndarray:
     """Each person slot of ``(frames, people, N, 2)`` lifted as one clip; NaN where not lifted."""
     F, P, M = conf.shape
     out = np.full((F, P, M, 3), np.nan, dtype=np.float32)
@@ -299,7 +351,7 @@ def _sequence_people(lifter: Any, kp: np.ndarray, conf: np.ndarray, people: np.n
             continue
         rows = people[:, p]
         clip = lifter.lift_sequence(
-            np.where(rows[:, None, None], kp[:, p], 0.0), np.where(rows[:, None], conf[:, p], 0.0), fps=args.fps,
+            np.where(rows[:, None, None], kp[:, p], 0.0), np.where(rows[:, None], conf[:, p], 0.0), fps=fps,
             causal=args.sequence == "causal", height=args.height, on_unliftable="nan",
         )  # fmt: skip
         out[:, p] = np.where(lifted[:, p, None, None], clip.poses, np.nan)
@@ -335,15 +387,24 @@ def _cmd_video(args: argparse.Namespace) -> int:
     print(f"input:   {args.input} ({F} {unit}{rate})")
     print(f"found:   a person in {int(result.found.sum())} of {F} {unit}")
     smoothed = f", smoothed ({args.smooth})" if args.smooth and result.sequence else ""
-    if result.sequence and args.sequence != "off":
-        smoothed = f" as one clip (lift_sequence, {args.sequence})" + smoothed
-    print(f"lifted:  {int(result.lifted.sum())} of {F} {unit} with {args.model}{smoothed}")
+    as_clip = f" as one clip (lift_sequence, {args.sequence})" if result.sequence and args.sequence != "off" else ""
+    print(f"lifted:  {int(result.lifted.sum())} of {F} {unit} with {args.model}{as_clip}{smoothed}")
     missing = [result.frames[i] for i in np.flatnonzero(~result.lifted)]
-    if missing:
+    if not result.sequence:  # every photo gets its line
+        for i, name in enumerate(result.frames):
+            print(f"photo:   {name}: {result.outcome(i)}")
+    elif missing:
         print(f"skipped: {len(missing)} {unit} without a lifted person (e.g. {', '.join(missing[:5])}); marked in the outputs")
-    if result.tracker_refusals:
-        print(f"tracked: {result.tracker_refusals} detections refused as another person")
-    print(f"speed:   {result.fps_end_to_end:.1f} frames/s (decode, detect, lift, smooth)")
+    if result.tracker_refusals or result.tracker_redetections:
+        print(
+            f"tracked: {result.tracker_refusals} detections refused as another person, "
+            f"{result.tracker_redetections} limb jumps to a neighbour detected again"
+        )
+    stages = "decode, detect, lift" + (", smooth" if smoothed else "")
+    print(f"speed:   {result.fps_end_to_end:.1f} frames/s ({stages})")
+    if not result.lifted.any():
+        print(f"poselift video: error: nobody was lifted in {args.input}, so nothing was written", file=sys.stderr)
+        return 1
     for key, path in result.outputs.items():
         print(f"wrote:   {path}")
     return 0
@@ -426,12 +487,13 @@ def _cmd_lift(args: argparse.Namespace) -> int:
         result = lifter.lift(kp[people], conf[people], height=args.height, on_unliftable="nan")
         poses[people], filled[people], lifted[people] = result.poses, result.filled, result.lifted
         reason[people] = result.reason
+    fps, fps_from = (args.fps, "--fps") if args.fps else ((data.fps, "recorded in the keypoints") if data.fps else (30.0, "assumed"))
     if args.sequence and args.smooth:
         raise PoseliftError("--sequence and --smooth are alternatives: pass one of them")
     if args.sequence:
-        poses = _sequence_people(lifter, kp, conf, people, lifted, args)
+        poses = _sequence_people(lifter, kp, conf, people, lifted, args, fps)
     if args.smooth:
-        poses = _smooth_people(poses, lifted, target, args.fps, args.smooth)
+        poses = _smooth_people(poses, lifted, target, fps, args.smooth)
     metadata = {
         "model": str(args.model),
         "input": str(args.input),
@@ -440,9 +502,9 @@ def _cmd_lift(args: argparse.Namespace) -> int:
         "confidence_threshold": threshold,
     }
     if args.sequence:
-        metadata["sequence"] = {"mode": args.sequence, "fps": args.fps}
+        metadata["sequence"] = {"mode": args.sequence, "fps": fps}
     if args.smooth:
-        metadata["smoothing"] = {"mode": args.smooth, "fps": args.fps, "fixed_bone_lengths": True}
+        metadata["smoothing"] = {"mode": args.smooth, "fps": fps, "fixed_bone_lengths": True}
     if data.errors:
         metadata["unreadable_files"] = data.errors
 
@@ -471,9 +533,12 @@ def _cmd_lift(args: argparse.Namespace) -> int:
         )
         return 1
     if args.sequence:
-        print(f"sequence: each person's frames lifted as one clip ({args.sequence}) at {args.fps:g} fps")
+        print(f"sequence: each person's frames lifted as one clip ({args.sequence}) at {fps:g} fps ({fps_from})")
     if args.smooth:
-        print(f"smooth:  {args.smooth} One-Euro over the frames of each person at {args.fps:g} fps; bones at their median length")
+        print(
+            f"smooth:  {args.smooth} One-Euro over the frames of each person at {fps:g} fps ({fps_from}); "
+            "bones at their median length"
+        )
     out = write_poses(
         args.output, poses, skeleton=target, frames=data.frames, num_people=data.num_people,
         lifted=lifted, missing=missing, filled=filled, metadata=metadata,
@@ -548,6 +613,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         _check_output(args.json, [], args.overwrite, (".json",))
     lifter = Lifter.from_pretrained(args.model)
     skeleton = lifter.config.skeleton
+    if args.cmu is not None or args.inputs == "noisy":
+        return _evaluate_cmu(args, lifter)
     correction = None
     if args.correction:
         from .correction import load_correction
@@ -560,22 +627,52 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.sequence and args.smooth:
         raise PoseliftError("--sequence and --smooth are alternatives: pass one of them")
     subjects = list(args.subjects or TEST_SUBJECTS)
-    poses = load_h36m(args.h36m, subjects, inputs=args.inputs, stride=args.stride, skeleton=skeleton)
+    stride = args.stride or 1
+    poses = load_h36m(args.h36m, subjects, inputs=args.inputs, stride=stride, skeleton=skeleton)
     if correction is not None:
         poses.kp2d = correction.correct_complete(poses.kp2d)
-    result = evaluate_poses(lifter, poses, sequence=args.sequence, smooth=args.smooth, fps=50.0 / args.stride)
+    result = evaluate_poses(lifter, poses, sequence=args.sequence, smooth=args.smooth, fps=50.0 / stride)
     what = f"{args.inputs} 2D" + (" + learned correction" if correction is not None else "")
     if args.sequence:
         what += f", lift_sequence ({args.sequence})"
     elif args.smooth:
         what += f", per frame + One-Euro {args.smooth} + median bones"
-    print(f"{args.model} on Human3.6M {'+'.join(subjects)}, {what}, all cameras, every {args.stride} frame(s); mm (Accel: mm/frame^2)")
+    print(f"{args.model} on Human3.6M {'+'.join(subjects)}, {what}, all cameras, every {stride} frame(s); mm (Accel: mm/frame^2)")
     print(format_table(result))
     if args.json:
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
         record = {"model": str(args.model), "inputs": args.inputs, "correction": correction is not None,
-                  "stride": args.stride, "subjects": subjects, "sequence": args.sequence, "smooth": args.smooth, **result}
+                  "stride": stride, "subjects": subjects, "sequence": args.sequence, "smooth": args.smooth, **result}
+        with atomic_path(out) as tmp:
+            tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {out}")
+    return 0
+
+
+def _evaluate_cmu(args: argparse.Namespace, lifter) -> int:
+    from ._files import atomic_path
+    from .evaluation.cmu import load_cmu
+    from .evaluation.evaluate import evaluate_poses, format_table
+
+    if args.cmu is None:
+        raise InvalidArgumentError("--inputs noisy applies to the CMU clips: add --cmu DIR")
+    if args.inputs == "detected" or args.correction:
+        raise InvalidArgumentError("the CMU clips have no detections: use --inputs gt or --inputs noisy")
+    if lifter.config.skeleton != "h36m17":
+        raise InvalidArgumentError(f"the CMU evaluation is in the h36m17 layout; this model lifts {lifter.config.skeleton!r}")
+    clips = args.clips if args.clips in ("test", "val", "all") else [c.strip() for c in args.clips.split(",") if c.strip()]
+    stride = args.stride or 4
+    poses = load_cmu(args.cmu, clips, inputs=args.inputs, stride=stride)
+    if args.sequence and args.smooth:
+        raise PoseliftError("--sequence and --smooth are alternatives: pass one of them")
+    result = evaluate_poses(lifter, poses, sequence=args.sequence, smooth=args.smooth, fps=120.0 / stride)  # the clips are 120 fps
+    print(f"{args.model} on CMU clips ({args.clips}), {args.inputs} 2D, 4 virtual cameras per clip, every {stride} frame(s); mm")
+    print(format_table(result).replace("action  ", "clip    "))
+    if args.json:
+        out = Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        record = {"model": str(args.model), "data": "cmu", "inputs": args.inputs, "clips": args.clips, "stride": stride, **result}
         with atomic_path(out) as tmp:
             tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {out}")
@@ -600,6 +697,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    from .training.config import apply_overrides
+    from .training.finetune import finetune
+
+    overrides = apply_overrides({}, args.overrides)
+    if args.steps is not None:
+        overrides["steps"] = args.steps
+    print(f"fine-tuning {args.base} on {args.keypoints} in {args.output}")
+    best = finetune(args.base, args.keypoints, args.output, layout=args.layout, holdout=args.holdout,
+                    overrides=overrides, resume=not args.no_resume)
+    print(f"done: the model is {best} (Lifter.from_pretrained({str(best)!r}))")
+    return 0
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from .lifter import Lifter
 
@@ -615,6 +726,7 @@ _COMMANDS = {
     "demo": _cmd_demo,
     "evaluate": _cmd_evaluate,
     "train": _cmd_train,
+    "finetune": _cmd_finetune,
     "export": _cmd_export,
 }
 
@@ -639,6 +751,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     package_logger.setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:
         return _COMMANDS[args.command](args)
+    except OutputExistsError as e:  # the library names overwrite=True; here it is an option
+        print(f"poselift {args.command}: error: {e.with_option('--overwrite')}", file=sys.stderr)
+        return 2
     except (PoseliftError, OSError) as e:
         print(f"poselift {args.command}: error: {e}", file=sys.stderr)
         return 2

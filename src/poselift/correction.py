@@ -69,7 +69,7 @@ class LearnedCorrection:
         if not isinstance(self.runner, TorchCorrectionRunner):
             raise PoseliftError(
                 f"this correction runs on the {self.backend} backend and holds no torch module; "
-                "load it with backend='torch' (needs poselift[torch]) to train or save it."
+                "load it with backend='torch' to train or save it."
             )
         return self.runner.net
 

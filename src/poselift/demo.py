@@ -9,7 +9,7 @@ or from a shell: ``python -m poselift.demo [output_dir] [--model NAME_OR_PATH]``
 
 The sample (``poselift/samples/openpose_walk``) is 70 frames of OpenPose BODY_25 JSON
 made from a CMU motion-capture walk (see ``poselift/samples/README.md``). Drawing needs
-matplotlib (``pip install "poselift[viz]"``).
+matplotlib (``pip install ".[viz]"``).
 """
 
 from __future__ import annotations

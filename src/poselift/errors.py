@@ -22,6 +22,8 @@ __all__ = [
     "CameraError",
     "VideoInputError",
     "ExportError",
+    "DataError",
+    "OutputExistsError",
 ]
 
 
@@ -85,8 +87,29 @@ class VideoInputError(PoseliftError, ValueError):
     """A video, image or folder that cannot be read as frames."""
 
 
+class DataError(PoseliftError, ValueError):
+    """An evaluation or training data set that is missing, malformed or asked for wrongly."""
+
+
 class ExportError(PoseliftError):
     """A pose sequence that cannot be exported, or an export file that cannot be written."""
+
+
+class OutputExistsError(PoseliftError, FileExistsError):
+    """Outputs that exist and may not be replaced; the message names the option that replaces them."""
+
+    def __init__(self, what: str, *, option: str = "--overwrite"):
+        super().__init__(f"{what}: pass {option} to replace them, or choose another output folder.")
+        self.what = what
+
+    def with_option(self, option: str) -> "OutputExistsError":
+        """The same error naming another spelling of the option (``--overwrite`` for the command line)."""
+        return OutputExistsError(self.what, option=option)
+
+
+def install_hint(extra: str) -> str:
+    """How to install an extra: poselift is installed from its checkout, not from a package index."""
+    return f'pip install ".[{extra}]" (in the poselift checkout)'
 
 
 def require(module: str, extra: str):
@@ -97,6 +120,5 @@ def require(module: str, extra: str):
         return importlib.import_module(module)
     except ImportError as e:
         raise MissingDependencyError(
-            f"{module!r} is needed here but is not installed. "
-            f'Install it with: pip install "poselift[{extra}]"'
+            f"{module!r} is needed here but is not installed. Install it with: {install_hint(extra)}"
         ) from e

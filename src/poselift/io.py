@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -86,6 +87,8 @@ class KeypointData:
         scores: ``(frames, people)`` float32 per-person detection score where the file has
             one (COCO results), else ``None``.
         errors: file -> message, for files of a folder that were skipped.
+        fps: the frame rate the files record (``poselift video`` writes it into every
+            OpenPose frame as ``"poselift": {"fps": ...}``), or ``None``.
     """
 
     keypoints: np.ndarray
@@ -95,6 +98,7 @@ class KeypointData:
     num_people: np.ndarray
     scores: np.ndarray | None = None
     errors: dict[str, str] = field(default_factory=dict)
+    fps: float | None = None
 
     def __post_init__(self) -> None:
         kp, conf = self.keypoints, self.confidence
@@ -324,7 +328,7 @@ def read_keypoints(path: str | os.PathLike, *, layout: str | None = None) -> Key
         path: an OpenPose JSON file or folder, a COCO annotation or result ``.json``, a
             ``.npy`` or a ``.npz`` file (see the module documentation).
         layout: joint layout of the file (``"body25"``, ``"coco18"``, ``"coco17"``,
-            ``"mpii16"``, ``"h36m17"``, ``"lsp14"`` or a full layout name); by default it
+            ``"mpii16"``, ``"mediapipe33"``, ``"h36m17"``, ``"lsp14"`` or a full layout name); by default it
             follows from the file format and the joint count.
     """
     path = Path(path)
@@ -379,9 +383,11 @@ def read_openpose(path: str | os.PathLike, *, layout: str | None = None) -> Keyp
     frames: list[str] = []
     errors: dict[str, str] = {}
     first_error: PoseliftError | None = None
+    rates: set[float | None] = set()
     for file in files:
         try:
-            persons = _openpose_frame(_load_json(file), file)
+            obj = _load_json(file)
+            persons = _openpose_frame(obj, file)
             sizes = sorted({len(t) for t in persons})
             if len(sizes) > 1:
                 raise ShapeError(f"{file}: people have different joint counts {sizes}")
@@ -401,13 +407,24 @@ def read_openpose(path: str | os.PathLike, *, layout: str | None = None) -> Keyp
             continue
         people.append(persons)
         frames.append(file.stem)
+        rates.add(_recorded_fps(obj))
     if not frames:
         raise PoseliftError(
             f"none of the {len(files)} JSON files in {path.resolve()} could be read; first error: {first_error}"
         )
     xy, conf, counts, _ = _stack(people, n or 0)
     _check_some_joint(conf, counts, str(path))
-    return KeypointData(xy, conf, name, frames, counts, errors=errors)
+    fps = next(iter(rates)) if len(rates) == 1 else None  # only when every frame records the same rate
+    return KeypointData(xy, conf, name, frames, counts, errors=errors, fps=fps)
+
+
+def _recorded_fps(obj: Any) -> float | None:
+    """The frame rate ``poselift video`` records in an OpenPose frame (``"poselift": {"fps": 50.0}``)."""
+    meta = obj.get("poselift") if isinstance(obj, dict) else None
+    fps = meta.get("fps") if isinstance(meta, dict) else None
+    if isinstance(fps, (int, float)) and not isinstance(fps, bool) and math.isfinite(fps) and fps > 0:
+        return float(fps)
+    return None
 
 
 def _layout_for_openpose(n: int, file: Path) -> str:

@@ -23,13 +23,15 @@ from .errors import (
     DegeneratePoseError,
     EmptyInputError,
     InvalidArgumentError,
+    MissingDependencyError,
     MissingJointsError,
     NonFiniteError,
     PoseliftError,
     ShapeError,
     WeightsError,
+    install_hint,
 )
-from .runners import Backend, LiftRunner, TorchLiftRunner, load_lift_runner
+from .runners import Backend, LiftRunner, TorchLiftRunner, load_lift_runner, torch_available
 from .skeleton import Skeleton, get_skeleton, guess_layouts
 from .weights import (
     COMPLETION_ONNX_NAME,
@@ -229,9 +231,15 @@ class Lifter:
 
     def _torch(self) -> TorchLiftRunner:
         if not isinstance(self.runner, TorchLiftRunner):
+            if not torch_available():
+                raise MissingDependencyError(
+                    f"this lifter runs on the {self.backend} backend because torch is not installed; training, "
+                    f"saving, moving or exporting it needs torch. Install it with: {install_hint('torch')}, "
+                    "then load it again."
+                )
             raise PoseliftError(
                 f"this lifter runs on the {self.backend} backend and holds no torch modules; "
-                "load it with backend='torch' (needs poselift[torch]) to train, save or move it."
+                "load it with backend='torch' to train, save or move it."
             )
         return self.runner
 

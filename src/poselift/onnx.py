@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from ._files import atomic_path
-from .errors import MissingDependencyError, PoseliftError, WeightsError, require
+from .errors import MissingDependencyError, PoseliftError, WeightsError, install_hint, require
 
 __all__ = [
     "GraphSpec",
@@ -447,7 +447,7 @@ def open_graph(
     if export is None:
         raise MissingDependencyError(
             f"no usable ONNX graph for {folder} ({why}), and exporting one needs torch. "
-            'Install it with: pip install "poselift[torch]" (once: the export is cached), '
+            f"Install it with: {install_hint('torch')} (once: the export is cached), "
             "or use a folder that ships its graphs (the released weights do; "
             "save_pretrained(folder, onnx=True) writes them)."
         )

@@ -23,7 +23,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from .config import CorrectionConfig, LifterConfig
-from .errors import MissingDependencyError, require
+from .errors import MissingDependencyError, install_hint, require
 from .weights import COMPLETION_ONNX_NAME, ONNX_NAME, read_state, split_state, state_digest
 
 __all__ = [
@@ -64,7 +64,7 @@ def _check_backend(backend: str | None) -> Backend:
         raise ValueError(f"backend must be 'torch', 'onnx' or None (torch when installed); got {backend!r}")
     if backend == "torch" and not torch_available():
         raise MissingDependencyError(
-            'backend="torch" needs torch, which is not installed. Install it with: pip install "poselift[torch]", '
+            f'backend="torch" needs torch, which is not installed. Install it with: {install_hint("torch")}, '
             'or use backend="onnx" (the default without torch).'
         )
     return backend  # type: ignore[return-value]

@@ -1,6 +1,6 @@
 """From a video, an image or a folder of images to 3D poses, an animation and a BVH file.
 
-``pip install "poselift[video]"`` brings the 2D detector, MediaPipe Pose (its landmark
+``pip install ".[video]"`` (in the checkout) brings the 2D detector, MediaPipe Pose (its landmark
 model ships inside the ``mediapipe`` wheel, so it runs offline), and OpenCV to decode
 video. :func:`lift_video` runs the whole chain for one person:
 
@@ -42,7 +42,7 @@ import numpy as np
 
 from ._files import atomic_dir, atomic_path
 from .camera import Camera, align_to_world, as_camera, to_camera_space
-from .errors import PoseliftError, VideoInputError, require
+from .errors import MissingDependencyError, OutputExistsError, PoseliftError, VideoInputError, install_hint, require
 from .skeleton import Skeleton, get_skeleton
 from .viz import CENTER_COLOR, LEFT_COLOR, RIGHT_COLOR, _segments, _with_root
 
@@ -232,7 +232,16 @@ class MediaPipeDetector:
     ``detector(frame_bgr)`` returns ``(33, 3)`` float64 pixels and visibility in the
     ``mediapipe33`` layout, or ``None`` when nobody is found. ``static=True`` detects every
     frame on its own (photos); otherwise the person found is tracked from frame to frame.
+
+    MediaPipe's person detector misses people who fill only part of a photo among other
+    things (two of the COCO photos in ``../shared/data/media``): with ``static=True``, a
+    photo in which the whole image finds nobody is searched again in five overlapping
+    crops (the left, right, middle, upper and lower three quarters), and the detection
+    with the most landmarks seen (visibility above 0.5) is kept.
     """
+
+    #: Crops searched when the whole photo finds nobody: (x0, y0, x1, y1) as fractions of the image.
+    PHOTO_CROPS = ((0, 0, 0.75, 1), (0.25, 0, 1, 1), (0.125, 0, 0.875, 1), (0, 0, 1, 0.75), (0, 0.25, 1, 1))
 
     layout = DETECTOR_LAYOUT
 
@@ -240,11 +249,12 @@ class MediaPipeDetector:
         mp = require("mediapipe", "video")
         solutions = getattr(mp, "solutions", None)
         if solutions is None or not hasattr(solutions, "pose"):
-            raise PoseliftError(
+            raise MissingDependencyError(
                 f"mediapipe {getattr(mp, '__version__', '?')} has no bundled pose model (mediapipe.solutions.pose); "
-                'poselift needs mediapipe 0.10.21: pip install "poselift[video]"'
+                f"poselift needs mediapipe 0.10.21: {install_hint('video')}"
             )
         self._cv2 = _cv2()
+        self._photos = static
         self._pose = solutions.pose.Pose(
             static_image_mode=static,
             model_complexity=model_complexity,
@@ -258,10 +268,29 @@ class MediaPipeDetector:
         """Landmarks of the person in ``frame`` (BGR); ``fresh``: detect without tracking."""
         rgb = self._cv2.cvtColor(frame, self._cv2.COLOR_BGR2RGB)
         pose = self._static if fresh and self._static is not None else self._pose
+        kp = self._process(pose, rgb)
+        if kp is not None or not self._photos:
+            return kp
+        h, w = rgb.shape[:2]
+        best, best_seen = None, 0
+        for fx0, fy0, fx1, fy1 in self.PHOTO_CROPS:
+            x0, y0, x1, y1 = int(fx0 * w), int(fy0 * h), int(fx1 * w), int(fy1 * h)
+            found = self._process(pose, np.ascontiguousarray(rgb[y0:y1, x0:x1]))
+            if found is None:
+                continue
+            seen = int((found[:, 2] > 0.5).sum())
+            if seen > best_seen:
+                found[:, 0] += x0
+                found[:, 1] += y0
+                best, best_seen = found, seen
+        return best
+
+    @staticmethod
+    def _process(pose: Any, rgb: np.ndarray) -> np.ndarray | None:
         result = pose.process(rgb)
         if result.pose_landmarks is None:
             return None
-        h, w = frame.shape[:2]
+        h, w = rgb.shape[:2]
         return np.array([[p.x * w, p.y * h, p.visibility] for p in result.pose_landmarks.landmark], dtype=np.float64)
 
     def close(self) -> None:
@@ -280,16 +309,27 @@ class PersonTracker:
     accepted one is refused; the detector is then run again (without tracking) on a crop
     around the last position, and that result is kept if it lies close. After
     ``forget_after`` frames without the person, any detection is accepted again.
+
+    MediaPipe's tracking also drifts onto a person next to the one it follows, a limb at a
+    time (the street video: a leg or an arm of the woman beside the dancer). When a
+    detection one frame after the last moves some limb joint by more than ``max_limb_jump``
+    torso lengths, the detector runs again without tracking on the whole frame and on two
+    crops around the last position, and the candidate whose limbs moved least is kept
+    (``redetected`` counts the frames where that was not the tracked detection).
     """
 
-    def __init__(self, detector: Detector, *, max_jump: float = 1.0, forget_after: int = 25):
+    def __init__(
+        self, detector: Detector, *, max_jump: float = 1.0, forget_after: int = 25, max_limb_jump: float | None = 0.6
+    ):
         self.detector = detector
         self.max_jump = max_jump
         self.forget_after = forget_after
+        self.max_limb_jump = max_limb_jump
         self._last: np.ndarray | None = None  # (33, 3) of the last accepted detection
         self._missed = 0
         self._frame_height = 0.0
         self.refused = 0
+        self.redetected = 0
 
     def _close(self, kp: np.ndarray) -> bool:
         if self._last is None or self._missed > self.forget_after:
@@ -306,33 +346,75 @@ class PersonTracker:
         if kp is not None and not self._close(kp):
             self.refused += 1
             kp = self._near_last(frame)
+        elif kp is not None and self._limb_jump(kp) > (self.max_limb_jump or math.inf) and self._missed == 0:
+            kp = self._steadiest(frame, kp)
         if kp is None:
             self._missed += 1
         else:
             self._last, self._missed = kp, 0
         return kp
 
-    def _near_last(self, frame: np.ndarray) -> np.ndarray | None:
-        """Detect again on a crop around the last accepted position."""
+    def _limb_jump(self, kp: np.ndarray) -> float:
+        """Largest limb-joint displacement since the last accepted detection, in its torso lengths."""
+        if self._last is None:
+            return 0.0
+        return _limb_jump(kp, self._last)
+
+    def _steadiest(self, frame: np.ndarray, tracked: np.ndarray) -> np.ndarray:
+        """Of the tracked detection and fresh ones (whole frame, crops), the one whose limbs moved least."""
+        candidates = [tracked]
+        for scale in (1.0, 1.5):
+            candidates.append(self._detect_crop(frame, scale))
+        candidates.append(self._detect_fresh(frame))
+        ok = [c for c in candidates if c is not None and self._close(c)]
+        best = min(ok, key=self._limb_jump)
+        if best is not tracked:
+            self.redetected += 1
+        return best
+
+    def _detect_fresh(self, image: np.ndarray) -> np.ndarray | None:
+        try:
+            return self.detector(np.ascontiguousarray(image), fresh=True)
+        except TypeError:  # a detector without the fresh= option
+            return self.detector(np.ascontiguousarray(image))
+
+    def _detect_crop(self, frame: np.ndarray, scale: float) -> np.ndarray | None:
+        """Detect without tracking on a square crop around the last accepted position."""
         assert self._last is not None
         h, w = frame.shape[:2]
-        pts = self._last[:, :2]
-        centre = pts.mean(axis=0)
-        half = 0.75 * max(self._size(), 32.0)
+        centre = self._last[:, :2].mean(axis=0)
+        half = 0.75 * scale * max(self._size(), 32.0)
         x0, y0 = int(max(0, centre[0] - half)), int(max(0, centre[1] - half))
         x1, y1 = int(min(w, centre[0] + half)), int(min(h, centre[1] + half))
         if x1 - x0 < 16 or y1 - y0 < 16:
             return None
-        try:
-            kp = self.detector(np.ascontiguousarray(frame[y0:y1, x0:x1]), fresh=True)
-        except TypeError:  # a detector without the fresh= option
-            kp = self.detector(np.ascontiguousarray(frame[y0:y1, x0:x1]))
+        kp = self._detect_fresh(frame[y0:y1, x0:x1])
         if kp is None:
             return None
         kp = kp.copy()
         kp[:, 0] += x0
         kp[:, 1] += y0
-        return kp if self._close(kp) else None
+        return kp
+
+    def _near_last(self, frame: np.ndarray) -> np.ndarray | None:
+        """Detect again on a crop around the last accepted position."""
+        kp = self._detect_crop(frame, 1.0)
+        return kp if kp is not None and self._close(kp) else None
+
+
+_LIMBS = [
+    i for i, j in enumerate(get_skeleton(DETECTOR_LAYOUT).joints)
+    if j.split("_", 1)[-1] in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
+]  # fmt: skip
+
+
+def _limb_jump(kp: np.ndarray, last: np.ndarray) -> float:
+    """Largest displacement of a limb joint from ``last`` to ``kp``, in torso lengths of ``last``."""
+    skel = get_skeleton(DETECTOR_LAYOUT)
+    shoulders = last[[skel.index("left_shoulder"), skel.index("right_shoulder")], :2].mean(axis=0)
+    torso = float(np.linalg.norm(shoulders - _hips(last)))
+    moved = np.linalg.norm(kp[_LIMBS, :2] - last[_LIMBS, :2], axis=-1).max()
+    return float(moved) / max(torso, 1e-6)
 
 
 def _hips(kp: np.ndarray) -> np.ndarray:
@@ -403,11 +485,17 @@ class VideoResult:
         keypoints: ``(F, M, 2)`` adapted 2D keypoints; ``confidence`` ``(F, M)``.
         poses: ``(F, M, 3)`` camera-frame poses in metres (smoothed when asked); NaN where not lifted.
         poses_raw: the same before smoothing.
-        world: ``(F, M, 3)`` y-up world-frame poses (ground at y = 0) for sequences, else ``None``.
+        world: ``(F, M, 3)`` y-up world-frame poses for sequences, else ``None``: each bone at
+            its median length (as in ``motion.bvh``), the soles of the feet on the ground
+            ``y = 0`` in their contact frames and never below it
+            (:func:`poselift.camera.align_to_world`).
         cameras: the intrinsics used per frame.
         refused: frame index -> why the lifter refused its person.
         timings: seconds spent per stage (decode, detect, lift, smooth, write).
-        outputs: what was written (``"keypoints"``, ``"json"``, ``"npz"``, ``"animation"``, ``"bvh"``).
+        tracker_refusals: detections refused as another person (:class:`PersonTracker`).
+        tracker_redetections: frames whose limbs jumped and a fresh detection was kept instead.
+        outputs: what was written (``"keypoints"``, ``"json"``, ``"npz"``, ``"animation"`` for
+            sequences or ``"pictures"`` for photos, ``"bvh"``); empty when nobody was lifted.
     """
 
     frames: list[str]
@@ -427,6 +515,15 @@ class VideoResult:
     timings: dict[str, float]
     outputs: dict[str, Path]
     tracker_refusals: int = 0
+    tracker_redetections: int = 0
+
+    def outcome(self, index: int) -> str:
+        """What became of frame ``index``: ``"lifted"``, ``"no person found"`` or ``"not lifted: <why>"``."""
+        if self.lifted[index]:
+            return "lifted"
+        if not self.found[index]:
+            return "no person found"
+        return f"not lifted: {self.refused.get(index, 'the pose could not be lifted')}"
 
     @property
     def fps_end_to_end(self) -> float:
@@ -475,7 +572,9 @@ def lift_video(
             fps, as live) or ``None`` (each frame alone). Unrelated photos are always lifted alone.
         fps: frame rate (default: the video's; 30 for folders of frames).
         max_frames: process at most this many frames.
-        animation: ``"mp4"``, ``"gif"`` or ``None``.
+        animation: ``"mp4"``, ``"gif"`` or ``None``, for sequences. Photos get one PNG
+            picture each instead (``pictures/NAME.png``: the 2D keypoints over the photo
+            beside the 3D view); ``None`` writes no pictures either.
         bvh: write ``motion.bvh`` (sequences only).
         ground: the world frame's ground (:func:`poselift.camera.align_to_world`):
             ``"tracked"`` follows the feet slowly, for a handheld or moving camera;
@@ -484,6 +583,9 @@ def lift_video(
             before any work is done).
         progress: show a progress bar (tqdm) on stderr.
         detector: a callable ``frame_bgr -> (33, 3) | None`` replacing MediaPipe (tests).
+
+    When nobody is lifted in any frame, nothing is written (``outputs`` stays empty and a
+    warning is logged); :meth:`VideoResult.outcome` says why for each frame.
     """
     if animation not in ("mp4", "gif", None):
         raise PoseliftError(f"animation must be 'mp4', 'gif' or None; got {animation!r}.")
@@ -495,7 +597,7 @@ def lift_video(
         raise PoseliftError(f"ground must be 'tracked' or 'fixed'; got {ground!r}.")
     frames_in = open_frames(source, fps=fps, max_frames=max_frames)
     if output_dir is not None and not overwrite:
-        _refuse_existing(Path(output_dir), animation)
+        _refuse_existing(Path(output_dir), animation, frames_in.sequence)
     if camera is not None:
         camera = as_camera(camera)
     if lifter is None:
@@ -558,30 +660,34 @@ def lift_video(
     timings["smooth"] = time.perf_counter() - t0
 
     world = None
-    if frames_in.sequence and lifted.any():
-        world, _ = align_to_world(poses, skel, ground=ground, fps=frames_in.fps)
+    if frames_in.sequence and lifted.any():  # each bone at its median length, as in motion.bvh; feet on the ground
+        from .smooth import fix_bone_lengths
+
+        world, _ = align_to_world(fix_bone_lengths(poses, skel), skel, ground=ground, fps=frames_in.fps)
 
     result = VideoResult(
         frames=list(frames_in.names[: len(det_rows)]), fps=frames_in.fps, sequence=frames_in.sequence, skeleton=skel,
         detections=detections, found=found, lifted=lifted, keypoints=kp2d, confidence=conf, poses=poses,
         poses_raw=poses_raw, world=world, cameras=cams, refused=refused, timings=timings, outputs={},
         tracker_refusals=tracker.refused if tracker is not None else 0,
+        tracker_redetections=tracker.redetected if tracker is not None else 0,
     )  # fmt: skip
-    if output_dir is not None:
+    if output_dir is not None and not lifted.any():
+        logger.warning("nobody was lifted in %s, so nothing was written to %s", frames_in.label, output_dir)
+    elif output_dir is not None:
         t0 = time.perf_counter()
         _write_outputs(result, frames_in, Path(output_dir), animation=animation, bvh=bvh, height=height, lifter=lifter)
         timings["write"] = time.perf_counter() - t0
     return result
 
 
-def _refuse_existing(out: Path, animation: str | None) -> None:
-    names = ["keypoints", "poses3d.json", "poses3d.npz", "motion.bvh"] + ([f"animation.{animation}"] if animation else [])
+def _refuse_existing(out: Path, animation: str | None, sequence: bool) -> None:
+    names = ["keypoints", "poses3d.json", "poses3d.npz", "motion.bvh"]
+    if animation:
+        names.append(f"animation.{animation}" if sequence else "pictures")
     taken = [n for n in names if (out / n).exists()]
     if taken:
-        raise PoseliftError(
-            f"{out.resolve()} already holds {', '.join(taken)}: pass overwrite=True (--overwrite) to replace them, "
-            "or choose another output folder."
-        )
+        raise OutputExistsError(f"{out.resolve()} already holds {', '.join(taken)}", option="overwrite=True")
 
 
 def _place(rel: np.ndarray, kp2d: np.ndarray, conf: np.ndarray, cams: list[Camera], lifted: np.ndarray) -> np.ndarray:
@@ -614,12 +720,12 @@ def _progress(total: int, enabled: bool, label: str):
 
 
 # --------------------------------------------------------------------------- outputs
-def _openpose_json(kp: np.ndarray | None) -> dict[str, Any]:
+def _openpose_json(kp: np.ndarray | None, fps: float) -> dict[str, Any]:
     people = []
     if kp is not None:
         flat = [round(float(v), 3) for v in np.asarray(kp).reshape(-1)]
         people.append({"person_id": [-1], "pose_keypoints_2d": flat})
-    return {"version": 1.3, "people": people}
+    return {"version": 1.3, "people": people, "poselift": {"fps": fps}}  # read back by poselift.io.read_openpose
 
 
 def _write_keypoints(result: VideoResult, out: Path) -> Path:
@@ -628,7 +734,7 @@ def _write_keypoints(result: VideoResult, out: Path) -> Path:
     with atomic_dir(final) as tmp:
         for f, name in enumerate(result.frames):
             kp = result.detections[f] if result.found[f] else None
-            (tmp / f"{name}_keypoints.json").write_text(json.dumps(_openpose_json(kp)) + "\n", encoding="utf-8")
+            (tmp / f"{name}_keypoints.json").write_text(json.dumps(_openpose_json(kp, result.fps)) + "\n", encoding="utf-8")
     return final
 
 
@@ -666,8 +772,10 @@ def _write_outputs(
 
         path, _ = write_bvh(out / "motion.bvh", result.world, skel, result.fps, axes="yup")
         result.outputs["bvh"] = path
-    if animation is not None:
+    if animation is not None and result.sequence:
         result.outputs["animation"] = _write_animation(result, source, out / f"animation.{animation}")
+    elif animation is not None:
+        result.outputs["pictures"] = _write_pictures(result, source, out / "pictures")
     logger.info("wrote %d frames to %s", F, out)
 
 
@@ -723,7 +831,18 @@ def _draw_3d(size: int, pose_yup: np.ndarray | None, skel: Skeleton, label: str)
         for a, b, colour in _segments(skel):
             cv2.line(img, tuple(int(v) for v in px[a]), tuple(int(v) for v in px[b]), _BGR[colour], 3, cv2.LINE_AA)
     cv2.putText(img, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (60, 60, 60), 1, cv2.LINE_AA)
+    _draw_legend(img)
     return img
+
+
+def _draw_legend(img: np.ndarray) -> None:
+    """Which colour is the person's left and which their right, in the lower left corner."""
+    cv2 = _cv2()
+    y = img.shape[0] - 12
+    for k, (text, colour) in enumerate((("left", _LEFT), ("right", _RIGHT))):
+        x = 8 + 78 * k
+        cv2.line(img, (x, y - 4), (x + 18, y - 4), colour, 3, cv2.LINE_AA)
+        cv2.putText(img, text, (x + 24, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (60, 60, 60), 1, cv2.LINE_AA)
 
 
 def render_frame(
@@ -760,6 +879,17 @@ def _fit(im: np.ndarray, width: int, height: int) -> np.ndarray:
     canvas = np.full((height, width, 3), 255, dtype=np.uint8)
     canvas[:h, :w] = im
     return canvas
+
+
+def _write_pictures(result: VideoResult, source: FrameSource, folder: Path) -> Path:
+    """One PNG per photo, ``folder/NAME.png``: the 2D keypoints over the photo beside the 3D view."""
+    cv2 = _cv2()
+    with atomic_dir(folder) as tmp:
+        for i, (name, frame) in enumerate(source):
+            image = render_frame(frame, result, i, panel_height=min(max(frame.shape[0], 360), 720))
+            if not cv2.imwrite(str(tmp / f"{name}.png"), image):
+                raise PoseliftError(f"OpenCV cannot write the PNG picture {folder / (name + '.png')}.")
+    return folder
 
 
 def _write_animation(result: VideoResult, source: FrameSource, path: Path) -> Path:

@@ -1,6 +1,6 @@
 """Pictures of lifted poses: multi-view PNG plots and GIF/MP4 animations.
 
-Needs matplotlib (``pip install "poselift[viz]"``). Drawing uses matplotlib's Agg canvas
+Needs matplotlib (``pip install ".[viz]"``). Drawing uses matplotlib's Agg canvas
 directly (no pyplot, no window), so it works on headless machines.
 
 Poses are in poselift's output convention, the OpenCV camera frame: x right, y down, z

@@ -16,7 +16,8 @@ class PoseSet:
     ``kp2d`` pixels ``(M, N, 2)``; ``pose3d`` camera-frame mm ``(M, N, 3)`` (validation
     only); ``seq`` an integer per (sequence, camera) for temporal sampling; ``frame``
     the frame number; ``names[seq]`` = ``"S9/Walking 1.54138969"``. ``seq`` -1 marks poses
-    outside any sequence (no temporal pairs are drawn from them).
+    outside any sequence (no temporal pairs are drawn from them). ``confidence`` ``(M, N)``,
+    when given, marks missing joints with 0 (their coordinates NaN).
     """
 
     kp2d: np.ndarray
@@ -25,6 +26,7 @@ class PoseSet:
     frame: np.ndarray
     names: list[str] = field(default_factory=list)
     skeleton: str = "h36m17"
+    confidence: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.kp2d)
@@ -42,6 +44,7 @@ class PoseSet:
             self.frame[index],
             self.names,
             self.skeleton,
+            None if self.confidence is None else self.confidence[index],
         )
 
     def with_untimed(self, *others: "PoseSet") -> "PoseSet":

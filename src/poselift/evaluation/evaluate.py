@@ -41,7 +41,7 @@ def evaluate_poses(
         raise ValueError("pass sequence= or smooth=, not both")
     skeleton = get_skeleton(poses.skeleton)
     if sequence is None:
-        pred = lifter.lift(poses.kp2d, batch_size=batch_size).astype(np.float64)
+        pred = lifter.lift(poses.kp2d, poses.confidence, batch_size=batch_size).astype(np.float64)
     else:
         pred = np.empty((*poses.kp2d.shape[:-1], 3))
     accel = np.full(len(poses), np.nan)
@@ -50,7 +50,8 @@ def evaluate_poses(
         rows = np.flatnonzero(poses.seq == s)
         rows = rows[np.argsort(poses.frame[rows], kind="stable")]
         if sequence is not None:
-            pred[rows] = lifter.lift_sequence(poses.kp2d[rows], fps=fps, causal=sequence == "causal", batch_size=batch_size)
+            conf = None if poses.confidence is None else poses.confidence[rows]
+            pred[rows] = lifter.lift_sequence(poses.kp2d[rows], conf, fps=fps, causal=sequence == "causal", batch_size=batch_size)
         elif smooth is not None:
             from ..smooth import smooth_poses
 

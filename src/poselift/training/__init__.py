@@ -1,4 +1,4 @@
-"""Training of poselift lifters without 3D labels (``pip install "poselift[train]"``).
+"""Training of poselift lifters without 3D labels (``pip install ".[train]"``).
 
 Modules: :mod:`.config` (recipes), :mod:`.sources` (your own 2D keypoints), :mod:`.trainer`
 (the self-supervised GAN loop), :mod:`.completion`, :mod:`.correction` and :mod:`.distill`

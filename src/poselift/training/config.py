@@ -34,9 +34,22 @@ class _Strict(BaseModel):
 class ExtraData(_Strict):
     """Unpaired 2D keypoints of another detector or data set, mixed into the training 2D."""
 
-    path: str = Field(description="keypoint file or folder (anything poselift.io.read_keypoints reads)")
-    layout: str | None = Field(None, description="its joint layout (default: from the file)")
+    source: Literal["keypoints", "penn_action", "lsp", "mpii", "kinetics"] = Field(
+        "keypoints",
+        description="'keypoints': a file or folder poselift.io.read_keypoints reads (path required); or one of the "
+        "in-the-wild sets of poselift.training.wild2d (path: the wild2d folder, default $POSELIFT_DATA/wild2d)",
+    )
+    path: str | None = Field(None, description="keypoint file or folder, or the wild2d folder")
+    layout: str | None = Field(None, description="source 'keypoints': its joint layout (default: from the file)")
     min_confidence: float = Field(0.05, ge=0.0, le=1.0, description="drop poses with a joint below it")
+    stride: int = Field(1, ge=1, description="in-the-wild sets: keep every stride-th pose (Penn Action's video frames)")
+    weight: float = Field(1.0, gt=0.0, le=1e6, description="share of data.unpaired_batch drawn from this source, relative to the others")
+
+    @model_validator(mode="after")
+    def _path_for_files(self) -> "ExtraData":
+        if self.source == "keypoints" and not self.path:
+            raise ValueError("data.extra: source 'keypoints' needs a path (a keypoint file or folder)")
+        return self
 
 
 class DataConfig(_Strict):
@@ -69,8 +82,22 @@ class DataConfig(_Strict):
     extra: list[ExtraData] = Field(
         default_factory=list,
         description="more unpaired 2D, adapted to the lifter layout (geometric mapping + the shipped learned "
-        "correction, Chen et al.'s DA) and mixed in; outside any sequence, so never in temporal pairs",
+        "correction, Chen et al.'s DA) and mixed in; outside any sequence, so never in temporal pairs. With "
+        "data.multiview they are a separate stream for the single-view losses (see unpaired_batch)",
     )
+    input_noise: float = Field(
+        0.0, ge=0.0, le=0.2, description="detector-like input noise: each input pose gets Gaussian noise of a standard "
+        "deviation drawn uniformly from [0, input_noise] x its 2D height (per pose, all joints); targets stay clean",
+    )
+    unpaired_batch: int = Field(
+        0, ge=0, description="data.multiview with data.extra: poses per step drawn from data.extra (by their weights) "
+        "for the single-view losses (loss.l2d, l3d, adversarial, symmetry) beside the cross-view batch",
+    )
+    cmu_val: bool = Field(
+        False, description="also validate on the CMU validation clips (poselift.evaluation.cmu.VALIDATION_CLIPS) "
+        "and select checkpoints by the mean of their P-MPJPE and the val_subjects' P-MPJPE",
+    )
+    cmu_path: str | None = Field(None, description="CMU clip folder for cmu_val (default $POSELIFT_DATA/cmu_bvh)")
 
     @model_validator(mode="after")
     def _no_test_subjects(self) -> "DataConfig":
@@ -102,6 +129,10 @@ class LossConfig(_Strict):
     cross_view_3d: float = Field(0.0, ge=0.0, description="lifts of two views agree after the camera rotation (data.multiview)")
     reprojection: float = Field(0.0, ge=0.0, description="the lift re-projects onto its input (for lifter.head 'kinematic')")
     supervised: float = Field(0.0, ge=0.0, description="SEMI-SUPERVISED 3D loss on data.labelled rows")
+    anchor: float = Field(
+        0.0, ge=0.0, description="distance of each lift to the starting model's lift of the same 2D (needs init_from): "
+        "fine-tuning keeps what the model knew",
+    )
 
 
 class ScaleModuleConfig(_Strict):
@@ -193,8 +224,17 @@ class TrainConfig(_Strict):
             raise ValueError("loss.cross_view needs camera pairs: set data.multiview: true (Human3.6M's calibrated cameras)")
         if d.multiview and (d.source != "h36m" or self.lifter.skeleton != "h36m17"):
             raise ValueError("data.multiview: camera pairs exist only for data.source 'h36m' with lifter.skeleton 'h36m17'")
-        if d.multiview and d.extra:
-            raise ValueError("data.extra: unpaired 2D cannot be mixed into multi-view training")
+        if d.multiview and d.extra and d.unpaired_batch == 0:
+            raise ValueError("data.extra with data.multiview: set data.unpaired_batch (poses per step from data.extra)")
+        if d.unpaired_batch and not (d.multiview and d.extra):
+            raise ValueError("data.unpaired_batch applies to data.multiview runs with data.extra")
+        if d.unpaired_batch and sequential:
+            raise ValueError(f"loss.{sequential[0]} needs frame pairs, which unpaired 2D has none of: drop it or data.extra")
+        if d.unpaired_batch and w.l2d == w.l3d == w.adversarial == w.symmetry == 0:
+            raise ValueError("data.extra with data.multiview: no loss uses the unpaired 2D; set loss.l2d, l3d, "
+                             "adversarial or symmetry")
+        if w.anchor > 0 and not self.init_from:
+            raise ValueError("loss.anchor keeps a fine-tuned lifter near its starting weights: set init_from")
         if w.supervised > 0 and not d.labelled:
             raise ValueError("loss.supervised needs labelled 3D: set data.labelled (e.g. {S1: 20}); the data has no 3D otherwise")
         if d.labelled and w.supervised == 0:

@@ -41,6 +41,7 @@ from ..nets import ResidualMLP, build_lifter_net
 from ..skeleton import get_skeleton
 from . import checkpoint, losses as L
 from .config import TrainConfig
+from ..evaluation.cmu import VALIDATION_CLIPS
 from ..evaluation.data import PoseSet
 from .multiview import MultiViewSet, single_view
 
@@ -64,12 +65,19 @@ class Trainer:
         run_dir: str | os.PathLike,
         val: PoseSet | None = None,
         scale_prior: tuple[float, float] | None = None,
+        unpaired: list[PoseSet] | None = None,
+        extra_val: dict[str, PoseSet] | None = None,
     ):
         """``scale_prior``: the scale module's prior measured on the training subjects' 3D
-        (:func:`scale_prior`); default: ``scale_module.prior`` of the recipe, else N(0, 0.1)."""
+        (:func:`scale_prior`); default: ``scale_module.prior`` of the recipe, else N(0, 0.1).
+        ``unpaired``: one :class:`PoseSet` per ``data.extra`` source, the single-view stream
+        of a multi-view run. ``extra_val``: more validation sets by name (``"cmu"``)."""
         self.config = config
         self.run_dir = Path(run_dir)
         self.val = val
+        self.extra_val = dict(extra_val or {})
+        self.card_metadata: dict[str, Any] = {}  # merged into every exported model's config metadata
+        self.keep_from: Lifter | None = None  # exported lifters take this model's completion network and flip test
         self.rank = int(os.environ.get("RANK", 0))
         self.world = int(os.environ.get("WORLD_SIZE", 1))
         self.device = _pick_device(config.device)
@@ -86,12 +94,17 @@ class Trainer:
         self.c = lc.c
         self.cross = w.cross_view > 0 or w.cross_view_3d > 0
         self._setup_data(data)
+        self._setup_unpaired(unpaired or [])
 
         n = self.skeleton.num_joints
         self.G = build_lifter_net(lc).to(self.device)
         self.pipe = LiftPipeline(self.G, lc.model_copy(update={"flip_test": False}))
         if config.init_from:
             self._init_from(config.init_from)
+        self.pipe0 = None
+        if w.anchor > 0:  # the starting model, frozen: fine-tuning is kept near its lifts
+            G0 = copy.deepcopy(self.G).eval().requires_grad_(False)
+            self.pipe0 = LiftPipeline(G0, lc.model_copy(update={"flip_test": False}))
         dc = config.discriminator
         disc = lambda: ResidualMLP(2 * n, 1, dc.width, dc.blocks, batchnorm=False, dropout=dc.dropout).to(self.device)  # noqa: E731
         self.D = disc() if w.adversarial > 0 else None
@@ -163,6 +176,43 @@ class Trainer:
             diffs = self.x[sample[:, 1], 0] - self.x[sample[:, 0], 0]
             self.motion_scale = float(1.0 / diffs.square().sum(-1).mean().sqrt().clamp_min(1e-6))
 
+    def _setup_unpaired(self, sources: list[PoseSet]) -> None:
+        """The single-view stream: normalised 2D of every source and its sampling weight."""
+        self.u = None
+        if not sources:
+            return
+        extra = self.config.data.extra
+        if len(extra) != len(sources):
+            raise PoseliftError(f"{len(sources)} unpaired sets for {len(extra)} data.extra entries")
+        tables, counts = [], []
+        for e, poses in zip(extra, sources):
+            x_n, ok = self._normalise(poses.kp2d[:, None])
+            x_n = x_n[ok[:, 0], 0]
+            if len(x_n) == 0:
+                raise PoseliftError(f"data.extra {e.source} {e.path or ''}: no usable pose")
+            tables.append(x_n)
+            counts.append(len(x_n))
+        self.u = torch.cat(tables).contiguous().to(self.device)
+        self.u_count = torch.tensor(counts, device=self.device)
+        self.u_offset = torch.cumsum(self.u_count, 0) - self.u_count
+        self.u_weight = torch.tensor([e.weight for e in extra], dtype=torch.float)
+        logger.info("unpaired 2D: %s poses, weights %s", counts, [e.weight for e in extra])
+
+    def _unpaired_rows(self, n: int) -> torch.Tensor:
+        """``n`` rows of the unpaired table: a source drawn by weight, then a row of it uniformly."""
+        src = torch.multinomial(self.u_weight, n, replacement=True, generator=self.gen).to(self.device)
+        r = torch.rand(n, generator=self.gen).to(self.device)
+        return self.u_offset[src] + (r * self.u_count[src]).long().clamp_max(self.u_count[src] - 1)
+
+    def _unpaired(self) -> torch.Tensor:
+        """A batch of ``data.unpaired_batch`` unpaired poses, sources drawn by weight, mirrored at random."""
+        n = self.config.data.unpaired_batch
+        u = self.u[self._unpaired_rows(n)]
+        if self.config.flip:
+            flip = (torch.rand(n, generator=self.gen) < 0.5).to(self.device)
+            u = torch.where(flip[:, None, None], geometry.mirror(u, self.skeleton), u)
+        return u
+
     def _normalise(self, kp: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-pose normalised 2D ``(T, V, N, 2)`` and a ``(T, V)`` mask of usable poses."""
         x = torch.from_numpy(np.ascontiguousarray(kp, dtype=np.float32))
@@ -213,7 +263,8 @@ class Trainer:
 
     def _sample(self) -> dict[str, Any]:
         """A batch: rows (pairs ``i``/``i + half`` when temporal losses are on), views, mirroring."""
-        B = self.config.batch_size
+        cfg = self.config
+        B = cfg.batch_size
         if self.pairs is None:
             half = B
             rows = self._randint(len(self.x), B)
@@ -238,7 +289,20 @@ class Trainer:
                 M = torch.tensor([-1.0, 1.0, 1.0], device=self.device)
                 R_ab = torch.where(flip.repeat(reps)[:, None, None], M[:, None] * R_ab * M, R_ab)
             batch["R_ab"] = R_ab
+        if self.u is not None:
+            batch["u"] = self._unpaired()
+        if cfg.data.input_noise > 0:  # inputs only: the cross-view targets and t_a/t_b stay clean
+            for key in ("x", "x_b", "u"):
+                if key in batch:
+                    batch[key] = self._noisy(batch[key])
         return batch
+
+    def _noisy(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` with per-pose Gaussian noise of std U[0, data.input_noise] x the pose's 2D height."""
+        height = (x[..., 1].amax(dim=-1) - x[..., 1].amin(dim=-1))[:, None, None]
+        sigma = torch.rand(len(x), 1, 1, generator=self.gen).to(x.device) * self.config.data.input_noise
+        noisy = x + sigma * height * torch.randn(x.shape, generator=self.gen).to(x.device)
+        return geometry.normalize_2d(noisy, self.skeleton, self.c, self.config.lifter.scale_mode)[0]  # as inference would
 
     def _input(self, rows: torch.Tensor, view: torch.Tensor, flip: torch.Tensor | None, reps: int) -> torch.Tensor:
         """Input poses of ``rows`` in ``view``; with ``data.input_mix``, some from the clean targets."""
@@ -291,19 +355,29 @@ class Trainer:
         y_n = None
         out: dict[str, torch.Tensor] = {}
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            u = batch.get("u")
             if self.cross:
-                X_all, _ = self.pipe.lift_3d(torch.cat([x, batch["x_b"]]))
-                X, X_b = X_all.float().chunk(2)
+                parts = [x, batch["x_b"]] + ([u] if u is not None else [])
+                X_all = self.pipe.lift_3d(torch.cat(parts))[0].float()
+                X, X_b = X_all[: len(x)], X_all[len(x) : 2 * len(x)]
+                U = X_all[2 * len(x) :] if u is not None else None
             else:
-                X = self.pipe.lift_3d(x)[0].float()
+                X, U = self.pipe.lift_3d(x)[0].float(), None
+            # the single-view losses see the cross-view batch and the unpaired stream alike
+            x_sv, X_sv = (x, X) if U is None else (torch.cat([x, u]), torch.cat([X, U]))
+            half_sv = half if U is None else len(x_sv)
             if w.l2d > 0 or w.l3d > 0 or w.adversarial > 0 or w.temporal > 0 or w.motion > 0:
-                loop, y_n = self._loop_losses(x, X, half)
+                loop, y_n = self._loop_losses(x_sv, X_sv, half_sv)
                 out.update(loop)
             P = self._relative(X)
+            if self.pipe0 is not None:
+                with torch.no_grad():
+                    X0 = self.pipe0.lift_3d(x_sv)[0].float()
+                out["anchor"] = L.joint_distance(self._relative(X_sv), self._relative(X0))
             if w.reprojection > 0:
                 out["reprojection"] = L.reprojection_2d(X, x, self.skeleton, self.c)
             if w.symmetry > 0:
-                out["symmetry"] = L.limb_symmetry(P, self.skeleton)
+                out["symmetry"] = L.limb_symmetry(self._relative(X_sv), self.skeleton)
             if self.cross:
                 P_b, R_ab = self._relative(X_b), batch["R_ab"]
                 R_ba = R_ab.transpose(-1, -2)
@@ -331,7 +405,7 @@ class Trainer:
         self.opt_G.step()
 
         if self.opt_D is not None and self.step % cfg.discriminator.every == 0:
-            out.update(self._discriminator_step(x, y_n.detach(), half))
+            out.update(self._discriminator_step(x_sv, y_n.detach(), half_sv))
         if self.opt_S is not None and self.step % cfg.scale_module.every == 0:
             out.update(self._scale_step(x, P.detach(), half))
         return {k: float(v.detach()) for k, v in out.items()}
@@ -480,15 +554,33 @@ class Trainer:
     def lifter(self) -> Lifter:
         """The current lifter (a copy in eval mode, on the CPU)."""
         net = copy.deepcopy(self.G).cpu().eval()
-        return Lifter(self.config.lifter, net, device="cpu")
+        lifter = Lifter(self.config.lifter, net, device="cpu")
+        if self.keep_from is not None:  # fine-tuning: the starting model's completion network and flip test
+            base = self.keep_from
+            config = lifter.config.model_copy(update={"completion": base.config.completion, "flip_test": base.config.flip_test})
+            lifter = Lifter(config, net, completion=base.completion, device="cpu")
+        return lifter
 
     def validate(self) -> dict[str, float]:
+        """Validation P-MPJPE etc. (``val_*``), of each extra set (``val_<name>_*``), and the
+        selection score ``val_select``: the mean P-MPJPE over all of them."""
         from ..evaluation.evaluate import evaluate_poses
 
         if self.val is None:
             return {}
-        r = evaluate_poses(self.lifter(), self.val)["average_over_frames"]
-        return {f"val_{k}": v for k, v in r.items()}
+        if self.val.pose3d is None:
+            loop = self.self_consistency(self.val.kp2d)
+            return {"val_self_consistency": loop, "val_select": loop}
+        lifter = self.lifter()
+        r = evaluate_poses(lifter, self.val)["average_over_frames"]
+        out = {f"val_{k}": v for k, v in r.items()}
+        scores = [out["val_p_mpjpe"]]
+        for name, poses in self.extra_val.items():
+            r = evaluate_poses(lifter, poses)["average_over_actions"]
+            out.update({f"val_{name}_{k}": v for k, v in r.items()})
+            scores.append(r["p_mpjpe"])
+        out["val_select"] = float(np.mean(scores))
+        return out
 
     def export(self, folder: str | os.PathLike, metadata: dict[str, Any] | None = None) -> Path:
         lifter = self.lifter()
@@ -497,9 +589,48 @@ class Trainer:
             meta["scale_prior"] = {"log_mean": self.prior[0], "log_std": self.prior[1], "source": self.prior_source}
             if self.prior_source.startswith("measured"):
                 meta["supervision"] += " (the scale module's prior: two numbers of the training subjects' 3D statistics)"
+        meta.update(self.card_metadata)
         meta.update(metadata or {})
         lifter.config = lifter.config.model_copy(update={"metadata": {**lifter.config.metadata, **meta}})
         return lifter.save_pretrained(folder)
+
+    @torch.no_grad()
+    def self_consistency(self, kp2d: np.ndarray, views: int = 4, seed: int = 0) -> float:
+        """An unsupervised validation score of 2D-only poses ``(M, N, 2)`` (pixels): the mean
+        lift-rotate-project-lift-project 2D error (normalised units x 1000) over ``views``
+        fixed random views per pose. A lifter that flattens or distorts depth cannot close
+        the loop; fewer is better."""
+        x, ok = self._normalise(kp2d[:, None])
+        x = x[ok[:, 0], 0].to(self.device)
+        gen = torch.Generator().manual_seed(seed)
+        was_training = self.G.training
+        self.G.eval()
+        errors = []
+        try:
+            for chunk in x.split(8192):
+                X = self.pipe.lift_3d(chunk)[0].float()
+                B = len(chunk)
+                pivot = torch.tensor([0.0, 0.0, self.c], device=chunk.device).expand(B, 1, 3)
+                for _ in range(views):
+                    R = geometry.random_view_rotation(
+                        B, self._up(X), azimuth=self.config.azimuth, elevation=self.config.elevation, roll=0.0,
+                        generator=gen, device=self.device,
+                    )
+                    y = geometry.project(geometry.rotate_about_root(X, R, pivot), min_depth=1.0)
+                    Y2 = self.pipe.lift_3d(y)[0].float()
+                    x2 = geometry.project(geometry.rotate_about_root(Y2, R.transpose(-1, -2), pivot), min_depth=1.0)
+                    errors.append((x2 - chunk).norm(dim=-1).mean(dim=-1))
+        finally:
+            self.G.train(was_training)
+        return float(torch.cat(errors).mean()) * 1000.0
+
+    def _selected_by(self) -> str:
+        if self.val is not None and self.val.pose3d is None:
+            return "self-consistency (lift-rotate-project-lift 2D error) on held-out 2D, no 3D"
+        sets = ["+".join(self.config.data.val_subjects)] + [
+            "CMU clips " + "+".join(VALIDATION_CLIPS) if name == "cmu" else name for name in self.extra_val
+        ]
+        return "validation P-MPJPE on " + (sets[0] if len(sets) == 1 else "the mean of " + " and ".join(sets))
 
     # ------------------------------------------------------------------ loop
     def _lr_scale(self) -> float:
@@ -548,9 +679,9 @@ class Trainer:
                 if main and (self.step % cfg.val_every == 0 or self.step == cfg.steps) and self.val is not None:
                     v = self.validate()
                     record = {"step": self.step, **values, **record, **v}
-                    if not self.best or v["val_p_mpjpe"] < self.best["val_p_mpjpe"]:
+                    if not self.best or v["val_select"] < self.best.get("val_select", self.best.get("val_p_mpjpe", float("inf"))):
                         self.best = {"step": self.step, **v}
-                        self.export(self.run_dir / "best", {"selected_by": "validation P-MPJPE on " + "+".join(cfg.data.val_subjects), **self.best})
+                        self.export(self.run_dir / "best", {"selected_by": self._selected_by(), **self.best})
                     logger.info("step %d: %s", self.step, {k: round(x, 2) for k, x in v.items()})
                 if main and record:
                     log.write(json.dumps({k: (round(v, 6) if isinstance(v, float) else v) for k, v in record.items()}) + "\n")
@@ -573,6 +704,8 @@ def supervision(config: TrainConfig) -> str:
     if w.supervised > 0:
         share = ", ".join(f"every {n}th frame of {s}" for s, n in d.labelled.items())
         return f"SEMI-SUPERVISED: 3D labels of {share}; everything else without 3D labels"
+    if (w.cross_view > 0 or w.cross_view_3d > 0) and d.extra:
+        return "multi-view 2D with calibrated cameras and unpaired in-the-wild 2D, no 3D labels"
     if w.cross_view > 0 or w.cross_view_3d > 0:
         return "multi-view 2D with calibrated cameras, no 3D labels"
     return "single-view 2D only, no 3D labels"
@@ -673,11 +806,25 @@ def load_data(config: TrainConfig) -> tuple[PoseSet | MultiViewSet, PoseSet | No
                 val.kp2d = fix.correct_complete(val.kp2d)
     else:
         train = load_keypoints(d.path, target=skeleton, layout=d.layout, min_confidence=d.min_confidence)
-    if d.extra:
-        extra = [load_keypoints(e.path, target=skeleton, layout=e.layout, min_confidence=e.min_confidence) for e in d.extra]
-        logger.info("extra unpaired 2D (adapted): %s poses", [len(e) for e in extra])
-        train = train.with_untimed(*extra)
+    if d.extra and not d.multiview:
+        train = train.with_untimed(*load_unpaired(config))
     return train, val
+
+
+def load_unpaired(config: TrainConfig) -> list[PoseSet]:
+    """The poses of every ``data.extra`` source in the lifter's layout (pixels, complete poses)."""
+    from .sources import load_keypoints
+    from .wild2d import load_wild2d
+
+    skeleton = config.lifter.skeleton
+    out = []
+    for e in config.data.extra:
+        if e.source == "keypoints":
+            out.append(load_keypoints(e.path, target=skeleton, layout=e.layout, min_confidence=e.min_confidence))
+        else:
+            out.append(load_wild2d(e.source, e.path, target=skeleton, stride=e.stride, min_confidence=e.min_confidence))
+    logger.info("extra unpaired 2D (adapted): %s poses", [len(e) for e in out])
+    return out
 
 
 def train(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = True) -> Lifter:
@@ -695,7 +842,13 @@ def train(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = Tru
             prior = scale_prior(config.data.path, config.data.subjects, config.lifter.c, config.lifter.skeleton)
             logger.info("scale prior from the training subjects' 3D: log mean %.4f, std %.4f", *prior)
         train_set, val_set = load_data(config)
-        trainer = Trainer(config, train_set, run_dir=run_dir, val=val_set, scale_prior=prior)
+        unpaired = load_unpaired(config) if config.data.multiview and config.data.extra else None
+        extra_val = None
+        if config.data.cmu_val:
+            from ..evaluation.cmu import load_cmu
+
+            extra_val = {"cmu": load_cmu(config.data.cmu_path, "val")}
+        trainer = Trainer(config, train_set, run_dir=run_dir, val=val_set, scale_prior=prior, unpaired=unpaired, extra_val=extra_val)
         return trainer.fit(resume=resume)
     finally:
         if distributed:
