@@ -109,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--plot", default=None, metavar="PNG", help="also draw the first lifted pose to this image")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT (and PNG) if they exist")
+    p.add_argument(
+        "--sequence", nargs="?", const="offline", default=None, choices=("offline", "causal"),
+        help="the frames of INPUT are a clip in order (at --fps), each person slot one tracked person: lift "
+        "each person's frames as one clip (Lifter.lift_sequence); offline = the whole clip (the default of a "
+        "bare --sequence), causal = 100 ms of look-ahead at 50 fps",
+    )  # fmt: skip
     _add_smooth_arguments(
         p, "(default: the rate the keypoints record, as 'poselift video' writes it; else 30)"
     )
@@ -162,6 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=_positive_int, default=None, metavar="N", help="process at most N frames")
     p.add_argument("--overwrite", action="store_true", help="replace the outputs already in OUT")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--sequence", default="offline", choices=("offline", "causal", "off"),
+        help="lift the frames as one clip (Lifter.lift_sequence): offline = the whole clip (default); "
+        "causal = 100 ms of look-ahead at 50 fps, as live; off = each frame alone",
+    )  # fmt: skip
     _add_smooth_arguments(p, "(default: the video's; 30 for a folder of frames)")
 
     p = sub.add_parser(
@@ -211,6 +222,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--correction", action="store_true",
         help="with --inputs detected: apply the learned MPII-16 correction poselift ships for the model's "
         "layout after the geometric mapping, as adapt_mpii16() does (default: the mapping only)",
+    )  # fmt: skip
+    p.add_argument(
+        "--sequence", nargs="?", const="offline", default=None, choices=("offline", "causal"),
+        help="lift each sequence and camera as one clip, frames in order (Lifter.lift_sequence): offline = the "
+        "whole clip (the default of a bare --sequence); causal = 100 ms of look-ahead, as live",
+    )  # fmt: skip
+    p.add_argument(
+        "--smooth", default=None, choices=("offline", "causal"),
+        help="lift each frame, then smooth each clip with One-Euro and median bone lengths (the post-hoc baseline)",
+    )  # fmt: skip
+    p.add_argument(
+        "--subjects", nargs="+", default=None, metavar="S",
+        help="subjects to measure (default: the test subjects S9 S11; choose settings on S8, never on them)",
     )  # fmt: skip
     p.add_argument("--json", default=None, metavar="OUT", help="also write the results to this JSON file")
     p.add_argument("--overwrite", action="store_true", help="replace the --json file if it exists")
@@ -322,6 +346,24 @@ def _parse_camera(text: str | None) -> Any:
     raise CameraError(f"--camera must be F,CX,CY or FX,FY,CX,CY in pixels, or a .json file; got {text!r}.")
 
 
+def _sequence_people(
+    lifter: Any, kp: np.ndarray, conf: np.ndarray, people: np.ndarray, lifted: np.ndarray, args: argparse.Namespace, fps: float
+) -> np.ndarray:
+    """Each person slot of ``(frames, people, N, 2)`` lifted as one clip; NaN where not lifted."""
+    F, P, M = conf.shape
+    out = np.full((F, P, M, 3), np.nan, dtype=np.float32)
+    for p in range(P):
+        if not lifted[:, p].any():
+            continue
+        rows = people[:, p]
+        clip = lifter.lift_sequence(
+            np.where(rows[:, None, None], kp[:, p], 0.0), np.where(rows[:, None], conf[:, p], 0.0), fps=fps,
+            causal=args.sequence == "causal", height=args.height, on_unliftable="nan",
+        )  # fmt: skip
+        out[:, p] = np.where(lifted[:, p, None, None], clip.poses, np.nan)
+    return out
+
+
 def _smooth_people(poses: np.ndarray, lifted: np.ndarray, skeleton: Any, fps: float, mode: str) -> np.ndarray:
     """Smooth each person slot of ``(frames, people, N, 3)`` over the frames (NaN where not lifted)."""
     from .smooth import smooth_poses
@@ -341,7 +383,7 @@ def _cmd_video(args: argparse.Namespace) -> int:
     camera = _parse_camera(args.camera)
     result = lift_video(
         args.input, args.output_dir, model=args.model, camera=camera, fov_deg=args.fov, height=args.height,
-        smooth=args.smooth, fps=args.fps, max_frames=args.max_frames,
+        smooth=args.smooth, sequence=None if args.sequence == "off" else args.sequence, fps=args.fps, max_frames=args.max_frames,
         animation=None if args.animation == "none" else args.animation, bvh=not args.no_bvh, ground=args.ground, overwrite=args.overwrite,
         progress=not args.no_progress,
     )  # fmt: skip
@@ -351,7 +393,8 @@ def _cmd_video(args: argparse.Namespace) -> int:
     print(f"input:   {args.input} ({F} {unit}{rate})")
     print(f"found:   a person in {int(result.found.sum())} of {F} {unit}")
     smoothed = f", smoothed ({args.smooth})" if args.smooth and result.sequence else ""
-    print(f"lifted:  {int(result.lifted.sum())} of {F} {unit} with {args.model}{smoothed}")
+    as_clip = f" as one clip (lift_sequence, {args.sequence})" if result.sequence and args.sequence != "off" else ""
+    print(f"lifted:  {int(result.lifted.sum())} of {F} {unit} with {args.model}{as_clip}{smoothed}")
     missing = [result.frames[i] for i in np.flatnonzero(~result.lifted)]
     if not result.sequence:  # every photo gets its line
         for i, name in enumerate(result.frames):
@@ -453,6 +496,10 @@ def _cmd_lift(args: argparse.Namespace) -> int:
         poses[people], filled[people], lifted[people] = result.poses, result.filled, result.lifted
         reason[people] = result.reason
     fps, fps_from = (args.fps, "--fps") if args.fps else ((data.fps, "recorded in the keypoints") if data.fps else (30.0, "assumed"))
+    if args.sequence and args.smooth:
+        raise PoseliftError("--sequence and --smooth are alternatives: pass one of them")
+    if args.sequence:
+        poses = _sequence_people(lifter, kp, conf, people, lifted, args, fps)
     if args.smooth:
         poses = _smooth_people(poses, lifted, target, fps, args.smooth)
     metadata = {
@@ -462,6 +509,8 @@ def _cmd_lift(args: argparse.Namespace) -> int:
         "height_m": args.height if args.height is not None else lifter.config.height,
         "confidence_threshold": threshold,
     }
+    if args.sequence:
+        metadata["sequence"] = {"mode": args.sequence, "fps": fps}
     if args.smooth:
         metadata["smoothing"] = {"mode": args.smooth, "fps": fps, "fixed_bone_lengths": True}
     if data.errors:
@@ -491,6 +540,8 @@ def _cmd_lift(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    if args.sequence:
+        print(f"sequence: each person's frames lifted as one clip ({args.sequence}) at {fps:g} fps ({fps_from})")
     if args.smooth:
         print(
             f"smooth:  {args.smooth} One-Euro over the frames of each person at {fps:g} fps ({fps_from}); "
@@ -581,19 +632,26 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         correction = load_correction("mpii16", skeleton)
         if correction is None:
             raise PoseliftError(f"poselift ships no learned MPII-16 correction for the {skeleton!r} layout; drop --correction")
+    if args.sequence and args.smooth:
+        raise PoseliftError("--sequence and --smooth are alternatives: pass one of them")
+    subjects = list(args.subjects or TEST_SUBJECTS)
     stride = args.stride or 1
-    poses = load_h36m(args.h36m, list(TEST_SUBJECTS), inputs=args.inputs, stride=stride, skeleton=skeleton)
+    poses = load_h36m(args.h36m, subjects, inputs=args.inputs, stride=stride, skeleton=skeleton)
     if correction is not None:
         poses.kp2d = correction.correct_complete(poses.kp2d)
-    result = evaluate_poses(lifter, poses)
+    result = evaluate_poses(lifter, poses, sequence=args.sequence, smooth=args.smooth, fps=50.0 / stride)
     what = f"{args.inputs} 2D" + (" + learned correction" if correction is not None else "")
-    print(f"{args.model} on Human3.6M S9+S11, {what}, all cameras, every {stride} frame(s); mm")
+    if args.sequence:
+        what += f", lift_sequence ({args.sequence})"
+    elif args.smooth:
+        what += f", per frame + One-Euro {args.smooth} + median bones"
+    print(f"{args.model} on Human3.6M {'+'.join(subjects)}, {what}, all cameras, every {stride} frame(s); mm (Accel: mm/frame^2)")
     print(format_table(result))
     if args.json:
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
         record = {"model": str(args.model), "inputs": args.inputs, "correction": correction is not None,
-                  "stride": stride, "subjects": list(TEST_SUBJECTS), **result}
+                  "stride": stride, "subjects": subjects, "sequence": args.sequence, "smooth": args.smooth, **result}
         with atomic_path(out, replace=args.overwrite) as tmp:  # FileExistsError if written meanwhile
             tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {out}")
@@ -614,13 +672,16 @@ def _evaluate_cmu(args: argparse.Namespace, lifter) -> int:
     clips = args.clips if args.clips in ("test", "val", "all") else [c.strip() for c in args.clips.split(",") if c.strip()]
     stride = args.stride or 4
     poses = load_cmu(args.cmu, clips, inputs=args.inputs, stride=stride)
-    result = evaluate_poses(lifter, poses)
+    if args.sequence and args.smooth:
+        raise PoseliftError("--sequence and --smooth are alternatives: pass one of them")
+    result = evaluate_poses(lifter, poses, sequence=args.sequence, smooth=args.smooth, fps=120.0 / stride)  # load_cmu samples every clip at 120 / stride fps
     print(f"{args.model} on CMU clips ({args.clips}), {args.inputs} 2D, 4 virtual cameras per clip, every {stride} frame(s); mm")
     print(format_table(result).replace("action  ", "clip    "))
     if args.json:
         out = Path(args.json)
         out.parent.mkdir(parents=True, exist_ok=True)
-        record = {"model": str(args.model), "data": "cmu", "inputs": args.inputs, "clips": args.clips, "stride": stride, **result}
+        record = {"model": str(args.model), "data": "cmu", "inputs": args.inputs, "clips": args.clips, "stride": stride,
+                  "sequence": args.sequence, "smooth": args.smooth, **result}
         with atomic_path(out, replace=args.overwrite) as tmp:  # FileExistsError if written meanwhile
             tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {out}")

@@ -529,6 +529,83 @@ class Lifter:
             return poses
         return poses, filled
 
+    def lift_sequence(
+        self,
+        keypoints: Array | Adapted,
+        confidence: Array | None = None,
+        *,
+        fps: float,
+        causal: bool = False,
+        height: float | None = None,
+        on_unliftable: Literal["raise", "nan"] = "raise",
+        batch_size: int = 4096,
+        **params: Any,
+    ) -> Array | LiftResult:
+        """Lift a clip, using the whole clip: each frame with :meth:`lift`, then the clip refined.
+
+        The per-frame 3D is refined by :func:`poselift.sequence.refine_sequence` (numpy, no
+        training, no torch): it re-projects onto the confidence-weighted 2D, moves smoothly,
+        stays close to the network's per-frame output and keeps one length per bone.
+
+        Args:
+            keypoints: ``(*batch, frames, N, 2)`` pixels, frames in order at ``fps`` (or an
+                :class:`~poselift.adapt.Adapted` result); each clip of the batch is refined
+                on its own.
+            confidence: optional ``(*batch, frames, N)``; weights the 2D, and joints below
+                the threshold are missing (filled by the model, as in :meth:`lift`).
+            fps: frames per second of the clip (the smoothing is set in Hz).
+            causal: refine each frame from past frames and at most ``params["latency"]``
+                future frames (default 5: 100 ms at 50 fps), as a live system can; default
+                offline (the whole clip, centred).
+            height: body height in metres; each clip is scaled so that its median chain
+                height (:func:`poselift.geometry.chain_height`) is this (default the model's).
+            on_unliftable: as in :meth:`lift`; frames that cannot be lifted are NaN with
+                ``"nan"`` (gaps the refinement bridges) and raise with ``"raise"``.
+            batch_size: poses per forward pass of the per-frame lift.
+            **params: override :data:`poselift.sequence.SEQUENCE_DEFAULTS`.
+
+        Returns:
+            ``(*batch, frames, N, 3)`` root-relative metres in the camera axes, in the
+            container of ``keypoints``; a :class:`LiftResult` with ``on_unliftable="nan"``.
+        """
+        from .sequence import refine_sequence
+
+        keypoints, confidence = _unpack_adapted(keypoints, confidence)
+        target = self._check_arguments(height, batch_size, on_unliftable)
+        x = to_numpy(keypoints)
+        if x.ndim < 3:
+            raise ShapeError(
+                f"keypoints of a sequence must have shape (frames, {self.skeleton.num_joints}, 2); got {tuple(x.shape)}. "
+                "For single poses call lift()."
+            )
+        container = Container.of(keypoints, x)
+        if on_unliftable == "raise":  # the errors of lift(), for the first frame that cannot be lifted
+            poses, filled = self.lift(keypoints, confidence, normalized=True, batch_size=batch_size, return_filled=True)
+            result = LiftResult(poses, np.ones(x.shape[:-2], dtype=bool), filled, np.full(x.shape[:-2], "", dtype=str))
+        else:
+            result = self.lift(keypoints, confidence, normalized=True, batch_size=batch_size, on_unliftable="nan")
+        n = self.skeleton.num_joints
+        Xn = to_numpy(result.poses).reshape(-1, *x.shape[-3:-1], 3)
+        filled = result.filled.detach().cpu().numpy() if is_tensor(result.filled) else np.asarray(result.filled)
+        filled = filled.reshape(-1, *x.shape[-3:-1])
+        kp = x.reshape(-1, *x.shape[-3:]).astype(np.float64)
+        if confidence is None:
+            weights = np.ones(kp.shape[:-1])
+        else:
+            conf = to_numpy(confidence, "confidence").astype(np.float64).reshape(kp.shape[:-1])
+            with np.errstate(invalid="ignore"):
+                weights = np.where(conf >= self.config.confidence_threshold, np.clip(conf, 0.0, 1.0), 0.0)
+        weights = np.where(filled, 0.0, weights)
+        out = np.stack([
+            refine_sequence(Xn[b], kp[b], weights[b], self.skeleton, c=float(self.config.c), fps=fps, height=target,
+                            causal=causal, **params)
+            for b in range(kp.shape[0])
+        ]).reshape(*x.shape[:-2], n, 3)  # fmt: skip
+        poses = container.restore(out)
+        if on_unliftable == "nan":
+            return result._replace(poses=poses)
+        return poses
+
     def _place_in_camera(
         self,
         out: np.ndarray,

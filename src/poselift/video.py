@@ -500,11 +500,19 @@ def _body_size(kp: np.ndarray) -> float:
 
 # --------------------------------------------------------------------------- lifting
 def _lift_rows(
-    lifter: Any, kp: np.ndarray, conf: np.ndarray, rows: np.ndarray, height: float | None
+    lifter: Any,
+    kp: np.ndarray,
+    conf: np.ndarray,
+    rows: np.ndarray,
+    height: float | None,
+    sequence: Literal["offline", "causal"] | None = None,
+    fps: float = 30.0,
 ) -> tuple[np.ndarray, dict[int, str]]:
     """Lift the poses ``kp[rows]`` by the library's rule (``on_unliftable="nan"``); NaN elsewhere.
 
-    Returns ``(F, M, 3)`` root-relative poses and, per frame the lifter refused, its reason.
+    With ``sequence``, the frames are one clip (:meth:`~poselift.Lifter.lift_sequence`; the
+    other rows are gaps). Returns ``(F, M, 3)`` root-relative poses and, per frame the lifter
+    refused, its reason.
     """
     from .lifter import UNLIFTABLE_REASONS
 
@@ -514,7 +522,14 @@ def _lift_rows(
     idx = np.flatnonzero(rows)
     if idx.size == 0:
         return poses, refused
-    result = lifter.lift(kp[idx], conf[idx], height=height, on_unliftable="nan")
+    if sequence is not None:
+        clip = lifter.lift_sequence(
+            np.where(rows[:, None, None], kp, 0.0), np.where(rows[:, None], conf, 0.0), fps=fps,
+            causal=sequence == "causal", height=height, on_unliftable="nan",
+        )  # fmt: skip
+        result = clip._replace(poses=np.asarray(clip.poses)[idx], lifted=np.asarray(clip.lifted)[idx], reason=clip.reason[idx])
+    else:
+        result = lifter.lift(kp[idx], conf[idx], height=height, on_unliftable="nan")
     poses[idx] = result.poses
     for k in np.flatnonzero(~np.asarray(result.lifted)):
         refused[int(idx[k])] = UNLIFTABLE_REASONS.get(str(result.reason[k]), str(result.reason[k]))
@@ -596,6 +611,7 @@ def lift_video(
     height: float | None = None,
     smooth: Literal["offline", "causal"] | None = None,
     smooth_params: dict[str, float] | None = None,
+    sequence: Literal["offline", "causal"] | None = "offline",
     fps: float | None = None,
     max_frames: int | None = None,
     animation: Literal["mp4", "gif"] | None = "mp4",
@@ -618,6 +634,9 @@ def lift_video(
         smooth: ``"offline"`` (zero-lag, the whole sequence) or ``"causal"`` (One-Euro as a
             live filter), or ``None``; sequences only. ``smooth_params`` override
             :data:`poselift.smooth.SMOOTH_DEFAULTS`.
+        sequence: lift a sequence's frames as one clip (:meth:`~poselift.Lifter.lift_sequence`):
+            ``"offline"`` (default, the whole clip), ``"causal"`` (100 ms of look-ahead at 50
+            fps, as live) or ``None`` (each frame alone). Unrelated photos are always lifted alone.
         fps: frame rate (default: the video's; 30 for folders of frames).
         max_frames: process at most this many frames.
         animation: ``"mp4"``, ``"gif"`` or ``None``, for sequences. Photos get one PNG
@@ -639,6 +658,8 @@ def lift_video(
         raise PoseliftError(f"animation must be 'mp4', 'gif' or None; got {animation!r}.")
     if smooth not in ("offline", "causal", None):
         raise PoseliftError(f"smooth must be 'offline', 'causal' or None; got {smooth!r}.")
+    if sequence not in ("offline", "causal", None):
+        raise PoseliftError(f"sequence must be 'offline', 'causal' or None; got {sequence!r}.")
     if ground not in ("tracked", "fixed"):
         raise PoseliftError(f"ground must be 'tracked' or 'fixed'; got {ground!r}.")
     if smooth_params:  # before any work: unknown names, NaN or negative values
@@ -702,7 +723,10 @@ def lift_video(
     raw = np.where(found[:, None, None], detections, 0.0)
     kp2d, conf = adapt_layout(raw[..., :2], DETECTOR_LAYOUT, raw[..., 2], target=skel.name)
     kp2d, conf = np.asarray(kp2d, dtype=np.float64), np.asarray(conf, dtype=np.float64)
-    rel, refused = _lift_rows(lifter, kp2d.astype(np.float32), conf.astype(np.float32), found, height)
+    rel, refused = _lift_rows(
+        lifter, kp2d.astype(np.float32), conf.astype(np.float32), found, height,
+        sequence=sequence if frames_in.sequence else None, fps=frames_in.fps,
+    )  # fmt: skip
     lifted = found & np.isfinite(rel).all(axis=(1, 2))
     poses_raw = _place(rel, kp2d, conf, cams, lifted)
     unplaced = lifted & ~np.isfinite(poses_raw).all(axis=(1, 2))

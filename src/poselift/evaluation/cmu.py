@@ -8,8 +8,9 @@ cameras, other viewpoints, with exact 3D for evaluation. They are never training
 Protocol (:func:`load_cmu`, all choices fixed and seeded, so every run sees the same poses):
 
 * every clip is read with :func:`read_bvh`, posed by forward kinematics and mapped to the
-  Human3.6M-17 joints (:func:`cmu_h36m17`); frame 0 (often a T-pose) is dropped, then
-  every ``stride``-th frame is kept (4: 30 fps from the 120 fps clips);
+  Human3.6M-17 joints (:func:`cmu_h36m17`); frame 0 (often a T-pose) is dropped, then the
+  clip is sampled at ``120 / stride`` frames per second (``stride`` counts 120 fps frames:
+  4 gives 30 fps; a 30 fps clip is then kept whole);
 * :data:`CAMERAS_PER_CLIP` pinhole cameras per clip, drawn from a generator seeded by the
   clip name: azimuth uniform around the subject, horizontal distance 2.5-7 m from the
   clip's mean root, height 0.3-2.5 m above the floor (the lowest ankle of the clip), aimed
@@ -322,7 +323,8 @@ def load_cmu(
     ``clips``: ``"test"`` (:data:`TEST_CLIPS`), ``"val"`` (:data:`VALIDATION_CLIPS`), ``"all"``,
     or a list of clip names. ``inputs``: ``"gt"`` or ``"noisy"`` (detector-like; the
     :class:`PoseSet` then carries a ``confidence`` with the missing joints at 0).
-    Sequences are named ``"cmu/<clip>.<camera>"``, so results group by clip.
+    Sequences are named ``"cmu/<clip>.<camera>"``, so results group by clip; every clip is
+    sampled at ``120 / stride`` frames per second.
     """
     if inputs not in ("gt", "noisy"):
         raise DataError(f"inputs must be 'gt' or 'noisy', got {inputs!r}")
@@ -336,12 +338,14 @@ def load_cmu(
         file = folder / f"{clip}.bvh"
         if not file.is_file():
             raise DataError(f"{file.resolve()}: no such CMU clip")
-        world = cmu_h36m17(read_bvh(file))[1::stride]
+        bvh = read_bvh(file)
+        step = max(1, round(stride / (120.0 * bvh.frame_time)))  # stride counts 120 fps frames
+        world = cmu_h36m17(bvh)[1::step]
         for k, (R, centre, focal) in enumerate(_cameras(world, clip, CAMERAS_PER_CLIP)):
             cam = (world - centre) @ R.T
             kp = focal * cam[..., :2] / cam[..., 2:] + 500.0
             seq_all.append(np.full(len(cam), len(seq_names), np.int32))
-            frame_all.append(np.arange(len(cam), dtype=np.int32) * stride + 1)
+            frame_all.append(np.arange(len(cam), dtype=np.int32) * step + 1)
             seq_names.append(f"cmu/{clip}.{k}")
             kp_all.append(kp)
             p3_all.append(cam - cam[:, :1])
