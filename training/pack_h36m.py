@@ -2,8 +2,8 @@
 
 A GPU machine may only receive a checkout (no ``../shared/data``). This writes the training
 subjects' 3D (root trajectory float32, root-relative joints float16: 0.5 mm steps), the
-cameras, the Stacked-Hourglass detections of the training subjects (float16 pixels: 0.5 px
-steps, far below the detector's noise) and the validation subject's 3D, every ``--stride``-th
+cameras, the Stacked-Hourglass detections of the training and validation subjects (float16
+pixels: 0.5 px steps, far below the detector's noise) and the validation subject's 3D, every ``--stride``-th
 frame, into one ``.npz`` of at most about 60 MiB. Unpacking rebuilds a folder with the file
 names :mod:`poselift.evaluation.h36m` reads, so every recipe runs on it unchanged (with
 ``data.stride=1`` and ``data.val_stride=1``: the frames are already subsampled).
@@ -39,9 +39,10 @@ def pack(h36m: Path, out: Path, *, stride: int = 2, val_stride: int = 16, detect
         arrays[f"rel/{key}"] = (X - X[:, :1]).astype(np.float16)
     if detections:
         det = np.load(h36m / "h36m_sh_2d_train.npz")
-        for key in det.files:
-            if key.split("/")[0] in TRAIN:
-                arrays[f"det/{key}"] = det[key][::stride].astype(np.float16)
+        for key in det.files:  # the validation subject's too: recipes on detections validate on them
+            subject = key.split("/")[0]
+            if subject in TRAIN + VALIDATION:
+                arrays[f"det/{key}"] = det[key][:: stride if subject in TRAIN else val_stride].astype(np.float16)
     manifest = {"stride": stride, "val_stride": val_stride, "train": TRAIN, "validation": VALIDATION, "detections": detections}
     arrays["cameras.json"] = np.frombuffer((h36m / "cameras.json").read_bytes(), dtype=np.uint8)
     arrays["manifest.json"] = np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8)
