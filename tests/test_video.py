@@ -689,3 +689,23 @@ def test_cli_consistency(tmp_path, capsys, monkeypatch, model_dir, lifter):
     corner = image[-30:, -360:-180].reshape(-1, 3)  # the lower left of the square 3D panel
     assert (np.abs(corner.astype(int) - (255, 140, 40)).sum(axis=1) < 30).any()  # left
     assert (np.abs(corner.astype(int) - (40, 40, 230)).sum(axis=1) < 30).any()  # right
+
+
+def test_an_output_that_appears_while_outputs_are_installed_takes_back_this_runs_new_ones(tmp_path, lifter, monkeypatch):
+    """Something that ignores the folder lock writes poses3d.npz between the check and the install:
+    the run fails and removes the outputs it had already created, so no partial set stays."""
+    import poselift.video
+
+    out = tmp_path / "out"
+    real = poselift.video.install_file
+
+    def racing(tmp, path, replace):
+        if Path(path).name == "poses3d.npz":
+            Path(path).write_bytes(b"someone else's")
+        return real(tmp, path, replace)
+
+    monkeypatch.setattr(poselift.video, "install_file", racing)
+    with pytest.raises(PoseliftError, match="taken back"):
+        lift_video(blank_frames(4), out, lifter=lifter, detector=StandIn(), animation=None)
+    assert sorted(p.name for p in out.iterdir()) == ["poses3d.npz"]  # only the other writer's file
+    assert (out / "poses3d.npz").read_bytes() == b"someone else's"

@@ -883,16 +883,13 @@ def _openpose_json(kp: np.ndarray | None, fps: float) -> dict[str, Any]:
     return {"version": 1.3, "people": people, "poselift": {"fps": fps}}  # read back by poselift.io.read_openpose
 
 
-def _write_keypoints(result: VideoResult, out: Path, overwrite: bool) -> Path:
+def _write_keypoints(result: VideoResult, out: Path) -> Path:
     """OpenPose JSON per frame in ``out/keypoints`` (written to a temporary folder, then renamed)."""
     final = out / "keypoints"
-    try:
-        with atomic_dir(final, replace=overwrite, own=KEYPOINT_FILES) as tmp:
-            for f, name in enumerate(result.frames):
-                kp = result.detections[f] if result.found[f] else None
-                (tmp / f"{name}_keypoints.json").write_text(json.dumps(_openpose_json(kp, result.fps)) + "\n", encoding="utf-8")
-    except FileExistsError as e:  # files appeared there since the check before the work
-        raise OutputConflictError(f"{final.resolve()} was not replaced: {e}") from e
+    with atomic_dir(final) as tmp:
+        for f, name in enumerate(result.frames):
+            kp = result.detections[f] if result.found[f] else None
+            (tmp / f"{name}_keypoints.json").write_text(json.dumps(_openpose_json(kp, result.fps)) + "\n", encoding="utf-8")
     return final
 
 
@@ -912,14 +909,8 @@ def _write_outputs(
             # all are complete: a failure or Ctrl-C leaves no partial set of outputs
             stage = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=out))
             try:
-                _write_files(result, source, stage, animation=animation, bvh=bvh, height=height, lifter=lifter, overwrite=False)
-                for key, path in result.outputs.items():
-                    final = out / Path(path).name
-                    if key in _OUTPUT_FOLDERS:
-                        install_dir(path, final, overwrite, _OUTPUT_FOLDERS[key])
-                    else:
-                        install_file(path, final, overwrite)
-                    result.outputs[key] = final
+                _write_files(result, source, stage, animation=animation, bvh=bvh, height=height, lifter=lifter)
+                _install_outputs(result.outputs, out, overwrite)
             finally:
                 shutil.rmtree(stage, ignore_errors=True)
     except (OutputExistsError, OutputConflictError):
@@ -927,18 +918,44 @@ def _write_outputs(
     except FolderBusyError as e:  # another run holds the folder's lock
         raise OutputConflictError(f"{e}: nothing was written to {out.resolve()}; run again when it is done.") from e
     except FileExistsError as e:  # an output written meanwhile by something that does not take the lock
-        raise OutputExistsError(f"{e}; outputs moved into place before it were kept", option="overwrite=True") from e
+        raise OutputExistsError(f"{e}; this run's outputs were taken back", option="overwrite=True") from e
     logger.info("wrote %d frames to %s", len(result.frames), out)
 
 
+def _install_outputs(outputs: dict[str, Path], out: Path, overwrite: bool) -> None:
+    """Move the staged ``outputs`` into ``out`` (updating their paths). The folders go first:
+    with ``overwrite`` only they can still be refused (files appeared in them meanwhile); on
+    any refusal the outputs this run had newly created are removed again, so no partial set
+    stays."""
+    created: list[Path] = []
+    try:
+        for key in sorted(outputs, key=lambda k: k not in _OUTPUT_FOLDERS):
+            final = out / Path(outputs[key]).name
+            new = not (final.exists() or final.is_symlink())
+            if key in _OUTPUT_FOLDERS:
+                install_dir(outputs[key], final, overwrite, _OUTPUT_FOLDERS[key])
+            else:
+                install_file(outputs[key], final, overwrite)
+            if new:
+                created.append(final)
+            outputs[key] = final
+    except FileExistsError:
+        for final in created:  # this run's own, just created: nothing else is deleted
+            if final.is_dir():
+                shutil.rmtree(final, ignore_errors=True)
+            else:
+                final.unlink(missing_ok=True)
+        raise
+
+
 def _write_files(
-    result: VideoResult, source: FrameSource, out: Path, *, animation: str | None, bvh: bool, height: float | None, lifter: Any,
-    overwrite: bool,
+    result: VideoResult, source: FrameSource, out: Path, *, animation: str | None, bvh: bool, height: float | None, lifter: Any
 ) -> None:
+    """Every output into ``out``, a fresh staging folder (nothing there to replace or refuse)."""
     from .io import write_poses
 
     skel = result.skeleton
-    result.outputs["keypoints"] = _write_keypoints(result, out, overwrite)
+    result.outputs["keypoints"] = _write_keypoints(result, out)
     root = result.poses[:, list(skel.root)].mean(axis=1)
     rel = result.poses - root[:, None, :]
     metadata = {
@@ -956,17 +973,17 @@ def _write_files(
         result.outputs[suffix] = write_poses(
             out / f"poses3d.{suffix}", rel[:, None], skeleton=skel, frames=result.frames,
             num_people=result.found.astype(np.int64), lifted=result.lifted[:, None],
-            translation=np.where(result.lifted[:, None], root, 0.0)[:, None], metadata=metadata, overwrite=overwrite,
+            translation=np.where(result.lifted[:, None], root, 0.0)[:, None], metadata=metadata,
         )  # fmt: skip
     if bvh and result.sequence and result.world is not None:
         from .export import write_bvh
 
-        path, _ = write_bvh(out / "motion.bvh", result.world, skel, result.fps, axes="yup", overwrite=overwrite)
+        path, _ = write_bvh(out / "motion.bvh", result.world, skel, result.fps, axes="yup")
         result.outputs["bvh"] = path
     if animation is not None and result.sequence:
-        result.outputs["animation"] = _write_animation(result, source, out / f"animation.{animation}", overwrite)
+        result.outputs["animation"] = _write_animation(result, source, out / f"animation.{animation}")
     elif animation is not None:
-        result.outputs["pictures"] = _write_pictures(result, source, out / "pictures", overwrite)
+        result.outputs["pictures"] = _write_pictures(result, source, out / "pictures")
 
 
 def _unique(cams: list[Camera]) -> list[Camera]:
@@ -1071,10 +1088,10 @@ def _fit(im: np.ndarray, width: int, height: int) -> np.ndarray:
     return canvas
 
 
-def _write_pictures(result: VideoResult, source: FrameSource, folder: Path, overwrite: bool = True) -> Path:
+def _write_pictures(result: VideoResult, source: FrameSource, folder: Path) -> Path:
     """One PNG per photo, ``folder/NAME.png``: the 2D keypoints over the photo beside the 3D view."""
     cv2 = _cv2()
-    with atomic_dir(folder, replace=overwrite, own=PICTURE_FILES) as tmp:
+    with atomic_dir(folder) as tmp:
         for i, (name, frame) in enumerate(source):
             image = render_frame(frame, result, i, panel_height=min(max(frame.shape[0], 360), 720))
             if not cv2.imwrite(str(tmp / f"{name}.png"), image):
@@ -1082,7 +1099,7 @@ def _write_pictures(result: VideoResult, source: FrameSource, folder: Path, over
     return folder
 
 
-def _write_animation(result: VideoResult, source: FrameSource, path: Path, overwrite: bool = True) -> Path:
+def _write_animation(result: VideoResult, source: FrameSource, path: Path) -> Path:
     """The rendered frames as MP4 (OpenCV) or GIF (Pillow), written to a temporary file first."""
     cv2 = _cv2()
     suffix = path.suffix.lower()
@@ -1091,7 +1108,7 @@ def _write_animation(result: VideoResult, source: FrameSource, path: Path, overw
     if source.size is None:  # photos of different sizes: one canvas for all
         images = (_fit(im, 3 * panel, panel) for im in images)
     fps = result.fps if source.sequence else 1.0
-    with atomic_path(path, replace=overwrite) as tmp:
+    with atomic_path(path) as tmp:
         if suffix == ".gif":
             from PIL import Image
 
