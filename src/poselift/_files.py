@@ -36,10 +36,7 @@ def atomic_path(path: str | os.PathLike, *, replace: bool = True) -> Iterator[Pa
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())  # after the write: some writers (safetensors) recreate the file
-        if replace:
-            os.replace(tmp, path)
-        else:
-            _link_exclusive(tmp, path)
+        install_file(tmp, path, replace)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -62,7 +59,7 @@ def atomic_dir(path: str | os.PathLike, *, replace: bool = False, own: str = "*"
     try:
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes the folder private to the owner
         yield tmp
-        _install_dir(tmp, path, replace, own)
+        install_dir(tmp, path, replace, own)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -114,11 +111,6 @@ def foreign_entries(folder: Path, own: str) -> list[str]:
     )
 
 
-def install_dir(tmp: Path, path: Path, replace: bool, own: str = "*") -> None:
-    """Give the complete folder ``tmp`` the name ``path``, by :func:`atomic_dir`'s rules."""
-    _install_dir(Path(tmp), Path(path), replace, own)
-
-
 def install_file(tmp: Path, path: Path, replace: bool) -> None:
     """Give the complete file ``tmp`` the name ``path``: replacing it, or (``replace=False``)
     only if it does not exist (``FileExistsError``), by :func:`atomic_path`'s rules."""
@@ -128,7 +120,9 @@ def install_file(tmp: Path, path: Path, replace: bool) -> None:
         _link_exclusive(Path(tmp), Path(path))
 
 
-def _install_dir(tmp: Path, path: Path, replace: bool, own: str) -> None:
+def install_dir(tmp: Path, path: Path, replace: bool, own: str = "*") -> None:
+    """Give the complete folder ``tmp`` the name ``path``, by :func:`atomic_dir`'s rules."""
+    tmp, path = Path(tmp), Path(path)
     try:
         os.rename(tmp, path)  # atomic; refuses a non-empty folder or a file at ``path``
         return

@@ -276,11 +276,16 @@ def read_config(folder: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
+def _is_sha256(value: Any) -> bool:
+    """A SHA-256 hex digest as the folders record them (64 lowercase hexadecimal digits)."""
+    return isinstance(value, str) and re.fullmatch(r"[0-9a-f]{64}", value) is not None
+
+
 def _check_graph_digests(graphs: Any, source: str) -> dict[str, str]:
     if graphs is None:
         return {}
     if not isinstance(graphs, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v) for k, v in graphs.items()
+        isinstance(k, str) and _is_sha256(v) for k, v in graphs.items()
     ):
         raise ConfigError(
             f"{source}: {GRAPHS_FIELD} must map graph file names to 64 hexadecimal digits (SHA-256); "
@@ -310,7 +315,7 @@ def pop_digest(data: dict[str, Any], source: str) -> str | None:
     graph digests (:data:`GRAPHS_FIELD`) are removed too, checked by the ONNX loader."""
     _check_graph_digests(data.pop(GRAPHS_FIELD, None), source)
     digest = data.pop(DIGEST_FIELD, None)
-    if digest is not None and (not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest)):
+    if digest is not None and not _is_sha256(digest):
         raise ConfigError(f"{source}: {DIGEST_FIELD} must be 64 hexadecimal digits (a SHA-256); got {json.dumps(digest)[:80]}")
     return digest
 
