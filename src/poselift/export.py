@@ -133,7 +133,7 @@ def fixed_bone_poses(poses: np.ndarray, skeleton: str | Skeleton) -> tuple[np.nd
     """
     skel = get_skeleton(skeleton)
     fixed = fix_bone_lengths(poses, skel)
-    pts = np.concatenate([fixed, fixed[:, list(skel.root)].mean(axis=1, keepdims=True)], axis=1)
+    pts = skel.with_root_point(fixed)
     lengths = np.zeros(skel.num_joints)
     for p, j in bone_tree(skel):
         lengths[j] = float(np.median(np.linalg.norm(pts[:, j] - pts[:, p], axis=-1)))

@@ -78,17 +78,9 @@ def _ankles(skel: Skeleton) -> tuple[int, ...]:
 
 def body_height(poses: np.ndarray, skeleton: str | Skeleton) -> float:
     """Median over the frames of the skeleton height (bone lengths from the head down to each ankle, averaged)."""
-    skel = get_skeleton(skeleton)
-    P = np.asarray(poses, dtype=np.float64)
-    if not skel.height_chains:
-        raise PoseliftError(f"layout {skel.name!r} defines no height chains")
-    pts = np.concatenate([P, P[:, list(skel.root)].mean(axis=1, keepdims=True)], axis=1)
-    n = skel.num_joints
-    chains = []
-    for chain in skel.height_chains:
-        idx = [n if j < 0 else j for j in chain]
-        chains.append(np.linalg.norm(np.diff(pts[:, idx], axis=1), axis=-1).sum(axis=1))
-    height = np.mean(chains, axis=0)
+    from .smooth import chain_heights
+
+    height = chain_heights(np.asarray(poses, dtype=np.float64), skeleton)
     height = height[np.isfinite(height)]
     if height.size == 0:
         raise PoseliftError("no frame holds a complete pose: the body height cannot be measured.")

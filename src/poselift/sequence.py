@@ -30,14 +30,15 @@ the measurements are in ``training/RESULTS.md``.
 
 from __future__ import annotations
 
-import math
 import warnings
 from typing import Any
 
 import numpy as np
 
+from ._args import check_fps, check_number
 from .errors import InvalidArgumentError, ShapeError
 from .skeleton import Skeleton, get_skeleton
+from .smooth import bone_tree, chain_heights as _chain_height, set_bone_lengths, tree_bone_lengths as _bone_lengths_tree
 
 __all__ = ["SEQUENCE_DEFAULTS", "refine_sequence", "smooth_banded", "whittaker_lambda"]
 
@@ -66,13 +67,14 @@ SEQUENCE_DEFAULTS: dict[str, Any] = {
 }
 
 
-def whittaker_lambda(cutoff: float, fps: float) -> float:
+def whittaker_lambda(cutoff: float | np.ndarray, fps: float) -> float | np.ndarray:
     """Weight of the squared second difference that puts a Whittaker smoother's half-power
-    point at ``cutoff`` Hz for samples at ``fps`` (response ``1 / (1 + lam * (2 sin(w/2))^4)``)."""
-    w = 2.0 * math.pi * cutoff / fps
-    if w >= math.pi:  # at or above Nyquist: practically no smoothing
-        return 0.0
-    return 1.0 / (2.0 * math.sin(w / 2.0)) ** 4
+    point at ``cutoff`` Hz for samples at ``fps`` (response ``1 / (1 + lam * (2 sin(w/2))^4)``);
+    0 at or above Nyquist (practically no smoothing). A float for a scalar, else an array."""
+    w = 2.0 * np.pi * np.asarray(cutoff, dtype=np.float64) / fps
+    with np.errstate(divide="ignore"):
+        lam = np.where(w >= np.pi, 0.0, 1.0 / (2.0 * np.sin(np.minimum(w, np.pi) / 2.0)) ** 4)
+    return float(lam) if lam.ndim == 0 else lam
 
 
 def smooth_banded(y: np.ndarray, w: np.ndarray, lam: np.ndarray | float, ridge: float = 1e-9) -> np.ndarray:
@@ -132,23 +134,6 @@ def _dense(rhs: np.ndarray, w: np.ndarray, lam: np.ndarray, ridge: float) -> np.
     return np.linalg.solve(A, r[..., None])[..., 0].T.reshape(rhs.shape)
 
 
-def _chain_height(P: np.ndarray, skel: Skeleton) -> np.ndarray:
-    """:func:`poselift.geometry.chain_height` in numpy: ``(T, N, 3)`` -> ``(T,)``."""
-    root = P[:, list(skel.root)].mean(axis=1)
-    total = np.zeros(P.shape[0])
-    for chain in skel.height_chains:
-        pts = np.stack([root if j < 0 else P[:, j] for j in chain], axis=1)
-        total += np.linalg.norm(np.diff(pts, axis=1), axis=-1).sum(axis=1)
-    return total / len(skel.height_chains)
-
-
-def _bone_tree(skel: Skeleton) -> list[tuple[int, int]]:
-    """``(parent point, joint)`` parents first; point ``N`` is the root point (see :func:`poselift.smooth.bone_tree`)."""
-    from .smooth import bone_tree
-
-    return bone_tree(skel)
-
-
 def _fix_bones(P: np.ndarray, lengths: np.ndarray, skel: Skeleton, mode: str) -> np.ndarray:
     """Give bone ``(p, j)`` the length ``lengths[:, k]`` (``(T, bones)``), rebuilding from the root.
 
@@ -156,49 +141,29 @@ def _fix_bones(P: np.ndarray, lengths: np.ndarray, skel: Skeleton, mode: str) ->
     component and solve its depth component (sign kept) so the re-projection is unchanged;
     where the image-plane component alone is longer than the bone, scale it down, depth 0.
     """
-    T, n = P.shape[:2]
-    pts = np.concatenate([P, P[:, list(skel.root)].mean(axis=1, keepdims=True)], axis=1)
+    if mode == "direction":
+        return set_bone_lengths(P, skel, lengths)
+    n = P.shape[1]
+    pts = skel.with_root_point(P)
     out = pts.copy()
-    for k, (p, j) in enumerate(_bone_tree(skel)):
+    for k, (p, j) in enumerate(bone_tree(skel)):
         v = pts[:, j] - pts[:, p]
         L = lengths[:, k]
-        if mode == "direction":
-            v = v * (L / np.maximum(np.linalg.norm(v, axis=-1), 1e-12))[:, None]
-        else:
-            xy = v[:, :2]
-            nxy = np.linalg.norm(xy, axis=-1)
-            dz2 = L * L - nxy * nxy
-            shrink = np.where(dz2 < 0, L / np.maximum(nxy, 1e-12), 1.0)
-            sign = np.where(v[:, 2] < 0, -1.0, 1.0)
-            v = np.concatenate([xy * shrink[:, None], (sign * np.sqrt(np.maximum(dz2, 0.0)))[:, None]], axis=1)
-        out[:, j] = out[:, p] + v
+        xy = v[:, :2]
+        nxy = np.linalg.norm(xy, axis=-1)
+        dz2 = L * L - nxy * nxy
+        shrink = np.where(dz2 < 0, L / np.maximum(nxy, 1e-12), 1.0)
+        sign = np.where(v[:, 2] < 0, -1.0, 1.0)
+        out[:, j] = out[:, p] + np.concatenate([xy * shrink[:, None], (sign * np.sqrt(np.maximum(dz2, 0.0)))[:, None]], axis=1)
     return out[:, :n]
 
 
 def _symmetric(L: np.ndarray, skel: Skeleton) -> np.ndarray:
     """Bone lengths ``(..., bones)`` (tree order) with each left/right pair given its mean."""
     mirror = {a: b for pair in skel.pairs for a, b in (pair, pair[::-1])}
-    child = [j for _, j in _bone_tree(skel)]
+    child = [j for _, j in bone_tree(skel)]
     other = [child.index(mirror.get(j, j)) if mirror.get(j, j) in child else k for k, j in enumerate(child)]
     return 0.5 * (L + L[..., other])
-
-
-def _bone_lengths_tree(P: np.ndarray, skel: Skeleton) -> np.ndarray:
-    pts = np.concatenate([P, P[:, list(skel.root)].mean(axis=1, keepdims=True)], axis=1)
-    tree = _bone_tree(skel)
-    parent = [p for p, _ in tree]
-    child = [j for _, j in tree]
-    return np.linalg.norm(pts[:, child] - pts[:, parent], axis=-1)
-
-
-def _check(name: str, value: Any, low: float = 0.0, strict: bool = True) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(f"{name} must be a number; got {value!r}.") from None
-    if not math.isfinite(v) or (v <= low if strict else v < low):
-        raise InvalidArgumentError(f"{name} must be a finite number {'>' if strict else '>='} {low}; got {value!r}.")
-    return v
 
 
 def refine_sequence(
@@ -236,14 +201,14 @@ def refine_sequence(
         raise InvalidArgumentError(f"unknown sequence parameter(s) {sorted(unknown)}; known: {sorted(SEQUENCE_DEFAULTS)}.")
     p = {**SEQUENCE_DEFAULTS, **params}
     skel = get_skeleton(skeleton)
-    fps = _check("fps", fps)
-    height = _check("height", height)
+    fps = check_fps(fps)
+    height = check_number(height, "height", lo=0.0, lo_open=True)
     for key in ("cutoff_xy", "cutoff_z", "cutoff_scale"):
-        _check(key, p[key])
-    _check("anchor_xy", p["anchor_xy"], strict=False)
+        check_number(p[key], key, lo=0.0, lo_open=True)
+    check_number(p["anchor_xy"], "anchor_xy", lo=0.0)
     if p["noise_ref"] is not None:
-        _check("noise_ref", p["noise_ref"])
-    _check("max_boost", p["max_boost"], low=1.0, strict=False)
+        check_number(p["noise_ref"], "noise_ref", lo=0.0, lo_open=True)
+    check_number(p["max_boost"], "max_boost", lo=1.0)
     if p["bones"] not in ("depth", "direction", None):
         raise InvalidArgumentError(f"bones must be 'depth', 'direction' or None; got {p['bones']!r}.")
     X = np.asarray(poses, dtype=np.float64)
@@ -289,13 +254,6 @@ def _prepare(X, kp, w, lifted, skel, c, height):
     return Xp, a, sigma, scale
 
 
-def _lambdas(cutoff: np.ndarray, fps: float) -> np.ndarray:
-    """:func:`whittaker_lambda` of an array of cut-offs."""
-    w = 2.0 * np.pi * np.asarray(cutoff, dtype=np.float64) / fps
-    with np.errstate(divide="ignore"):
-        return np.where(w >= np.pi, 0.0, 1.0 / (2.0 * np.sin(np.minimum(w, np.pi) / 2.0)) ** 4)
-
-
 def _boost(a, sigma, w, fps, p, axis=None):
     """How much to raise the cut-offs for this clip's 2D noise: ``sqrt(noise_ref / noise)``
     clipped to ``[1, max_boost]`` (a Whittaker smoother's best weight grows with the noise
@@ -338,7 +296,7 @@ def _solve(Xp, a, w, data, sigma, scale, c, fps, p, boost=1.0):
     weights = np.concatenate([np.repeat(wxy, 2, axis=-1), np.repeat(data[..., None], n + 1, axis=-1)], axis=-1)
     boost = np.asarray(boost, dtype=np.float64)[..., None]  # () or the batch's shape
     cutoffs = np.array([p["cutoff_xy"]] * (2 * n) + [p["cutoff_z"]] * n + [0.0])
-    lam = _lambdas(cutoffs * boost, fps)
+    lam = np.array(whittaker_lambda(cutoffs * boost, fps))
     lam[..., -1] = whittaker_lambda(p["cutoff_scale"], fps)  # the image scale is not boosted
     out = smooth_banded(y, weights, lam)
     xy = out[..., : 2 * n].reshape(*lead, n, 2)

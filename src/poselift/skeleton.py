@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .errors import PoseliftError
 
 __all__ = ["Skeleton", "SKELETONS", "BONE_RATIOS", "LAYOUT_ALIASES", "get_skeleton", "canonical_layout", "guess_layouts"]
@@ -69,6 +71,12 @@ class Skeleton:
         for left, right in self.pairs:
             perm[left], perm[right] = right, left
         return tuple(perm)
+
+    def with_root_point(self, points: np.ndarray) -> np.ndarray:
+        """``(..., N, D)`` points with the root point (the mean of the root joints) appended as
+        joint ``N``, the point that chains and bone trees address as ``-1`` or ``N``."""
+        p = np.asarray(points)
+        return np.concatenate([p, p[..., list(self.root), :].mean(axis=-2, keepdims=True)], axis=-2)
 
     def index(self, joint: str) -> int:
         """Index of a joint by name."""

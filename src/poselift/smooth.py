@@ -34,6 +34,9 @@ __all__ = [
     "estimate_lag",
     "fix_bone_lengths",
     "bone_tree",
+    "tree_bone_lengths",
+    "set_bone_lengths",
+    "chain_heights",
 ]
 
 #: Default One-Euro parameters for metric 3D poses (metres): min_cutoff in Hz, beta in
@@ -237,17 +240,44 @@ def fix_bone_lengths(
     P = _check_sequence(poses)
     if P.ndim != 3 or P.shape[1:] != (skel.num_joints, 3):
         raise ShapeError(f"poses must have shape (frames, {skel.num_joints}, 3); got {P.shape}.")
-    pts = np.concatenate([P, P[:, list(skel.root)].mean(axis=1, keepdims=True)], axis=1)
+    lengths = tree_bone_lengths(P, skel)
+    if causal:
+        lengths = np.array([[_nanmedian(col[max(0, t - window + 1) : t + 1]) for col in lengths.T] for t in range(len(P))])
+    else:
+        lengths = np.broadcast_to([_nanmedian(col) for col in lengths.T], lengths.shape)
+    return set_bone_lengths(P, skel, lengths)
+
+
+def tree_bone_lengths(poses: np.ndarray, skeleton: str | Skeleton) -> np.ndarray:
+    """``(frames, bones)`` length of every bone of :func:`bone_tree` (its order) in ``(frames, N, 3)``."""
+    skel = get_skeleton(skeleton)
+    pts = skel.with_root_point(poses)
+    parent, child = (list(v) for v in zip(*bone_tree(skel)))
+    return np.linalg.norm(pts[:, child] - pts[:, parent], axis=-1)
+
+
+def set_bone_lengths(poses: np.ndarray, skeleton: str | Skeleton, lengths: np.ndarray) -> np.ndarray:
+    """``(frames, N, 3)`` with bone ``k`` of :func:`bone_tree` scaled along its direction to
+    ``lengths[:, k]`` (``(frames, bones)``), rebuilt from the root outward (the root stays)."""
+    skel = get_skeleton(skeleton)
+    pts = skel.with_root_point(poses)
     out = pts.copy()
-    for p, j in bone_tree(skel):
+    for k, (p, j) in enumerate(bone_tree(skel)):
         v = pts[:, j] - pts[:, p]
-        norm = np.linalg.norm(v, axis=-1)
-        if causal:
-            length = np.array([_nanmedian(norm[max(0, t - window + 1) : t + 1]) for t in range(len(norm))])
-        else:
-            length = np.full(len(norm), _nanmedian(norm))
-        out[:, j] = out[:, p] + (length / np.maximum(norm, 1e-12))[:, None] * v
+        out[:, j] = out[:, p] + (lengths[:, k] / np.maximum(np.linalg.norm(v, axis=-1), 1e-12))[:, None] * v
     return out[:, : skel.num_joints]
+
+
+def chain_heights(poses: np.ndarray, skeleton: str | Skeleton) -> np.ndarray:
+    """``(frames,)`` body height of ``(frames, N, 3)`` poses: the length of each head-to-foot
+    chain (``skeleton.height_chains``), averaged (numpy; :func:`poselift.geometry.chain_height` in torch)."""
+    skel = get_skeleton(skeleton)
+    if not skel.height_chains:
+        raise PoseliftError(f"layout {skel.name!r} defines no height chains")
+    pts = skel.with_root_point(poses)
+    n = skel.num_joints
+    chains = [np.linalg.norm(np.diff(pts[:, [n if j < 0 else j for j in chain]], axis=1), axis=-1).sum(axis=1) for chain in skel.height_chains]
+    return np.mean(chains, axis=0)
 
 
 def _nanmedian(x: np.ndarray) -> float:

@@ -57,7 +57,7 @@ from .errors import (
     require,
 )
 from .skeleton import Skeleton, get_skeleton
-from .viz import CENTER_COLOR, LEFT_COLOR, RIGHT_COLOR, _segments, _with_root
+from .viz import CENTER_COLOR, LEFT_COLOR, RIGHT_COLOR, _segments
 
 __all__ = [
     "VideoInputError",
@@ -997,10 +997,10 @@ _BGR = {LEFT_COLOR: _LEFT, RIGHT_COLOR: _RIGHT, CENTER_COLOR: _MID}  # viz's lin
 
 def _draw_2d(img: np.ndarray, kp: np.ndarray, conf: np.ndarray, skel: Skeleton, scale: float) -> None:
     cv2 = _cv2()
-    pts = _with_root(kp, skel) * scale
+    pts = skel.with_root_point(kp) * scale
     c = np.concatenate([conf, [conf[list(skel.root)].min()]])
     thick = max(2, int(round(img.shape[0] / 180)))
-    for a, b, colour in _segments(skel):  # a == -1: the root point appended by _with_root
+    for a, b, colour in _segments(skel):  # a == -1: the root point appended by Skeleton.with_root_point
         if c[a] > 0 and c[b] > 0:
             cv2.line(img, tuple(int(v) for v in pts[a]), tuple(int(v) for v in pts[b]), _BGR[colour], thick, cv2.LINE_AA)
     for j in range(skel.num_joints):
@@ -1018,7 +1018,7 @@ def _draw_3d(size: int, pose_yup: np.ndarray | None, skel: Skeleton, label: str)
     R = Rx @ Ry
     s = size / 2.6  # pixels per metre: 2.6 m across
     if pose_yup is not None:
-        pts = _with_root(pose_yup, skel)
+        pts = skel.with_root_point(pose_yup)
         centre = pts[-1].copy()
         centre[1] = 0.0
         ground_y = 0.0 if pts[:, 1].min() > -0.5 else pts[:, 1].min()

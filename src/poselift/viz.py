@@ -143,12 +143,6 @@ def _segments(skeleton: Skeleton) -> list[tuple[int, int, str]]:
     return out
 
 
-def _with_root(pose: np.ndarray, skeleton: Skeleton) -> np.ndarray:
-    """Append the root point as an extra last row so index ``-1`` addresses it."""
-    root = pose[list(skeleton.root)].mean(axis=0, keepdims=True)
-    return np.concatenate([pose, root], axis=0)
-
-
 def _joint_colors(skeleton: Skeleton) -> list[str]:
     left = {l for l, _ in skeleton.pairs}
     right = {r for _, r in skeleton.pairs}
@@ -207,7 +201,7 @@ class _Panel3D:
         self.joints = ax.plot([], [], [], "o", color="black", ms=2.5)[0]
 
     def update(self, pose: np.ndarray) -> None:
-        p = _plot_coords(_with_root(pose, self.skeleton))
+        p = _plot_coords(self.skeleton.with_root_point(pose))
         for line, (a, b, _) in zip(self.lines, self.segments):
             line.set_data_3d(p[[a, b], 0], p[[a, b], 1], p[[a, b], 2])
         self.joints.set_data_3d(p[:-1, 0], p[:-1, 1], p[:-1, 2])
@@ -233,7 +227,7 @@ class _Panel2D:
         xy = kp[:, :2].copy()
         if kp.shape[1] == 3:
             xy[kp[:, 2] <= 0] = np.nan  # confidence 0: not detected
-        p = _with_root(xy, self.skeleton)
+        p = self.skeleton.with_root_point(xy)
         for line, (a, b, _) in zip(self.lines, self.segments):
             line.set_data(p[[a, b], 0], p[[a, b], 1])
         self.joints.set_offsets(np.nan_to_num(xy[np.isfinite(xy).all(axis=1)]).reshape(-1, 2))
@@ -334,7 +328,7 @@ def save_pose_plot(
         panel = _Panel2D(axes[0], skel2d, _box_2d(kp))
         panel.update(kp)
         axes = axes[1:]
-    center, half = _cube(_plot_coords(_with_root(pose, skel)))
+    center, half = _cube(_plot_coords(skel.with_root_point(pose)))
     for ax, (name, angles) in zip(axes, view_list):
         _Panel3D(ax, skel, name, angles, center, half).update(pose)
     _legend(fig)
@@ -411,7 +405,7 @@ def save_pose_animation(
         panel2d = _Panel2D(axes[0], skel2d, _box_2d(kp))
         axes = axes[1:]
     # One cube for the whole sequence, centred on the root-relative motion.
-    center, half = _cube(_plot_coords(np.concatenate([_with_root(p, skel) for p in seq])))
+    center, half = _cube(_plot_coords(np.concatenate([skel.with_root_point(p) for p in seq])))
     panels = [_Panel3D(ax, skel, name, angles, center, half) for ax, (name, angles) in zip(axes, view_list)]
     _legend(fig)
     heading = fig.suptitle("", fontsize=11)
