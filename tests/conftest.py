@@ -151,6 +151,21 @@ def hf_offline(monkeypatch):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
 
 
+#: The head of a script run in a subprocess that behaves as if torch and onnx were not installed.
+BLOCK_TORCH = '''
+import importlib.abc, sys
+
+class _NotInstalled(importlib.abc.MetaPathFinder):
+    """Behaves as if torch and onnx were not installed."""
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "onnx"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, _NotInstalled())
+'''
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """The shared data folder (``POSELIFT_DATA`` or ``../shared/data``); skips when absent."""

@@ -15,7 +15,7 @@ from poselift.errors import InvalidArgumentError, MissingJointsError, ShapeError
 from poselift.sequence import SEQUENCE_DEFAULTS, _dense, refine_sequence, smooth_banded, whittaker_lambda
 from poselift.skeleton import get_skeleton
 
-from conftest import POSE_H36M17_PX
+from conftest import BLOCK_TORCH, POSE_H36M17_PX
 
 SKEL = get_skeleton("h36m17")
 
@@ -200,16 +200,8 @@ def test_torch_tensors_come_back_as_tensors(released):
     np.testing.assert_allclose(out.numpy(), released.lift_sequence(kp, fps=50.0), atol=1e-6)
 
 
-_NO_TORCH = '''
-import importlib.abc, json, sys
-
-class _NotInstalled(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("torch", "onnx"):
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return None
-
-sys.meta_path.insert(0, _NotInstalled())
+_NO_TORCH = BLOCK_TORCH + '''
+import json
 import numpy as np
 from poselift import Lifter
 kp = np.load(sys.argv[1])

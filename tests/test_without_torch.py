@@ -17,22 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import BLOCK_TORCH
+
 pytest.importorskip("onnxruntime")
 
 GOLDEN = Path(__file__).parent / "golden" / "poselift__h36m-17.json"
 
-_BLOCK = '''
-import importlib.abc, sys
-
-class _NotInstalled(importlib.abc.MetaPathFinder):
-    """Behaves as if torch and onnx were not installed."""
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("torch", "onnx"):
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return None
-
-sys.meta_path.insert(0, _NotInstalled())
-'''
+_BLOCK = BLOCK_TORCH
 
 _CHECKS = '''
 import json, shutil, sys
