@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from poselift.evaluation.cmu import BvhClip, forward_kinematics, read_bvh
+from poselift.evaluation.cmu import BvhClip, forward_kinematics, look_at, read_bvh
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = 20190615
@@ -95,17 +95,6 @@ def cmu_to_body25(clip: BvhClip, pos: np.ndarray, rot: np.ndarray) -> np.ndarray
 
 
 # --------------------------------------------------------------------------- camera
-
-
-def look_at(center: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """World-to-camera rotation (rows: camera x right, y down, z forward) for a Y-up world."""
-    forward = target - center
-    forward /= np.linalg.norm(forward)
-    down = np.array([0.0, -1.0, 0.0])
-    right = np.cross(down, forward)
-    right /= np.linalg.norm(right)
-    down = np.cross(forward, right)
-    return np.stack([right, down, forward])
 
 
 def project(points: np.ndarray, R: np.ndarray, center: np.ndarray, focal: float, principal: tuple[float, float]) -> np.ndarray:

@@ -199,8 +199,6 @@ MIN_OPSET = 9
 
 def _check_opset(opset: Any) -> None:
     """Refuse an opset that is not a whole number within what poselift and torch can export."""
-    import torch.onnx
-
     try:
         from torch.onnx._constants import ONNX_MAX_OPSET as highest
     except ImportError:  # a torch without the constant: the exporter's own error is wrapped below

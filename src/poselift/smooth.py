@@ -33,6 +33,7 @@ __all__ = [
     "bone_length_cv",
     "estimate_lag",
     "fix_bone_lengths",
+    "check_smooth_params",
     "bone_tree",
     "tree_bone_lengths",
     "set_bone_lengths",
@@ -188,9 +189,7 @@ def smooth_poses(
     P = _check_sequence(poses, "poses")
     if P.ndim != 3 or P.shape[1:] != (skel.num_joints, 3):
         raise ShapeError(f"poses must have shape (frames, {skel.num_joints}, 3); got {P.shape}.")
-    unknown = sorted(set(params) - set(SMOOTH_DEFAULTS))
-    if unknown:
-        raise InvalidArgumentError(f"unknown smoothing parameters {unknown}; the One-Euro filter takes {sorted(SMOOTH_DEFAULTS)}.")
+    check_smooth_params(params)
     if trajectory_cutoff is not None:
         check_number(trajectory_cutoff, "trajectory_cutoff", lo=0.0, lo_open=True, what="a positive cut-off in Hz")
     kw = {**SMOOTH_DEFAULTS, **params}
@@ -203,6 +202,17 @@ def smooth_poses(
 
 
 # --------------------------------------------------------------------------- fixed bone lengths
+def check_smooth_params(params: dict[str, float]) -> dict[str, float]:
+    """:data:`SMOOTH_DEFAULTS` updated with ``params``; unknown names and impossible values
+    raise :class:`~poselift.errors.InvalidArgumentError` (before any work is done)."""
+    unknown = sorted(set(params) - set(SMOOTH_DEFAULTS))
+    if unknown:
+        raise InvalidArgumentError(f"unknown smoothing parameters {unknown}; the One-Euro filter takes {sorted(SMOOTH_DEFAULTS)}.")
+    kw = {**SMOOTH_DEFAULTS, **params}
+    OneEuroFilter(30.0, **kw)  # checks every value
+    return kw
+
+
 def bone_tree(skeleton: str | Skeleton) -> list[tuple[int, int]]:
     """``(parent point, joint)`` for every bone, parents first; point ``N`` is the root point.
 

@@ -663,12 +663,9 @@ def lift_video(
     if ground not in ("tracked", "fixed"):
         raise PoseliftError(f"ground must be 'tracked' or 'fixed'; got {ground!r}.")
     if smooth_params:  # before any work: unknown names, NaN or negative values
-        from .smooth import SMOOTH_DEFAULTS, OneEuroFilter
+        from .smooth import check_smooth_params
 
-        unknown = sorted(set(smooth_params) - set(SMOOTH_DEFAULTS))
-        if unknown:
-            raise InvalidArgumentError(f"unknown smoothing parameters {unknown}; the One-Euro filter takes {sorted(SMOOTH_DEFAULTS)}.")
-        OneEuroFilter(DEFAULT_FOLDER_FPS, **{**SMOOTH_DEFAULTS, **smooth_params})
+        check_smooth_params(smooth_params)
     if detector is not None:
         detector = _checked_detector(detector)
     frames_in = open_frames(source, fps=fps, max_frames=max_frames)

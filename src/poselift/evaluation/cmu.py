@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .data import PoseSet
+from .data import PoseSet, data_folder
 
 __all__ = [
     "VALIDATION_CLIPS",
@@ -52,6 +52,7 @@ __all__ = [
     "forward_kinematics",
     "cmu_h36m17",
     "find_cmu",
+    "look_at",
     "load_cmu",
 ]
 
@@ -260,18 +261,13 @@ def cmu_h36m17(clip: BvhClip) -> np.ndarray:
 
 def find_cmu(path: str | os.PathLike | None = None) -> Path:
     """The CMU clip folder: ``path``, else ``$POSELIFT_DATA/cmu_bvh``."""
-    if path is None:
-        env = os.environ.get("POSELIFT_DATA")
-        if not env:
-            raise DataError("no CMU folder given: pass --cmu DIR or set POSELIFT_DATA to a folder containing cmu_bvh/")
-        path = Path(env) / "cmu_bvh"
-    folder = Path(path).expanduser()
+    folder = data_folder(path, "cmu_bvh", "pass --cmu DIR")
     if not folder.is_dir() or not any(folder.glob("*.bvh")):
         raise DataError(f"{folder.resolve()}: no CMU clips (*.bvh) there")
     return folder
 
 
-def _look_at(center: np.ndarray, target: np.ndarray) -> np.ndarray:
+def look_at(center: np.ndarray, target: np.ndarray) -> np.ndarray:
     """World-to-camera rotation (rows: x right, y down, z forward) for a Y-up world."""
     forward = (target - center) / np.linalg.norm(target - center)
     right = np.cross(np.array([0.0, -1.0, 0.0]), forward)
@@ -289,7 +285,7 @@ def _cameras(world: np.ndarray, clip: str, count: int) -> list[tuple[np.ndarray,
         azimuth = rng.uniform(0.0, 2 * np.pi)
         distance = rng.uniform(2500.0, 7000.0)
         centre = np.array([root[0] + distance * np.sin(azimuth), floor + rng.uniform(300.0, 2500.0), root[2] + distance * np.cos(azimuth)])
-        R = _look_at(centre, root)
+        R = look_at(centre, root)
         focal = rng.uniform(800.0, 1600.0)
         if ((world - centre) @ R.T)[..., 2].min() >= 1000.0:
             cams.append((R, centre, focal))

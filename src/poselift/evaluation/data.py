@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-__all__ = ["PoseSet"]
+__all__ = ["PoseSet", "data_folder"]
+
+
+def data_folder(path: str | os.PathLike | None, name: str, how: str) -> Path:
+    """``path``, else ``$POSELIFT_DATA/<name>``; ``how`` says in the error how to give a path."""
+    from ..errors import DataError
+
+    if path is None:
+        env = os.environ.get("POSELIFT_DATA")
+        if not env:
+            raise DataError(f"no {name} folder given: {how} or set POSELIFT_DATA to a folder containing {name}/")
+        path = Path(env) / name
+    return Path(path).expanduser()
 
 
 @dataclass

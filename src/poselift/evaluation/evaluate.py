@@ -43,7 +43,7 @@ def evaluate_poses(
     if sequence is None:
         pred = lifter.lift(poses.kp2d, poses.confidence, batch_size=batch_size).astype(np.float64)
     else:
-        pred = np.empty((*poses.kp2d.shape[:-1], 3))
+        pred = np.full((*poses.kp2d.shape[:-1], 3), np.nan)  # rows outside any sequence: not lifted
     accel = np.full(len(poses), np.nan)
     gt = poses.pose3d.astype(np.float64)
     for s in np.unique(poses.seq[poses.seq >= 0]):

@@ -34,7 +34,7 @@ import numpy as np
 
 from ..adapt import adapt_layout
 from ..errors import DataError
-from ..evaluation.data import PoseSet
+from ..evaluation.data import PoseSet, data_folder
 
 __all__ = ["WILD_SOURCES", "find_wild2d", "load_wild2d"]
 
@@ -57,12 +57,7 @@ _LSP_TO_MPII16 = (0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15, 8, 9)
 
 def find_wild2d(path: str | os.PathLike | None = None) -> Path:
     """The wild2d folder: ``path``, else ``$POSELIFT_DATA/wild2d``."""
-    if path is None:
-        env = os.environ.get("POSELIFT_DATA")
-        if not env:
-            raise DataError("no wild2d folder given: set data.extra[].path or POSELIFT_DATA (a folder containing wild2d/)")
-        path = Path(env) / "wild2d"
-    folder = Path(path).expanduser()
+    folder = data_folder(path, "wild2d", "set data.extra[].path")
     if not folder.is_dir():
         raise DataError(f"{folder.resolve()}: no such wild2d folder")
     return folder
