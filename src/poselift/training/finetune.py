@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -45,11 +46,12 @@ FINETUNE_DEFAULTS = {
 }
 
 
-def finetune_config(base: str, *, overrides: dict | None = None, seed: int = 0) -> TrainConfig:
-    """The recipe of a fine-tuning run from ``base`` (a released name or a model folder)."""
+def finetune_config(base: str, *, overrides: dict | None = None, seed: int = 0, start: Any = None) -> TrainConfig:
+    """The recipe of a fine-tuning run from ``base`` (a released name or a model folder;
+    ``start``: that model, when the caller has loaded it already)."""
     from ..lifter import Lifter
 
-    start = Lifter.from_pretrained(base)
+    start = start if start is not None else Lifter.from_pretrained(base)
     architecture = start.config.model_copy(update={"completion": None, "metadata": {}, "flip_test": False})
     data = {**FINETUNE_DEFAULTS, **(overrides or {})}
     data["loss"] = {**FINETUNE_DEFAULTS["loss"], **(overrides or {}).get("loss", {})}
@@ -96,13 +98,14 @@ def finetune(
     from .sources import load_keypoints
     from .trainer import Trainer
 
-    config = finetune_config(base, overrides=overrides)
+    start = Lifter.from_pretrained(base, backend="torch")  # its completion network and flip test are kept
+    config = finetune_config(base, overrides=overrides, start=start)
     config = config.model_copy(update={"data": config.data.model_copy(update={"path": os.fspath(keypoints), "layout": layout, "min_confidence": min_confidence})})
     poses = load_keypoints(keypoints, target=config.lifter.skeleton, layout=layout, min_confidence=min_confidence)
     train_set, held_out = split_holdout(poses, holdout, seed=config.seed)
     logger.info("fine-tuning %s on %d poses of %s (%d held out)", base, len(train_set), keypoints, len(held_out))
     trainer = Trainer(config, train_set, run_dir=out, val=held_out)
-    trainer.keep_from = Lifter.from_pretrained(base, backend="torch")
+    trainer.keep_from = start
     trainer.card_metadata = {
         "training_data": (
             f"Fine-tuned from {base} on {len(train_set)} unlabelled 2D poses of {os.fspath(keypoints)} "

@@ -417,20 +417,15 @@ class Trainer:
         also returns the normalised random projections the discriminators see as fakes."""
         cfg, w = self.config, self.config.loss
         B = x.shape[0]
-        pivot = torch.tensor([0.0, 0.0, self.c], device=x.device).expand(B, 1, 3)
         R = geometry.random_view_rotation(
             half, self._up(X), azimuth=cfg.azimuth, elevation=cfg.elevation, roll=cfg.roll,
             generator=self.gen, device=self.device,
         )
         R = R.repeat(B // half, 1, 1)  # the two frames of a pair share one view
-        Y = geometry.rotate_about_root(X, R, pivot)
-        y = geometry.project(Y, min_depth=1.0)
-        Y2, y_n = self.pipe.lift_3d(y)
-        Y2 = Y2.float()
+        Y, Y2, y_n = self._other_view(X, R)
         out: dict[str, torch.Tensor] = {}
         if w.l2d > 0:
-            x2 = geometry.project(geometry.rotate_about_root(Y2, R.transpose(-1, -2), pivot), min_depth=1.0)
-            out["l2d"] = L.joint_distance(x2, x)
+            out["l2d"] = L.joint_distance(self._back_projection(Y2, R), x)
         if w.l3d > 0:
             out["l3d"] = L.joint_distance(Y2, Y)
         if w.motion > 0:
@@ -440,6 +435,20 @@ class Trainer:
         if self.T is not None:
             out["g_temporal"] = L.gan_loss(self.T(self._motion_input(y_n, half)), True)
         return out, y_n
+
+    def _other_view(self, X: torch.Tensor, R: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``X`` turned by ``R`` about the root pivot (``Y``), its projection lifted again
+        (``Y~``) and that projection normalised as the lifter saw it."""
+        Y = geometry.rotate_about_root(X, R, self._pivot(X))
+        Y2, y_n = self.pipe.lift_3d(geometry.project(Y, min_depth=1.0))
+        return Y, Y2.float(), y_n
+
+    def _back_projection(self, Y2: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
+        """``Y~`` turned back by ``R^T`` and projected: the loop's return to the input view."""
+        return geometry.project(geometry.rotate_about_root(Y2, R.transpose(-1, -2), self._pivot(Y2)), min_depth=1.0)
+
+    def _pivot(self, X: torch.Tensor) -> torch.Tensor:
+        return torch.tensor([0.0, 0.0, self.c], device=X.device).expand(X.shape[0], 1, 3)
 
     def _discriminator_step(self, x: torch.Tensor, y_n: torch.Tensor, half: int) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
@@ -612,17 +621,13 @@ class Trainer:
         try:
             for chunk in x.split(8192):
                 X = self.pipe.lift_3d(chunk)[0].float()
-                B = len(chunk)
-                pivot = torch.tensor([0.0, 0.0, self.c], device=chunk.device).expand(B, 1, 3)
                 for _ in range(views):
                     R = geometry.random_view_rotation(
-                        B, self._up(X), azimuth=self.config.azimuth, elevation=self.config.elevation, roll=0.0,
+                        len(chunk), self._up(X), azimuth=self.config.azimuth, elevation=self.config.elevation, roll=0.0,
                         generator=gen, device=self.device,
                     )
-                    y = geometry.project(geometry.rotate_about_root(X, R, pivot), min_depth=1.0)
-                    Y2 = self.pipe.lift_3d(y)[0].float()
-                    x2 = geometry.project(geometry.rotate_about_root(Y2, R.transpose(-1, -2), pivot), min_depth=1.0)
-                    errors.append((x2 - chunk).norm(dim=-1).mean(dim=-1))
+                    Y2 = self._other_view(X, R)[1]
+                    errors.append((self._back_projection(Y2, R) - chunk).norm(dim=-1).mean(dim=-1))
         finally:
             self.G.train(was_training)
         return float(torch.cat(errors).mean()) * 1000.0
