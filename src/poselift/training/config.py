@@ -20,6 +20,7 @@ __all__ = [
     "LossConfig",
     "DiscriminatorConfig",
     "ScaleModuleConfig",
+    "FlowPriorConfig",
     "TrainConfig",
     "load_recipe",
     "apply_overrides",
@@ -130,6 +131,10 @@ class LossConfig(_Strict):
     cross_view_3d: float = Field(0.0, ge=0.0, description="lifts of two views agree after the camera rotation (data.multiview)")
     reprojection: float = Field(0.0, ge=0.0, description="the lift re-projects onto its input (for lifter.head 'kinematic')")
     supervised: float = Field(0.0, ge=0.0, description="SEMI-SUPERVISED 3D loss on data.labelled rows")
+    flow: float = Field(
+        0.0, ge=0.0, description="negative log-likelihood of the random-view 2D under a normalising flow fitted to the "
+        "training 2D (poselift.training.flow; ElePose's prior), beside or instead of the discriminator",
+    )
     anchor: float = Field(
         0.0, ge=0.0, description="distance of each lift to the starting model's lift of the same 2D (needs init_from): "
         "fine-tuning keeps what the model knew",
@@ -147,6 +152,17 @@ class ScaleModuleConfig(_Strict):
         description="mean and std of the log reference scale; default: measured on the training subjects' 3D "
         "(two dataset-level numbers, recorded in the run's log and the model card)",
     )
+
+
+class FlowPriorConfig(_Strict):
+    """The normalising-flow prior on 2D poses (used when loss.flow > 0), fitted before the lifter trains."""
+
+    layers: int = Field(8, ge=1, le=64, description="affine coupling layers")
+    width: int = Field(256, ge=8, le=8192, description="hidden width of each coupling's network")
+    steps: int = Field(2000, ge=1, description="maximum-likelihood steps on the training 2D")
+    batch_size: int = Field(1024, ge=2)
+    lr: float = Field(1e-3, gt=0.0)
+    noise: float = Field(0.02, ge=0.0, le=1.0, description="Gaussian noise on the fitting batches (units of c * x, RMS size 1)")
 
 
 class TrainConfig(_Strict):
@@ -171,6 +187,7 @@ class TrainConfig(_Strict):
     lifter: LifterConfig = Field(default_factory=LifterConfig)
     discriminator: DiscriminatorConfig = Field(default_factory=DiscriminatorConfig)
     scale_module: ScaleModuleConfig = Field(default_factory=ScaleModuleConfig)
+    flow_prior: FlowPriorConfig = Field(default_factory=FlowPriorConfig)
     loss: LossConfig = Field(default_factory=LossConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     val_every: int = Field(500, ge=1)

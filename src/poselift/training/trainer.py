@@ -15,6 +15,9 @@ weighted by ``recipe.loss``; the loss functions live in :mod:`.losses`):
   it is updated once per ``scale_module.every`` lifter steps.
 - **Wang et al.**: with synchronised calibrated views, the lift of view a turned by
   ``R_b R_a^T`` re-projects onto view b's 2D, and agrees with view b's lift in 3D.
+- **Flow prior** (ElePose): the negative log-likelihood of the normalised random projection
+  under a normalising flow fitted to the training 2D before the lifter trains (:mod:`.flow`),
+  frozen; beside or instead of the discriminator.
 - **Semi-supervised** (only recipes that set ``data.labelled``): a 3D loss on a fixed
   labelled subset.
 """
@@ -42,6 +45,7 @@ from ..nets import ResidualMLP, build_lifter_net
 from ..skeleton import get_skeleton
 from . import checkpoint, losses as L
 from .config import TrainConfig
+from .flow import FlowPrior, whitened_dims
 from ..evaluation.cmu import VALIDATION_CLIPS
 from ..evaluation.data import PoseSet
 from .multiview import MultiViewSet, single_view
@@ -113,6 +117,12 @@ class Trainer:
         sc = config.scale_module
         uses_scale = w.scale_kl > 0 or w.scale_bone > 0
         self.S = ResidualMLP(2 * n, 1, sc.width, sc.blocks, batchnorm=False).to(self.device) if uses_scale else None
+        self.F: FlowPrior | None = None  # fitted in fit() unless a checkpoint restores it
+        self.flow_fitted = False
+        if w.flow > 0:
+            fc = config.flow_prior
+            dims = whitened_dims((self._flow_data() * self.c).flatten(1))
+            self.F = FlowPrior(n, self.c, layers=fc.layers, width=fc.width, dims=dims, seed=config.seed).to(self.device).freeze()
         if scale_prior is not None:
             self.prior, self.prior_source = tuple(scale_prior), "measured on the training subjects' 3D (two dataset-level numbers, no per-pose 3D)"
         elif sc.prior is not None:
@@ -238,7 +248,30 @@ class Trainer:
         logger.info("initialised the lifter from %s", name_or_path)
 
     def _modules(self) -> dict[str, nn.Module | None]:
-        return {"G": self.G, "D": self.D, "T": self.T, "S": self.S}
+        return {"G": self.G, "D": self.D, "T": self.T, "S": self.S, "F": self.F}
+
+    def _flow_data(self) -> torch.Tensor:
+        """The normalised training 2D the flow prior is fitted to: every view (and the unpaired
+        stream), mirrored copies too when the recipe flips."""
+        x = self.x.flatten(0, 1)
+        if self.u is not None:
+            x = torch.cat([x, self.u])
+        if len(x) > FLOW_FIT_POSES:  # a fixed subset: enough for the fit, and memory stays small
+            x = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(self.config.seed))[:FLOW_FIT_POSES].to(x.device)]
+        if self.config.flip:
+            x = torch.cat([x, geometry.mirror(x, self.skeleton)])
+        return x
+
+    def _fit_flow_prior(self) -> None:
+        fc = self.config.flow_prior
+        t0 = time.perf_counter()
+        fitted = FlowPrior.fitted(
+            self._flow_data(), self.c, layers=fc.layers, width=fc.width, steps=fc.steps, batch_size=fc.batch_size,
+            lr=fc.lr, noise=fc.noise, seed=self.config.seed,
+        )
+        self.F.load_state_dict(fitted.state_dict())
+        self.flow_fitted = True
+        logger.info("flow prior fitted in %.0f s", time.perf_counter() - t0)
 
     def _broadcast_parameters(self) -> None:
         import torch.distributed as dist
@@ -368,7 +401,7 @@ class Trainer:
             # the single-view losses see the cross-view batch and the unpaired stream alike
             x_sv, X_sv = (x, X) if U is None else (torch.cat([x, u]), torch.cat([X, U]))
             half_sv = half if U is None else len(x_sv)
-            if w.l2d > 0 or w.l3d > 0 or w.adversarial > 0 or w.temporal > 0 or w.motion > 0:
+            if w.l2d > 0 or w.l3d > 0 or w.adversarial > 0 or w.temporal > 0 or w.motion > 0 or w.flow > 0:
                 loop, y_n = self._loop_losses(x_sv, X_sv, half_sv)
                 out.update(loop)
             P = self._relative(X)
@@ -434,6 +467,8 @@ class Trainer:
             out["g_adv"] = L.gan_loss(self.D(self._disc_input(y_n)), True)
         if self.T is not None:
             out["g_temporal"] = L.gan_loss(self.T(self._motion_input(y_n, half)), True)
+        if self.F is not None:
+            out["flow"] = self.F(y_n)
         return out, y_n
 
     def _other_view(self, X: torch.Tensor, R: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -549,6 +584,8 @@ class Trainer:
                 raise checkpoint.CheckpointError(f"the checkpoint has no {name} network but this recipe needs one; start a new run folder")
             checkpoint.compare_state_dicts(name, module.state_dict(), saved)
             module.load_state_dict(saved)
+            if name == "F":
+                self.flow_fitted = True
         for name, opt in (("opt_G", self.opt_G), ("opt_D", self.opt_D), ("opt_S", self.opt_S)):
             if opt is not None and state.get(name) is not None:
                 opt.load_state_dict(state[name])
@@ -680,6 +717,8 @@ class Trainer:
             self._resume()  # may refuse: the recipe is written only after this check
         elif main:
             self._start_clean()
+        if self.F is not None and not self.flow_fitted:
+            self._fit_flow_prior()
         if main:
             if self.run_id is None:
                 self.run_id = _new_run_id(self.run_dir)
@@ -758,6 +797,10 @@ def _pairs(seq: np.ndarray, frame: np.ndarray, gap: int) -> torch.Tensor:
     same = (seq[k:] == seq[:-k]) & (seq[k:] >= 0) & (frame[k:] - frame[:-k] == k * frame_step)
     idx = np.nonzero(same)[0]
     return torch.stack([torch.from_numpy(idx), torch.from_numpy(idx + k)], dim=1).long()
+
+
+#: Most training poses (before mirroring) the flow prior is fitted to.
+FLOW_FIT_POSES = 300_000
 
 
 #: The run folder's file naming the run whose checkpoints it holds (``{"run_id": ...}``).
