@@ -232,8 +232,9 @@ def test_training_on_a_users_keypoint_file(tmp_path):
 
 def test_extra_unpaired_2d_is_mixed_in_but_never_paired(tmp_path, monkeypatch):
     """data.extra (Chen et al.'s DA): adapted 2D joins the training poses, outside any temporal pair."""
-    from poselift.training import trainer as trainer_module
+    from poselift.training import data as data_module
     from poselift.training.config import load_recipe
+    from poselift.training.sampling import frame_pairs
 
     main = synthetic_poses(sequences=3, frames=12)
     other = synthetic_poses(sequences=2, frames=12, seed=5)
@@ -244,14 +245,14 @@ def test_extra_unpaired_2d_is_mixed_in_but_never_paired(tmp_path, monkeypatch):
     cfg = load_recipe(None, [f"data.extra=[{{path: {tmp_path / 'extra.npy'}, layout: h36m17}}]", "data.val_subjects=[]",
                              "steps=2", "batch_size=16", "lifter.width=32", "lifter.blocks=1", "loss.temporal=1",
                              "temporal_gap=1", "discriminator.width=32", "progress=false"])
-    train_set, val = trainer_module.load_data(cfg)
+    train_set, val = data_module.load_data(cfg)
     assert val is None and len(train_set) == len(main) + len(other)
     np.testing.assert_array_equal(train_set.kp2d[len(main):], other.kp2d)
     assert (train_set.seq[len(main):] == -1).all()
-    pairs = trainer_module._pairs(train_set.seq, train_set.frame, 1).numpy()
+    pairs = frame_pairs(train_set.seq, train_set.frame, 1).numpy()
     assert len(pairs) == 3 * 11 and pairs.max() < len(main)  # only the main set's consecutive frames
     trainer = Trainer(cfg, train_set, run_dir=tmp_path / "run")
-    assert len(trainer.x) == len(train_set)
+    assert len(trainer.data.x) == len(train_set)
     trainer.fit()
     assert (tmp_path / "run" / "final" / "model.safetensors").is_file()
     with pytest.raises(ConfigError, match="data.extra.0: .*needs a path"):
@@ -381,7 +382,7 @@ def test_cross_view_batches_pair_views_of_one_instant(tmp_path):
 
     data = synthetic_multiview(views=3)
     trainer = Trainer(xview_config(), data, run_dir=tmp_path)
-    batch = trainer._sample()
+    batch = trainer.data.sample()
     assert batch["x"].shape == batch["x_b"].shape == (32, 17, 2)
     assert batch["R_ab"].shape == (32, 3, 3)
     eye = batch["R_ab"] @ batch["R_ab"].transpose(-1, -2)
@@ -540,9 +541,9 @@ def test_unpaired_2d_trains_beside_cross_view_and_sources_follow_their_weights(t
     data = synthetic_multiview()
     a, b = synthetic_poses(2, 10, seed=3), synthetic_poses(3, 10, seed=4)
     trainer = Trainer(wild_config(), data, run_dir=tmp_path, unpaired=[a, b])
-    batch = trainer._sample()
+    batch = trainer.data.sample()
     assert batch["u"].shape == (16, 17, 2) and batch["x"].shape == (32, 17, 2)
-    rows = trainer._unpaired_rows(20000)
+    rows = trainer.data.unpaired_rows(20000)
     share_b = float((rows >= len(a)).float().mean())
     assert share_b == pytest.approx(0.75, abs=0.02)  # weights 1 : 3
     assert int(rows.max()) < len(a) + len(b)
@@ -561,7 +562,9 @@ def test_selection_averages_the_extra_validation_sets(tmp_path):
     trainer = Trainer(xview_config(), data, run_dir=tmp_path, val=val, extra_val={"cmu": synthetic_poses(2, 8, seed=8)})
     v = trainer.validate()
     assert v["val_select"] == pytest.approx((v["val_p_mpjpe"] + v["val_cmu_p_mpjpe"]) / 2, rel=1e-9)
-    assert "CMU clips" in trainer._selected_by()
+    from poselift.training.report import selected_by
+
+    assert "CMU clips" in selected_by(trainer.config, trainer.val, trainer.extra_val)
 
 
 @pytest.mark.parametrize("overrides, key", [
@@ -687,7 +690,7 @@ def test_input_noise_reaches_inputs_only_and_keeps_them_normalised(tmp_path):
     clean = Trainer(xview_config(), data, run_dir=tmp_path / "a")
     cfg = xview_config().model_copy(update={"data": xview_config().data.model_copy(update={"input_noise": 0.05})})
     noisy = Trainer(cfg, data, run_dir=tmp_path / "b")
-    b0, b1 = clean._sample(), noisy._sample()  # same seed: same rows, views and flips
+    b0, b1 = clean.data.sample(), noisy.data.sample()  # same seed: same rows, views and flips
     torch.testing.assert_close(b0["t_b"], b1["t_b"])  # targets untouched
     moved = (b1["x"] - b0["x"]).norm(dim=-1).mean(dim=-1)
     assert float(moved.max()) > 1e-3 and float(moved.min()) < float(moved.max())  # per-pose noise levels
