@@ -13,11 +13,50 @@ from pathlib import Path
 
 import numpy as np
 
+from poselift.adapt import adapt_layout
 from poselift.config import CorrectionConfig
-from poselift.evaluation.h36m import TRAIN_SUBJECTS, load_h36m
-from poselift.training.correction import h36m_detections, s8_effect, train_correction, wild_source
+from poselift.correction import LearnedCorrection
+from poselift.evaluation.evaluate import evaluate_poses
+from poselift.evaluation.h36m import TRAIN_SUBJECTS, VALIDATION_SUBJECTS, load_h36m
+from poselift.lifter import Lifter
+from poselift.training.correction import train_correction
 
 logger = logging.getLogger("poselift.training")
+
+
+def h36m_detections(h36m: str | Path, subjects: list[str], target: str, stride: int = 1):
+    """Stacked-Hourglass detections (MPII-16) of ``subjects`` with their GT 2D/3D (target layout)."""
+    return load_h36m(h36m, subjects, inputs="detected", stride=stride, skeleton=target)
+
+
+def wild_source(wild: str | Path, source: str, target: str) -> np.ndarray:
+    """Complete in-the-wild poses of ``source`` convention mapped to ``target`` (pixels)."""
+    wild = Path(wild)
+    if source == "mpii16":
+        raw = np.load(wild / "mpii_valid_16j.npz")["keypoints"]
+        conf = (raw[..., 0] > 0) & (raw[..., 1] > 0)
+        kp = raw[..., :2]
+    elif source == "openpose_coco18":
+        d = np.load(wild / "kinetics_openpose_coco18.npz")
+        raw = np.concatenate([d[k] for k in d.files])
+        kp = raw[..., :2] * np.array([340.0, 256.0])  # x, y were normalised to the 340x256 frame
+        conf = raw[..., 2]
+    else:
+        raise ValueError(f"no in-the-wild data for source layout {source!r}")
+    adapted = adapt_layout(kp.astype(np.float32), source, conf.astype(np.float32), target=target, min_confidence=0.05)
+    complete = (np.asarray(adapted.confidence) > 0).all(-1)
+    return np.asarray(adapted.keypoints)[complete]
+
+
+def s8_effect(model: str, correction: LearnedCorrection, h36m: str, target: str) -> dict[str, float]:
+    """P-MPJPE on held-out S8 detections through a lifter, without and with the correction."""
+    lifter = Lifter.from_pretrained(model)
+    val = h36m_detections(h36m, list(VALIDATION_SUBJECTS), target, stride=8)
+    plain = evaluate_poses(lifter, val)["average_over_frames"]
+    val.kp2d = correction.correct_complete(val.kp2d)
+    corrected = evaluate_poses(lifter, val)["average_over_frames"]
+    return {"s8_p_mpjpe_plain": plain["p_mpjpe"], "s8_p_mpjpe_corrected": corrected["p_mpjpe"],
+            "s8_mpjpe_plain": plain["mpjpe"], "s8_mpjpe_corrected": corrected["mpjpe"]}
 
 
 def main(argv: list[str] | None = None) -> int:

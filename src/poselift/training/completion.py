@@ -2,13 +2,11 @@
 
 Joints of complete training poses are hidden at random (1 to 4 single joints, or a whole
 limb end: elbow + wrist, knee + ankle), and :class:`poselift.nets.CompletionNet` learns to
-put them back. The trained network is attached to a lifter folder, so one
-``model.safetensors`` carries both.
+put them back (:class:`CompletionTraining`, one kind of :class:`~.loop.TrainingLoop`). The
+trained network is attached to a lifter folder, so one ``model.safetensors`` carries both.
 """
 
 from __future__ import annotations
-
-import logging
 
 import numpy as np
 import torch
@@ -18,10 +16,10 @@ from ..config import CompletionConfig
 from ..lifter import Lifter
 from ..nets import CompletionNet
 from ..skeleton import Skeleton, get_skeleton
+from . import losses as L
+from .loop import LoopSettings, TrainingLoop, cosine
 
-__all__ = ["random_masks", "train_completion", "attach_completion"]
-
-logger = logging.getLogger(__name__)
+__all__ = ["random_masks", "CompletionTraining", "train_completion", "evaluate_completion", "attach_completion"]
 
 
 def _limb_ends(skeleton: Skeleton) -> list[tuple[int, int]]:
@@ -49,6 +47,40 @@ def random_masks(batch: int, skeleton: Skeleton, generator: torch.Generator, max
     return ~hidden
 
 
+class CompletionTraining(TrainingLoop):
+    """Fits a :class:`CompletionNet` on complete 2D poses: random joints hidden, put back."""
+
+    def __init__(self, kp2d: np.ndarray, skeleton: str | Skeleton, config: CompletionConfig, *, steps: int,
+                 batch_size: int, lr: float, seed: int):
+        super().__init__(LoopSettings(steps=steps, batch_size=batch_size, schedule=cosine(steps), log_every=500))
+        self.skeleton = get_skeleton(skeleton)
+        self.gen = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)
+        x_all = torch.from_numpy(np.ascontiguousarray(kp2d, dtype=np.float32))
+        x_all = x_all - x_all.mean(dim=1, keepdim=True)
+        self.x_all = x_all / x_all.square().sum(-1).mean(-1).sqrt()[:, None, None].clamp_min(1e-6)
+        self.net = CompletionNet(self.skeleton.num_joints, config.width, config.blocks)
+        self.lr = lr
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=lr)
+
+    def networks(self) -> dict[str, torch.nn.Module | None]:
+        return {"net": self.net}
+
+    def optimizers(self) -> dict[str, tuple[torch.optim.Optimizer | None, float]]:
+        return {"opt": (self.opt, self.lr)}
+
+    def train_step(self) -> dict[str, float]:
+        B = self.settings.batch_size
+        x = self.x_all[torch.randint(len(self.x_all), (B,), generator=self.gen)]
+        mirror = torch.rand(B, generator=self.gen) < 0.5
+        x = torch.where(mirror[:, None, None], geometry.mirror(x, self.skeleton), x)
+        visible = random_masks(B, self.skeleton, self.gen)
+        self.net.train()
+        loss = L.filled_joint_error(self.net(x, visible), x, visible)
+        self.update(self.opt, {"filled": loss}, loss, [self.net])
+        return {"filled": float(loss.detach())}
+
+
 def train_completion(
     kp2d: np.ndarray,
     skeleton: str | Skeleton,
@@ -65,35 +97,12 @@ def train_completion(
     Returns the network (eval mode) and, with ``val`` poses, the mean error of the filled
     joints there as a fraction of the pose's RMS spread, before (mean of visible) and after.
     """
-    skeleton = get_skeleton(skeleton)
-    config = config or CompletionConfig()
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    x_all = torch.from_numpy(np.ascontiguousarray(kp2d, dtype=np.float32))
-    x_all = x_all - x_all.mean(dim=1, keepdim=True)
-    x_all = x_all / x_all.square().sum(-1).mean(-1).sqrt()[:, None, None].clamp_min(1e-6)
-    net = CompletionNet(skeleton.num_joints, config.width, config.blocks)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    net.train()
-    for step in range(steps):
-        x = x_all[torch.randint(len(x_all), (batch_size,), generator=gen)]
-        mirror = torch.rand(batch_size, generator=gen) < 0.5
-        x = torch.where(mirror[:, None, None], geometry.mirror(x, skeleton), x)
-        visible = random_masks(batch_size, skeleton, gen)
-        pred = net(x, visible)
-        err = (pred - x).norm(dim=-1)
-        loss = err[~visible].mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        if (step + 1) % 500 == 0:
-            logger.info("completion step %d: filled-joint error %.4f", step + 1, float(loss))
-    net.eval()
+    run = CompletionTraining(kp2d, skeleton, config or CompletionConfig(), steps=steps, batch_size=batch_size, lr=lr, seed=seed)
+    run.fit()
+    net = run.net.eval()
     report: dict[str, float] = {}
     if val is not None:
-        report = evaluate_completion(net, val, skeleton, seed=seed + 1)
+        report = evaluate_completion(net, val, run.skeleton, seed=seed + 1)
     return net, report
 
 

@@ -2,25 +2,92 @@
 
 The released default ships inside the wheel, so it must be small and fast; a wide teacher
 trained with the unsupervised recipe is distilled into a narrower student on the same
-training 2D (and its mirror images). Model selection on the held-out subject S8 only.
+training 2D (and its mirror images) by :class:`Distillation`, one kind of
+:class:`~.loop.TrainingLoop`. Model selection on the held-out subject S8 only.
 """
 
 from __future__ import annotations
 
 import copy
-import logging
 
 import numpy as np
 import torch
 
 from .. import geometry
-from ..lifter import Lifter
 from ..errors import PoseliftError
+from ..evaluation.data import PoseSet
+from ..lifter import Lifter
 from ..nets import LifterNet
+from . import losses as L
+from .loop import LoopSettings, TrainingLoop, cosine
 
-__all__ = ["distill"]
+__all__ = ["Distillation", "distill"]
 
-logger = logging.getLogger(__name__)
+
+class Distillation(TrainingLoop):
+    """A ``width x blocks`` student regressing a teacher's depth offsets; selected on ``val``."""
+
+    select_key = "val_p_mpjpe"
+
+    def __init__(self, teacher: Lifter, kp2d: np.ndarray, *, width: int, blocks: int, steps: int, batch_size: int,
+                 lr: float, seed: int, val: PoseSet | None, val_every: int):
+        super().__init__(LoopSettings(steps=steps, batch_size=batch_size, schedule=cosine(steps), val_every=val_every,
+                                      log_every=val_every))
+        if teacher.config.head != "depth":
+            raise PoseliftError(f"distillation copies depth offsets; the teacher has a {teacher.config.head!r} head")
+        self.student_config = teacher.config.model_copy(update={"width": width, "blocks": blocks, "dropout": 0.0})
+        self.student = LifterNet(self.student_config)  # before seeding, as it always was
+        torch.manual_seed(seed)
+        self.gen = torch.Generator().manual_seed(seed)
+        self.skeleton, c = teacher.skeleton, self.student_config.c
+        x = torch.from_numpy(np.ascontiguousarray(kp2d, dtype=np.float32))
+        self.x_all = geometry.normalize_2d(x, self.skeleton, c, self.student_config.scale_mode)[0]
+        self.lr = lr
+        self.opt = torch.optim.Adam(self.student.parameters(), lr=lr)
+        self.teacher = teacher.pipeline.eval()
+        self.val = val
+        self.history: list[dict] = []
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    def networks(self) -> dict[str, torch.nn.Module | None]:
+        return {"student": self.student}
+
+    def optimizers(self) -> dict[str, tuple[torch.optim.Optimizer | None, float]]:
+        return {"opt": (self.opt, self.lr)}
+
+    def train_step(self) -> dict[str, float]:
+        B = self.settings.batch_size
+        x = self.x_all[torch.randint(len(self.x_all), (B,), generator=self.gen)]
+        mirror = torch.rand(B, generator=self.gen) < 0.5
+        x = torch.where(mirror[:, None, None], geometry.mirror(x, self.skeleton), x)
+        with torch.no_grad():
+            target = self.teacher.depths(x)
+        self.student.train()
+        loss = L.depth_regression(self.student(x), target)
+        self.update(self.opt, {"loss": loss}, loss, [self.student])
+        self.last = {"loss": float(loss.detach())}
+        return self.last
+
+    def validate(self) -> dict[str, float]:
+        from ..evaluation.evaluate import evaluate_poses
+
+        if self.val is None:
+            return {}
+        student = Lifter(self.student_config, copy.deepcopy(self.student).eval())
+        r = evaluate_poses(student, self.val)["average_over_frames"]
+        scores = {f"val_{k}": v for k, v in r.items()}
+        self.history.append({"step": self.step, **self.last, **scores})
+        return scores
+
+    def keep_best(self) -> None:
+        self.best_state = copy.deepcopy(self.student.state_dict())
+
+    def finish(self) -> None:
+        if self.best_state is not None:
+            self.student.load_state_dict(self.best_state)
+
+    def result(self) -> Lifter:
+        return Lifter(self.student_config, self.student.eval())
 
 
 def distill(
@@ -33,48 +100,15 @@ def distill(
     batch_size: int = 1024,
     lr: float = 1e-3,
     seed: int = 0,
-    val=None,
+    val: PoseSet | None = None,
     val_every: int = 500,
 ) -> tuple[Lifter, list[dict]]:
     """Train a ``width x blocks`` student on ``kp2d`` (pixels) to reproduce ``teacher``'s depths.
 
     With ``val`` (a :class:`~poselift.evaluation.data.PoseSet` with 3D of a held-out training
-    subject), the student with the best validation P-MPJPE is returned.
+    subject), the student with the best validation P-MPJPE is returned, with the validation
+    history (``step``, ``loss``, ``val_*``).
     """
-    from ..evaluation.evaluate import evaluate_poses
-
-    if teacher.config.head != "depth":
-        raise PoseliftError(f"distillation copies depth offsets; the teacher has a {teacher.config.head!r} head")
-    cfg = teacher.config.model_copy(update={"width": width, "blocks": blocks, "dropout": 0.0})
-    student_net = LifterNet(cfg)
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    skeleton = teacher.skeleton
-    x_all = geometry.normalize_2d(torch.from_numpy(np.ascontiguousarray(kp2d, dtype=np.float32)), skeleton, cfg.c, cfg.scale_mode)[0]
-    opt = torch.optim.Adam(student_net.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    teacher_net = teacher.pipeline.eval()
-    history: list[dict] = []
-    best: tuple[float, dict] | None = None
-    for step in range(1, steps + 1):
-        x = x_all[torch.randint(len(x_all), (batch_size,), generator=gen)]
-        mirror = torch.rand(batch_size, generator=gen) < 0.5
-        x = torch.where(mirror[:, None, None], geometry.mirror(x, skeleton), x)
-        with torch.no_grad():
-            target = teacher_net.depths(x)
-        student_net.train()
-        loss = (student_net(x) - target).abs().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        if val is not None and (step % val_every == 0 or step == steps):
-            student = Lifter(cfg, copy.deepcopy(student_net).eval())
-            r = evaluate_poses(student, val)["average_over_frames"]
-            history.append({"step": step, "loss": float(loss.detach()), **{f"val_{k}": v for k, v in r.items()}})
-            logger.info("distil step %d: %s", step, history[-1])
-            if best is None or r["p_mpjpe"] < best[0]:
-                best = (r["p_mpjpe"], copy.deepcopy(student_net.state_dict()))
-    if best is not None:
-        student_net.load_state_dict(best[1])
-    return Lifter(cfg, student_net.eval()), history
+    run = Distillation(teacher, kp2d, width=width, blocks=blocks, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+                       val=val, val_every=val_every)
+    return run.fit(), run.history

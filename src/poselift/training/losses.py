@@ -1,7 +1,10 @@
 """Training losses, one function per loss, on batched torch tensors.
 
 Poses are ``(B, N, 3)`` (3D) or ``(B, N, 2)`` (2D) in the network's normalised units
-(:mod:`poselift.geometry`); distances are Euclidean per joint unless ``kind="squared"``.
+(:mod:`poselift.geometry`); distances are mean per-joint Euclidean, GAN losses LSGAN.
+The lifter's losses come first, then those of the networks that ship beside it: the
+missing-joint completion (:func:`filled_joint_error`), the 2D domain correction
+(:func:`gan_loss` and :func:`correction_size`) and distillation (:func:`depth_regression`).
 None of these functions reads a 3D label except :func:`supervised_3d`, which only
 semi-supervised recipes use.
 """
@@ -11,7 +14,6 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
 from .. import geometry
 from ..skeleton import Skeleton
@@ -29,27 +31,20 @@ __all__ = [
     "gaussian_kl",
     "scale_bone_consistency",
     "supervised_3d",
+    "filled_joint_error",
+    "correction_size",
+    "depth_regression",
 ]
 
 
-def joint_distance(a: torch.Tensor, b: torch.Tensor, kind: str = "euclidean", weight: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean per-joint distance of ``(..., N, D)`` tensors (``"squared"``: squared distance).
-
-    ``weight`` ``(..., N)`` weights each joint (e.g. the detector confidence of the target).
-    """
-    sq = (a - b).square().sum(dim=-1)
-    d = (sq + 1e-12).sqrt() if kind == "euclidean" else sq
-    if weight is None:
-        return d.mean()
-    return (d * weight).sum() / weight.sum().clamp_min(1e-8)
+def joint_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean per-joint Euclidean distance of ``(..., N, D)`` tensors."""
+    return ((a - b).square().sum(dim=-1) + 1e-12).sqrt().mean()
 
 
-def gan_loss(logits: torch.Tensor, real: bool, kind: str = "lsgan") -> torch.Tensor:
-    """Generator/discriminator loss of logits against the label ``real`` (LSGAN or BCE)."""
-    if kind == "lsgan":
-        return 0.5 * (logits - (1.0 if real else 0.0)).square().mean()
-    target = torch.full_like(logits, 1.0 if real else 0.0)
-    return nn.functional.binary_cross_entropy_with_logits(logits, target)
+def gan_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
+    """LSGAN loss of a generator or discriminator: logits against the label ``real``."""
+    return 0.5 * (logits - (1.0 if real else 0.0)).square().mean()
 
 
 def bone_lengths(X: torch.Tensor, skeleton: Skeleton) -> torch.Tensor:
@@ -69,42 +64,33 @@ def limb_symmetry(X: torch.Tensor, skeleton: Skeleton) -> torch.Tensor:
     return (left - right).square().mean()
 
 
-def motion_consistency(Y_t: torch.Tensor, Y_k: torch.Tensor, Y2_t: torch.Tensor, Y2_k: torch.Tensor, kind: str = "euclidean") -> torch.Tensor:
+def motion_consistency(Y_t: torch.Tensor, Y_k: torch.Tensor, Y2_t: torch.Tensor, Y2_k: torch.Tensor) -> torch.Tensor:
     """Yu et al.'s multi-view motion consistency ``Ltmc``.
 
     ``Y_t``, ``Y_k``: two frames of one sequence lifted and turned by one shared random
     rotation; ``Y2_t``, ``Y2_k``: the lifts of their projections. The motion between the two
     frames must be the same in both: ``|(Y_t - Y_k) - (Y2_t - Y2_k)|``.
     """
-    return joint_distance(Y_t - Y_k, Y2_t - Y2_k, kind)
+    return joint_distance(Y_t - Y_k, Y2_t - Y2_k)
 
 
 def _rms(x: torch.Tensor) -> torch.Tensor:
     return x.square().sum(dim=-1).mean(dim=-1).sqrt()
 
 
-def cross_view_2d(
-    P_a: torch.Tensor,
-    R_ab: torch.Tensor,
-    x_b: torch.Tensor,
-    skeleton: Skeleton,
-    c: float,
-    *,
-    weight: torch.Tensor | None = None,
-    kind: str = "euclidean",
-) -> torch.Tensor:
+def cross_view_2d(P_a: torch.Tensor, R_ab: torch.Tensor, x_b: torch.Tensor, skeleton: Skeleton, c: float) -> torch.Tensor:
     """Wang et al.'s cross-view re-projection.
 
     ``P_a`` ``(B, N, 3)``: root-relative lift of view a; ``R_ab = R_b R_a^T`` turns it into
     view b's camera; placed at depth ``c`` on the optical axis and projected, then
     re-normalised (root-centred, RMS size ``1/c``) and compared with view b's normalised 2D
-    ``x_b``. ``weight`` ``(B, N)``: per-joint confidence of view b.
+    ``x_b``.
     """
     Y = P_a @ R_ab.transpose(-1, -2)
     Y = Y + torch.tensor([0.0, 0.0, c], dtype=Y.dtype, device=Y.device)
     y = geometry.project(Y, min_depth=1.0)
     y_n, _, _ = geometry.normalize_2d(y, skeleton, c, "rms")
-    return joint_distance(y_n, x_b, kind, weight)
+    return joint_distance(y_n, x_b)
 
 
 def reprojection_2d(X: torch.Tensor, x_n: torch.Tensor, skeleton: Skeleton, c: float) -> torch.Tensor:
@@ -117,10 +103,10 @@ def reprojection_2d(X: torch.Tensor, x_n: torch.Tensor, skeleton: Skeleton, c: f
     return joint_distance(y_n, x_n)
 
 
-def cross_view_3d(P_a: torch.Tensor, R_ab: torch.Tensor, P_b: torch.Tensor, kind: str = "euclidean") -> torch.Tensor:
+def cross_view_3d(P_a: torch.Tensor, R_ab: torch.Tensor, P_b: torch.Tensor) -> torch.Tensor:
     """The 3D of view a, turned into view b and scale-aligned, matches view b's lift (held fixed)."""
     target = P_b.detach()
-    return joint_distance(geometry.scale_align(P_a @ R_ab.transpose(-1, -2), target), target, kind)
+    return joint_distance(geometry.scale_align(P_a @ R_ab.transpose(-1, -2), target), target)
 
 
 def reference_scale(P: torch.Tensor, skeleton: Skeleton, c: float) -> torch.Tensor:
@@ -154,9 +140,27 @@ def scale_bone_consistency(P_t: torch.Tensor, P_k: torch.Tensor, s_t: torch.Tens
     return ((la - lb).abs() / (0.5 * (la + lb)).detach().clamp_min(1e-6)).mean()
 
 
-def supervised_3d(P: torch.Tensor, target: torch.Tensor, kind: str = "euclidean") -> torch.Tensor:
+def supervised_3d(P: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Semi-supervised 3D loss in normalised units: ``target`` (root-relative, any unit) is
     scaled to RMS size 1, ``P`` is scale-aligned onto it (so the loss ignores the unknown
     global scale, like N-MPJPE)."""
     t = target / _rms(target).clamp_min(1e-8)[:, None, None]
-    return joint_distance(geometry.scale_align(P, t), t, kind)
+    return joint_distance(geometry.scale_align(P, t), t)
+
+
+# ---------------------------------------------------------------------------- the networks beside the lifter
+def filled_joint_error(pred: torch.Tensor, x: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+    """Completion: mean distance of the joints hidden from the network (``visible`` ``(B, N)``
+    False) to where they were, poses ``(B, N, 2)`` at RMS size 1."""
+    return (pred - x).norm(dim=-1)[~visible].mean()
+
+
+def correction_size(delta: torch.Tensor, c: float) -> torch.Tensor:
+    """2D domain correction (Chen et al. eq. 7): the squared size ``|C(x_s)|^2`` of the
+    corrections ``delta`` ``(B, N, 2)`` of normalised poses, in units of ``c * x`` (RMS size 1)."""
+    return (delta * c).square().sum(-1).mean()
+
+
+def depth_regression(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Distillation: mean absolute difference of the student's depth offsets to the teacher's."""
+    return (pred - target).abs().mean()
