@@ -129,3 +129,34 @@ def test_the_shipped_recipes_still_load():
     assert recipes
     for recipe in recipes:
         assert isinstance(load_recipe(recipe), TrainConfig), recipe
+
+
+@pytest.mark.parametrize("key, text", [
+    ("grad_clip", "grad_clip: 5.0\n"),
+    ("azimuth", "azimuth: 1.0\n"),
+    ("elevation", "elevation: 0.3\n"),
+    ("roll", "roll: 0.1\n"),
+    ("discriminator.dropout", "discriminator: {width: 64, dropout: 0.25}\n"),
+])
+def test_removed_settings_fail_naming_the_key(tmp_path, key, text):
+    """Options no recipe used were removed (issue 18); a recipe that still sets one is refused, not ignored."""
+    msg = _error(tmp_path, text)
+    assert f"{key} is no longer a setting" in msg and "delete it from the recipe" in msg
+
+
+def test_no_shipped_recipe_or_released_model_uses_a_removed_setting():
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    from poselift.training.config import REMOVED_KEYS
+
+    root = Path(__file__).resolve().parents[1]
+    for path in sorted((root / "training" / "recipes").glob("*.yaml")):
+        data = yaml.safe_load(path.read_text())
+        keys = set(data) | {f"{section}.{k}" for section, v in data.items() if isinstance(v, dict) for k in v}
+        assert not keys & set(REMOVED_KEYS), path.name
+    for path in sorted((root / "src" / "poselift" / "weights").rglob("config.json")):
+        text = json.dumps(json.loads(path.read_text()).get("metadata", {}))
+        assert not any(k.split(".")[-1] + "=" in text for k in REMOVED_KEYS), path

@@ -26,6 +26,7 @@ __all__ = [
     "apply_overrides",
     "check_device",
     "MAX_PARAMETERS",
+    "REMOVED_KEYS",
 ]
 
 
@@ -109,11 +110,35 @@ class DataConfig(_Strict):
         return self
 
 
+#: Recipe keys that are no longer settings (no shipped recipe or released model set them), and
+#: what holds instead; a recipe that still sets one fails naming it.
+REMOVED_KEYS = {
+    "grad_clip": "every optimiser step clips its gradients to norm 10 (poselift.training.trainer.GRAD_CLIP)",
+    "azimuth": "the random view's azimuth about the vertical is uniform in [-pi, pi]",
+    "elevation": "the random view's elevation is uniform in [-pi/9, pi/9]",
+    "roll": "the random view has no roll",
+    "discriminator.dropout": "discriminators have no dropout",
+}
+
+
+def _refuse_removed(data: Any, section: str) -> Any:
+    if isinstance(data, dict):
+        for key in data:
+            name = f"{section}.{key}" if section else str(key)
+            if name in REMOVED_KEYS:
+                raise ValueError(f"{name} is no longer a setting ({REMOVED_KEYS[name]}): delete it from the recipe")
+    return data
+
+
 class DiscriminatorConfig(_Strict):
     width: int = Field(1024, ge=8)
     blocks: int = Field(2, ge=0)
-    dropout: float = Field(0.0, ge=0.0, lt=1.0)
     every: int = Field(1, ge=1, description="update the discriminator every N lifter steps")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_removed_keys(cls, data: Any) -> Any:
+        return _refuse_removed(data, "discriminator")
 
 
 class LossConfig(_Strict):
@@ -177,10 +202,6 @@ class TrainConfig(_Strict):
     betas: tuple[float, float] = (0.5, 0.9)
     lr_decay: float = Field(0.95, gt=0.0, le=1.0, description="multiply lr by this every decay_every steps")
     decay_every: int = Field(1000, ge=1)
-    grad_clip: float = Field(10.0, gt=0.0)
-    azimuth: float = Field(math.pi, ge=0.0, le=math.pi)
-    elevation: float = Field(math.pi / 9, ge=0.0, le=math.pi / 2)
-    roll: float = Field(0.0, ge=0.0, le=math.pi / 2)
     flip: bool = Field(True, description="mirror half of the training 2D poses (left/right swapped)")
     temporal_gap: int = Field(4, ge=1, description="frames between the two poses of a temporal pair (TD, Ltmc, scale_bone)")
     init_from: str | None = Field(None, description="start from these lifter weights (folder or released name): fine-tuning")
@@ -197,6 +218,11 @@ class TrainConfig(_Strict):
     threads: int | None = Field(None, ge=1, description="CPU threads (default: torch's choice)")
     amp: bool = Field(True, description="bfloat16 autocast on CUDA")
     progress: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_removed_keys(cls, data: Any) -> Any:
+        return _refuse_removed(data, "")
 
     @field_validator("betas")
     @classmethod
