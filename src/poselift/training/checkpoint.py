@@ -3,7 +3,8 @@
 ``run/checkpoints/step-00001000/`` holds ``state.safetensors`` (every tensor of the nested
 training state: networks, optimisers, random generators), ``state.json`` (the rest of the
 state, with references to those tensors) and the recipe as ``config.yaml``. A folder is
-written under a temporary name and renamed when complete, so a killed run never leaves a
+written by the package's one atomic folder write (:func:`poselift._files.atomic_dir`: a
+hidden temporary folder renamed when complete), so a killed run never leaves a
 half-written checkpoint under a final name; the two newest checkpoints are kept, so a
 checkpoint damaged afterwards (a full disk, a copy cut short) falls back to the one before.
 Every checkpoint carries its run's ``run_id`` (also in ``run/run.json``): a resume never loads
@@ -21,6 +22,7 @@ from typing import Any
 
 import torch
 
+from .._files import atomic_dir
 from ..errors import PoseliftError
 
 __all__ = [
@@ -85,14 +87,11 @@ def save_checkpoint(root: Path, step: int, state: dict[str, Any], config_yaml: s
     tensors: dict[str, torch.Tensor] = {}
     meta = _split_state(state, "s", tensors)
     final = root / f"step-{step:08d}"
-    tmp = final.with_name(final.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file(tensors, str(tmp / "state.safetensors"))
-    (tmp / "config.yaml").write_text(config_yaml, encoding="utf-8")
-    (tmp / "state.json").write_text(json.dumps(meta), encoding="utf-8")
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)
+    root.mkdir(parents=True, exist_ok=True)
+    with atomic_dir(final, replace=True) as tmp:  # a step written again (a resumed run) replaces its folder
+        save_file(tensors, str(tmp / "state.safetensors"))
+        (tmp / "config.yaml").write_text(config_yaml, encoding="utf-8")
+        (tmp / "state.json").write_text(json.dumps(meta), encoding="utf-8")
     run_id = state.get("run_id")
     older = [p for p in list_checkpoints(root) if p != final and run_id_of(p) in (run_id, None)]
     for old in older[KEEP - 1 :]:  # another run's checkpoints are never this run's to delete
