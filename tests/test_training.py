@@ -255,7 +255,7 @@ def test_extra_unpaired_2d_is_mixed_in_but_never_paired(tmp_path, monkeypatch):
     assert len(trainer.data.x) == len(train_set)
     trainer.fit()
     assert (tmp_path / "run" / "final" / "model.safetensors").is_file()
-    with pytest.raises(ConfigError, match="data.extra.0: .*needs a path"):
+    with pytest.raises(ConfigError, match=r"data\.extra\.0\.path: Field required"):
         load_recipe(None, ["data.extra=[{layout: h36m17}]"])
 
 # ------------------------------------------------------------------ learned 2D domain correction
@@ -528,7 +528,7 @@ def test_kinematic_head_trains_with_the_reprojection_loss(tmp_path):
 
 # --------------------------------------------------------------------------- round 3: unpaired 2D beside cross-view
 def wild_config(weights=(1.0, 3.0), **data) -> TrainConfig:
-    extra = [{"source": "keypoints", "path": f"unused{i}.npy", "weight": w} for i, w in enumerate(weights)]
+    extra = [{"path": f"unused{i}.npy", "weight": w} for i, w in enumerate(weights)]
     return tiny_config(
         loss=dict(adversarial=0.5, l2d=2.0, l3d=0.2, symmetry=1.0, cross_view=10.0, cross_view_3d=1.0),
         data=dict(source="h36m", subjects=["S1"], val_subjects=["S8"], multiview=True, extra=extra,
@@ -568,11 +568,13 @@ def test_selection_averages_the_extra_validation_sets(tmp_path):
 
 
 @pytest.mark.parametrize("overrides, key", [
-    (["data.multiview=true", "loss.cross_view=1", "data.extra=[{source: lsp}]"], "data.unpaired_batch"),
+    (["data.multiview=true", "loss.cross_view=1", "data.extra=[{path: lsp.npz}]"], "data.unpaired_batch"),
     (["data.unpaired_batch=8"], "data.unpaired_batch"),
-    (["data.multiview=true", "loss.cross_view=1", "data.extra=[{source: lsp}]", "data.unpaired_batch=8",
+    (["data.multiview=true", "loss.cross_view=1", "data.extra=[{path: lsp.npz}]", "data.unpaired_batch=8",
       "loss.temporal=1"], "loss.temporal"),
-    (["data.extra=[{source: keypoints}]"], "path"),
+    (["data.extra=[{layout: h36m17}]"], "path"),
+    (["data.extra=[{source: lsp}]"], "training/wild2d.py"),
+    (["data.extra=[{path: p.npz, stride: 4}]"], "training/wild2d.py"),
 ])
 def test_unpaired_recipes_that_cannot_work_fail_before_training(overrides, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
@@ -580,8 +582,15 @@ def test_unpaired_recipes_that_cannot_work_fail_before_training(overrides, key):
 
 
 def test_wild2d_readers_keep_complete_annotated_poses(tmp_path):
-    """Each in-the-wild format: unannotated joints make a pose incomplete, and it is dropped, not invented."""
-    from poselift.training.wild2d import load_wild2d
+    """Each in-the-wild format: unannotated joints make a pose incomplete, and it is dropped, not invented;
+    the keypoint file training/wild2d.py writes gives data.extra the same poses, in the same order."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
+    from wild2d import load_wild2d, main as write_wild2d
+
+    from poselift.training.sources import load_keypoints
 
     rng = np.random.default_rng(0)
     pose = synthetic_poses(1, 1).kp2d[0]  # h36m17 pixels
@@ -612,6 +621,11 @@ def test_wild2d_readers_keep_complete_annotated_poses(tmp_path):
     np.testing.assert_allclose(penn_set.kp2d[0, 12], pose[12], atol=1e-4)
     with pytest.raises(PoseliftError, match="unknown wild 2D source"):
         load_wild2d("coco", tmp_path)
+    assert write_wild2d([str(tmp_path), "--out", str(tmp_path / "files")]) == 0
+    for source, name in (("penn_action", "penn_action_stride4.npz"), ("kinetics", "kinetics.npz")):
+        stride = 4 if source == "penn_action" else 1
+        direct = load_wild2d(source, tmp_path, stride=stride).kp2d
+        np.testing.assert_array_equal(load_keypoints(tmp_path / "files" / name, target="h36m17").kp2d, direct)
 
 
 # --------------------------------------------------------------------------- fine-tuning on your own 2D

@@ -42,7 +42,7 @@ from poselift.evaluation.h36m import TEST_SUBJECTS, TRAIN_SUBJECTS, VALIDATION_S
 
 LICENCE = "Human3.6M licence: non-commercial research use only; these weights inherit that restriction."
 H36M_TERMS = "Human3.6M licence (non-commercial research use only, no redistribution of the data)."
-#: Terms of the unpaired in-the-wild 2D sets (poselift.training.wild2d), for cards of models trained on them.
+#: Terms of the unpaired in-the-wild 2D sets (training/wild2d.py), for cards of models trained on them.
 WILD_TERMS = {
     "penn_action": "Penn Action (Zhang, Zhu and Derpanis, ICCV 2013): research use",
     "lsp": "LSP and LSP-extended (Johnson and Everingham, BMVC 2010 / CVPR 2011): research use",

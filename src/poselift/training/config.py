@@ -37,22 +37,23 @@ class _Strict(BaseModel):
 class ExtraData(_Strict):
     """Unpaired 2D keypoints of another detector or data set, mixed into the training 2D."""
 
-    source: Literal["keypoints", "penn_action", "lsp", "mpii", "kinetics"] = Field(
-        "keypoints",
-        description="'keypoints': a file or folder poselift.io.read_keypoints reads (path required); or one of the "
-        "in-the-wild sets of poselift.training.wild2d (path: the wild2d folder, default $POSELIFT_DATA/wild2d)",
-    )
-    path: str | None = Field(None, description="keypoint file or folder, or the wild2d folder")
-    layout: str | None = Field(None, description="source 'keypoints': its joint layout (default: from the file)")
+    path: str = Field(description="a keypoint file or folder poselift.io.read_keypoints reads (the in-the-wild research "
+                      "sets: files written by training/wild2d.py)")
+    layout: str | None = Field(None, description="its joint layout (default: from the file)")
     min_confidence: float = Field(0.05, ge=0.0, le=1.0, description="drop poses with a joint below it")
-    stride: int = Field(1, ge=1, description="in-the-wild sets: keep every stride-th pose (Penn Action's video frames)")
     weight: float = Field(1.0, gt=0.0, le=1e6, description="share of data.unpaired_batch drawn from this source, relative to the others")
 
-    @model_validator(mode="after")
-    def _path_for_files(self) -> "ExtraData":
-        if self.source == "keypoints" and not self.path:
-            raise ValueError("data.extra: source 'keypoints' needs a path (a keypoint file or folder)")
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _research_sets(cls, data: Any) -> Any:
+        if isinstance(data, dict) and ("source" in data or "stride" in data):
+            named = f"source {data['source']!r}" if "source" in data else "stride"
+            raise ValueError(
+                f"{named}: data.extra takes keypoint files only (path, layout, min_confidence, weight); write the "
+                "in-the-wild research sets as files with `python training/wild2d.py WILD2D_FOLDER --out runs/wild2d` "
+                "and give one as path, e.g. runs/wild2d/lsp.npz"
+            )
+        return data
 
 
 class DataConfig(_Strict):

@@ -58,15 +58,9 @@ def load_data(config: TrainConfig) -> tuple[PoseSet | MultiViewSet, PoseSet | No
 def load_unpaired(config: TrainConfig) -> list[PoseSet]:
     """The poses of every ``data.extra`` source in the lifter's layout (pixels, complete poses)."""
     from .sources import load_keypoints
-    from .wild2d import load_wild2d
 
     skeleton = config.lifter.skeleton
-    out = []
-    for e in config.data.extra:
-        if e.source == "keypoints":
-            out.append(load_keypoints(e.path, target=skeleton, layout=e.layout, min_confidence=e.min_confidence))
-        else:
-            out.append(load_wild2d(e.source, e.path, target=skeleton, stride=e.stride, min_confidence=e.min_confidence))
+    out = [load_keypoints(e.path, target=skeleton, layout=e.layout, min_confidence=e.min_confidence) for e in config.data.extra]
     logger.info("extra unpaired 2D (adapted): %s poses", [len(e) for e in out])
     return out
 

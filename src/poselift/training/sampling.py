@@ -124,7 +124,7 @@ class LifterBatches:
             x_n, ok = self._normalise(poses.kp2d[:, None])
             x_n = x_n[ok[:, 0], 0]
             if len(x_n) == 0:
-                raise PoseliftError(f"data.extra {e.source} {e.path or ''}: no usable pose")
+                raise PoseliftError(f"data.extra {e.path}: no usable pose")
             tables.append(x_n)
             counts.append(len(x_n))
         self.u = torch.cat(tables).contiguous().to(self.device)

@@ -1,7 +1,13 @@
-"""Unpaired 2D of people in the wild (no 3D anywhere) as training poses.
+"""Unpaired 2D of people in the wild (no 3D anywhere) as keypoint files for ``data.extra``.
 
-Readers for the four in-the-wild sets of the shared data folder (``$POSELIFT_DATA/wild2d``;
-each under its owner's research terms). Every pose goes through a layout adapter of
+Research-only readers (not in the wheel) for the four in-the-wild sets of the shared data
+folder (``$POSELIFT_DATA/wild2d``; each under its owner's research terms). The command writes
+each set's complete poses, adapted to the lifter layout, as an ``.npz`` keypoint file that a
+recipe's ``data.extra`` takes like any user's keypoints
+(``training/recipes/h36m17_xview_wild.yaml``)::
+
+    python training/wild2d.py ../shared/data/wild2d --out runs/wild2d   # penn_action_stride4.npz, lsp.npz, ...
+ Every pose goes through a layout adapter of
 :mod:`poselift.adapt` with its geometric mapping only (the learned MPII correction was
 fitted to Stacked-Hourglass detections, not to human annotation), and only **complete**
 poses are kept: a joint the source did not annotate is missing, the adapter cannot build
@@ -26,17 +32,16 @@ source          file, what is used                             layout it is read
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 from pathlib import Path
 
 import numpy as np
 
-from ..adapt import adapt_layout
-from ..errors import DataError
-from ..evaluation.data import PoseSet, data_folder
-
-__all__ = ["WILD_SOURCES", "find_wild2d", "load_wild2d"]
+from poselift.adapt import adapt_layout
+from poselift.errors import DataError
+from poselift.evaluation.data import PoseSet, data_folder
 
 logger = logging.getLogger(__name__)
 
@@ -122,3 +127,37 @@ def load_wild2d(
     logger.info("%s: %d complete poses of %d", source, len(out), len(kp))
     n = len(out)
     return PoseSet(out, None, np.full(n, -1, np.int32), np.zeros(n, np.int32), [], target)
+
+
+#: The strides of the sources in training/recipes/h36m17_xview_wild.yaml (Penn Action's video frames: every 4th).
+RECIPE_STRIDES = {"penn_action": 4, "lsp": 1, "mpii": 1, "kinetics": 1}
+
+
+def file_name(source: str, stride: int) -> str:
+    return f"{source}.npz" if stride == 1 else f"{source}_stride{stride}.npz"
+
+
+def write_keypoints(poses: PoseSet, path: Path) -> Path:
+    """The poses as an ``.npz`` keypoint file (``keypoints`` ``(M, N, 2)`` and ``layout``)."""
+    np.savez(path, keypoints=poses.kp2d, layout=np.array(poses.skeleton))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Write the in-the-wild 2D sets as keypoint files for data.extra.")
+    ap.add_argument("wild2d", help="the wild2d folder (penn_action_13j.npz, lsp_14j.npz, ...)")
+    ap.add_argument("--out", required=True, help="folder for the keypoint files (e.g. runs/wild2d; ignored by git)")
+    ap.add_argument("--target", default="h36m17", help="the lifter layout")
+    ap.add_argument("--min-confidence", type=float, default=0.05, help="Kinetics' OpenPose joints below it are missing")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for source, stride in RECIPE_STRIDES.items():
+        poses = load_wild2d(source, args.wild2d, target=args.target, stride=stride, min_confidence=args.min_confidence)
+        print(f"wrote {write_keypoints(poses, out / file_name(source, stride))}: {len(poses)} poses")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
