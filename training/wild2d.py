@@ -62,7 +62,7 @@ _LSP_TO_MPII16 = (0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15, 8, 9)
 
 def find_wild2d(path: str | os.PathLike | None = None) -> Path:
     """The wild2d folder: ``path``, else ``$POSELIFT_DATA/wild2d``."""
-    folder = data_folder(path, "wild2d", "set data.extra[].path")
+    folder = data_folder(path, "wild2d", "pass the wild2d folder")
     if not folder.is_dir():
         raise DataError(f"{folder.resolve()}: no such wild2d folder")
     return folder
