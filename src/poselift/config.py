@@ -78,6 +78,11 @@ class LifterConfig(BaseModel):
         description="output head: a depth per joint (the 3D projects exactly onto the input), or bone directions "
         "assembled by forward kinematics with the skeleton's bone-ratio table (symmetric limbs; Kundu et al.)",
     )
+    bone_ratios: dict[str, float] | None = Field(
+        None,
+        description="head 'kinematic': length of each joint's bone to its parent, relative to body height "
+        "(default: poselift.skeleton.BONE_RATIOS of the skeleton)",
+    )
     c: float = Field(10.0, gt=1.0, description="depth of the normalised skeleton (Chen et al.)")
     scale_mode: Literal["rms", "head"] = Field("rms", description="per-pose 2D size measure")
     flip_test: bool = Field(False, description="average depths over the pose and its mirror image")
@@ -95,7 +100,15 @@ class LifterConfig(BaseModel):
             self.joint_names = names
         elif self.joint_names != names:
             raise ValueError(f"joint_names do not match skeleton {self.skeleton!r}: expected {names}")
-        if self.head == "kinematic" and self.skeleton not in BONE_RATIOS:
+        if self.bone_ratios is not None:
+            sk = get_skeleton(self.skeleton)
+            needed = {sk.joints[j] for j, p in enumerate(sk.parents) if p >= 0}
+            if set(self.bone_ratios) != needed or not all(v > 0 for v in self.bone_ratios.values()):
+                raise ValueError(
+                    f"bone_ratios needs one positive ratio for each joint with a parent bone: {sorted(needed)}; "
+                    f"got {sorted(self.bone_ratios)}"
+                )
+        if self.head == "kinematic" and self.bone_ratios is None and self.skeleton not in BONE_RATIOS:
             raise ValueError(f"head 'kinematic' needs a bone-ratio table; there is one for {sorted(BONE_RATIOS)}, not {self.skeleton!r}")
         return self
 

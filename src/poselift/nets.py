@@ -123,7 +123,7 @@ class KinematicLifterNet(nn.Module):
     """Normalised 2D pose ``(B, N, 2)`` to a bone direction per joint ``(B, N, 3)`` and a log size ``(B,)``.
 
     The pose is assembled by :func:`poselift.geometry.forward_kinematics` with bone lengths
-    from :data:`poselift.skeleton.BONE_RATIOS` times the size (Kundu et al. 2020), so left
+    from ``config.bone_ratios`` (default :data:`poselift.skeleton.BONE_RATIOS`) times the size (Kundu et al. 2020), so left
     and right limbs always have equal lengths. ``lengths`` (a buffer) is the ratio table
     scaled so a standing person has a 3D RMS size of about 1, the normalised unit.
     """
@@ -139,7 +139,7 @@ class KinematicLifterNet(nn.Module):
         n = config.num_joints
         skeleton = get_skeleton(config.skeleton)
         self.mlp = _lifter_mlp(config, 3 * n + 1)
-        ratios = BONE_RATIOS[skeleton.name]
+        ratios = config.bone_ratios if config.bone_ratios is not None else BONE_RATIOS[skeleton.name]
         lengths = torch.tensor([ratios.get(j, 0.0) for j in skeleton.joints]) * self.UNIT_HEIGHT
         self.register_buffer("lengths", lengths, persistent=False)
 
