@@ -401,7 +401,7 @@ def test_semi_supervised_and_yu_losses_train(tmp_path):
     assert "SEMI-SUPERVISED" in json.loads((lifter_dir / "config.json").read_text())["metadata"]["supervision"]
     assert "SEMI-SUPERVISED" in card
 
-    cfg = tiny_config(loss=dict(motion=1.0, scale_kl=0.1, scale_bone=1.0), scale_module=dict(width=16, every=1, prior=[0.0, 0.1]))
+    cfg = tiny_config(loss=dict(motion=1.0, scale_kl=0.1, scale_bone=1.0), scale_module=dict(width=16, every=1))
     yu = Trainer(cfg, synthetic_poses(), run_dir=tmp_path / "yu")
     s_before = _params(yu.S)
     values = yu.train_step()

@@ -54,7 +54,7 @@ def _kinematic(tmp):
 
 
 def _yu(tmp):
-    cfg = tiny_config(loss=dict(motion=1.0, scale_kl=0.1, scale_bone=1.0), scale_module=dict(width=16, every=2, prior=[0.0, 0.1]))
+    cfg = tiny_config(loss=dict(motion=1.0, scale_kl=0.1, scale_bone=1.0), scale_module=dict(width=16, every=2))
     return _steps(Trainer(cfg, synthetic_poses(), run_dir=tmp), 4)
 
 

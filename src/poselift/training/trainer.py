@@ -74,7 +74,7 @@ class Trainer(TrainingLoop):
         extra_val: dict[str, PoseSet] | None = None,
     ):
         """``scale_prior``: the scale module's prior measured on the training subjects' 3D
-        (:func:`.data.scale_prior`); default: ``scale_module.prior`` of the recipe, else N(0, 0.1).
+        (:func:`.data.scale_prior`); default N(0, 0.1).
         ``unpaired``: one :class:`PoseSet` per ``data.extra`` source, the single-view stream
         of a multi-view run. ``extra_val``: more validation sets by name (``"cmu"``)."""
         settings = LoopSettings(
@@ -125,8 +125,6 @@ class Trainer(TrainingLoop):
             self.F = FlowPrior(n, self.c, layers=fc.layers, width=fc.width, dims=dims, seed=config.seed).to(self.device).freeze()
         if scale_prior is not None:
             self.prior, self.prior_source = tuple(scale_prior), "measured on the training subjects' 3D (two dataset-level numbers, no per-pose 3D)"
-        elif sc.prior is not None:
-            self.prior, self.prior_source = tuple(sc.prior), "given in the recipe"
         else:
             self.prior, self.prior_source = (0.0, 0.1), "default N(0, 0.1) of the log scale"
         if self.world > 1:
@@ -366,7 +364,7 @@ def train(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = Tru
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     try:
         prior = None
-        if config.loss.scale_kl > 0 and config.scale_module.prior is None and config.data.source == "h36m":
+        if config.loss.scale_kl > 0 and config.data.source == "h36m":
             prior = scale_prior(config.data.path, config.data.subjects, config.lifter.c, config.lifter.skeleton)
             logger.info("scale prior from the training subjects' 3D: log mean %.4f, std %.4f", *prior)
         train_set, val_set = load_data(config)
