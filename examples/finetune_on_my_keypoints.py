@@ -25,7 +25,7 @@ import logging
 
 from poselift import Lifter
 from poselift.training.config import load_recipe
-from poselift.training.trainer import train
+from poselift.training.run import train
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("keypoints", help="keypoint file or OpenPose folder")

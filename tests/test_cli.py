@@ -336,12 +336,12 @@ def test_demo_calls_run_demo(monkeypatch, tmp_path, capsys):
 
 def test_train_wiring(monkeypatch, tmp_path, capsys):
     pytest.importorskip("yaml")
-    import poselift.training.trainer
+    import poselift.training.run
 
     recipe = tmp_path / "tiny.yaml"
     recipe.write_text("steps: 5\nlifter:\n  width: 32\n  blocks: 1\n")
     calls = []
-    monkeypatch.setattr(poselift.training.trainer, "train", lambda config, run_dir, resume=True: calls.append((config, run_dir, resume)))
+    monkeypatch.setattr(poselift.training.run, "train", lambda config, run_dir, resume=True: calls.append((config, run_dir, resume)))
     monkeypatch.chdir(tmp_path)
     assert main(["train", str(recipe), "--set", "steps=3", "--set", "lifter.width=16", "--no-resume"]) == 0
     config, run_dir, resume = calls[0]

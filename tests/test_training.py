@@ -15,7 +15,8 @@ from poselift import ConfigError, Lifter, PoseliftError  # noqa: E402
 from poselift.training.config import TrainConfig, load_recipe  # noqa: E402
 from poselift.evaluation.data import PoseSet  # noqa: E402
 from poselift.evaluation.evaluate import evaluate_poses, format_table  # noqa: E402
-from poselift.training.trainer import Trainer, TrainingDivergedError, train  # noqa: E402
+from poselift.training.run import train  # noqa: E402
+from poselift.training.trainer import Trainer, TrainingDivergedError  # noqa: E402
 
 # A standing person in h36m17 order, metres, y up (turned into camera axes below).
 TEMPLATE = np.array([
@@ -232,7 +233,7 @@ def test_training_on_a_users_keypoint_file(tmp_path):
 
 def test_extra_unpaired_2d_is_mixed_in_but_never_paired(tmp_path, monkeypatch):
     """data.extra (Chen et al.'s DA): adapted 2D joins the training poses, outside any temporal pair."""
-    from poselift.training import data as data_module
+    from poselift.training import run as run_module
     from poselift.training.config import load_recipe
     from poselift.training.sampling import frame_pairs
 
@@ -245,7 +246,7 @@ def test_extra_unpaired_2d_is_mixed_in_but_never_paired(tmp_path, monkeypatch):
     cfg = load_recipe(None, [f"data.extra=[{{path: {tmp_path / 'extra.npy'}, layout: h36m17}}]", "data.val_subjects=[]",
                              "steps=2", "batch_size=16", "lifter.width=32", "lifter.blocks=1", "loss.temporal=1",
                              "temporal_gap=1", "discriminator.width=32", "progress=false"])
-    train_set, val = data_module.load_data(cfg)
+    train_set, val = run_module.load_data(cfg)
     assert val is None and len(train_set) == len(main) + len(other)
     np.testing.assert_array_equal(train_set.kp2d[len(main):], other.kp2d)
     assert (train_set.seq[len(main):] == -1).all()

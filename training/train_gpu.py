@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pack_h36m import unpack  # noqa: E402
 
 from poselift.training.config import load_recipe  # noqa: E402
-from poselift.training.trainer import train  # noqa: E402
+from poselift.training.run import train  # noqa: E402
 
 
 def gpu_overrides(recipe_steps: int, decay_every: int, batch: int, recipe_batch: int, epochs: float) -> list[str]:

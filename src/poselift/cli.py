@@ -680,7 +680,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from .training.config import load_recipe
-    from .training.trainer import train
+    from .training.run import train
 
     recipe = Path(args.recipe)
     config = load_recipe(recipe, args.overrides)

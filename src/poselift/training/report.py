@@ -1,35 +1,17 @@
-"""What a lifter's training run reports: validation scores, the rule that selected its
-checkpoint, and how it was supervised, in the words its model card uses."""
+"""What a lifter's training run states in its model card: the rule that selected its
+checkpoint, and how it was supervised."""
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
 
 from ..evaluation.cmu import VALIDATION_CLIPS
 from ..evaluation.data import PoseSet
-from ..lifter import Lifter
-from .config import TrainConfig
 
-__all__ = ["validation_scores", "selected_by", "supervision"]
+__all__ = ["selected_by", "supervision", "card_metadata"]
 
 
-def validation_scores(lifter: Lifter, val: PoseSet, extra_val: dict[str, PoseSet]) -> dict[str, float]:
-    """Validation P-MPJPE etc. on ``val`` (``val_*``) and on each extra set (``val_<name>_*``),
-    and the selection score ``val_select``: the mean P-MPJPE over all of them."""
-    from ..evaluation.evaluate import evaluate_poses
-
-    r = evaluate_poses(lifter, val)["average_over_frames"]
-    out = {f"val_{k}": v for k, v in r.items()}
-    scores = [out["val_p_mpjpe"]]
-    for name, poses in extra_val.items():
-        r = evaluate_poses(lifter, poses)["average_over_actions"]
-        out.update({f"val_{name}_{k}": v for k, v in r.items()})
-        scores.append(r["p_mpjpe"])
-    out["val_select"] = float(np.mean(scores))
-    return out
-
-
-def selected_by(config: TrainConfig, val: PoseSet | None, extra_val: dict[str, PoseSet]) -> str:
+def selected_by(config: Any, val: PoseSet | None, extra_val: dict[str, PoseSet]) -> str:
     """The selection rule of a run, for its model card."""
     if val is not None and val.pose3d is None:
         return "self-consistency (lift-rotate-project-lift 2D error) on held-out 2D, no 3D"
@@ -39,7 +21,7 @@ def selected_by(config: TrainConfig, val: PoseSet | None, extra_val: dict[str, P
     return "validation P-MPJPE on " + (sets[0] if len(sets) == 1 else "the mean of " + " and ".join(sets))
 
 
-def supervision(config: TrainConfig) -> str:
+def supervision(config: Any) -> str:
     """How a run was supervised, in the words its model card uses."""
     d, w = config.data, config.loss
     if w.supervised > 0:
@@ -50,3 +32,15 @@ def supervision(config: TrainConfig) -> str:
     if w.cross_view > 0 or w.cross_view_3d > 0:
         return "multi-view 2D with calibrated cameras, no 3D labels"
     return "single-view 2D only, no 3D labels"
+
+
+def card_metadata(config: Any, scale_prior: tuple[tuple[float, float], str] | None) -> dict[str, Any]:
+    """The supervision statement of a run's model card, with the scale module's prior
+    (``((log mean, log std), source)``) when it has one."""
+    meta: dict[str, Any] = {"supervision": supervision(config)}
+    if scale_prior is not None:
+        (mean, std), source = scale_prior
+        meta["scale_prior"] = {"log_mean": mean, "log_std": std, "source": source}
+        if source.startswith("measured"):
+            meta["supervision"] += " (the scale module's prior: two numbers of the training subjects' 3D statistics)"
+    return meta

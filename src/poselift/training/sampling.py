@@ -19,8 +19,6 @@ from .. import geometry
 from ..errors import PoseliftError
 from ..evaluation.data import PoseSet
 from ..skeleton import Skeleton
-from .config import TrainConfig
-from .multiview import MultiViewSet
 
 __all__ = ["LifterBatches", "normalise", "frame_pairs", "FLOW_FIT_POSES"]
 
@@ -51,9 +49,15 @@ def frame_pairs(seq: np.ndarray, frame: np.ndarray, gap: int) -> torch.Tensor:
 
 
 class LifterBatches:
-    """The training 2D of one run on ``device``, drawn from with the run's generator ``gen``."""
+    """The training 2D of one run on ``device``, drawn from with the run's generator ``gen``.
 
-    def __init__(self, config: TrainConfig, data: MultiViewSet, unpaired: list[PoseSet], skeleton: Skeleton,
+    ``config``: the run's :class:`~.config.TrainConfig`; ``data``: its
+    :class:`~.multiview.MultiViewSet` (one view for single-view data); ``unpaired``: one
+    :class:`PoseSet` per ``data.extra`` source. (Typed loosely: this module stays below the
+    recipe and data modules in the import graph.)
+    """
+
+    def __init__(self, config: Any, data: Any, unpaired: list[PoseSet], skeleton: Skeleton,
                  gen: torch.Generator, device: torch.device):
         self.config, self.skeleton, self.gen, self.device = config, skeleton, gen, device
         w = config.loss
@@ -64,7 +68,7 @@ class LifterBatches:
     def _normalise(self, kp: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         return normalise(kp, self.skeleton, self.config.lifter.c, self.config.lifter.scale_mode)
 
-    def _setup(self, data: MultiViewSet) -> None:
+    def _setup(self, data: Any) -> None:
         """Normalised 2D of every view ``(T, V, N, 2)``, camera rotations, pairs, labelled rows."""
         cfg, w = self.config, self.config.loss
         x_n, ok = self._normalise(data.kp2d)

@@ -47,10 +47,10 @@ from .config import TrainConfig
 from .flow import FlowPrior, whitened_dims
 from .loop import LoopSettings, TrainingDivergedError, TrainingLoop, pick_device, step_decay
 from .multiview import MultiViewSet, single_view
-from .report import selected_by, supervision, validation_scores
+from .report import card_metadata, selected_by
 from .sampling import LifterBatches
 
-__all__ = ["Trainer", "TrainingDivergedError", "train", "GRAD_CLIP"]
+__all__ = ["Trainer", "TrainingDivergedError", "GRAD_CLIP"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class Trainer(TrainingLoop):
         extra_val: dict[str, PoseSet] | None = None,
     ):
         """``scale_prior``: the scale module's prior measured on the training subjects' 3D
-        (:func:`.data.scale_prior`); default N(0, 0.1).
+        (:func:`.run.scale_prior`); default N(0, 0.1).
         ``unpaired``: one :class:`PoseSet` per ``data.extra`` source, the single-view stream
         of a multi-view run. ``extra_val``: more validation sets by name (``"cmu"``)."""
         settings = LoopSettings(
@@ -123,10 +123,8 @@ class Trainer(TrainingLoop):
             fc = config.flow_prior
             dims = whitened_dims((self.data.flow_poses() * self.c).flatten(1))
             self.F = FlowPrior(n, self.c, layers=fc.layers, width=fc.width, dims=dims, seed=config.seed).to(self.device).freeze()
-        if scale_prior is not None:
-            self.prior, self.prior_source = tuple(scale_prior), "measured on the training subjects' 3D (two dataset-level numbers, no per-pose 3D)"
-        else:
-            self.prior, self.prior_source = (0.0, 0.1), "default N(0, 0.1) of the log scale"
+        measured = "measured on the training subjects' 3D (two dataset-level numbers, no per-pose 3D)"
+        self.prior, self.prior_source = (tuple(scale_prior), measured) if scale_prior else ((0.0, 0.1), "default N(0, 0.1) of the log scale")
         if self.world > 1:
             self.broadcast()
         adam = lambda modules, lr: torch.optim.Adam([p for m in modules for p in m.parameters()], lr=lr, betas=config.betas)  # noqa: E731
@@ -163,12 +161,24 @@ class Trainer(TrainingLoop):
             self._fit_flow_prior()
 
     def validate(self) -> dict[str, float]:
+        """Validation P-MPJPE etc. (``val_*``), of each extra set (``val_<name>_*``), and the
+        selection score ``val_select``: their mean P-MPJPE (held-out 2D only: self-consistency)."""
+        from ..evaluation.evaluate import evaluate_poses
+
         if self.val is None:
             return {}
         if self.val.pose3d is None:
             loop = self.self_consistency(self.val.kp2d)
             return {"val_self_consistency": loop, "val_select": loop}
-        return validation_scores(self.lifter(), self.val, self.extra_val)
+        lifter = self.lifter()
+        out = {f"val_{k}": v for k, v in evaluate_poses(lifter, self.val)["average_over_frames"].items()}
+        scores = [out["val_p_mpjpe"]]
+        for name, poses in self.extra_val.items():
+            r = evaluate_poses(lifter, poses)["average_over_actions"]
+            out.update({f"val_{name}_{k}": v for k, v in r.items()})
+            scores.append(r["p_mpjpe"])
+        out["val_select"] = float(np.mean(scores))
+        return out
 
     def keep_best(self) -> None:
         self.export(self.run_dir / "best", {"selected_by": selected_by(self.config, self.val, self.extra_val), **self.best})
@@ -340,44 +350,7 @@ class Trainer(TrainingLoop):
     def export(self, folder: str | os.PathLike, metadata: dict[str, Any] | None = None):
         """Save the current lifter as a model folder, its card stating the run's supervision."""
         lifter = self.lifter()
-        meta = {"supervision": supervision(self.config)}
-        if self.S is not None:
-            meta["scale_prior"] = {"log_mean": self.prior[0], "log_std": self.prior[1], "source": self.prior_source}
-            if self.prior_source.startswith("measured"):
-                meta["supervision"] += " (the scale module's prior: two numbers of the training subjects' 3D statistics)"
-        meta.update(self.card_metadata)
-        meta.update(metadata or {})
+        prior = (self.prior, self.prior_source) if self.S is not None else None
+        meta = {**card_metadata(self.config, prior), **self.card_metadata, **(metadata or {})}
         lifter.config = lifter.config.model_copy(update={"metadata": {**lifter.config.metadata, **meta}})
         return lifter.save_pretrained(folder)
-
-
-def train(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = True) -> Lifter:
-    """Load the recipe's data, train, and export ``run_dir/final`` (and ``run_dir/best``)."""
-    from .data import load_data, load_unpaired, scale_prior
-
-    distributed = int(os.environ.get("WORLD_SIZE", 1)) > 1
-    if distributed:
-        import torch.distributed as dist
-
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-        if torch.cuda.is_available():
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-    try:
-        prior = None
-        if config.loss.scale_kl > 0 and config.data.source == "h36m":
-            prior = scale_prior(config.data.path, config.data.subjects, config.lifter.c, config.lifter.skeleton)
-            logger.info("scale prior from the training subjects' 3D: log mean %.4f, std %.4f", *prior)
-        train_set, val_set = load_data(config)
-        unpaired = load_unpaired(config) if config.data.multiview and config.data.extra else None
-        extra_val = None
-        if config.data.cmu_val:
-            from ..evaluation.cmu import load_cmu
-
-            extra_val = {"cmu": load_cmu(config.data.cmu_path, "val")}
-        trainer = Trainer(config, train_set, run_dir=run_dir, val=val_set, scale_prior=prior, unpaired=unpaired, extra_val=extra_val)
-        return trainer.fit(resume=resume)
-    finally:
-        if distributed:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()

@@ -1,20 +1,24 @@
-"""A recipe's training data: the training and validation poses, the unpaired 2D of
-``data.extra``, and the scale module's prior measured on the training subjects' 3D."""
+"""Train from a recipe (:func:`train`, what ``poselift train`` runs): its data (the training
+and validation poses, the unpaired 2D of ``data.extra``, the scale module's prior measured on
+the training subjects' 3D), then the lifter's :class:`~.trainer.Trainer` on the one loop."""
 
 from __future__ import annotations
 
 import logging
+import os
 
 import torch
 
 from .. import geometry
 from ..evaluation.data import PoseSet
+from ..lifter import Lifter
 from ..skeleton import get_skeleton
 from . import losses as L
 from .config import TrainConfig
 from .multiview import MultiViewSet
+from .trainer import Trainer
 
-__all__ = ["load_data", "load_unpaired", "scale_prior"]
+__all__ = ["train", "load_data", "load_unpaired", "scale_prior"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,3 +79,32 @@ def scale_prior(path: str | None, subjects: list[str], c: float, skeleton: str) 
     P = P - geometry.root_point(P, sk)
     log_s = L.reference_scale(P, sk, c).log()
     return float(log_s.mean()), float(log_s.std())
+
+def train(config: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = True) -> Lifter:
+    """Load the recipe's data, train, and export ``run_dir/final`` (and ``run_dir/best``)."""
+    distributed = int(os.environ.get("WORLD_SIZE", 1)) > 1
+    if distributed:
+        import torch.distributed as dist
+
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    try:
+        prior = None
+        if config.loss.scale_kl > 0 and config.data.source == "h36m":
+            prior = scale_prior(config.data.path, config.data.subjects, config.lifter.c, config.lifter.skeleton)
+            logger.info("scale prior from the training subjects' 3D: log mean %.4f, std %.4f", *prior)
+        train_set, val_set = load_data(config)
+        unpaired = load_unpaired(config) if config.data.multiview and config.data.extra else None
+        extra_val = None
+        if config.data.cmu_val:
+            from ..evaluation.cmu import load_cmu
+
+            extra_val = {"cmu": load_cmu(config.data.cmu_path, "val")}
+        trainer = Trainer(config, train_set, run_dir=run_dir, val=val_set, scale_prior=prior, unpaired=unpaired, extra_val=extra_val)
+        return trainer.fit(resume=resume)
+    finally:
+        if distributed:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
