@@ -1,0 +1,484 @@
+"""Find people in images with MediaPipe Pose, offline, with what the ``mediapipe`` wheel ships.
+
+Two detectors, both giving the 33 landmarks of the ``mediapipe33`` layout in pixels:
+
+* :class:`MediaPipeDetector` for videos and frame folders, several people per frame, in two
+  stages that :func:`poselift.video.lift_video` runs as two passes over the frames:
+  :meth:`~MediaPipeDetector.find` runs the BlazePose person detector (the wheel's
+  ``pose_detection.tflite`` through MediaPipe's own ``PoseDetectionCpu`` graph) on one
+  square tile of the frame (tiles taken in turn across a wide frame, so people a fifth of
+  the frame tall are still found) and returns every person's box and the detector's four
+  alignment points; :meth:`~MediaPipeDetector.landmarks` runs the wheel's
+  ``pose_landmark_full.tflite`` (``PoseLandmarkByRoiCpu`` and MediaPipe's landmark filter,
+  one graph per person) on a region around one person: from that person's landmarks in
+  the frame before, as MediaPipe tracks, or from the person's detection when there are none
+  or they drifted away from it.
+* :class:`MediaPipePhotoDetector` for photos: MediaPipe's single-person solution on the
+  whole image and, when it finds nobody, on five overlapping crops.
+
+A detector of one's own (tests, another model) is a callable ``frame -> landmarks`` giving
+``None``, one person ``(33, 3)`` or several ``(people, 33, 3)``; :func:`as_two_stage` wraps
+it so that it is used like the MediaPipe one.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+
+from ._arrays import to_numpy
+from .errors import InvalidArgumentError, MissingDependencyError, install_hint, require
+from .tracking import boxes_from_keypoints
+
+__all__ = ["DETECTOR_LAYOUT", "Detections", "MediaPipeDetector", "MediaPipePhotoDetector", "as_two_stage", "checked"]
+
+DETECTOR_LAYOUT = "mediapipe33"
+
+Detector = Callable[..., Any]
+
+
+class Detections(NamedTuple):
+    """The people found in one frame.
+
+    Attributes:
+        boxes: ``(n, 4)`` ``x0, y0, x1, y1`` in pixels.
+        keypoints: ``(n, K, 3)`` points the tracker matches on (x, y, confidence).
+        landmarks: ``(n, 33, 3)`` when the detector gives the landmarks at once, else ``None``.
+    """
+
+    boxes: np.ndarray
+    keypoints: np.ndarray
+    landmarks: np.ndarray | None = None
+
+
+def _mediapipe() -> Any:
+    mp = require("mediapipe", "video")
+    if not hasattr(getattr(mp, "solutions", None), "pose"):
+        raise MissingDependencyError(
+            f"mediapipe {getattr(mp, '__version__', '?')} has no bundled pose model (mediapipe.solutions.pose); "
+            f"poselift needs mediapipe 0.10.21: {install_hint('video')}"
+        )
+    return mp
+
+
+_DETECT_GRAPH = """
+input_stream: "image"
+output_stream: "detections"
+node { calculator: "PoseDetectionCpu" input_stream: "IMAGE:image" output_stream: "DETECTIONS:detections" }
+"""
+_LANDMARK_GRAPH = """
+input_stream: "image"
+input_stream: "roi"
+output_stream: "landmarks"
+output_stream: "aux"
+input_side_packet: "complexity"
+input_side_packet: "smooth"
+node { calculator: "ImagePropertiesCalculator" input_stream: "IMAGE_CPU:image" output_stream: "SIZE:size" }
+node { calculator: "PoseLandmarkByRoiCpu" input_stream: "IMAGE:image" input_stream: "ROI:roi"
+  output_stream: "LANDMARKS:raw" output_stream: "AUXILIARY_LANDMARKS:raw_aux" output_stream: "WORLD_LANDMARKS:raw_world"
+  input_side_packet: "MODEL_COMPLEXITY:complexity" }
+node { calculator: "PoseLandmarkFiltering" input_stream: "IMAGE_SIZE:size" input_stream: "NORM_LANDMARKS:raw"
+  input_stream: "AUX_NORM_LANDMARKS:raw_aux" input_stream: "WORLD_LANDMARKS:raw_world"
+  output_stream: "FILTERED_NORM_LANDMARKS:landmarks" output_stream: "FILTERED_AUX_NORM_LANDMARKS:aux"
+  input_side_packet: "ENABLE:smooth" }
+"""
+
+
+class _Graph:
+    """A MediaPipe calculator graph run one timestamp at a time."""
+
+    def __init__(self, mp: Any, text: str, side: dict[str, Any] | None = None):
+        from google.protobuf import text_format
+        from mediapipe.framework import calculator_pb2
+        from mediapipe.python._framework_bindings import calculator_graph, resource_util
+
+        resource_util.set_resource_dir(os.path.dirname(os.path.dirname(mp.__file__)))  # where the .tflite files are
+        config = text_format.Parse(text, calculator_pb2.CalculatorGraphConfig())
+        self._graph = calculator_graph.CalculatorGraph(graph_config=config)
+        self._out: dict[str, Any] = {}
+        for name in config.output_stream:
+            self._graph.observe_output_stream(name, lambda stream, packet: self._out.__setitem__(stream, packet))
+        self._graph.start_run(side or {})
+        self._time = -1
+
+    def run(self, time_us: int, **packets: Any) -> dict[str, Any]:
+        self._out.clear()
+        self._time = max(time_us, self._time + 1)
+        for name, packet in packets.items():
+            self._graph.add_packet_to_input_stream(name, packet.at(self._time))
+        self._graph.wait_until_idle()
+        return dict(self._out)
+
+    def close(self) -> None:
+        self._graph.close()
+
+
+def _roi(centre: np.ndarray, scale_point: np.ndarray, width: int, height: int) -> Any:
+    """MediaPipe's region for the landmark model from a centre and a scale point (pixels): a
+    square 2.5 times their distance across, turned so the scale point is up."""
+    from mediapipe.framework.formats import rect_pb2
+
+    d = scale_point - centre
+    side = 2.0 * 1.25 * float(np.hypot(*d))
+    angle = math.pi / 2 - math.atan2(-d[1], d[0])
+    angle -= 2 * math.pi * math.floor((angle + math.pi) / (2 * math.pi))
+    return rect_pb2.NormalizedRect(
+        x_center=float(centre[0]) / width, y_center=float(centre[1]) / height, width=side / width, height=side / height, rotation=angle
+    )
+
+
+def tiles(width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """Square tiles ``(x0, y0, x1, y1)`` as high as the frame across a wide frame (or as wide
+    across a tall one), overlapping by at least a quarter; one tile is the whole frame."""
+    side, long = min(width, height), max(width, height)
+    if long <= 1.25 * side:
+        return [(0, 0, width, height)]
+    n = math.ceil((long - side) / (0.75 * side)) + 1
+    starts = np.linspace(0, long - side, n).round().astype(int)
+    return [(int(s), 0, int(s) + side, height) if width > height else (0, int(s), width, int(s) + side) for s in starts]
+
+
+class MediaPipeDetector:
+    """Several people per frame of a video, in two stages (see the module's description).
+
+    Args:
+        fps: frame rate (the landmark filter works in time).
+        min_score: least detection score of the person detector.
+        max_drift: the landmarks are found again from the person's detection when their hip
+            centre lies further than this fraction of the detection's body radius from it.
+    """
+
+    layout = DETECTOR_LAYOUT
+
+    def __init__(self, *, fps: float = 30.0, max_drift: float = 0.5):
+        self._mp = _mediapipe()
+        self._cv2 = require("cv2", "video")
+        self._fps = float(fps)
+        self._max_drift = max_drift
+        self._detect = _Graph(self._mp, _DETECT_GRAPH)
+        self._graphs: dict[int, _Graph] = {}
+        self._last_aux: dict[int, tuple[int, np.ndarray]] = {}  # person -> (frame, aux landmarks)
+        self._rgb: tuple[int, np.ndarray] | None = None
+
+    def _image(self, frame: np.ndarray, index: int) -> Any:
+        if self._rgb is None or self._rgb[0] != index:
+            self._rgb = (index, self._cv2.cvtColor(frame, self._cv2.COLOR_BGR2RGB))
+        return self._rgb[1]
+
+    def _time(self, index: int) -> int:
+        return int(round(index * 1e6 / self._fps))
+
+    def find(self, frame: np.ndarray, index: int) -> Detections:
+        """People in the tile of ``frame`` whose turn it is (frame ``index``; every tile in the
+        first frame)."""
+        h, w = frame.shape[:2]
+        grid = tiles(w, h)
+        kps = np.concatenate([self._find_in(frame, index, tile) for tile in (grid if index == 0 else [grid[index % len(grid)]])])
+        keep: list[int] = []  # a person seen in two tiles: the higher score
+        for i in np.argsort(-kps[:, 0, 2], kind="stable"):
+            r = np.linalg.norm(kps[i, 1, :2] - kps[i, 0, :2])
+            if all(np.linalg.norm(kps[i, 0, :2] - kps[k, 0, :2]) > 0.5 * r for k in keep):
+                keep.append(int(i))
+        kps = kps[sorted(keep)]
+        radius = np.linalg.norm(kps[:, 1, :2] - kps[:, 0, :2], axis=-1)
+        c = kps[:, 0, :2]
+        boxes = np.stack([c[:, 0] - 0.5 * radius, c[:, 1] - radius, c[:, 0] + 0.5 * radius, c[:, 1] + radius], axis=-1)
+        return Detections(boxes.reshape(-1, 4), kps)
+
+    def _find_in(self, frame: np.ndarray, index: int, tile: tuple[int, int, int, int]) -> np.ndarray:
+        """``(n, 4, 3)`` detector points (x, y in pixels, score) of the people in one tile."""
+        from mediapipe.python import packet_creator, packet_getter
+
+        x0, y0, x1, y1 = tile
+        rgb = np.ascontiguousarray(self._image(frame, index)[y0:y1, x0:x1])
+        out = self._detect.run(self._time(index), image=packet_creator.create_image_frame(image_format=self._mp.ImageFormat.SRGB, data=rgb))
+        found = packet_getter.get_proto_list(out["detections"]) if "detections" in out else []
+        kps = np.zeros((len(found), 4, 3))
+        for i, det in enumerate(found):
+            points = det.location_data.relative_keypoints
+            kps[i, :, 0] = [x0 + p.x * (x1 - x0) for p in points[:4]]
+            kps[i, :, 1] = [y0 + p.y * (y1 - y0) for p in points[:4]]
+            kps[i, :, 2] = det.score[0] if det.score else 1.0
+        return kps
+
+    def landmarks(
+        self, frame: np.ndarray, index: int, person: int, detection: np.ndarray | None, fallback: np.ndarray | None = None
+    ) -> np.ndarray | None:
+        """The ``(33, 3)`` landmarks of ``person`` in frame ``index`` (pixels, visibility), or
+        None. ``detection``: the person's own detector points in this frame (``(4, 3)``), if
+        any; ``fallback``: other detector points to start from when the landmarks of the frame
+        before are missing or find nobody now (a detection near where the person was)."""
+        h, w = frame.shape[:2]
+        start = detection if detection is not None else fallback
+        last = self._last_aux.get(person)
+        if last is not None and last[0] == index - 1:
+            centre, scale_point = last[1]
+            if detection is None or np.linalg.norm(centre - detection[0, :2]) <= self._max_drift * np.linalg.norm(
+                detection[1, :2] - detection[0, :2]
+            ):
+                kp = self._run(frame, index, person, _roi(centre, scale_point, w, h))
+                if kp is not None or start is None:
+                    return kp
+        if start is None:
+            return None
+        return self._run(frame, index, person, _roi(start[0, :2], start[1, :2], w, h))
+
+    def _run(self, frame: np.ndarray, index: int, person: int, region: Any) -> np.ndarray | None:
+        from mediapipe.python import packet_creator, packet_getter
+
+        h, w = frame.shape[:2]
+        graph = self._graphs.get(person)
+        if graph is None:
+            graph = self._graphs[person] = _Graph(
+                self._mp, _LANDMARK_GRAPH, {"smooth": packet_creator.create_bool(True), "complexity": packet_creator.create_int(1)}
+            )
+        image = packet_creator.create_image_frame(image_format=self._mp.ImageFormat.SRGB, data=self._image(frame, index))
+        out = graph.run(self._time(index), image=image, roi=packet_creator.create_proto(region))
+        if "landmarks" not in out:
+            self._last_aux.pop(person, None)
+            return None
+        marks = packet_getter.get_proto(out["landmarks"]).landmark
+        aux = packet_getter.get_proto(out["aux"]).landmark
+        self._last_aux[person] = (index, np.array([[p.x * w, p.y * h] for p in aux[:2]]))
+        return np.array([[p.x * w, p.y * h, p.visibility] for p in marks], dtype=np.float64)
+
+    def close(self) -> None:
+        for graph in (self._detect, *self._graphs.values()):
+            graph.close()
+        self._graphs.clear()
+
+
+class MediaPipePhotoDetector:
+    """MediaPipe Pose (the single-person solution bundled in the wheel) on photos.
+
+    ``detector(frame_bgr)`` returns ``(33, 3)`` float64 pixels and visibility, or ``None``.
+    MediaPipe's person detector misses people who fill only part of a photo among other
+    things (two of the COCO photos in ``../shared/data/media``): a photo in which the whole
+    image finds nobody is searched again in five overlapping crops (the left, right, middle,
+    upper and lower three quarters), and the detection with the most landmarks seen
+    (visibility above 0.5) is kept.
+    """
+
+    #: Crops searched when the whole photo finds nobody: (x0, y0, x1, y1) as fractions of the image.
+    PHOTO_CROPS = ((0, 0, 0.75, 1), (0.25, 0, 1, 1), (0.125, 0, 0.875, 1), (0, 0, 1, 0.75), (0, 0.25, 1, 1))
+
+    layout = DETECTOR_LAYOUT
+
+    def __init__(self, *, model_complexity: int = 1, min_detection_confidence: float = 0.5):
+        mp = _mediapipe()
+        self._cv2 = require("cv2", "video")
+        self._pose = mp.solutions.pose.Pose(
+            static_image_mode=True, model_complexity=model_complexity, min_detection_confidence=min_detection_confidence
+        )
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray | None:
+        rgb = self._cv2.cvtColor(frame, self._cv2.COLOR_BGR2RGB)
+        kp = self._process(rgb)
+        if kp is not None:
+            return kp
+        h, w = rgb.shape[:2]
+        best, best_seen = None, 0
+        for fx0, fy0, fx1, fy1 in self.PHOTO_CROPS:
+            x0, y0, x1, y1 = int(fx0 * w), int(fy0 * h), int(fx1 * w), int(fy1 * h)
+            found = self._process(np.ascontiguousarray(rgb[y0:y1, x0:x1]))
+            if found is None:
+                continue
+            seen = int((found[:, 2] > 0.5).sum())
+            if seen > best_seen:
+                found[:, 0] += x0
+                found[:, 1] += y0
+                best, best_seen = found, seen
+        return best
+
+    def _process(self, rgb: np.ndarray) -> np.ndarray | None:
+        result = self._pose.process(rgb)
+        if result.pose_landmarks is None:
+            return None
+        h, w = rgb.shape[:2]
+        return np.array([[p.x * w, p.y * h, p.visibility] for p in result.pose_landmarks.landmark], dtype=np.float64)
+
+    def close(self) -> None:
+        self._pose.close()
+
+
+def checked(detector: Detector) -> Callable[[np.ndarray], np.ndarray]:
+    """``detector`` (``frame -> None | (33, 3) | (people, 33, 3)``) whose every result is
+    checked and given as ``(people, 33, 3)`` float64 (``people`` may be 0)."""
+
+    def call(frame: np.ndarray) -> np.ndarray:
+        kp = detector(frame)
+        if kp is None:
+            return np.zeros((0, 33, 3))
+        if isinstance(kp, (list, tuple)):
+            kp = np.stack([to_numpy(k, "the detector's result") for k in kp]) if len(kp) else np.zeros((0, 33, 3))
+        arr = to_numpy(kp, "the detector's result").astype(np.float64)
+        if arr.ndim not in (2, 3) or arr.shape[-2:] != (33, 3):
+            raise InvalidArgumentError(
+                f"the detector returned shape {arr.shape}; it must return None or (33, 3) for one person, or "
+                f"(people, 33, 3): the {DETECTOR_LAYOUT} landmarks as x, y in pixels and visibility."
+            )
+        return arr[None] if arr.ndim == 2 else arr
+
+    call.close = getattr(detector, "close", lambda: None)  # type: ignore[attr-defined]
+    return call
+
+
+class as_two_stage:
+    """A one-stage detector (``frame -> landmarks``, see :func:`checked`) used like
+    :class:`MediaPipeDetector`: :meth:`find` gives the landmarks with the boxes."""
+
+    def __init__(self, detector: Detector):
+        self._detector = checked(detector)
+
+    def find(self, frame: np.ndarray, index: int) -> Detections:
+        kp = self._detector(frame)
+        return Detections(boxes_from_keypoints(kp), kp, kp)
+
+    def close(self) -> None:
+        self._detector.close()  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- people over a sequence
+#: Left/right pairs of ``mediapipe33`` that swap together when a detector takes a person's back for the front.
+SIDE_GROUPS = {
+    "arms": ("shoulder", "elbow", "wrist", "pinky", "index", "thumb"),
+    "legs": ("hip", "knee", "ankle", "heel", "foot_index"),
+    "face": ("eye_inner", "eye", "eye_outer", "ear", "mouth"),
+}
+#: Limb chains of ``mediapipe33`` (each side) mended as a whole when they make an excursion.
+LIMB_CHAINS = (("elbow", "wrist", "pinky", "index", "thumb"), ("knee", "ankle", "heel", "foot_index"))
+
+
+class People(NamedTuple):
+    """Who was found in a sequence, and the landmarks of the people chosen.
+
+    Attributes:
+        landmarks: ``(frames, people, 33, 3)`` pixels and visibility of the chosen people
+            (NaN where a person was not found), in the order of ``ids``.
+        ids: the chosen people's ids (see :class:`poselift.tracking.Track`).
+        tracks: everyone followed, the chosen and the others.
+        swapped: ``(frames, people)`` frames whose left and right were swapped back by
+            :func:`poselift.tracking.consistent_sides` (some body part's).
+        mended: ``(frames, people)`` frames where a limb's excursion was mended
+            (:func:`poselift.tracking.repair_excursions`).
+    """
+
+    landmarks: np.ndarray
+    ids: list[int]
+    tracks: list[Any]
+    swapped: np.ndarray
+    mended: np.ndarray
+
+
+def find_people(
+    frames: Any, detector: Any, person: str | int = "main", *, tracker: Any = None, fix_sides: bool = True,
+    mend: float | None = 0.12, timings: dict[str, float] | None = None, progress: Any = None,
+) -> People:
+    """Detect and track everyone in ``frames`` (a :class:`poselift.video.FrameSource`), choose
+    whom to lift (:func:`poselift.tracking.choose_people`) and find their landmarks.
+
+    Then, per chosen person, ``fix_sides`` undoes left/right swaps of a few frames
+    (:func:`poselift.tracking.consistent_sides`, arms, legs and face on their own) and
+    ``mend`` mends limb excursions shorter than this many seconds
+    (:func:`poselift.tracking.repair_excursions`, a jump of more than 0.6 torso lengths out
+    and back; ``None``: never).
+
+    ``detector``: a two-stage detector (:class:`MediaPipeDetector`, or anything with ``find``
+    and ``landmarks``), or a one-stage one wrapped by :class:`as_two_stage`. A two-stage
+    detector sees the frames twice: first to find and track everyone, then to follow the
+    chosen people's landmarks from the frame their track starts, for as long as the landmark
+    model finds them (from a fresh detection of their track again after a loss).
+    """
+    import time
+
+    from .skeleton import get_skeleton
+    from .tracking import PeopleTracker, choose_people, consistent_sides, repair_excursions
+
+    timings = timings if timings is not None else {}
+    tracker = tracker if tracker is not None else PeopleTracker()
+    found: list[Detections] = []
+    t_decode = t_detect = 0.0
+    it = iter(frames)
+    t0 = time.perf_counter()
+    for index, (_, frame) in enumerate(it):
+        t1 = time.perf_counter()
+        det = detector.find(frame, index)
+        t2 = time.perf_counter()
+        tracker.update(det.boxes, det.landmarks)
+        found.append(det)
+        t_decode += t1 - t0
+        t_detect += t2 - t1
+        if progress is not None:
+            progress.update(1)
+        t0 = time.perf_counter()
+    tracks = tracker.tracks()
+    ids = choose_people(tracks, person)
+    F = len(found)
+    marks = np.full((F, len(ids), 33, 3), np.nan)
+    chosen = [tracks[i] for i in ids]
+    if all(d.landmarks is not None for d in found):  # one-stage: the landmarks came with the detections
+        for p, track in enumerate(chosen):
+            for f, d in zip(track.frames, track.detections):
+                marks[f, p] = found[f].landmarks[d]
+    elif chosen:
+        t0 = time.perf_counter()
+        for index, (_, frame) in enumerate(frames):
+            t1 = time.perf_counter()
+            for p, track in enumerate(chosen):
+                if index < track.first:
+                    continue
+                d = track.detection_at(index)
+                own = None if d is None else found[index].keypoints[d]
+                kp = detector.landmarks(frame, index, track.id, own, _near_last(found[index], index, marks[:, p]))
+                if kp is not None:
+                    marks[index, p] = kp
+            t2 = time.perf_counter()
+            t_decode += t1 - t0
+            t_detect += t2 - t1
+            if progress is not None:
+                progress.update(1)
+            t0 = time.perf_counter()
+    swapped = np.zeros((F, len(ids)), dtype=bool)
+    mended = np.zeros((F, len(ids)), dtype=bool)
+    if (fix_sides or mend) and F > 1:
+        t0 = time.perf_counter()
+        skel = get_skeleton(DETECTOR_LAYOUT)
+        shoulders = [skel.index("left_shoulder"), skel.index("right_shoulder")]
+        for p in range(len(ids)):
+            kp = marks[:, p]
+            torso = np.linalg.norm(kp[:, shoulders, :2].mean(axis=1) - kp[:, list(skel.root), :2].mean(axis=1), axis=-1)
+            for names in SIDE_GROUPS.values() if fix_sides else ():
+                pairs = [(skel.index(f"left_{n}"), skel.index(f"right_{n}")) for n in names]
+                swap = consistent_sides(kp, pairs, np.nan_to_num(torso, nan=1.0))
+                if swap.any():
+                    idx = np.array(pairs)
+                    rows = np.flatnonzero(swap)
+                    kp[np.ix_(rows, idx[:, 0])], kp[np.ix_(rows, idx[:, 1])] = kp[np.ix_(rows, idx[:, 1])], kp[np.ix_(rows, idx[:, 0])]
+                    swapped[:, p] |= swap
+            if mend:
+                fps = float(getattr(frames, "fps", 30.0))
+                chains = [[skel.index(f"{side}_{n}") for n in chain] for side in ("left", "right") for chain in LIMB_CHAINS]
+                anchor = kp[:, list(skel.root), :2].mean(axis=1)
+                frames_max = max(1, int(round(mend * fps)))
+                mended[:, p] = repair_excursions(kp, chains, anchor, torso, threshold=0.6, max_frames=frames_max).any(axis=1)
+        timings["track"] = timings.get("track", 0.0) + time.perf_counter() - t0
+    timings["decode"] = timings.get("decode", 0.0) + t_decode
+    timings["detect"] = timings.get("detect", 0.0) + t_detect
+    return People(marks, ids, tracks, swapped, mended)
+
+
+def _near_last(found: Detections, index: int, marks: np.ndarray, reach: float = 0.5) -> np.ndarray | None:
+    """The detection in frame ``index`` nearest to where a person was last seen (its hip
+    centre within ``reach`` body radii of their hips), or None."""
+    seen = np.flatnonzero(np.isfinite(marks[:index, 0, 0]))
+    if len(seen) == 0 or len(found.keypoints) == 0:
+        return None
+    hips = marks[seen[-1], [23, 24], :2].mean(axis=0)
+    points = found.keypoints
+    dist = np.linalg.norm(points[:, 0, :2] - hips, axis=-1)
+    radius = np.maximum(np.linalg.norm(points[:, 1, :2] - points[:, 0, :2], axis=-1), 1.0)
+    k = int(np.argmin(dist / radius))
+    return points[k] if dist[k] <= reach * radius[k] else None
