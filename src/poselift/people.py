@@ -348,6 +348,8 @@ SIDE_GROUPS = {
     "legs": ("hip", "knee", "ankle", "heel", "foot_index"),
     "face": ("eye_inner", "eye", "eye_outer", "ear", "mouth"),
 }
+#: One-Euro parameters of the offline smoothing of the landmarks, in torso lengths (see :func:`find_people`).
+SMOOTH_2D = {"min_cutoff": 1.0, "beta": 3.0}
 #: Limb chains of ``mediapipe33`` (each side) mended as a whole when they make an excursion.
 LIMB_CHAINS = (("elbow", "wrist", "pinky", "index", "thumb"), ("knee", "ankle", "heel", "foot_index"))
 
@@ -375,7 +377,8 @@ class People(NamedTuple):
 
 def find_people(
     frames: Any, detector: Any, person: str | int = "main", *, tracker: Any = None, fix_sides: bool = True,
-    mend: float | None = 0.12, timings: dict[str, float] | None = None, progress: Any = None,
+    mend: float | None = 0.12, smooth: dict[str, float] | None = SMOOTH_2D, timings: dict[str, float] | None = None,
+    progress: Any = None,
 ) -> People:
     """Detect and track everyone in ``frames`` (a :class:`poselift.video.FrameSource`), choose
     whom to lift (:func:`poselift.tracking.choose_people`) and find their landmarks.
@@ -384,7 +387,11 @@ def find_people(
     (:func:`poselift.tracking.consistent_sides`, arms, legs and face on their own) and
     ``mend`` mends limb excursions shorter than this many seconds
     (:func:`poselift.tracking.repair_excursions`, a jump of more than 0.6 torso lengths out
-    and back; ``None``: never).
+    and back; ``None``: never), and ``smooth`` gives the One-Euro parameters with which the
+    landmarks are smoothed offline, without lag (:func:`poselift.smooth.smooth_sequence`, in
+    units of the person's median torso length; ``None``: not smoothed). A frame-to-frame
+    move of more than half a torso length at 50 frames/s would be a wrist at well over 10 m/s:
+    what is left of such jumps after the two repairs is the landmark model's noise.
 
     ``detector``: a two-stage detector (:class:`MediaPipeDetector`, or anything with ``find``
     and ``landmarks``), or a one-stage one wrapped by :class:`as_two_stage`. A two-stage
@@ -443,7 +450,7 @@ def find_people(
             t0 = time.perf_counter()
     swapped = np.zeros((F, len(ids)), dtype=bool)
     mended = np.zeros((F, len(ids)), dtype=bool)
-    if (fix_sides or mend) and F > 1:
+    if (fix_sides or mend or smooth) and F > 1:
         t0 = time.perf_counter()
         skel = get_skeleton(DETECTOR_LAYOUT)
         shoulders = [skel.index("left_shoulder"), skel.index("right_shoulder")]
@@ -464,6 +471,11 @@ def find_people(
                 anchor = kp[:, list(skel.root), :2].mean(axis=1)
                 frames_max = max(1, int(round(mend * fps)))
                 mended[:, p] = repair_excursions(kp, chains, anchor, torso, threshold=0.6, max_frames=frames_max).any(axis=1)
+            if smooth and np.isfinite(torso).any():
+                from .smooth import smooth_sequence
+
+                unit = float(np.nanmedian(torso))
+                kp[..., :2] = smooth_sequence(kp[..., :2] / unit, float(getattr(frames, "fps", 30.0)), mode="offline", **smooth) * unit
         timings["track"] = timings.get("track", 0.0) + time.perf_counter() - t0
     timings["decode"] = timings.get("decode", 0.0) + t_decode
     timings["detect"] = timings.get("detect", 0.0) + t_detect
