@@ -220,7 +220,8 @@ def test_lift_video_follows_and_chooses_people(tmp_path, lifter):
     assert npz["poses3d"].shape == (16, 2, 17, 3) and npz["lifted"].tolist() == everyone.lifted.tolist()
     record = json.loads((out / "poses3d.json").read_text())
     assert record["metadata"]["people"] == [0, 1] and record["metadata"]["main_person"] == 0
-    assert [p["person"] for p in record["frames"][6]["people"]] == [0, 1] and not record["frames"][6]["people"][1]["lifted"]
+    assert [p["person"] for p in record["frames"][9]["people"]] == [0, 1]  # slots: metadata "people" gives their ids
+    assert [p["person"] for p in record["frames"][6]["people"]] == [0]  # B not found: a trailing slot is not written
     frame6 = json.loads((out / "keypoints" / "000006_keypoints.json").read_text())
     frame9 = json.loads((out / "keypoints" / "000009_keypoints.json").read_text())
     assert [p["person_id"] for p in frame6["people"]] == [[0]] and [p["person_id"] for p in frame9["people"]] == [[0], [1]]

@@ -99,7 +99,8 @@ def test_lift_video_writes_every_output(tmp_path, lifter):
     # the OpenPose JSON is read back as MediaPipe landmarks and can be lifted again
     data = read_keypoints(out / "keypoints")
     assert data.layout == "mediapipe33" and data.num_people.tolist() == [1, 1, 1, 0, 1, 1, 1, 1]
-    np.testing.assert_allclose(data.keypoints[0, 0], landmarks()[:, :2], atol=1e-3)
+    np.testing.assert_allclose(data.keypoints[0, 0], result.detections[0, 0, :, :2], atol=1e-3)
+    np.testing.assert_allclose(data.keypoints[0, 0], landmarks()[:, :2], atol=1.0)  # smoothed offline: within a pixel
 
     names, fk, frame_time = read_bvh(out / "motion.bvh")
     assert fk.shape[0] == 8 and frame_time == pytest.approx(1 / 25.0)

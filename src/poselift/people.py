@@ -389,7 +389,9 @@ def find_people(
     (:func:`poselift.tracking.repair_excursions`, a jump of more than 0.6 torso lengths out
     and back; ``None``: never), and ``smooth`` gives the One-Euro parameters with which the
     landmarks are smoothed offline, without lag (:func:`poselift.smooth.smooth_sequence`, in
-    units of the person's median torso length; ``None``: not smoothed). A frame-to-frame
+    units of the person's median torso length; frames whose torso is more than twice as long
+    or short, a collapsed or partial detection, are left as they are; ``None``: not
+    smoothed). A frame-to-frame
     move of more than half a torso length at 50 frames/s would be a wrist at well over 10 m/s:
     what is left of such jumps after the two repairs is the landmark model's noise.
 
@@ -475,7 +477,10 @@ def find_people(
                 from .smooth import smooth_sequence
 
                 unit = float(np.nanmedian(torso))
-                kp[..., :2] = smooth_sequence(kp[..., :2] / unit, float(getattr(frames, "fps", 30.0)), mode="offline", **smooth) * unit
+                usual = np.abs(np.log(np.maximum(torso, 1e-9) / unit)) < np.log(2.0)  # not a collapsed or partial detection
+                xy = np.where(usual[:, None, None], kp[..., :2] / unit, np.nan)
+                done = smooth_sequence(xy, float(getattr(frames, "fps", 30.0)), mode="offline", **smooth) * unit
+                kp[usual, :, :2] = done[usual]
         timings["track"] = timings.get("track", 0.0) + time.perf_counter() - t0
     timings["decode"] = timings.get("decode", 0.0) + t_decode
     timings["detect"] = timings.get("detect", 0.0) + t_detect
