@@ -172,8 +172,8 @@ class MediaPipeDetector:
         return int(round(index * 1e6 / self._fps))
 
     def find(self, frame: np.ndarray, index: int) -> Detections:
-        """People in the tile of ``frame`` whose turn it is (frame ``index``; every tile in the
-        first frame)."""
+        """People in the tile of ``frame`` whose turn it is: the ``index``-th call takes the
+        tiles' ``index``-th in turn (every tile at call 0)."""
         h, w = frame.shape[:2]
         grid = tiles(w, h)
         kps = np.concatenate([self._find_in(frame, index, tile) for tile in (grid if index == 0 else [grid[index % len(grid)]])])
@@ -377,8 +377,8 @@ class People(NamedTuple):
 
 def find_people(
     frames: Any, detector: Any, person: str | int = "main", *, tracker: Any = None, fix_sides: bool = True,
-    mend: float | None = 0.12, smooth: dict[str, float] | None = SMOOTH_2D, timings: dict[str, float] | None = None,
-    progress: Any = None,
+    mend: float | None = 0.12, smooth: dict[str, float] | None = SMOOTH_2D, detect_rate: float = 25.0,
+    timings: dict[str, float] | None = None, progress: Any = None,
 ) -> People:
     """Detect and track everyone in ``frames`` (a :class:`poselift.video.FrameSource`), choose
     whom to lift (:func:`poselift.tracking.choose_people`) and find their landmarks.
@@ -397,9 +397,11 @@ def find_people(
 
     ``detector``: a two-stage detector (:class:`MediaPipeDetector`, or anything with ``find``
     and ``landmarks``), or a one-stage one wrapped by :class:`as_two_stage`. A two-stage
-    detector sees the frames twice: first to find and track everyone, then to follow the
-    chosen people's landmarks from the frame their track starts, for as long as the landmark
-    model finds them (from a fresh detection of their track again after a loss).
+    detector sees the frames twice: first to find and track everyone (``find`` on about
+    ``detect_rate`` frames per second: every second frame of a 50 fps video), then to follow
+    the chosen people's landmarks in every frame from the frame their track starts, for as
+    long as the landmark model finds them (from a fresh detection of their track, or one
+    where they were last seen, after a loss).
     """
     import time
 
@@ -412,9 +414,11 @@ def find_people(
     t_decode = t_detect = 0.0
     it = iter(frames)
     t0 = time.perf_counter()
+    one_stage = isinstance(detector, as_two_stage)
+    stride = 1 if one_stage else max(1, int(round(float(getattr(frames, "fps", 30.0)) / detect_rate)))
     for index, (_, frame) in enumerate(it):
         t1 = time.perf_counter()
-        det = detector.find(frame, index)
+        det = detector.find(frame, index // stride) if index % stride == 0 else _NOBODY
         t2 = time.perf_counter()
         tracker.update(det.boxes, det.landmarks)
         found.append(det)
@@ -428,7 +432,7 @@ def find_people(
     F = len(found)
     marks = np.full((F, len(ids), 33, 3), np.nan)
     chosen = [tracks[i] for i in ids]
-    if all(d.landmarks is not None for d in found):  # one-stage: the landmarks came with the detections
+    if one_stage:  # the landmarks came with the detections
         for p, track in enumerate(chosen):
             for f, d in zip(track.frames, track.detections):
                 marks[f, p] = found[f].landmarks[d]
@@ -485,6 +489,9 @@ def find_people(
     timings["decode"] = timings.get("decode", 0.0) + t_decode
     timings["detect"] = timings.get("detect", 0.0) + t_detect
     return People(marks, ids, tracks, swapped, mended)
+
+
+_NOBODY = Detections(np.zeros((0, 4)), np.zeros((0, 4, 3)))
 
 
 def _near_last(found: Detections, index: int, marks: np.ndarray, reach: float = 0.5) -> np.ndarray | None:
