@@ -66,7 +66,7 @@ class TwoStage:
             boxes.append([*kp[:, :2].min(axis=0), *kp[:, :2].max(axis=0)])
         return Detections(np.array(boxes), np.array(kps))
 
-    def landmarks(self, frame, index, person, detection, fallback=None):
+    def landmarks(self, frame, index, person, detection, fallback=None, others=None):
         self.landmark_calls.append((index, person, detection is not None, fallback is not None))
         if index == 12:
             return None

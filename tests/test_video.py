@@ -438,7 +438,7 @@ def test_an_unliftable_frame_is_marked_not_dropped(lifter):
             points = np.stack([kp[[23, 24]].mean(axis=0), kp[0], kp[[11, 12]].mean(axis=0), kp[0]])
             return Detections(np.array([[*kp[:, :2].min(axis=0), *kp[:, :2].max(axis=0)]]), points[None])
 
-        def landmarks(self, frame, index, person, detection, fallback=None):
+        def landmarks(self, frame, index, person, detection, fallback=None, others=None):
             kp = landmarks((6.0 * index, 0.0))
             if index == 2:  # every landmark at one point (the hips' centre)
                 kp[:, :2] = kp[[23, 24], :2].mean(axis=0)

@@ -153,11 +153,12 @@ class MediaPipeDetector:
 
     layout = DETECTOR_LAYOUT
 
-    def __init__(self, *, fps: float = 30.0, max_drift: float = 0.5):
+    def __init__(self, *, fps: float = 30.0, max_drift: float = 0.5, hide: float = 1.2):
         self._mp = _mediapipe()
         self._cv2 = require("cv2", "video")
         self._fps = float(fps)
         self._max_drift = max_drift
+        self._hide = hide
         self._detect = _Graph(self._mp, _DETECT_GRAPH)
         self._graphs: dict[int, _Graph] = {}
         self._last_aux: dict[int, tuple[int, np.ndarray]] = {}  # person -> (frame, aux landmarks)
@@ -205,7 +206,8 @@ class MediaPipeDetector:
         return kps
 
     def landmarks(
-        self, frame: np.ndarray, index: int, person: int, detection: np.ndarray | None, fallback: np.ndarray | None = None
+        self, frame: np.ndarray, index: int, person: int, detection: np.ndarray | None, fallback: np.ndarray | None = None,
+        others: np.ndarray | None = None,
     ) -> np.ndarray | None:
         """The ``(33, 3)`` landmarks of ``person`` in frame ``index`` (pixels, visibility), or
         None. ``detection``: the person's own detector points in this frame (``(4, 3)``), if
@@ -219,14 +221,16 @@ class MediaPipeDetector:
             if detection is None or np.linalg.norm(centre - detection[0, :2]) <= self._max_drift * np.linalg.norm(
                 detection[1, :2] - detection[0, :2]
             ):
-                kp = self._run(frame, index, person, _roi(centre, scale_point, w, h))
+                kp = self._run(frame, index, person, _roi(centre, scale_point, w, h), others, centre)
                 if kp is not None or start is None:
                     return kp
         if start is None:
             return None
-        return self._run(frame, index, person, _roi(start[0, :2], start[1, :2], w, h))
+        return self._run(frame, index, person, _roi(start[0, :2], start[1, :2], w, h), others, start[0, :2])
 
-    def _run(self, frame: np.ndarray, index: int, person: int, region: Any) -> np.ndarray | None:
+    def _run(
+        self, frame: np.ndarray, index: int, person: int, region: Any, others: np.ndarray | None = None, centre: np.ndarray | None = None
+    ) -> np.ndarray | None:
         from mediapipe.python import packet_creator, packet_getter
 
         h, w = frame.shape[:2]
@@ -235,7 +239,10 @@ class MediaPipeDetector:
             graph = self._graphs[person] = _Graph(
                 self._mp, _LANDMARK_GRAPH, {"smooth": packet_creator.create_bool(True), "complexity": packet_creator.create_int(1)}
             )
-        image = packet_creator.create_image_frame(image_format=self._mp.ImageFormat.SRGB, data=self._image(frame, index))
+        rgb = self._image(frame, index)
+        if self._hide and others is not None and centre is not None and len(others):
+            rgb = self._hide_others(rgb, centre, others, region.width * w / 2.5)
+        image = packet_creator.create_image_frame(image_format=self._mp.ImageFormat.SRGB, data=rgb)
         out = graph.run(self._time(index), image=image, roi=packet_creator.create_proto(region))
         if "landmarks" not in out:
             self._last_aux.pop(person, None)
@@ -244,6 +251,27 @@ class MediaPipeDetector:
         aux = packet_getter.get_proto(out["aux"]).landmark
         self._last_aux[person] = (index, np.array([[p.x * w, p.y * h] for p in aux[:2]]))
         return np.array([[p.x * w, p.y * h, p.visibility] for p in marks], dtype=np.float64)
+
+    def _hide_others(self, rgb: np.ndarray, centre: np.ndarray, others: np.ndarray, radius: float) -> np.ndarray:
+        """``rgb`` with grey beyond the line halfway between ``centre`` (the person's hips) and
+        each other person's hips closer than ``self._hide`` body radii (a neighbour whose limbs
+        the landmark model would take)."""
+        out = None
+        h, w = rgb.shape[:2]
+        for other in others:
+            d = other[0, :2] - centre
+            dist = float(np.hypot(*d))
+            if dist < 0.2 * radius or dist > self._hide * radius:
+                continue  # the person themself, or far enough
+            n = d / dist
+            mid = centre + 0.6 * d  # a little nearer the other: the person's own limbs stay visible
+            t = np.array([-n[1], n[0]])
+            far = 4.0 * (w + h)
+            poly = np.array([mid + far * t, mid + far * t + far * n, mid - far * t + far * n, mid - far * t]).round().astype(np.int32)
+            if out is None:
+                out = rgb.copy()
+            self._cv2.fillConvexPoly(out, poly, (128, 128, 128))
+        return rgb if out is None else out
 
     def close(self) -> None:
         for graph in (self._detect, *self._graphs.values()):
@@ -445,7 +473,10 @@ def find_people(
                     continue
                 d = track.detection_at(index)
                 own = None if d is None else found[index].keypoints[d]
-                kp = detector.landmarks(frame, index, track.id, own, _near_last(found[index], index, marks[:, p]))
+                last = index - index % stride  # the latest frame with detections
+                mine = track.detection_at(last)
+                others = np.delete(found[last].keypoints, [mine] if mine is not None else [], axis=0)
+                kp = detector.landmarks(frame, index, track.id, own, _near_last(found[index], index, marks[:, p]), others)
                 if kp is not None:
                     marks[index, p] = kp
             t2 = time.perf_counter()
