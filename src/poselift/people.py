@@ -12,7 +12,7 @@ Two detectors, both giving the 33 landmarks of the ``mediapipe33`` layout in pix
   ``pose_landmark_full.tflite`` (``PoseLandmarkByRoiCpu`` and MediaPipe's landmark filter,
   one graph per person) on a region around one person: from that person's landmarks in
   the frame before, as MediaPipe tracks, or from the person's detection when there are none
-  or they drifted away from it.
+  or they drifted away from it; a neighbour close by is hidden from it.
 * :class:`MediaPipePhotoDetector` for photos: MediaPipe's single-person solution on the
   whole image and, when it finds nobody, on five overlapping crops.
 
@@ -149,6 +149,10 @@ class MediaPipeDetector:
         min_score: least detection score of the person detector.
         max_drift: the landmarks are found again from the person's detection when their hip
             centre lies further than this fraction of the detection's body radius from it.
+        hide: another person detected in the frame whose hips lie within this many body
+            radii of the person's is hidden from the person's landmark model (the image
+            beyond a line between their hips, 60 % of the way to the neighbour, is painted
+            grey), so that it does not take the neighbour's arm or leg; 0: never.
     """
 
     layout = DETECTOR_LAYOUT
@@ -212,7 +216,8 @@ class MediaPipeDetector:
         """The ``(33, 3)`` landmarks of ``person`` in frame ``index`` (pixels, visibility), or
         None. ``detection``: the person's own detector points in this frame (``(4, 3)``), if
         any; ``fallback``: other detector points to start from when the landmarks of the frame
-        before are missing or find nobody now (a detection near where the person was)."""
+        before are missing or find nobody now (a detection near where the person was);
+        ``others``: ``(n, 4, 3)`` the other people's detector points (see ``hide``)."""
         h, w = frame.shape[:2]
         start = detection if detection is not None else fallback
         last = self._last_aux.get(person)
