@@ -101,3 +101,25 @@ def test_find_people_detects_on_every_second_frame_at_50_fps_and_follows_the_lan
     find_people(numbered_frames(10, fps=25.0), every, "all", fix_sides=False, mend=None, smooth=None)
     assert every.find_calls == list(range(10))  # 25 fps: every frame
     assert sorted({c[1] for c in every.landmark_calls}) == [0, 1]
+
+
+def test_a_follower_that_drifts_onto_someone_else_yields():
+    """B's landmarks slide onto A after B's last detection: B stops there (until B is detected
+    again), A keeps them."""
+
+    class Drifting(TwoStage):
+        def find(self, frame, index):
+            found = super().find(frame, index)
+            if int(frame[0, 0, 0]) >= 14:  # B is not detected any more
+                keep = [i for i, k in enumerate(found.keypoints) if k[0, 0] < 400]
+                return Detections(found.boxes[keep], found.keypoints[keep])
+            return found
+
+        def landmarks(self, frame, index, person, detection, fallback=None, others=None):
+            kp = super().landmarks(frame, index, person, detection, fallback, others)
+            return self.person("A", index) if person == 1 and index >= 16 and kp is not None else kp
+
+    found = find_people(numbered_frames(20, fps=25.0), Drifting(), "all", fix_sides=False, mend=None, smooth=None)
+    assert found.ids == [0, 1]
+    assert np.isfinite(found.landmarks[:, 0, 0, 0]).tolist() == [i != 12 for i in range(20)]  # A as before
+    assert np.isfinite(found.landmarks[:, 1, 0, 0]).tolist() == [6 <= i < 16 and i != 12 for i in range(20)]

@@ -233,6 +233,10 @@ class MediaPipeDetector:
             return None
         return self._run(frame, index, person, _roi(start[0, :2], start[1, :2], w, h), others, start[0, :2])
 
+    def forget(self, person: int) -> None:
+        """Stop following ``person`` from frame to frame (their landmarks were someone else's)."""
+        self._last_aux.pop(person, None)
+
     def _run(
         self, frame: np.ndarray, index: int, person: int, region: Any, others: np.ndarray | None = None, centre: np.ndarray | None = None
     ) -> np.ndarray | None:
@@ -470,6 +474,7 @@ def find_people(
             for f, d in zip(track.frames, track.detections):
                 marks[f, p] = found[f].landmarks[d]
     elif chosen:
+        yielded: set[int] = set()  # people whose landmarks went onto someone else followed: until their own detection
         t0 = time.perf_counter()
         for index, (_, frame) in enumerate(frames):
             t1 = time.perf_counter()
@@ -481,9 +486,17 @@ def find_people(
                 last = index - index % stride  # the latest frame with detections
                 mine = track.detection_at(last)
                 others = np.delete(found[last].keypoints, [mine] if mine is not None else [], axis=0)
-                kp = detector.landmarks(frame, index, track.id, own, _near_last(found[index], index, marks[:, p]), others)
+                near = None if p in yielded else _near_last(found[index], index, marks[:, p])
+                kp = detector.landmarks(frame, index, track.id, own, near, others)
                 if kp is not None:
                     marks[index, p] = kp
+                    if own is not None:
+                        yielded.discard(p)
+            yielded |= _duplicates(marks[index], chosen, index)
+            for p in yielded:
+                if np.isfinite(marks[index, p, 0, 0]):
+                    marks[index, p] = np.nan
+                    getattr(detector, "forget", lambda person: None)(chosen[p].id)
             t2 = time.perf_counter()
             t_decode += t1 - t0
             t_detect += t2 - t1
@@ -528,6 +541,21 @@ def find_people(
 
 
 _NOBODY = Detections(np.zeros((0, 4)), np.zeros((0, 4, 3)))
+
+
+def _duplicates(marks: np.ndarray, chosen: list[Any], index: int, near: float = 0.3) -> set[int]:
+    """People (slots of ``marks`` ``(P, 33, 3)``) whose landmarks in frame ``index`` lie on
+    someone else's (hip centres within ``near`` torso lengths): of each such pair, the one
+    whose own track was detected longer ago (a follower that drifted onto someone else)."""
+    hips = marks[:, [23, 24], :2].mean(axis=1)
+    torso = np.linalg.norm(marks[:, [11, 12], :2].mean(axis=1) - hips, axis=-1)
+    since = [min(abs(f - index) for f in t.frames) for t in chosen]
+    out: set[int] = set()
+    for a in range(len(chosen)):
+        for b in range(a + 1, len(chosen)):
+            if np.linalg.norm(hips[a] - hips[b]) < near * min(torso[a], torso[b]):  # NaN: False
+                out.add(b if since[b] >= since[a] else a)
+    return out
 
 
 def _near_last(found: Detections, index: int, marks: np.ndarray, reach: float = 0.5) -> np.ndarray | None:
