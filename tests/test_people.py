@@ -1,5 +1,6 @@
-"""poselift.people without MediaPipe: tiles, detector wrappers and the two passes of find_people
-with a two-stage stand-in detector (boxes first, then landmarks per chosen person)."""
+"""poselift.people (and poselift.detectors' tiles) without MediaPipe: detector wrappers and the
+two passes of find_people with a two-stage stand-in detector (boxes first, then landmarks per
+chosen person)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import numpy as np
 import pytest
 
 from poselift.errors import InvalidArgumentError
-from poselift.people import Detections, as_two_stage, checked, find_people, tiles
+from poselift.detectors import tiles
+from poselift.people import Detections, as_two_stage, checked, find_people
 
 cv2 = pytest.importorskip("cv2")
 

@@ -16,6 +16,7 @@ keypoint sequence (a detector that mistakes the person's front for the back).
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -141,7 +142,7 @@ class Track:
 
     def detection_at(self, frame: int) -> int | None:
         """Index of the person's detection in ``frame``, or None."""
-        k = np.searchsorted(self.frames, frame)
+        k = bisect.bisect_left(self.frames, frame)
         return self.detections[k] if k < len(self.frames) and self.frames[k] == frame else None
 
 

@@ -6,7 +6,8 @@ video. :func:`lift_video` runs the whole chain:
 
 1. decode the frames (a video file, one image, or a folder of images in natural name order);
 2. find everyone in each frame of a sequence and give each person an id that stays theirs
-   from frame to frame (:mod:`poselift.people`, :mod:`poselift.tracking`), choose whom to
+   from frame to frame (:mod:`poselift.detectors`, :mod:`poselift.people`,
+   :mod:`poselift.tracking`), choose whom to
    lift (``person``: the main person by default, everyone, or an id) and find their 33
    MediaPipe landmarks (layout ``mediapipe33``); a photo's largest person;
 3. adapt the landmarks to the lifter's layout and lift them, each person as one clip;
@@ -48,7 +49,8 @@ from ._files import FolderBusyError, atomic_dir, atomic_path, folder_lock, forei
 from .camera import Camera, align_to_world, as_camera, to_camera_space
 from ._args import check_count, check_fps
 from .errors import InvalidArgumentError, OutputConflictError, OutputExistsError, PoseliftError, VideoInputError, require
-from .people import DETECTOR_LAYOUT, MediaPipeDetector, MediaPipePhotoDetector, as_two_stage, checked, find_people
+from .detectors import MediaPipeDetector, MediaPipePhotoDetector
+from .people import DETECTOR_LAYOUT, as_two_stage, checked, find_people
 from .skeleton import Skeleton
 from .tracking import Track, choose_people
 from .viz import CENTER_COLOR, LEFT_COLOR, RIGHT_COLOR, _segments
@@ -269,8 +271,8 @@ def open_frames(
 
 # --------------------------------------------------------------------------- detection
 def default_detector(sequence: bool, fps: float) -> Any:
-    """MediaPipe: several people per frame of a sequence (:class:`~poselift.people.MediaPipeDetector`),
-    one person per photo (:class:`~poselift.people.MediaPipePhotoDetector`)."""
+    """MediaPipe: several people per frame of a sequence (:class:`~poselift.detectors.MediaPipeDetector`),
+    one person per photo (:class:`~poselift.detectors.MediaPipePhotoDetector`)."""
     return MediaPipeDetector(fps=fps) if sequence else MediaPipePhotoDetector()
 
 
@@ -482,7 +484,7 @@ def lift_video(
         progress: show a progress bar (tqdm) on stderr.
         detector: replaces MediaPipe: a callable ``frame_bgr -> None | (33, 3) | (people, 33, 3)``
             (landmarks of everyone in the frame), or a two-stage detector like
-            :class:`poselift.people.MediaPipeDetector` (``find`` and ``landmarks``).
+            :class:`poselift.detectors.MediaPipeDetector` (``find`` and ``landmarks``).
 
     When nobody is lifted in any frame, nothing is written (``outputs`` stays empty and a
     warning is logged); :meth:`VideoResult.outcome` says why for each frame.
