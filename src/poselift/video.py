@@ -534,7 +534,7 @@ def lift_video(
             swapped = mended = np.zeros(detections.shape[:2], dtype=bool)
     finally:
         bar.close()
-        if own_detector or not two_stage:
+        if own_detector:
             getattr(detector, "close", lambda: None)()
     F, P = detections.shape[:2]
     if frames_in.sequence:
