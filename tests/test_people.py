@@ -125,3 +125,17 @@ def test_a_follower_that_drifts_onto_someone_else_yields():
     assert found.ids == [0, 1]
     assert np.isfinite(found.landmarks[:, 0, 0, 0]).tolist() == [i != 12 for i in range(20)]  # A as before
     assert np.isfinite(found.landmarks[:, 1, 0, 0]).tolist() == [6 <= i < 16 and i != 12 for i in range(20)]
+
+
+def test_a_close_neighbour_is_hidden_from_the_landmark_model():
+    from poselift.detectors import hide_others
+
+    rgb = np.full((200, 400, 3), 50, dtype=np.uint8)
+    me = np.array([100.0, 100.0])
+    points = lambda x: np.array([[[x, 100.0, 1.0], [x, 20.0, 1.0], [x, 60.0, 1.0], [x, 20.0, 1.0]]])  # noqa: E731
+    near = hide_others(rgb, me, points(200.0), radius=80.0, reach=1.6)  # 100 px away: 1.25 radii
+    assert (rgb == 50).all()  # the input is not changed
+    assert (near[:, 165:] == 128).all() and (near[:, :155] == 50).all()  # grey from 60 % of the way on
+    assert hide_others(rgb, me, points(250.0), radius=80.0, reach=1.6) is rgb  # 1.9 radii: far enough
+    assert hide_others(rgb, me, points(110.0), radius=80.0, reach=1.6) is rgb  # the person themself
+    assert hide_others(rgb, me, np.zeros((0, 4, 3)), radius=80.0, reach=1.6) is rgb

@@ -28,7 +28,7 @@ import numpy as np
 from .errors import MissingDependencyError, install_hint, require
 from .people import DETECTOR_LAYOUT, Detections
 
-__all__ = ["MediaPipeDetector", "MediaPipePhotoDetector", "tiles"]
+__all__ = ["MediaPipeDetector", "MediaPipePhotoDetector", "hide_others", "tiles"]
 
 
 def _mediapipe() -> Any:
@@ -105,6 +105,32 @@ def _roi(centre: np.ndarray, scale_point: np.ndarray, width: int, height: int) -
     return rect_pb2.NormalizedRect(
         x_center=float(centre[0]) / width, y_center=float(centre[1]) / height, width=side / width, height=side / height, rotation=angle
     )
+
+
+def hide_others(rgb: np.ndarray, centre: np.ndarray, others: np.ndarray, radius: float, reach: float) -> np.ndarray:
+    """``rgb`` (not changed) or a copy painted grey beyond a line between ``centre`` (the
+    person's hips, pixels) and each other person's hips (``others[:, 0, :2]``) that lies
+    within ``reach`` times the person's body ``radius``: the line is square to the way from
+    one to the other, 60 % of the way to the other (the person's own limbs stay visible).
+    Hips within a fifth of the radius are the person themself and are left alone."""
+    import cv2
+
+    out = None
+    h, w = rgb.shape[:2]
+    for other in others:
+        d = other[0, :2] - centre
+        dist = float(np.hypot(*d))
+        if dist < 0.2 * radius or dist > reach * radius:
+            continue
+        n = d / dist
+        mid = centre + 0.6 * d
+        t = np.array([-n[1], n[0]])
+        far = 4.0 * (w + h)
+        poly = np.array([mid + far * t, mid + far * t + far * n, mid - far * t + far * n, mid - far * t]).round().astype(np.int32)
+        if out is None:
+            out = rgb.copy()
+        cv2.fillConvexPoly(out, poly, (128, 128, 128))
+    return rgb if out is None else out
 
 
 def tiles(width: int, height: int) -> list[tuple[int, int, int, int]]:
@@ -227,7 +253,7 @@ class MediaPipeDetector:
             )
         rgb = self._image(frame, index)
         if self._hide and others is not None and centre is not None and len(others):
-            rgb = self._hide_others(rgb, centre, others, region.width * w / 2.5)
+            rgb = hide_others(rgb, centre, others, region.width * w / 2.5, self._hide)
         image = packet_creator.create_image_frame(image_format=self._mp.ImageFormat.SRGB, data=rgb)
         out = graph.run(self._time(index), image=image, roi=packet_creator.create_proto(region))
         if "landmarks" not in out:
@@ -237,27 +263,6 @@ class MediaPipeDetector:
         aux = packet_getter.get_proto(out["aux"]).landmark
         self._last_aux[person] = (index, np.array([[p.x * w, p.y * h] for p in aux[:2]]))
         return np.array([[p.x * w, p.y * h, p.visibility] for p in marks], dtype=np.float64)
-
-    def _hide_others(self, rgb: np.ndarray, centre: np.ndarray, others: np.ndarray, radius: float) -> np.ndarray:
-        """``rgb`` with grey beyond the line halfway between ``centre`` (the person's hips) and
-        each other person's hips closer than ``self._hide`` body radii (a neighbour whose limbs
-        the landmark model would take)."""
-        out = None
-        h, w = rgb.shape[:2]
-        for other in others:
-            d = other[0, :2] - centre
-            dist = float(np.hypot(*d))
-            if dist < 0.2 * radius or dist > self._hide * radius:
-                continue  # the person themself, or far enough
-            n = d / dist
-            mid = centre + 0.6 * d  # a little nearer the other: the person's own limbs stay visible
-            t = np.array([-n[1], n[0]])
-            far = 4.0 * (w + h)
-            poly = np.array([mid + far * t, mid + far * t + far * n, mid - far * t + far * n, mid - far * t]).round().astype(np.int32)
-            if out is None:
-                out = rgb.copy()
-            self._cv2.fillConvexPoly(out, poly, (128, 128, 128))
-        return rgb if out is None else out
 
     def close(self) -> None:
         for graph in (self._detect, *self._graphs.values()):
