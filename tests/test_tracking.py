@@ -236,10 +236,10 @@ def test_lift_video_follows_and_chooses_people(tmp_path, lifter):
         lift_video_(lifter, person="both")
 
 
-def lift_video_(lifter, person, output_dir=None):
+def lift_video_(lifter, person, output_dir=None, **kwargs):
     from poselift.video import lift_video
 
-    return lift_video(blank_frames(16), output_dir, lifter=lifter, detector=Crowd(), fps=25.0, person=person, animation="gif")
+    return lift_video(blank_frames(16), output_dir, lifter=lifter, detector=Crowd(), fps=25.0, person=person, animation="gif", **kwargs)
 
 
 def test_cli_video_person_option(tmp_path, capsys, monkeypatch, model_dir):
@@ -265,3 +265,17 @@ def test_cli_video_person_option(tmp_path, capsys, monkeypatch, model_dir):
     assert "person 3 was not found; the people found are 0, 1" in capsys.readouterr().err
     assert main(base + ["-o", str(tmp_path / "d"), "--person", "everyone"]) != 0
     assert "expected main, all or a person id" in capsys.readouterr().err
+
+
+def test_the_other_peoples_bvh_count_as_outputs(tmp_path, lifter):
+    """A run with person="all" writes motion_1.bvh; a later run into the same folder refuses it
+    without overwrite and, with overwrite, does not leave it beside its own outputs."""
+    from poselift.errors import OutputExistsError
+
+    out = tmp_path / "out"
+    lift_video_(lifter, person="all", output_dir=out)
+    assert (out / "motion_1.bvh").is_file()
+    with pytest.raises(OutputExistsError, match="already holds .*motion_1.bvh"):
+        lift_video_(lifter, person=0, output_dir=out)
+    lift_video_(lifter, person=0, output_dir=out, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == ["animation.gif", "keypoints", "motion.bvh", "poses3d.json", "poses3d.npz"]

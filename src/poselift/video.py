@@ -644,6 +644,13 @@ def _output_names(animation: str | None, sequence: bool = True) -> list[str]:
     return names
 
 
+def _other_people_bvh(out: Path) -> list[str]:
+    """The ``motion_<id>.bvh`` files in ``out`` (the BVH of people other than the main one)."""
+    if not out.is_dir():
+        return []
+    return sorted(p.name for p in out.iterdir() if re.fullmatch(r"motion_\d+\.bvh", p.name) and p.is_file() and not p.is_symlink())
+
+
 def _check_output_dir(source: Any, out: Path, animation: str | None, overwrite: bool, sequence: bool = True) -> None:
     """Refuse, before any work, an input inside an output path, existing outputs without
     ``overwrite``, and a ``keypoints`` or ``pictures`` folder holding files poselift did not write."""
@@ -659,6 +666,7 @@ def _check_output_dir(source: Any, out: Path, animation: str | None, overwrite: 
                     "choose another output folder."
                 )
     taken = [n for n in names if (out / n).exists() or (out / n).is_symlink()]
+    taken += _other_people_bvh(out)
     if taken and not overwrite:
         raise OutputExistsError(f"{out.resolve()} already holds {', '.join(taken)}", option="overwrite=True")
     wrong = [n for n in taken if (out / n).is_dir() != (n in _OUTPUT_FOLDERS) or (out / n).is_symlink()]
@@ -745,6 +753,10 @@ def _write_outputs(
             try:
                 _write_files(result, source, stage, animation=animation, bvh=bvh, height=height, lifter=lifter)
                 _install_outputs(result.outputs, out, overwrite)
+                mine = {Path(path).name for path in result.outputs.values()}
+                for name in _other_people_bvh(out):  # an earlier run's other people (overwrite): not this run's
+                    if name not in mine:
+                        (out / name).unlink()
             finally:
                 shutil.rmtree(stage, ignore_errors=True)
     except (OutputExistsError, OutputConflictError):
