@@ -20,7 +20,7 @@ from poselift.cli import main  # noqa: E402
 from poselift.errors import OutputConflictError, OutputExistsError, PoseliftError  # noqa: E402
 from poselift.io import read_keypoints  # noqa: E402
 from poselift.skeleton import get_skeleton  # noqa: E402
-from poselift.video import PersonTracker, VideoInputError, lift_video, open_frames  # noqa: E402
+from poselift.video import VideoInputError, lift_video, open_frames  # noqa: E402
 
 from bvh_reader import read_bvh  # noqa: E402
 from conftest import POSE_H36M17_PX  # noqa: E402
@@ -76,7 +76,8 @@ def test_lift_video_writes_every_output(tmp_path, lifter):
     out = tmp_path / "out"
     result = lift_video(blank_frames(8), out, lifter=lifter, detector=StandIn(missing={3}), fps=25.0, smooth="offline")
     assert result.sequence and result.fps == 25.0
-    assert result.found.tolist() == [True, True, True, False, True, True, True, True]
+    assert result.people == [0] and result.main == 0 and result.poses.shape == (8, 1, 17, 3)  # the person axis
+    assert result.found[:, 0].tolist() == [True, True, True, False, True, True, True, True]
     assert result.lifted.tolist() == result.found.tolist()
     assert np.isnan(result.poses[3]).all() and np.isfinite(result.poses[result.lifted]).all()
     assert set(result.outputs) == {"keypoints", "json", "npz", "bvh", "animation"}
@@ -88,17 +89,18 @@ def test_lift_video_writes_every_output(tmp_path, lifter):
     poses = json.loads((out / "poses3d.json").read_text())
     assert len(poses["frames"]) == 8 and poses["frames"][3]["people"] == []
     assert poses["metadata"]["frames_without_person"] == ["000003"]
-    np.testing.assert_allclose(poses["frames"][0]["people"][0]["translation"], result.poses[0, 0], atol=1e-4)
+    np.testing.assert_allclose(poses["frames"][0]["people"][0]["translation"], result.poses[0, 0, 0], atol=1e-4)
     npz = np.load(out / "poses3d.npz", allow_pickle=False)
-    assert npz["poses3d"].shape == (8, 1, 17, 3) and npz["lifted"][:, 0].tolist() == result.lifted.tolist()
-    camera_frame = npz["poses3d"][:, 0] + npz["translation"][:, 0, None, :]  # back in the camera frame
+    assert npz["poses3d"].shape == (8, 1, 17, 3) and npz["lifted"].tolist() == result.lifted.tolist()
+    camera_frame = npz["poses3d"] + npz["translation"][:, :, None, :]  # back in the camera frame
     np.testing.assert_allclose(camera_frame[result.lifted], result.poses[result.lifted], atol=1e-4)
     assert np.isnan(npz["translation"][3]).all()
 
     # the OpenPose JSON is read back as MediaPipe landmarks and can be lifted again
     data = read_keypoints(out / "keypoints")
     assert data.layout == "mediapipe33" and data.num_people.tolist() == [1, 1, 1, 0, 1, 1, 1, 1]
-    np.testing.assert_allclose(data.keypoints[0, 0], landmarks()[:, :2], atol=1e-3)
+    np.testing.assert_allclose(data.keypoints[0, 0], result.detections[0, 0, :, :2], atol=1e-3)
+    np.testing.assert_allclose(data.keypoints[0, 0], landmarks()[:, :2], atol=1.0)  # smoothed offline: within a pixel
 
     names, fk, frame_time = read_bvh(out / "motion.bvh")
     assert fk.shape[0] == 8 and frame_time == pytest.approx(1 / 25.0)
@@ -112,10 +114,10 @@ def test_lift_video_writes_every_output(tmp_path, lifter):
 
 def test_the_person_moves_through_camera_space(lifter):
     result = lift_video(blank_frames(6), None, lifter=lifter, detector=StandIn(), fps=25.0)
-    root = result.poses[:, 0]
+    root = result.poses[:, 0, 0]
     assert (np.diff(root[:, 0]) > 0).all()  # moving right in the image: moving right in space
     assert (root[:, 2] > 0.5).all()  # in front of the camera
-    np.testing.assert_allclose(result.poses - root[:, None], result.poses_raw - root[:, None], atol=1e-9)
+    np.testing.assert_allclose(result.poses, result.poses_raw, atol=1e-9)
     assert result.outputs == {}
 
 
@@ -127,7 +129,7 @@ def test_photos_of_different_sizes_are_unrelated(tmp_path, lifter):
     source = open_frames(folder)
     assert not source.sequence and source.names == ["img1", "img2", "img3"]
     result = lift_video(folder, tmp_path / "out", lifter=lifter, detector=StandIn(missing={1}), animation="gif", smooth="offline")
-    assert result.found.tolist() == [True, False, True] and result.world is None
+    assert result.found[:, 0].tolist() == [True, False, True] and result.world is None
     assert [result.outcome(i) for i in range(3)] == ["lifted", "no person found", "lifted"]
     assert "bvh" not in result.outputs and "animation" not in result.outputs
     # a PNG picture per photo (the 2D overlay beside the 3D view), not a one-frame video
@@ -164,72 +166,19 @@ def test_cli_photos_name_every_outcome_and_fail_when_nobody_is_lifted(tmp_path, 
     folder.mkdir()
     for i, (w, h) in enumerate([(640, 480), (500, 600)]):
         cv2.imwrite(str(folder / f"img{i + 1}.jpg"), np.full((h, w, 3), 120, dtype=np.uint8))
-    monkeypatch.setattr(poselift.video, "MediaPipeDetector", lambda static=False: StandIn(missing={1}))
+    monkeypatch.setattr(poselift.video, "default_detector", lambda sequence, fps: StandIn(missing={1}))
     rc = main(["video", str(folder), "-o", str(tmp_path / "out"), "--model", str(model_dir), "--no-progress"])
     printed = capsys.readouterr().out
     assert rc == 0, printed
     assert "photo:   img1: lifted" in printed and "photo:   img2: no person found" in printed
     assert (tmp_path / "out" / "pictures" / "img1.png").is_file()
 
-    monkeypatch.setattr(poselift.video, "MediaPipeDetector", lambda static=False: StandIn(missing={0, 1}))
+    monkeypatch.setattr(poselift.video, "default_detector", lambda sequence, fps: StandIn(missing={0, 1}))
     rc = main(["video", str(folder / "img2.jpg"), "-o", str(tmp_path / "none"), "--model", str(model_dir), "--no-progress"])
     captured = capsys.readouterr()
     assert rc == 1 and "photo:   img2: no person found" in captured.out
     assert "nobody was lifted" in captured.err and "nothing was written" in captured.err
     assert not (tmp_path / "none").exists()
-
-
-def test_tracker_refuses_a_jump_to_someone_else():
-    """A stand-in that finds the brightest blob: the pedestrian is brighter, the dancer is tracked."""
-
-    def blob_detector(frame, fresh: bool = False):
-        gray = frame[..., 0].astype(float)
-        if gray.max() < 50:
-            return None
-        y, x = np.unravel_index(np.argmax(gray), gray.shape)
-        return landmarks((x - 320.0, y - 300.0), scale=0.5)
-
-    frames = []
-    for i in range(6):
-        f = np.zeros((480, 640, 3), dtype=np.uint8)
-        f[300 + i, 200 + 2 * i] = 200  # the dancer
-        if i >= 3:
-            f[100, 600] = 255  # a brighter pedestrian far away
-        frames.append(f)
-    tracker = PersonTracker(blob_detector)
-    hips = [tracker(f)[[23, 24], :2].mean(axis=0) for f in frames]
-    assert tracker.refused == 3
-    np.testing.assert_allclose(hips[-1], [210.0, 305.0], atol=1.0)
-
-
-def test_tracker_detects_again_when_a_limb_jumps_to_a_neighbour():
-    """A tracking detector that, in frames 3 and 4, takes the right arm of someone standing beside the
-    person; run fresh (without tracking), it finds the person's own arm."""
-
-    class Drifting:
-        def __init__(self):
-            self.frame = -1
-
-        def __call__(self, frame, fresh: bool = False):
-            if not fresh:
-                self.frame += 1
-            kp = landmarks((3.0 * self.frame, 0.0))
-            if not fresh and self.frame in (3, 4):
-                kp[[14, 16], 0] += 150.0  # right elbow and wrist on the neighbour
-            if fresh and frame.shape[:2] != (480, 640):  # a crop: back in its own coordinates
-                kp[:, :2] -= [kp[:, 0].min() - 5.0, kp[:, 1].min() - 5.0]
-            return kp
-
-    tracker = PersonTracker(Drifting())
-    out = [tracker(f) for f in blank_frames(6)]
-    assert tracker.redetected == 2 and tracker.refused == 0
-    for f in (3, 4):
-        assert abs(out[f][16, 0] - landmarks((3.0 * f, 0.0))[16, 0]) < 1.0  # the person's own wrist
-    steps = [np.abs(out[f][:, :2] - out[f - 1][:, :2]).max() for f in range(1, 6)]
-    assert max(steps) < 10.0  # no jump left in the written 2D
-
-    plain = PersonTracker(Drifting(), max_limb_jump=None)  # the check can be switched off
-    assert [plain(f)[16, 0] for f in blank_frames(6)][3] > 100.0 + landmarks()[16, 0]
 
 
 def test_causal_smoothing_and_no_smoothing_differ(lifter):
@@ -475,22 +424,29 @@ def test_real_photos(shared_data, tmp_path):
     result = lift_video(folder, None, animation=None)
     assert not result.sequence
     # 192: people MediaPipe misses in the whole photo; a crop finds one. 241: a person
-    assert result.lifted.tolist() == [True, True]
+    assert result.lifted[:, 0].tolist() == [True, True]
 
 
 def test_an_unliftable_frame_is_marked_not_dropped(lifter):
-    class Degenerate(StandIn):
-        def __call__(self, frame, fresh: bool = False):
-            kp = super().__call__(frame)
-            if frame[0, 0, 0] == 91:  # the third frame: every landmark at one point (the hips' centre)
+    """A two-stage detector (boxes first, landmarks per person) whose landmarks collapse to one
+    point in the third frame: found there, refused by the lifter, marked."""
+    from poselift.people import Detections
+
+    class Degenerate:
+        def find(self, frame, index):
+            kp = landmarks((6.0 * index, 0.0))
+            points = np.stack([kp[[23, 24]].mean(axis=0), kp[0], kp[[11, 12]].mean(axis=0), kp[0]])
+            return Detections(np.array([[*kp[:, :2].min(axis=0), *kp[:, :2].max(axis=0)]]), points[None])
+
+        def landmarks(self, frame, index, person, detection, fallback=None, others=None):
+            kp = landmarks((6.0 * index, 0.0))
+            if index == 2:  # every landmark at one point (the hips' centre)
                 kp[:, :2] = kp[[23, 24], :2].mean(axis=0)
             return kp
 
-    frames = blank_frames(5)
-    frames[2][:] = 91  # the tracker detects again in a frame whose limbs jump: the frame, not the call, decides
-    result = lift_video(frames, None, lifter=lifter, detector=Degenerate(), fps=25.0, smooth="offline")
-    assert result.found.all() and result.lifted.tolist() == [True, True, False, True, True]
-    assert list(result.refused) == [2] and "one point" in result.refused[2]
+    result = lift_video(blank_frames(5), None, lifter=lifter, detector=Degenerate(), fps=25.0, smooth="offline")
+    assert result.found.all() and result.lifted[:, 0].tolist() == [True, True, False, True, True]
+    assert list(result.refused) == [(2, 0)] and "one point" in result.refused[2, 0]
     assert np.isnan(result.poses[2]).all() and np.isfinite(result.poses[[0, 1, 3, 4]]).all()
 
 
@@ -534,7 +490,7 @@ def test_cli_video_on_a_small_video(tmp_path, capsys, monkeypatch, model_dir):
     for frame in blank_frames(6, 320, 240):
         writer.write(frame)
     writer.release()
-    monkeypatch.setattr(poselift.video, "MediaPipeDetector", lambda static=False: StandIn(missing={2}))
+    monkeypatch.setattr(poselift.video, "default_detector", lambda sequence, fps: StandIn(missing={2}))
     out = tmp_path / "out"
     rc = main(["video", str(video), "-o", str(out), "--model", str(model_dir), "--smooth", "causal", "--animation", "gif", "--no-progress"])
     printed = capsys.readouterr().out
@@ -554,7 +510,7 @@ def test_cli_video_that_lifts_nobody_exits_non_zero(tmp_path, capsys, monkeypatc
     folder.mkdir()
     for i in range(3):
         cv2.imwrite(str(folder / f"{i}.png"), blank_frames(1, 320, 240)[0])
-    monkeypatch.setattr(poselift.video, "MediaPipeDetector", lambda static=False: StandIn(missing={0, 1, 2}))
+    monkeypatch.setattr(poselift.video, "default_detector", lambda sequence, fps: StandIn(missing={0, 1, 2}))
     rc = main(["video", str(folder), "-o", str(tmp_path / "out"), "--model", str(model_dir), "--no-progress", "--animation", "none"])
     captured = capsys.readouterr()
     assert rc == 1 and "nobody was lifted in" in captured.err and "a person in 0 of 3 frames" in captured.out
@@ -678,7 +634,7 @@ def test_cli_consistency(tmp_path, capsys, monkeypatch, model_dir, lifter):
     for frame in blank_frames(4, 320, 240):
         writer.write(frame)
     writer.release()
-    monkeypatch.setattr(poselift.video, "MediaPipeDetector", lambda static=False: StandIn())
+    monkeypatch.setattr(poselift.video, "default_detector", lambda sequence, fps: StandIn())
     assert main(["video", str(video), "-o", str(tmp_path / "raw"), "--model", str(model_dir), "--no-progress"]) == 0
     assert "smooth" not in capsys.readouterr().out
     assert main(["video", str(video), "-o", str(tmp_path / "sm"), "--model", str(model_dir), "--no-progress", "--smooth"]) == 0

@@ -56,6 +56,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _person(text: str) -> str | int:
+    """``poselift video --person``: main, all or a person id."""
+    if text in ("main", "all"):
+        return text
+    if text.isdigit():
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected main, all or a person id (0, 1, ...), got {text!r}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``poselift`` command."""
     fmt = argparse.RawDescriptionHelpFormatter
@@ -124,16 +133,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="detect, lift and export a person from a video, an image or a folder of images (needs the video extra: pip install '.[video]')",
         formatter_class=fmt,
         description=(
-            "Find one person in every frame of INPUT with MediaPipe Pose (bundled model, runs offline), lift\n"
-            "them to 3D, place them in the camera frame and write to OUT/:\n"
+            "Find everyone in every frame of INPUT with MediaPipe Pose (bundled models, runs offline), give\n"
+            "each person an id that stays theirs from frame to frame, lift the --person chosen (by default\n"
+            "the main person: detected in the most frames, then the largest) to 3D, place them in the\n"
+            "camera frame and write to OUT/:\n"
             "  keypoints/       the 2D landmarks as OpenPose JSON, one file per frame (33 MediaPipe\n"
-            "                   landmarks; re-lift them with 'poselift lift OUT/keypoints -o ...')\n"
-            "  poses3d.json/.npz  root-relative 3D poses in metres, camera axes, plus each frame's root\n"
-            "                   position in the camera frame (\"translation\" per person)\n"
-            "  animation.mp4    the 2D keypoints over the frames beside a 3D view (or .gif)\n"
+            "                   landmarks, person_id = the person's id; re-lift them with\n"
+            "                   'poselift lift OUT/keypoints -o ...')\n"
+            "  poses3d.json/.npz  root-relative 3D poses in metres, camera axes, a person axis after the\n"
+            "                   frame axis (\"people\" in the metadata: their ids), plus each root's position\n"
+            "                   in the camera frame (\"translation\" per person)\n"
+            "  animation.mp4    the 2D keypoints over the frames beside a 3D view of the main person (or .gif)\n"
             "  pictures/        for photos instead of the animation: NAME.png, the 2D keypoints over the\n"
             "                   photo beside the 3D view\n"
-            "  motion.bvh       a BVH animation (y up, the soles on the ground; videos and frame folders)\n\n"
+            "  motion.bvh       a BVH animation of the main person (y up, the soles on the ground; videos\n"
+            "                   and frame folders); motion_ID.bvh for each other person lifted\n\n"
             "INPUT: a video file, an image, or a folder of images (natural name order; images of one size\n"
             "are frames of a sequence, of different sizes unrelated photos). Frames without a person are\n"
             "kept and marked; the summary gives every photo's outcome. When nobody is lifted in any frame,\n"
@@ -164,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="ground of the BVH world frame, fitted to the feet's contact frames, the soles on it: tracked = "
         "follows the contacts slowly (handheld or moving camera, the default); fixed = one height for the "
         "whole video (camera on a tripod)",
+    )  # fmt: skip
+    p.add_argument(
+        "--person", default="main", type=_person, metavar="main|all|ID",
+        help="whom to lift in a video: main = the person detected in the most frames, then the largest "
+        "(default); all = everyone followed; ID = that person (the summary lists the ids). A photo's "
+        "person is its largest",
     )  # fmt: skip
     p.add_argument("--max-frames", type=_positive_int, default=None, metavar="N", help="process at most N frames")
     p.add_argument("--overwrite", action="store_true", help="replace the outputs already in OUT")
@@ -385,27 +405,24 @@ def _cmd_video(args: argparse.Namespace) -> int:
         args.input, args.output_dir, model=args.model, camera=camera, fov_deg=args.fov, height=args.height,
         smooth=args.smooth, sequence=None if args.sequence == "off" else args.sequence, fps=args.fps, max_frames=args.max_frames,
         animation=None if args.animation == "none" else args.animation, bvh=not args.no_bvh, ground=args.ground, overwrite=args.overwrite,
-        progress=not args.no_progress,
+        progress=not args.no_progress, person=args.person,
     )  # fmt: skip
     F = len(result.frames)
     unit = "frames" if result.sequence else ("photos" if F > 1 else "photo")
     rate = f", {result.fps:g} fps" if result.sequence else ""
     print(f"input:   {args.input} ({F} {unit}{rate})")
-    print(f"found:   a person in {int(result.found.sum())} of {F} {unit}")
+    if result.sequence:
+        _print_people(result, args.person)
+    print(f"found:   a person in {int(result.found.any(axis=1).sum())} of {F} {unit}")
     smoothed = f", smoothed ({args.smooth})" if args.smooth and result.sequence else ""
     as_clip = f" as one clip (lift_sequence, {args.sequence})" if result.sequence and args.sequence != "off" else ""
-    print(f"lifted:  {int(result.lifted.sum())} of {F} {unit} with {args.model}{as_clip}{smoothed}")
-    missing = [result.frames[i] for i in np.flatnonzero(~result.lifted)]
+    print(f"lifted:  {int(result.lifted.any(axis=1).sum())} of {F} {unit} with {args.model}{as_clip}{smoothed}")
+    missing = [result.frames[i] for i in np.flatnonzero(~result.lifted.any(axis=1))]
     if not result.sequence:  # every photo gets its line
         for i, name in enumerate(result.frames):
             print(f"photo:   {name}: {result.outcome(i)}")
     elif missing:
         print(f"skipped: {len(missing)} {unit} without a lifted person (e.g. {', '.join(missing[:5])}); marked in the outputs")
-    if result.tracker_refusals or result.tracker_redetections:
-        print(
-            f"tracked: {result.tracker_refusals} detections refused as another person, "
-            f"{result.tracker_redetections} limb jumps to a neighbour detected again"
-        )
     stages = "decode, detect, lift" + (", smooth" if smoothed else "")
     print(f"speed:   {result.fps_end_to_end:.1f} frames/s ({stages})")
     if not result.lifted.any():
@@ -414,6 +431,26 @@ def _cmd_video(args: argparse.Namespace) -> int:
     for key, path in result.outputs.items():
         print(f"wrote:   {path}")
     return 0
+
+
+def _print_people(result: Any, person: Any) -> None:
+    """Who was followed and who was lifted, for ``poselift video``'s summary."""
+    tracks = {t.id: t for t in result.tracks}
+    print(f"people:  {len(tracks)} followed (ids 0-{len(tracks) - 1}, by first appearance)" if tracks else "people:  nobody followed")
+    for pid in result.people:
+        t = tracks[pid]
+        why = " (main: detected in the most frames, then the largest)" if pid == result.main and person == "main" else ""
+        main = ", the main person" if pid == result.main and person != "main" else ""
+        p = result.people.index(pid)
+        print(
+            f"person:  {pid}{why}{main}: detected in {len(t.frames)} frames ({result.frames[t.first]}-{result.frames[t.last]}), "
+            f"landmarks in {int(result.found[:, p].sum())}, lifted in {int(result.lifted[:, p].sum())}"
+        )
+    fixed = [f"{int(result.swapped[:, p].sum())} with left and right swapped back, {int(result.mended[:, p].sum())} "
+             f"with a limb's excursion mended (person {pid})" for p, pid in enumerate(result.people)
+             if result.swapped[:, p].any() or result.mended[:, p].any()]  # fmt: skip
+    if fixed:
+        print(f"2D:      frames {'; '.join(fixed)}")
 
 
 # --------------------------------------------------------------------------- lift

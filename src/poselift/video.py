@@ -1,29 +1,32 @@
 """From a video, an image or a folder of images to 3D poses, an animation and a BVH file.
 
-``pip install ".[video]"`` (in the checkout) brings the 2D detector, MediaPipe Pose (its landmark
-model ships inside the ``mediapipe`` wheel, so it runs offline), and OpenCV to decode
-video. :func:`lift_video` runs the whole chain for one person:
+``pip install ".[video]"`` (in the checkout) brings the 2D detector, MediaPipe Pose (its
+models ship inside the ``mediapipe`` wheel, so it runs offline), and OpenCV to decode
+video. :func:`lift_video` runs the whole chain:
 
 1. decode the frames (a video file, one image, or a folder of images in natural name order);
-2. detect the person's 33 MediaPipe landmarks (layout ``mediapipe33``) in each frame,
-   following one person: in a video MediaPipe tracks the person it found first, and a
-   detection that jumps further than a body height from the last one is refused and
-   searched again near the last position (other people in the background);
-3. adapt the landmarks to the lifter's layout and lift them, frame by frame;
+2. find everyone in each frame of a sequence and give each person an id that stays theirs
+   from frame to frame (:mod:`poselift.detectors`, :mod:`poselift.people`,
+   :mod:`poselift.tracking`), choose whom to
+   lift (``person``: the main person by default, everyone, or an id) and find their 33
+   MediaPipe landmarks (layout ``mediapipe33``); a photo's largest person;
+3. adapt the landmarks to the lifter's layout and lift them, each person as one clip;
 4. place each pose in the camera frame (:mod:`poselift.camera`; intrinsics from the image
    size unless given);
 5. optionally smooth the sequence (:mod:`poselift.smooth`);
 6. write the 2D keypoints as OpenPose JSON (``keypoints/``, re-liftable with
-   ``poselift lift``), the 3D poses (``poses3d.json``, ``poses3d.npz``: root-relative,
-   with each frame's root ``translation`` in the camera frame), an animation
-   (``animation.mp4`` or ``.gif``: the 2D keypoints over the frame beside a 3D view) and,
-   for sequences, a BVH file (``motion.bvh``, y-up world frame with the ground estimated
-   from the feet, by default following them slowly as a handheld camera moves).
+   ``poselift lift``; ``person_id`` is the person's id), the 3D poses (``poses3d.json``,
+   ``poses3d.npz``: root-relative, a person axis after the frame axis, with each root's
+   ``translation`` in the camera frame), an animation (``animation.mp4`` or ``.gif``: the
+   2D keypoints over the frame beside a 3D view) and, for sequences, BVH files
+   (``motion.bvh`` for the main person, ``motion_<id>.bvh`` for each other person lifted;
+   y-up world frame with the ground estimated from the feet, by default following them
+   slowly as a handheld camera moves).
 
-Frames in which nobody is found, or whose person cannot be lifted, are kept in every
-output and marked (``"lifted": false``; an empty ``people`` list in the OpenPose JSON).
-A folder of images of different sizes is treated as unrelated photos: each is detected
-on its own and nothing is smoothed or written to BVH.
+Frames in which a person is not found, or cannot be lifted, are kept in every output and
+marked (``"lifted": false``; missing from the ``people`` list of the OpenPose JSON). A
+folder of images of different sizes is treated as unrelated photos: each is detected on
+its own and nothing is smoothed or written to BVH.
 """
 
 from __future__ import annotations
@@ -45,18 +48,11 @@ import numpy as np
 from ._files import FolderBusyError, atomic_dir, atomic_path, folder_lock, foreign_entries, install_dir, install_file
 from .camera import Camera, align_to_world, as_camera, to_camera_space
 from ._args import check_count, check_fps
-from ._arrays import to_numpy
-from .errors import (
-    InvalidArgumentError,
-    MissingDependencyError,
-    OutputConflictError,
-    OutputExistsError,
-    PoseliftError,
-    VideoInputError,
-    install_hint,
-    require,
-)
-from .skeleton import Skeleton, get_skeleton
+from .errors import InvalidArgumentError, OutputConflictError, OutputExistsError, PoseliftError, VideoInputError, require
+from .detectors import MediaPipeDetector, MediaPipePhotoDetector
+from .people import DETECTOR_LAYOUT, as_two_stage, checked, find_people
+from .skeleton import Skeleton
+from .tracking import Track, choose_people
 from .viz import CENTER_COLOR, LEFT_COLOR, RIGHT_COLOR, _segments
 
 __all__ = [
@@ -64,7 +60,8 @@ __all__ = [
     "FrameSource",
     "open_frames",
     "MediaPipeDetector",
-    "PersonTracker",
+    "MediaPipePhotoDetector",
+    "default_detector",
     "VideoResult",
     "lift_video",
     "IMAGE_SUFFIXES",
@@ -75,7 +72,6 @@ logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".gif")
-DETECTOR_LAYOUT = "mediapipe33"
 #: Frame rate assumed for a folder of frames when none is given.
 DEFAULT_FOLDER_FPS = 30.0
 #: The files poselift writes in ``OUT/keypoints`` (the only ones ``overwrite`` replaces there).
@@ -274,228 +270,45 @@ def open_frames(
 
 
 # --------------------------------------------------------------------------- detection
-class MediaPipeDetector:
-    """MediaPipe Pose (the landmark model bundled in the ``mediapipe`` wheel), one person per frame.
-
-    ``detector(frame_bgr)`` returns ``(33, 3)`` float64 pixels and visibility in the
-    ``mediapipe33`` layout, or ``None`` when nobody is found. ``static=True`` detects every
-    frame on its own (photos); otherwise the person found is tracked from frame to frame.
-
-    MediaPipe's person detector misses people who fill only part of a photo among other
-    things (two of the COCO photos in ``../shared/data/media``): with ``static=True``, a
-    photo in which the whole image finds nobody is searched again in five overlapping
-    crops (the left, right, middle, upper and lower three quarters), and the detection
-    with the most landmarks seen (visibility above 0.5) is kept.
-    """
-
-    #: Crops searched when the whole photo finds nobody: (x0, y0, x1, y1) as fractions of the image.
-    PHOTO_CROPS = ((0, 0, 0.75, 1), (0.25, 0, 1, 1), (0.125, 0, 0.875, 1), (0, 0, 1, 0.75), (0, 0.25, 1, 1))
-
-    layout = DETECTOR_LAYOUT
-
-    def __init__(self, *, static: bool = False, model_complexity: int = 1, min_detection_confidence: float = 0.5):
-        mp = require("mediapipe", "video")
-        solutions = getattr(mp, "solutions", None)
-        if solutions is None or not hasattr(solutions, "pose"):
-            raise MissingDependencyError(
-                f"mediapipe {getattr(mp, '__version__', '?')} has no bundled pose model (mediapipe.solutions.pose); "
-                f"poselift needs mediapipe 0.10.21: {install_hint('video')}"
-            )
-        self._cv2 = _cv2()
-        self._photos = static
-        self._pose = solutions.pose.Pose(
-            static_image_mode=static,
-            model_complexity=model_complexity,
-            min_detection_confidence=min_detection_confidence,
-        )
-        self._static = None if static else solutions.pose.Pose(
-            static_image_mode=True, model_complexity=model_complexity, min_detection_confidence=min_detection_confidence
-        )  # fmt: skip
-
-    def __call__(self, frame: np.ndarray, *, fresh: bool = False) -> np.ndarray | None:
-        """Landmarks of the person in ``frame`` (BGR); ``fresh``: detect without tracking."""
-        rgb = self._cv2.cvtColor(frame, self._cv2.COLOR_BGR2RGB)
-        pose = self._static if fresh and self._static is not None else self._pose
-        kp = self._process(pose, rgb)
-        if kp is not None or not self._photos:
-            return kp
-        h, w = rgb.shape[:2]
-        best, best_seen = None, 0
-        for fx0, fy0, fx1, fy1 in self.PHOTO_CROPS:
-            x0, y0, x1, y1 = int(fx0 * w), int(fy0 * h), int(fx1 * w), int(fy1 * h)
-            found = self._process(pose, np.ascontiguousarray(rgb[y0:y1, x0:x1]))
-            if found is None:
-                continue
-            seen = int((found[:, 2] > 0.5).sum())
-            if seen > best_seen:
-                found[:, 0] += x0
-                found[:, 1] += y0
-                best, best_seen = found, seen
-        return best
-
-    @staticmethod
-    def _process(pose: Any, rgb: np.ndarray) -> np.ndarray | None:
-        result = pose.process(rgb)
-        if result.pose_landmarks is None:
-            return None
-        h, w = rgb.shape[:2]
-        return np.array([[p.x * w, p.y * h, p.visibility] for p in result.pose_landmarks.landmark], dtype=np.float64)
-
-    def close(self) -> None:
-        self._pose.close()
-        if self._static is not None:
-            self._static.close()
+def default_detector(sequence: bool, fps: float) -> Any:
+    """MediaPipe: several people per frame of a sequence (:class:`~poselift.detectors.MediaPipeDetector`),
+    one person per photo (:class:`~poselift.detectors.MediaPipePhotoDetector`)."""
+    return MediaPipeDetector(fps=fps) if sequence else MediaPipePhotoDetector()
 
 
-Detector = Callable[..., "np.ndarray | None"]
+def _check_person(person: Any) -> str | int:
+    if isinstance(person, (int, np.integer)) and not isinstance(person, bool) and person >= 0:
+        return int(person)
+    if person in ("main", "all"):
+        return person
+    raise InvalidArgumentError(f"person must be 'main', 'all' or a person id (an integer >= 0); got {person!r}.")
 
 
-class PersonTracker:
-    """Keep following one person: refuse detections that jump to someone else.
-
-    A detection whose hip centre lies more than ``max_jump`` body heights from the last
-    accepted one is refused; the detector is then run again (without tracking) on a crop
-    around the last position, and that result is kept if it lies close. After
-    ``forget_after`` frames without the person, any detection is accepted again.
-
-    MediaPipe's tracking also drifts onto a person next to the one it follows, a limb at a
-    time (the street video: a leg or an arm of the woman beside the dancer). When a
-    detection one frame after the last moves some limb joint by more than ``max_limb_jump``
-    torso lengths, the detector runs again without tracking on the whole frame and on two
-    crops around the last position, and the candidate whose limbs moved least is kept
-    (``redetected`` counts the frames where that was not the tracked detection).
-    """
-
-    def __init__(
-        self, detector: Detector, *, max_jump: float = 1.0, forget_after: int = 25, max_limb_jump: float | None = 0.6
-    ):
-        self.detector = detector
-        self.max_jump = max_jump
-        self.forget_after = forget_after
-        self.max_limb_jump = max_limb_jump
-        self._last: np.ndarray | None = None  # (33, 3) of the last accepted detection
-        self._missed = 0
-        self._frame_height = 0.0
-        self.refused = 0
-        self.redetected = 0
-
-    def _close(self, kp: np.ndarray) -> bool:
-        if self._last is None or self._missed > self.forget_after:
-            return True
-        return _distance(kp, self._last) <= self.max_jump * self._size()
-
-    def _size(self) -> float:
-        """Body height of the last detection, at least a tenth of the frame (a collapsed detection)."""
-        return max(_body_size(self._last), 0.1 * self._frame_height)
-
-    def __call__(self, frame: np.ndarray) -> np.ndarray | None:
-        self._frame_height = float(frame.shape[0])
-        kp = self.detector(frame)
-        if kp is not None and not self._close(kp):
-            self.refused += 1
-            kp = self._near_last(frame)
-        elif kp is not None and self._limb_jump(kp) > (self.max_limb_jump or math.inf) and self._missed == 0:
-            kp = self._steadiest(frame, kp)
-        if kp is None:
-            self._missed += 1
-        else:
-            self._last, self._missed = kp, 0
-        return kp
-
-    def _limb_jump(self, kp: np.ndarray) -> float:
-        """Largest limb-joint displacement since the last accepted detection, in its torso lengths."""
-        if self._last is None:
-            return 0.0
-        return _limb_jump(kp, self._last)
-
-    def _steadiest(self, frame: np.ndarray, tracked: np.ndarray) -> np.ndarray:
-        """Of the tracked detection and fresh ones (whole frame, crops), the one whose limbs moved least."""
-        candidates = [tracked]
-        for scale in (1.0, 1.5):
-            candidates.append(self._detect_crop(frame, scale))
-        candidates.append(self._detect_fresh(frame))
-        ok = [c for c in candidates if c is not None and self._close(c)]
-        best = min(ok, key=self._limb_jump)
-        if best is not tracked:
-            self.redetected += 1
-        return best
-
-    def _detect_fresh(self, image: np.ndarray) -> np.ndarray | None:
+def _detect_photos(
+    source: FrameSource, detector: Any, camera: Camera | None, progress: Any, timings: dict[str, float]
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """``(F, 1, 33, 3)``: the largest person of each photo (NaN where nobody was found), and
+    each photo's ``(width, height)``."""
+    rows: list[np.ndarray] = []
+    sizes: list[tuple[int, int]] = []
+    it = iter(source)
+    while True:
+        t0 = time.perf_counter()
         try:
-            return self.detector(np.ascontiguousarray(image), fresh=True)
-        except TypeError:  # a detector without the fresh= option
-            return self.detector(np.ascontiguousarray(image))
-
-    def _detect_crop(self, frame: np.ndarray, scale: float) -> np.ndarray | None:
-        """Detect without tracking on a square crop around the last accepted position."""
-        assert self._last is not None
-        h, w = frame.shape[:2]
-        centre = self._last[:, :2].mean(axis=0)
-        half = 0.75 * scale * max(self._size(), 32.0)
-        x0, y0 = int(max(0, centre[0] - half)), int(max(0, centre[1] - half))
-        x1, y1 = int(min(w, centre[0] + half)), int(min(h, centre[1] + half))
-        if x1 - x0 < 16 or y1 - y0 < 16:
-            return None
-        kp = self._detect_fresh(frame[y0:y1, x0:x1])
-        if kp is None:
-            return None
-        kp = kp.copy()
-        kp[:, 0] += x0
-        kp[:, 1] += y0
-        return kp
-
-    def _near_last(self, frame: np.ndarray) -> np.ndarray | None:
-        """Detect again on a crop around the last accepted position."""
-        kp = self._detect_crop(frame, 1.0)
-        return kp if kp is not None and self._close(kp) else None
-
-
-_LIMBS = [
-    i for i, j in enumerate(get_skeleton(DETECTOR_LAYOUT).joints)
-    if j.split("_", 1)[-1] in ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
-]  # fmt: skip
-
-
-def _limb_jump(kp: np.ndarray, last: np.ndarray) -> float:
-    """Largest displacement of a limb joint from ``last`` to ``kp``, in torso lengths of ``last``."""
-    skel = get_skeleton(DETECTOR_LAYOUT)
-    shoulders = last[[skel.index("left_shoulder"), skel.index("right_shoulder")], :2].mean(axis=0)
-    torso = float(np.linalg.norm(shoulders - _hips(last)))
-    moved = np.linalg.norm(kp[_LIMBS, :2] - last[_LIMBS, :2], axis=-1).max()
-    return float(moved) / max(torso, 1e-6)
-
-
-def _checked_detector(detector: Detector) -> Detector:
-    """``detector`` whose every result is checked: ``None`` or ``(33, 3)`` real numbers."""
-
-    def call(frame: np.ndarray, **kwargs: Any) -> np.ndarray | None:
-        kp = detector(frame, **kwargs)
-        if kp is None:
-            return None
-        arr = to_numpy(kp, "the detector's result").astype(np.float64)
-        if arr.shape != (33, 3):
-            raise InvalidArgumentError(
-                f"the detector returned shape {arr.shape}; it must return None or (33, 3): the {DETECTOR_LAYOUT} "
-                "landmarks as x, y in pixels and visibility."
-            )
-        return arr
-
-    call.close = getattr(detector, "close", lambda: None)  # type: ignore[attr-defined]
-    return call
-
-
-def _hips(kp: np.ndarray) -> np.ndarray:
-    skel = get_skeleton(DETECTOR_LAYOUT)
-    return kp[list(skel.root), :2].mean(axis=0)
-
-
-def _distance(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.linalg.norm(_hips(a) - _hips(b)))
-
-
-def _body_size(kp: np.ndarray) -> float:
-    """Height of the landmarks' bounding box in pixels."""
-    return float(kp[:, 1].max() - kp[:, 1].min())
+            _, frame = next(it)
+        except StopIteration:
+            break
+        if camera is not None and source.size is None:
+            camera.check_image(frame.shape[1], frame.shape[0])
+        t1 = time.perf_counter()
+        people = detector(frame)
+        timings["decode"] += t1 - t0
+        timings["detect"] += time.perf_counter() - t1
+        heights = [np.ptp(p[:, 1]) for p in people]
+        rows.append(people[int(np.argmax(heights))][None] if len(people) else np.full((1, 33, 3), np.nan))
+        sizes.append((frame.shape[1], frame.shape[0]))
+        progress.update(1)
+    return np.stack(rows), sizes
 
 
 # --------------------------------------------------------------------------- lifting
@@ -541,34 +354,45 @@ def _lift_rows(
 class VideoResult:
     """What :func:`lift_video` found and wrote.
 
-    Arrays are per frame ``F``; ``M`` joints of the lifter's layout ``skeleton``.
+    Arrays are per frame ``F`` and chosen person ``P`` (the person axis follows the frame
+    axis; ``people[p]`` is the id of person ``p``); ``M`` joints of the lifter's layout
+    ``skeleton``. Photos have one person each (the largest found).
 
     Attributes:
         frames: frame names.
         fps: frame rate used.
-        detections: ``(F, 33, 3)`` detector landmarks (pixels, visibility); NaN where nobody was found.
-        found: ``(F,)`` a person was detected.
-        lifted: ``(F,)`` the person was lifted.
-        keypoints: ``(F, M, 2)`` adapted 2D keypoints; ``confidence`` ``(F, M)``.
-        poses: ``(F, M, 3)`` camera-frame poses in metres (smoothed when asked); NaN where not lifted.
+        people: the ids of the people lifted, in the order of the person axis.
+        main: the id of the main person (visible longest, then largest), or None (photos, nobody).
+        tracks: everyone followed in a sequence (:class:`poselift.tracking.Track`), chosen or not.
+        detections: ``(F, P, 33, 3)`` detector landmarks (pixels, visibility); NaN where not found.
+        found: ``(F, P)`` the person was detected.
+        lifted: ``(F, P)`` the person was lifted.
+        keypoints: ``(F, P, M, 2)`` adapted 2D keypoints; ``confidence`` ``(F, P, M)``.
+        poses: ``(F, P, M, 3)`` camera-frame poses in metres (smoothed when asked); NaN where not lifted.
         poses_raw: the same before smoothing.
-        world: ``(F, M, 3)`` y-up world-frame poses for sequences, else ``None``: each bone at
-            its median length (as in ``motion.bvh``), the soles of the feet on the ground
-            ``y = 0`` in their contact frames and never below it
-            (:func:`poselift.camera.align_to_world`).
+        world: ``(F, P, M, 3)`` y-up world-frame poses for sequences, else ``None``: each bone
+            at its median length (as in ``motion.bvh``), the soles of the feet on the ground
+            ``y = 0`` in their contact frames and never below it, each person on their own
+            ground (:func:`poselift.camera.align_to_world`).
         cameras: the intrinsics used per frame.
-        refused: frame index -> why the lifter refused its person.
-        timings: seconds spent per stage (decode, detect, lift, smooth, write).
-        tracker_refusals: detections refused as another person (:class:`PersonTracker`).
-        tracker_redetections: frames whose limbs jumped and a fresh detection was kept instead.
+        refused: ``(frame, person)`` index -> why the lifter refused that person.
+        swapped: ``(F, P)`` frames whose 2D had left and right swapped back
+            (:func:`poselift.tracking.consistent_sides`).
+        mended: ``(F, P)`` frames whose 2D had a limb's short excursion mended
+            (:func:`poselift.tracking.repair_excursions`).
+        timings: seconds spent per stage (decode, detect, track, lift, smooth, write).
         outputs: what was written (``"keypoints"``, ``"json"``, ``"npz"``, ``"animation"`` for
-            sequences or ``"pictures"`` for photos, ``"bvh"``); empty when nobody was lifted.
+            sequences or ``"pictures"`` for photos, ``"bvh"`` and ``"bvh <id>"`` for the other
+            people); empty when nobody was lifted.
     """
 
     frames: list[str]
     fps: float
     sequence: bool
     skeleton: Skeleton
+    people: list[int]
+    main: int | None
+    tracks: list[Track]
     detections: np.ndarray
     found: np.ndarray
     lifted: np.ndarray
@@ -578,24 +402,27 @@ class VideoResult:
     poses_raw: np.ndarray
     world: np.ndarray | None
     cameras: list[Camera]
-    refused: dict[int, str]
+    refused: dict[tuple[int, int], str]
+    swapped: np.ndarray
+    mended: np.ndarray
     timings: dict[str, float]
     outputs: dict[str, Path]
-    tracker_refusals: int = 0
-    tracker_redetections: int = 0
 
-    def outcome(self, index: int) -> str:
-        """What became of frame ``index``: ``"lifted"``, ``"no person found"`` or ``"not lifted: <why>"``."""
-        if self.lifted[index]:
-            return "lifted"
-        if not self.found[index]:
+    def outcome(self, index: int, person: int = 0) -> str:
+        """What became of person slot ``person`` in frame ``index``: ``"lifted"``, ``"no person
+        found"`` or ``"not lifted: <why>"``."""
+        if person >= self.lifted.shape[1]:  # nobody followed in the sequence
             return "no person found"
-        return f"not lifted: {self.refused.get(index, 'the pose could not be lifted')}"
+        if self.lifted[index, person]:
+            return "lifted"
+        if not self.found[index, person]:
+            return "no person found"
+        return f"not lifted: {self.refused.get((index, person), 'the pose could not be lifted')}"
 
     @property
     def fps_end_to_end(self) -> float:
-        """Frames per second of decoding, detection, lifting and smoothing (writing excluded)."""
-        t = sum(self.timings.get(k, 0.0) for k in ("decode", "detect", "lift", "smooth"))
+        """Frames per second of decoding, detection, tracking, lifting and smoothing (writing excluded)."""
+        t = sum(self.timings.get(k, 0.0) for k in ("decode", "detect", "track", "lift", "smooth"))
         return len(self.frames) / t if t > 0 else float("nan")
 
 
@@ -606,6 +433,7 @@ def lift_video(
     *,
     lifter: Any = None,
     model: str | os.PathLike | None = None,
+    person: Literal["main", "all"] | int = "main",
     camera: Camera | dict | None = None,
     fov_deg: float | None = None,
     height: float | None = None,
@@ -619,15 +447,19 @@ def lift_video(
     ground: Literal["tracked", "fixed"] = "tracked",
     overwrite: bool = False,
     progress: bool = False,
-    detector: Detector | None = None,
+    detector: Any = None,
 ) -> VideoResult:
-    """Detect, lift, place, smooth and export one person from a video, image(s) or frames.
+    """Detect, track, lift, place, smooth and export people from a video, image(s) or frames.
 
     Args:
         source: a video file, an image, a folder of images, or a list of BGR frames.
         output_dir: folder for the outputs (created); ``None`` writes nothing.
         lifter: a :class:`poselift.Lifter` (default: ``Lifter.from_pretrained(model)``).
         model: lifter name or folder when ``lifter`` is not given (default ``poselift/h36m-17``).
+        person: whom to lift in a sequence: ``"main"`` (the person detected in the most
+            frames, then the largest, see :func:`poselift.tracking.choose_people`), ``"all"``
+            or a person id (ids number everyone followed, in order of first appearance;
+            :attr:`VideoResult.tracks`). A photo's person is its largest.
         camera: intrinsics (:class:`~poselift.camera.Camera` or dict) when known; by
             default each frame's from its size (``f = max(width, height)``, or ``fov_deg``).
         height: assumed body height in metres (scales the 3D and the distance to the camera).
@@ -642,14 +474,17 @@ def lift_video(
         animation: ``"mp4"``, ``"gif"`` or ``None``, for sequences. Photos get one PNG
             picture each instead (``pictures/NAME.png``: the 2D keypoints over the photo
             beside the 3D view); ``None`` writes no pictures either.
-        bvh: write ``motion.bvh`` (sequences only).
+        bvh: write ``motion.bvh`` (sequences only; the main person, or the first chosen, and
+            ``motion_<id>.bvh`` for each other chosen person).
         ground: the world frame's ground (:func:`poselift.camera.align_to_world`):
             ``"tracked"`` follows the feet slowly, for a handheld or moving camera;
             ``"fixed"``, one plane for the whole sequence (a camera on a tripod).
         overwrite: replace outputs already in ``output_dir`` (otherwise they are refused
             before any work is done).
         progress: show a progress bar (tqdm) on stderr.
-        detector: a callable ``frame_bgr -> (33, 3) | None`` replacing MediaPipe (tests).
+        detector: replaces MediaPipe: a callable ``frame_bgr -> None | (33, 3) | (people, 33, 3)``
+            (landmarks of everyone in the frame), or a two-stage detector like
+            :class:`poselift.detectors.MediaPipeDetector` (``find`` and ``landmarks``).
 
     When nobody is lifted in any frame, nothing is written (``outputs`` stays empty and a
     warning is logged); :meth:`VideoResult.outcome` says why for each frame.
@@ -662,12 +497,11 @@ def lift_video(
         raise PoseliftError(f"sequence must be 'offline', 'causal' or None; got {sequence!r}.")
     if ground not in ("tracked", "fixed"):
         raise PoseliftError(f"ground must be 'tracked' or 'fixed'; got {ground!r}.")
+    person = _check_person(person)
     if smooth_params:  # before any work: unknown names, NaN or negative values
         from .smooth import check_smooth_params
 
         check_smooth_params(smooth_params)
-    if detector is not None:
-        detector = _checked_detector(detector)
     frames_in = open_frames(source, fps=fps, max_frames=max_frames)
     if output_dir is not None:
         _check_output_dir(source, Path(output_dir), animation, overwrite, frames_in.sequence)
@@ -682,78 +516,80 @@ def lift_video(
     skel = lifter.skeleton
     own_detector = detector is None
     if own_detector:
-        detector = MediaPipeDetector(static=not frames_in.sequence)
-    tracker = PersonTracker(detector) if frames_in.sequence else None
-    timings = {"decode": 0.0, "detect": 0.0, "lift": 0.0, "smooth": 0.0, "write": 0.0}
-
-    det_rows: list[np.ndarray] = []
-    cams: list[Camera] = []
-    bar = _progress(len(frames_in), progress, frames_in.label)
+        detector = default_detector(frames_in.sequence, frames_in.fps)
+    timings = {"decode": 0.0, "detect": 0.0, "track": 0.0, "lift": 0.0, "smooth": 0.0, "write": 0.0}
+    two_stage = hasattr(detector, "find")
+    bar = _progress(len(frames_in) * (2 if frames_in.sequence and two_stage else 1), progress, frames_in.label)
+    tracks: list[Track] = []
     try:
-        it = iter(frames_in)
-        while True:
-            t0 = time.perf_counter()
-            try:
-                _, frame = next(it)
-            except StopIteration:
-                break
-            if camera is not None and frames_in.size is None:
-                camera.check_image(frame.shape[1], frame.shape[0])
-            t1 = time.perf_counter()
-            kp = tracker(frame) if tracker is not None else detector(frame)
-            t2 = time.perf_counter()
-            timings["decode"] += t1 - t0
-            timings["detect"] += t2 - t1
-            det_rows.append(np.full((33, 3), np.nan) if kp is None else np.asarray(kp, dtype=np.float64))
-            cams.append(camera if camera is not None else Camera.from_image_size(frame.shape[1], frame.shape[0], fov_deg=fov_deg))
-            bar.update(1)
+        if frames_in.sequence:
+            found_people = find_people(
+                frames_in, detector if two_stage else as_two_stage(detector), person, timings=timings, progress=bar
+            )
+            detections, ids, tracks = found_people.landmarks, found_people.ids, found_people.tracks
+            swapped, mended = found_people.swapped, found_people.mended
+        else:
+            detections, sizes = _detect_photos(frames_in, checked(detector), camera, bar, timings)
+            ids = [0]
+            swapped = mended = np.zeros(detections.shape[:2], dtype=bool)
     finally:
         bar.close()
         if own_detector:
-            detector.close()
-    detections = np.stack(det_rows)
-    found = np.isfinite(detections).all(axis=(1, 2))
+            getattr(detector, "close", lambda: None)()
+    F, P = detections.shape[:2]
+    if frames_in.sequence:
+        sizes = [frames_in.size] * F
+    cams = [camera if camera is not None else Camera.from_image_size(w, h, fov_deg=fov_deg) for w, h in sizes]
+    found = np.isfinite(detections).all(axis=(2, 3))
 
     t0 = time.perf_counter()
     from .adapt import adapt_layout
 
-    raw = np.where(found[:, None, None], detections, 0.0)
+    raw = np.where(found[..., None, None], detections, 0.0)
     kp2d, conf = adapt_layout(raw[..., :2], DETECTOR_LAYOUT, raw[..., 2], target=skel.name)
     kp2d, conf = np.asarray(kp2d, dtype=np.float64), np.asarray(conf, dtype=np.float64)
-    rel, refused = _lift_rows(
-        lifter, kp2d.astype(np.float32), conf.astype(np.float32), found, height,
-        sequence=sequence if frames_in.sequence else None, fps=frames_in.fps,
-    )  # fmt: skip
-    lifted = found & np.isfinite(rel).all(axis=(1, 2))
-    poses_raw = _place(rel, kp2d, conf, cams, lifted)
-    unplaced = lifted & ~np.isfinite(poses_raw).all(axis=(1, 2))
-    if unplaced.any():
-        from .lifter import UNLIFTABLE_REASONS
+    poses_raw = np.full(kp2d.shape[:-1] + (3,), np.nan)
+    lifted = np.zeros((F, P), dtype=bool)
+    refused: dict[tuple[int, int], str] = {}
+    for p in range(P):
+        rel, why = _lift_rows(
+            lifter, kp2d[:, p].astype(np.float32), conf[:, p].astype(np.float32), found[:, p], height,
+            sequence=sequence if frames_in.sequence else None, fps=frames_in.fps,
+        )  # fmt: skip
+        lifted[:, p] = found[:, p] & np.isfinite(rel).all(axis=(1, 2))
+        poses_raw[:, p] = _place(rel, kp2d[:, p], conf[:, p], cams, lifted[:, p])
+        unplaced = lifted[:, p] & ~np.isfinite(poses_raw[:, p]).all(axis=(1, 2))
+        if unplaced.any():
+            from .lifter import UNLIFTABLE_REASONS
 
-        refused.update({int(i): UNLIFTABLE_REASONS["camera"] for i in np.flatnonzero(unplaced)})
-        lifted = lifted & ~unplaced
+            why.update({int(i): UNLIFTABLE_REASONS["camera"] for i in np.flatnonzero(unplaced)})
+            lifted[:, p] &= ~unplaced
+        refused.update({(f, p): msg for f, msg in why.items()})
     timings["lift"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    poses = poses_raw
-    if smooth is not None and frames_in.sequence and lifted.sum() > 1:
+    poses = poses_raw.copy()
+    if smooth is not None and frames_in.sequence:
         from .smooth import smooth_poses
 
-        poses = smooth_poses(poses_raw, skel, frames_in.fps, mode=smooth, **(smooth_params or {}))
+        for p in range(P):
+            if lifted[:, p].sum() > 1:
+                poses[:, p] = smooth_poses(poses_raw[:, p], skel, frames_in.fps, mode=smooth, **(smooth_params or {}))
     timings["smooth"] = time.perf_counter() - t0
 
     world = None
     if frames_in.sequence and lifted.any():  # each bone at its median length, as in motion.bvh; feet on the ground
         from .smooth import fix_bone_lengths
 
-        world, _ = align_to_world(fix_bone_lengths(poses, skel), skel, ground=ground, fps=frames_in.fps)
+        world = np.full_like(poses, np.nan)
+        for p in np.flatnonzero(lifted.any(axis=0)):
+            world[:, p], _ = align_to_world(fix_bone_lengths(poses[:, p], skel), skel, ground=ground, fps=frames_in.fps)
 
     result = VideoResult(
-        frames=list(frames_in.names[: len(det_rows)]), fps=frames_in.fps, sequence=frames_in.sequence, skeleton=skel,
-        detections=detections, found=found, lifted=lifted, keypoints=kp2d, confidence=conf, poses=poses,
-        poses_raw=poses_raw, world=world, cameras=cams, refused=refused, timings=timings, outputs={},
-        tracker_refusals=tracker.refused if tracker is not None else 0,
-        tracker_redetections=tracker.redetected if tracker is not None else 0,
+        frames=list(frames_in.names[:F]), fps=frames_in.fps, sequence=frames_in.sequence, skeleton=skel, people=list(ids),
+        main=choose_people(tracks)[0] if tracks else None, tracks=tracks, detections=detections, found=found,
+        lifted=lifted, keypoints=kp2d, confidence=conf, poses=poses, poses_raw=poses_raw, world=world, cameras=cams,
+        refused=refused, swapped=swapped, mended=mended, timings=timings, outputs={},
     )  # fmt: skip
     if output_dir is not None and not lifted.any():
         logger.warning("nobody was lifted in %s, so nothing was written to %s", frames_in.label, output_dir)
@@ -808,6 +644,13 @@ def _output_names(animation: str | None, sequence: bool = True) -> list[str]:
     return names
 
 
+def _other_people_bvh(out: Path) -> list[str]:
+    """The ``motion_<id>.bvh`` files in ``out`` (the BVH of people other than the main one)."""
+    if not out.is_dir():
+        return []
+    return sorted(p.name for p in out.iterdir() if re.fullmatch(r"motion_\d+\.bvh", p.name) and p.is_file() and not p.is_symlink())
+
+
 def _check_output_dir(source: Any, out: Path, animation: str | None, overwrite: bool, sequence: bool = True) -> None:
     """Refuse, before any work, an input inside an output path, existing outputs without
     ``overwrite``, and a ``keypoints`` or ``pictures`` folder holding files poselift did not write."""
@@ -823,6 +666,7 @@ def _check_output_dir(source: Any, out: Path, animation: str | None, overwrite: 
                     "choose another output folder."
                 )
     taken = [n for n in names if (out / n).exists() or (out / n).is_symlink()]
+    taken += _other_people_bvh(out)
     if taken and not overwrite:
         raise OutputExistsError(f"{out.resolve()} already holds {', '.join(taken)}", option="overwrite=True")
     wrong = [n for n in taken if (out / n).is_dir() != (n in _OUTPUT_FOLDERS) or (out / n).is_symlink()]
@@ -872,12 +716,13 @@ def _progress(total: int, enabled: bool, label: str):
 
 
 # --------------------------------------------------------------------------- outputs
-def _openpose_json(kp: np.ndarray | None, fps: float) -> dict[str, Any]:
-    people = []
-    if kp is not None:
-        flat = [round(float(v), 3) for v in np.asarray(kp).reshape(-1)]
-        people.append({"person_id": [-1], "pose_keypoints_2d": flat})
-    return {"version": 1.3, "people": people, "poselift": {"fps": fps}}  # read back by poselift.io.read_openpose
+def _openpose_json(people: list[tuple[int, np.ndarray]], fps: float) -> dict[str, Any]:
+    """One frame in OpenPose's JSON: ``people`` are ``(id, (33, 3) landmarks)``."""
+    rows = [
+        {"person_id": [int(pid)], "pose_keypoints_2d": [round(float(v), 3) for v in np.asarray(kp).reshape(-1)]}
+        for pid, kp in people
+    ]
+    return {"version": 1.3, "people": rows, "poselift": {"fps": fps}}  # read back by poselift.io.read_openpose
 
 
 def _write_keypoints(result: VideoResult, out: Path) -> Path:
@@ -885,8 +730,8 @@ def _write_keypoints(result: VideoResult, out: Path) -> Path:
     final = out / "keypoints"
     with atomic_dir(final) as tmp:
         for f, name in enumerate(result.frames):
-            kp = result.detections[f] if result.found[f] else None
-            (tmp / f"{name}_keypoints.json").write_text(json.dumps(_openpose_json(kp, result.fps)) + "\n", encoding="utf-8")
+            people = [(pid, result.detections[f, p]) for p, pid in enumerate(result.people) if result.found[f, p]]
+            (tmp / f"{name}_keypoints.json").write_text(json.dumps(_openpose_json(people, result.fps)) + "\n", encoding="utf-8")
     return final
 
 
@@ -908,6 +753,10 @@ def _write_outputs(
             try:
                 _write_files(result, source, stage, animation=animation, bvh=bvh, height=height, lifter=lifter)
                 _install_outputs(result.outputs, out, overwrite)
+                mine = {Path(path).name for path in result.outputs.values()}
+                for name in _other_people_bvh(out):  # an earlier run's other people (overwrite): not this run's
+                    if name not in mine:
+                        (out / name).unlink()
             finally:
                 shutil.rmtree(stage, ignore_errors=True)
     except (OutputExistsError, OutputConflictError):
@@ -953,34 +802,56 @@ def _write_files(
 
     skel = result.skeleton
     result.outputs["keypoints"] = _write_keypoints(result, out)
-    root = result.poses[:, list(skel.root)].mean(axis=1)
-    rel = result.poses - root[:, None, :]
+    root = result.poses[:, :, list(skel.root)].mean(axis=2)
+    rel = result.poses - root[:, :, None, :]
+    people = {str(t.id): {"first": result.frames[t.first], "last": result.frames[t.last], "frames": len(t.frames)} for t in result.tracks}
     metadata = {
         "input": source.label,
         "detector": "mediapipe pose (mediapipe33 landmarks)",
         "fps": result.fps,
         "height_m": height if height is not None else lifter.config.height,
-        "frames_without_person": [result.frames[i] for i in np.flatnonzero(~result.found)],
-        "frames_refused": {result.frames[i]: msg for i, msg in result.refused.items()},
+        "people": result.people,  # the person axis: ids
+        "main_person": result.main,
+        "people_found": people,
+        "frames_without_person": [result.frames[i] for i in np.flatnonzero(~result.found.any(axis=1))],
+        "frames_without_person_by_id": {str(pid): [result.frames[i] for i in np.flatnonzero(~result.found[:, p])] for p, pid in enumerate(result.people)},
+        "frames_refused": {f"{result.frames[f]} person {result.people[p]}": msg for (f, p), msg in result.refused.items()},
+        "frames_sides_swapped_back": {str(pid): [result.frames[i] for i in np.flatnonzero(result.swapped[:, p])] for p, pid in enumerate(result.people)},
+        "frames_limb_mended": {str(pid): [result.frames[i] for i in np.flatnonzero(result.mended[:, p])] for p, pid in enumerate(result.people)},
         "cameras": [c.to_dict() for c in _unique(result.cameras)],
-    }
+    }  # fmt: skip
     if source.skipped:
         metadata["unreadable_files"] = dict(source.skipped)
+    P = len(result.people)  # slots after a frame's last person found are padding, not written
+    last_found = np.where(result.found.any(axis=1), P - np.argmax(result.found[:, ::-1], axis=1), 0) if P else np.zeros(len(result.frames), int)
     for suffix in ("json", "npz"):  # write_poses writes to a temporary file and renames it
         result.outputs[suffix] = write_poses(
-            out / f"poses3d.{suffix}", rel[:, None], skeleton=skel, frames=result.frames,
-            num_people=result.found.astype(np.int64), lifted=result.lifted[:, None],
-            translation=np.where(result.lifted[:, None], root, 0.0)[:, None], metadata=metadata,
+            out / f"poses3d.{suffix}", rel, skeleton=skel, frames=result.frames, num_people=last_found,
+            lifted=result.lifted, translation=np.where(result.lifted[..., None], root, 0.0), metadata=metadata,
         )  # fmt: skip
     if bvh and result.sequence and result.world is not None:
         from .export import write_bvh
 
-        path, _ = write_bvh(out / "motion.bvh", result.world, skel, result.fps, axes="yup")
-        result.outputs["bvh"] = path
+        for p in _bvh_order(result):
+            pid = result.people[p]
+            name = "motion.bvh" if p == _bvh_order(result)[0] else f"motion_{pid}.bvh"
+            path, _ = write_bvh(out / name, result.world[:, p], skel, result.fps, axes="yup")
+            result.outputs["bvh" if name == "motion.bvh" else f"bvh {pid}"] = path
     if animation is not None and result.sequence:
         result.outputs["animation"] = _write_animation(result, source, out / f"animation.{animation}")
     elif animation is not None:
         result.outputs["pictures"] = _write_pictures(result, source, out / "pictures")
+
+
+def _bvh_order(result: VideoResult) -> list[int]:
+    """Person slots with a lifted frame, the main person first (``motion.bvh``)."""
+    slots = [p for p in range(len(result.people)) if result.lifted[:, p].any()]
+    return sorted(slots, key=lambda p: result.people[p] != result.main)
+
+
+def _show_slot(result: VideoResult) -> int:
+    """The person slot whose 3D the animation shows: the main person's, else the first."""
+    return result.people.index(result.main) if result.main in result.people else 0
 
 
 def _unique(cams: list[Camera]) -> list[Camera]:
@@ -1058,17 +929,20 @@ def render_frame(
     scale = panel_height / h
     img = cv2.resize(frame, (max(1, int(round(w * scale))), panel_height), interpolation=cv2.INTER_AREA)
     skel = result.skeleton
-    if result.found[index]:
-        _draw_2d(img, result.keypoints[index], result.confidence[index], skel, scale)
-    if result.lifted[index]:
+    for p in range(len(result.people)):
+        if result.found[index, p]:
+            _draw_2d(img, result.keypoints[index, p], result.confidence[index, p], skel, scale)
+    p = _show_slot(result)
+    who = f"person {result.people[p]}  " if result.sequence else ""
+    if result.lifted[index, p]:
         if result.world is not None:
-            pose = result.world[index]
+            pose = result.world[index, p]
         else:  # a photo: the camera-frame pose turned y-up, about its root
-            pose = (result.poses[index] - result.poses[index][list(skel.root)].mean(axis=0)) * [1.0, -1.0, -1.0]
+            pose = (result.poses[index, p] - result.poses[index, p][list(skel.root)].mean(axis=0)) * [1.0, -1.0, -1.0]
             pose[:, 1] -= pose[:, 1].min()
-        label = f"3D  {result.frames[index]}"
+        label = f"3D  {who}{result.frames[index]}"
     else:
-        pose, label = None, f"{result.frames[index]}: {'no person' if not result.found[index] else 'not lifted'}"
+        pose, label = None, f"{who}{result.frames[index]}: {'no person' if not result.found[index, p] else 'not lifted'}"
     return np.concatenate([img, _draw_3d(panel_height, pose, skel, label)], axis=1)
 
 
