@@ -37,6 +37,8 @@ def to_numpy(a: Any, name: str = "keypoints") -> np.ndarray:
     ragged lists, bool and complex arrays raise :class:`~poselift.errors.KeypointTypeError`
     naming ``name``.
     """
+    if type(a) is np.ndarray and a.dtype.kind in "iuf" and a.dtype.isnative and a.flags.c_contiguous:
+        return a  # the common case, checked first: nothing to convert
     if is_tensor(a):
         if a.dtype.is_complex or a.dtype == sys.modules["torch"].bool:
             raise KeypointTypeError(f"{name} must hold real numbers; got a tensor of dtype {a.dtype}. {_RULE}.")

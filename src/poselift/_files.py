@@ -12,6 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from .errors import FolderBusyError
+
 __all__ = [
     "atomic_path", "atomic_dir", "install_dir", "install_file", "folder_lock", "file_sha256", "read_capped", "check_regular",
 ]
@@ -77,10 +79,6 @@ def _link_exclusive(tmp: Path, path: Path) -> None:
         os.rename(tmp, path)
         return
     tmp.unlink()
-
-
-class FolderBusyError(FileExistsError):
-    """:func:`folder_lock` found the folder locked by another process."""
 
 
 @contextlib.contextmanager

@@ -25,6 +25,15 @@ __all__ = [
     "OutputExistsError",
     "OutputConflictError",
     "DataError",
+    "NetworkConfigError",
+    "TorchModulesError",
+    "ProviderError",
+    "FolderBusyError",
+    "UnknownLayoutError",
+    "InputFileError",
+    "CommandLineError",
+    "OutputPathError",
+    "GraphExportError",
 ]
 
 
@@ -68,6 +77,24 @@ class ConfigError(PoseliftError, ValueError):
     """A config.json that is malformed or of an unknown format version."""
 
 
+class NetworkConfigError(ConfigError):
+    """Networks and a config that do not fit together (a completion network without
+    ``config.completion``, an option this poselift no longer has)."""
+
+
+class UnknownLayoutError(PoseliftError, ValueError):
+    """A joint-layout name that is not a built-in layout (nor an alias of one)."""
+
+
+class TorchModulesError(PoseliftError):
+    """Torch modules asked of a model that runs on the ONNX backend and was loaded with
+    ``backend="onnx"`` (load it with ``backend="torch"``)."""
+
+
+class ProviderError(PoseliftError, ValueError):
+    """An onnxruntime execution provider that this installation does not offer."""
+
+
 class WeightsError(PoseliftError):
     """A weights file that is corrupt or does not match its config."""
 
@@ -96,6 +123,22 @@ class ExportError(PoseliftError):
     """A pose sequence that cannot be exported, or an export file that cannot be written."""
 
 
+class GraphExportError(ExportError):
+    """A network that cannot be exported to ONNX, or an exported graph that does not match it."""
+
+
+class InputFileError(PoseliftError, ValueError):
+    """A keypoint or data file that cannot be read (wrong format, unreadable, empty)."""
+
+
+class CommandLineError(PoseliftError, ValueError):
+    """Command-line options that contradict each other or name something that does not exist."""
+
+
+class OutputPathError(PoseliftError, ValueError):
+    """An output path that cannot be written as asked (it is an input, a folder, the wrong suffix)."""
+
+
 class OutputExistsError(PoseliftError, FileExistsError):
     """Outputs that exist and may not be replaced; the message names the option that replaces them."""
 
@@ -112,6 +155,10 @@ class OutputConflictError(PoseliftError, FileExistsError):
     """An output that ``--overwrite`` may not replace either: an input inside an output path,
     files poselift did not write, something of another kind in an output's place, or another
     run writing the same folder."""
+
+
+class FolderBusyError(FileExistsError):
+    """A folder locked by another process writing it (:func:`poselift._files.folder_lock`)."""
 
 
 def install_hint(extra: str) -> str:

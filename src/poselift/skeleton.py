@@ -273,3 +273,21 @@ def canonical_layout(layout: str) -> str:
 def guess_layouts(num_joints: int) -> list[str]:
     """Names of the built-in layouts with this many joints."""
     return [name for name, s in SKELETONS.items() if s.num_joints == num_joints]
+
+
+#: What to do with keypoints of each built-in layout before a lifter of another layout takes them.
+ADAPT_HINTS: dict[str, str] = {
+    "openpose_body25": "looks like OpenPose BODY_25: call adapt_openpose(keypoints, layout='body25') first",
+    "openpose_coco18": "looks like OpenPose COCO-18: call adapt_openpose(keypoints, layout='coco18') first",
+    "coco17": "looks like COCO-17: call adapt_coco17(keypoints) first",
+    "mpii16": "looks like MPII-16: call adapt_mpii16(keypoints) first",
+    "mediapipe33": "looks like MediaPipe Pose (33 landmarks): call adapt_layout(keypoints, 'mediapipe33') first",
+    "h36m17": "looks like Human3.6M-17: load a 17-joint model, e.g. Lifter.from_pretrained('poselift/h36m-17')",
+    "lsp14": "looks like the 14-joint LSP layout: load a 14-joint model, e.g. Lifter.from_pretrained('poselift/h36m-14')",
+}
+
+
+def adapt_hint(num_joints: int) -> str:
+    """What to do with keypoints of ``num_joints`` joints (the first built-in layout of that size), or ``""``."""
+    hints = [ADAPT_HINTS[name] for name in guess_layouts(num_joints) if name in ADAPT_HINTS]
+    return hints[0] if hints else ""

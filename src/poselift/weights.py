@@ -26,17 +26,20 @@ import re
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
 from .config import DIGEST_FIELD, GRAPHS_FIELD  # the folder's digests of its weights and ONNX graphs
-from .errors import ConfigError, ModelNotFoundError, WeightsError
+from .errors import ConfigError, InvalidArgumentError, ModelNotFoundError, WeightsError
 
 __all__ = [
     "DEFAULT_MODEL",
     "BUNDLED",
     "BUNDLED_CORRECTIONS",
+    "RELEASED",
+    "Release",
+    "is_released",
     "CONFIG_NAME",
     "WEIGHTS_NAME",
     "CARD_NAME",
@@ -77,23 +80,36 @@ COMPLETION_ONNX_NAME = "completion.onnx"
 #: The model ``Lifter.from_pretrained()`` loads when given no name.
 DEFAULT_MODEL = "poselift/h36m-17"
 
-#: Released lifters shipped inside the wheel: hub id -> folder under ``poselift/weights``.
-BUNDLED: dict[str, str] = {
-    "poselift/h36m-17": "h36m-17",
-    "poselift/h36m-17-mono": "h36m-17-mono",
-    "poselift/h36m-17-semi": "h36m-17-semi",
-    "poselift/h36m-14": "h36m-14",
-}
+class Release(NamedTuple):
+    """A released model shipped inside the wheel: its folder under ``poselift/weights`` and its kind."""
 
-#: Released learned corrections shipped inside the wheel: hub id -> folder.
-BUNDLED_CORRECTIONS: dict[str, str] = {
-    "poselift/mpii16-h36m17": "corrections/mpii16-h36m17",
+    folder: str
+    kind: Literal["lifter", "correction"]
+
+
+#: The one registry of released models (hub id -> :class:`Release`); each also loads by
+#: its hub id from the hub with a ``revision``.
+RELEASED: dict[str, Release] = {
+    "poselift/h36m-17": Release("h36m-17", "lifter"),
+    "poselift/h36m-17-mono": Release("h36m-17-mono", "lifter"),
+    "poselift/h36m-17-semi": Release("h36m-17-semi", "lifter"),
+    "poselift/h36m-14": Release("h36m-14", "lifter"),
+    "poselift/mpii16-h36m17": Release("corrections/mpii16-h36m17", "correction"),
 }
+#: Views of :data:`RELEASED` by kind (hub id -> folder), kept for code that imports them.
+BUNDLED: dict[str, str] = {name: r.folder for name, r in RELEASED.items() if r.kind == "lifter"}
+BUNDLED_CORRECTIONS: dict[str, str] = {name: r.folder for name, r in RELEASED.items() if r.kind == "correction"}
+
+
+def is_released(name: str, kind: str | None = None) -> bool:
+    """Whether ``name`` is a released model shipped in the wheel (of ``kind``, when given)."""
+    release = RELEASED.get(name)
+    return release is not None and (kind is None or release.kind == kind)
 
 
 def _bundled() -> dict[str, str]:
-    """Every bundled name (lifters and corrections) -> its folder under ``poselift/weights``."""
-    return {**BUNDLED, **BUNDLED_CORRECTIONS}
+    """Every bundled name -> its folder under ``poselift/weights``."""
+    return {name: r.folder for name, r in RELEASED.items()}
 
 _HUB_ID = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*)(?:@(?P<rev>[\w./-]+))?$")
 
@@ -136,7 +152,7 @@ def resolve_model(
         )
     repo_id, rev_in_name = parsed
     if rev_in_name and revision and rev_in_name != revision:
-        raise ValueError(f"two revisions given: {rev_in_name!r} in the name and revision={revision!r}")
+        raise InvalidArgumentError(f"two revisions given: {rev_in_name!r} in the name and revision={revision!r}")
     revision = revision or rev_in_name
     if repo_id in _bundled() and revision is None:
         logger.debug("loading bundled weights %s", repo_id)
