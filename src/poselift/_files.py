@@ -14,6 +14,15 @@ from typing import Iterator
 
 from .errors import FolderBusyError
 
+#: Key of ``config.json`` holding the digest of the folder's ``model.safetensors``: it belongs
+#: to the saved folder, not to the architecture, so the configs ignore it and
+#: :func:`poselift.weights.verify_weights` checks it on load.
+DIGEST_FIELD = "weights_digest"
+#: Key of ``config.json`` holding the SHA-256 of each ONNX graph shipped in the folder
+#: (``{"model.onnx": ...}``), recorded when a graph is exported there; like the weights
+#: digest it belongs to the folder, and :func:`poselift.onnx.open_graph` checks it.
+GRAPHS_FIELD = "graph_digests"
+
 __all__ = [
     "atomic_path", "atomic_dir", "install_dir", "install_file", "folder_lock", "file_sha256", "read_capped", "check_regular",
 ]

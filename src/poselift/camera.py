@@ -34,6 +34,7 @@ from .errors import CameraError, PoseliftError, ShapeError
 from .skeleton import Skeleton, get_skeleton
 
 __all__ = [
+    "parse_camera",
     "Camera",
     "CameraError",
     "CAMERA_MODELS",
@@ -423,3 +424,36 @@ def place_in_camera(
     c = None if confidence is None else to_numpy(confidence, "confidence")
     out = to_camera_space(P, u[..., :2], cam, c)
     return Container.of(poses3d, P).restore(out)
+
+
+def parse_camera(text: str | None) -> "Camera | None":
+    """A camera from text, as ``--camera`` takes it: numbers ``f,cx,cy`` or ``fx,fy,cx,cy`` in
+    pixels, or the path of a JSON file of intrinsics (:meth:`Camera.from_dict`); ``None`` passes through."""
+    if text is None:
+        return None
+    import json
+    from pathlib import Path
+
+    path = Path(text)
+    if path.suffix.lower() == ".json" or path.exists():
+        from ._files import read_capped
+
+        try:
+            spec = json.loads(read_capped(path, 1 << 20).decode("utf-8"))  # a regular file of at most 1 MB
+        except (OSError, ValueError) as e:
+            raise CameraError(f"cannot read the camera file {path}: {e}") from None
+        if not isinstance(spec, dict):
+            raise CameraError(f"the camera file {path} must hold a JSON object of intrinsics.")
+        try:
+            return Camera.from_dict(spec)
+        except CameraError as e:
+            raise CameraError(f"{path}: {e}") from None
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) == 3:
+        return Camera(values[0], values[0], values[1], values[2])
+    if len(values) == 4:
+        return Camera(*values)
+    raise CameraError(f"--camera must be F,CX,CY or FX,FY,CX,CY in pixels, or a .json file; got {text!r}.")

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ._files import DIGEST_FIELD, GRAPHS_FIELD  # keys of the folder's config.json, not of the architecture
 from .errors import ConfigError
 from .skeleton import BONE_RATIOS, SKELETONS, get_skeleton
 
@@ -16,16 +17,6 @@ __all__ = ["LifterConfig", "CompletionConfig", "CorrectionConfig", "FORMAT_VERSI
 
 #: The config format this version of poselift writes and reads.
 FORMAT_VERSION = 1
-#: Key of ``config.json`` holding the digest of the folder's ``model.safetensors``: it belongs
-#: to the saved folder, not to the architecture, so the configs ignore it and
-#: :func:`poselift.weights.verify_weights` checks it on load.
-DIGEST_FIELD = "weights_digest"
-#: Key of ``config.json`` holding the SHA-256 of each ONNX graph shipped in the folder
-#: (``{"model.onnx": ...}``), recorded when a graph is exported there; like the weights
-#: digest it belongs to the folder, and :func:`poselift.onnx.open_graph` checks it.
-GRAPHS_FIELD = "graph_digests"
-
-
 def _check_version(data: Any, source: str, what: str) -> None:
     """The ``format_version`` of a config dict must be exactly the integer this poselift reads."""
     version = data.get("format_version")

@@ -30,6 +30,8 @@ __all__ = [
     "ProviderError",
     "FolderBusyError",
     "UnknownLayoutError",
+    "SkeletonError",
+    "LayoutMappingError",
     "InputFileError",
     "CommandLineError",
     "OutputPathError",
@@ -82,8 +84,17 @@ class NetworkConfigError(ConfigError):
     ``config.completion``, an option this poselift no longer has)."""
 
 
+class SkeletonError(PoseliftError, ValueError):
+    """A :class:`~poselift.skeleton.Skeleton` whose parents, pairs or root do not fit its joints,
+    or a joint name it does not have."""
+
+
 class UnknownLayoutError(PoseliftError, ValueError):
     """A joint-layout name that is not a built-in layout (nor an alias of one)."""
+
+
+class LayoutMappingError(PoseliftError, ValueError):
+    """A layout mapping table whose weights do not sum to 1 (an edited :data:`poselift.layouts.MAPPINGS`)."""
 
 
 class TorchModulesError(PoseliftError):
@@ -164,6 +175,16 @@ class FolderBusyError(FileExistsError):
 def install_hint(extra: str) -> str:
     """How to install an extra: poselift is installed from its checkout, not from a package index."""
     return f'pip install ".[{extra}]" (in the poselift checkout)'
+
+
+def torch_available() -> bool:
+    """Whether torch can be imported here (checked without importing it)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):  # a broken or blocked installation counts as absent
+        return False
 
 
 def require(module: str, extra: str):

@@ -21,7 +21,7 @@ from typing import Any, Literal, NamedTuple, TypeVar, overload
 import numpy as np
 
 from ._arrays import Container, is_tensor, to_numpy
-from .adapt import Adapted
+from .layouts import Adapted
 from .config import LifterConfig
 from .errors import CameraError, InvalidArgumentError, ShapeError, WeightsError
 from .liftability import (

@@ -13,10 +13,9 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
-from .errors import MissingDependencyError, TorchModulesError, install_hint
-from .runners import Backend, torch_available
+from .errors import MissingDependencyError, TorchModulesError, install_hint, torch_available
 from .weights import (
     CONFIG_NAME,
     check_stored_size,
@@ -28,7 +27,10 @@ from .weights import (
     verify_weights,
 )
 
-__all__ = ["Pretrained"]
+__all__ = ["Pretrained", "Backend"]
+
+#: What runs a model's networks: onnxruntime sessions or torch modules (:mod:`poselift.runners`).
+Backend = Literal["torch", "onnx"]
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from .config import CorrectionConfig, LifterConfig
-from .errors import InvalidArgumentError, MissingDependencyError, NetworkConfigError, PoseliftError, install_hint, require
+from .errors import InvalidArgumentError, MissingDependencyError, NetworkConfigError, PoseliftError, install_hint, require, torch_available
 from .weights import COMPLETION_ONNX_NAME, ONNX_NAME, graph_digests, read_state, split_state, state_digest
 
 __all__ = [
@@ -43,14 +43,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 Backend = Literal["torch", "onnx"]
-
-
-def torch_available() -> bool:
-    """Whether torch can be imported here (checked without importing it)."""
-    try:
-        return importlib.util.find_spec("torch") is not None
-    except (ImportError, ValueError):  # a broken or blocked installation counts as absent
-        return False
 
 
 def default_backend(folder: Path | None = None, graphs: tuple[str, ...] = (ONNX_NAME,)) -> Backend:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import PoseliftError
+from .errors import SkeletonError, UnknownLayoutError
 
 __all__ = ["Skeleton", "SKELETONS", "BONE_RATIOS", "LAYOUT_ALIASES", "get_skeleton", "canonical_layout", "guess_layouts"]
 
@@ -43,12 +43,12 @@ class Skeleton:
     def __post_init__(self) -> None:
         n = len(self.joints)
         if len(self.parents) != n:
-            raise ValueError(f"{self.name}: {n} joints but {len(self.parents)} parents")
+            raise SkeletonError(f"{self.name}: {n} joints but {len(self.parents)} parents")
         if any(not -1 <= p < n for p in self.parents):
-            raise ValueError(f"{self.name}: parent index out of range")
+            raise SkeletonError(f"{self.name}: parent index out of range")
         for idx in (*self.root, self.head, *(i for p in self.pairs for i in p)):
             if not 0 <= idx < n:
-                raise ValueError(f"{self.name}: joint index {idx} out of range")
+                raise SkeletonError(f"{self.name}: joint index {idx} out of range")
 
     @property
     def num_joints(self) -> int:
@@ -83,7 +83,7 @@ class Skeleton:
         try:
             return self.joints.index(joint)
         except ValueError:
-            raise PoseliftError(
+            raise SkeletonError(
                 f"layout {self.name!r} has no joint {joint!r}; its joints are {list(self.joints)}"
             ) from None
 
@@ -251,7 +251,7 @@ def get_skeleton(layout: str | Skeleton) -> Skeleton:
     try:
         return SKELETONS[layout]
     except KeyError:
-        raise PoseliftError(
+        raise UnknownLayoutError(
             f"unknown joint layout {layout!r}; built-in layouts are {sorted(SKELETONS)}"
         ) from None
 

@@ -24,6 +24,7 @@ from .errors import InvalidArgumentError, PoseliftError, ShapeError
 from .skeleton import Skeleton, get_skeleton
 
 __all__ = [
+    "smooth_people",
     "OneEuroFilter",
     "smooth_sequence",
     "smooth_poses",
@@ -364,3 +365,18 @@ def estimate_lag(reference: np.ndarray, delayed: np.ndarray, fps: float, max_lag
         if curv < 0:
             frac = 0.5 * (score[k - 1] - score[k + 1]) / curv
     return (float(shifts[k]) + frac) / fps
+
+
+def smooth_people(
+    poses: np.ndarray, lifted: np.ndarray, skeleton: str | Skeleton, fps: float, *, mode: Literal["offline", "causal"] = "offline"
+) -> np.ndarray:
+    """:func:`smooth_poses` for each person slot of ``poses`` ``(frames, people, N, 3)`` over the
+    frames where ``lifted`` ``(frames, people)``; other frames are returned unchanged, and a
+    slot lifted in fewer than two frames is not smoothed."""
+    out = poses.copy()
+    for p in range(poses.shape[1]):
+        if lifted[:, p].sum() < 2:
+            continue
+        seq = np.where(lifted[:, p, None, None], poses[:, p], np.nan)
+        out[:, p] = np.where(lifted[:, p, None, None], smooth_poses(seq, skeleton, fps, mode=mode), poses[:, p])
+    return out

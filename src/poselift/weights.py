@@ -30,7 +30,7 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from .config import DIGEST_FIELD, GRAPHS_FIELD  # the folder's digests of its weights and ONNX graphs
+from ._files import DIGEST_FIELD, GRAPHS_FIELD  # the folder's digests of its weights and ONNX graphs
 from .errors import ConfigError, InvalidArgumentError, ModelNotFoundError, WeightsError
 
 __all__ = [

@@ -96,7 +96,7 @@ def load_h36m(
     """Load Human3.6M poses of ``subjects``.
 
     ``inputs="gt"``: 2D projected from 3D; ``"detected"``: Stacked-Hourglass detections
-    (MPII-16 order, mapped to ``skeleton`` by :func:`poselift.adapt.map_layout`).
+    (MPII-16 order, mapped to ``skeleton`` by :func:`poselift.layouts.map_layout`).
     Sequences without detections (or without 3D when ``with_3d``) are skipped.
     """
     folder = find_h36m(path)
@@ -108,7 +108,7 @@ def load_h36m(
     data3d = np.load(folder / "h36m_3d_17j.npz")
     det = None
     if inputs == "detected":
-        from ..adapt import map_layout
+        from ..layouts import map_layout
 
         det = {}
         for split in ("train", "test"):
