@@ -39,6 +39,22 @@ def _check_version(data: Any, source: str, what: str) -> None:
         )
 
 
+#: Option values earlier poselift versions accepted and no shipped model or recipe used.
+REMOVED_OPTIONS: dict[str, tuple[str, ...]] = {"activation": ("relu", "gelu"), "scale_mode": ("head",)}
+
+
+def _refuse_removed_options(data: Any) -> Any:
+    """Name a removed option value in the error, instead of pydantic's list of allowed values."""
+    if isinstance(data, dict):
+        for key, removed in REMOVED_OPTIONS.items():
+            if data.get(key) in removed:
+                raise ValueError(
+                    f"{key} {data[key]!r} was removed from poselift (no released model or recipe used it); "
+                    f"use {key} {LifterConfig.model_fields[key].default!r}"
+                )
+    return data
+
+
 class CompletionConfig(BaseModel):
     """The network that fills missing 2D joints before lifting (see :class:`poselift.nets.CompletionNet`)."""
 
@@ -62,7 +78,7 @@ class LifterConfig(BaseModel):
     blocks: int = Field(4, ge=0)
     dropout: float = Field(0.25, ge=0.0, lt=1.0)
     batchnorm: bool = True
-    activation: Literal["leaky_relu", "relu", "gelu"] = "leaky_relu"
+    activation: Literal["leaky_relu"] = Field("leaky_relu", description="the one activation (relu and gelu were removed)")
     input_skip: bool = Field(True, description="feed the 2D input into every residual block")
     head: Literal["depth", "kinematic"] = Field(
         "depth",
@@ -70,12 +86,17 @@ class LifterConfig(BaseModel):
         "assembled by forward kinematics with the skeleton's bone-ratio table (symmetric limbs; Kundu et al.)",
     )
     c: float = Field(10.0, gt=1.0, description="depth of the normalised skeleton (Chen et al.)")
-    scale_mode: Literal["rms", "head"] = Field("rms", description="per-pose 2D size measure")
+    scale_mode: Literal["rms"] = Field("rms", description="per-pose 2D size measure (the one kept: 'head' was removed)")
     flip_test: bool = Field(False, description="average depths over the pose and its mirror image")
     height: float = Field(1.70, gt=0.0, description="default body height (m) for metric output")
     confidence_threshold: float = Field(0.05, ge=0.0, le=1.0, description="joints below it are missing")
     completion: CompletionConfig | None = Field(None, description="missing-joint completion network, if shipped")
     metadata: dict[str, Any] = Field(default_factory=dict, description="free-form provenance")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_removed(cls, data: Any) -> Any:
+        return _refuse_removed_options(data)
 
     @model_validator(mode="after")
     def _check_skeleton(self) -> "LifterConfig":
@@ -135,8 +156,13 @@ class CorrectionConfig(BaseModel):
     width: int = Field(256, ge=8)
     blocks: int = Field(2, ge=0)
     c: float = Field(10.0, gt=1.0)
-    scale_mode: Literal["rms", "head"] = "rms"
+    scale_mode: Literal["rms"] = "rms"
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_removed(cls, data: Any) -> Any:
+        return _refuse_removed_options(data)
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), indent=2) + "\n"

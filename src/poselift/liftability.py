@@ -15,7 +15,9 @@ network, whose graph then normalises the pose to the paper's convention.
 from __future__ import annotations
 
 import enum
+import functools
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -116,10 +118,7 @@ class Assessment:
     codes: np.ndarray
     missing: np.ndarray | None
     work: np.ndarray
-
-    @property
-    def ok(self) -> np.ndarray:
-        return self.codes == 0
+    all_liftable: bool
 
     def reasons(self) -> np.ndarray:
         """``(B,)`` object array of :class:`Unliftable` members."""
@@ -151,6 +150,13 @@ def assess(
         missing = missing_joints(confidence, x, threshold)
         if not missing.any():
             missing = None
+    few = _prepare_few(x, tolerance) if B <= FEW and missing is None else None
+    if few is not None:  # a few complete, finite poses: codes without numpy's per-call cost
+        degenerate, work, biggest = few
+        if biggest <= 1.0:
+            _warn_normalised()
+        code = _CODE[Unliftable.DEGENERATE]
+        return Assessment(np.array([code if d else 0 for d in degenerate], dtype=np.int8), None, work, not any(degenerate))
     if B <= CHUNK_ROWS:
         nonfinite, degenerate, work, biggest = _prepare(x, missing, tolerance)
     else:
@@ -164,11 +170,7 @@ def assess(
             )
             biggest = max(biggest, big)
     if 0.0 < biggest <= 1.0:
-        logger.warning(
-            "all keypoint coordinates lie within [-1, 1]: they look normalised to the image size (e.g. OpenPose "
-            "with --keypoint_scale, or the Kinetics skeletons, normalised to 340x256). Multiply x by the image width "
-            "and y by the image height first: unequal scales of x and y distort the lifted pose."
-        )
+        _warn_normalised()
     codes = degenerate.astype(np.int8) * np.int8(_CODE[Unliftable.DEGENERATE])
     if nonfinite is not None:
         codes[nonfinite] = _CODE[Unliftable.NONFINITE]
@@ -177,7 +179,43 @@ def assess(
         if min_visible is not None:
             too_few &= (n - missing.sum(axis=-1)) < min_visible
         codes[too_few] = _CODE[Unliftable.MISSING_JOINTS]
-    return Assessment(codes, missing, work)
+    return Assessment(codes, missing, work, not codes.any())
+
+
+#: Poses up to which :func:`_prepare_few` (plain Python floats) prepares complete poses: for a
+#: few poses it costs a few microseconds where numpy's per-call overhead costs about twenty
+#: (and slows the network call that follows; ``benchmarks/bench_lift.py``).
+FEW = 4
+
+
+def _warn_normalised() -> None:
+    logger.warning(
+        "all keypoint coordinates lie within [-1, 1]: they look normalised to the image size (e.g. OpenPose "
+        "with --keypoint_scale, or the Kinetics skeletons, normalised to 340x256). Multiply x by the image width "
+        "and y by the image height first: unequal scales of x and y distort the lifted pose."
+    )
+
+
+def _prepare_few(x: np.ndarray, tol: float) -> tuple[list[bool], np.ndarray, float] | None:
+    """:func:`_prepare` for a few complete poses, in Python floats (float64), with the same
+    result; ``None`` (use :func:`_prepare`) when a coordinate is not finite or a pose's
+    magnitude lies outside :data:`_SAFE`."""
+    n = x.shape[1]
+    degenerate, work, biggest = [], [], 0.0
+    for xs in x.reshape(x.shape[0], 2 * n).tolist():
+        if not all(map(math.isfinite, xs)):
+            return None
+        magnitude = max(map(abs, xs))
+        if not _SAFE[0] < magnitude < _SAFE[1]:
+            return None
+        biggest = max(biggest, magnitude)
+        cx, cy = math.fsum(xs[0::2]) / n, math.fsum(xs[1::2]) / n
+        dev = [v - c for v, c in zip(xs, (cx, cy) * n)]
+        spread = math.sqrt(math.fsum(d * d for d in dev) / n)
+        degenerate.append(spread <= tol * max(magnitude, 1.0))
+        k = WORKING_SIZE / spread if spread > 0 else WORKING_SIZE
+        work.append([d * k for d in dev])
+    return degenerate, np.array(work, dtype=np.float32).reshape(x.shape), biggest
 
 
 #: Coordinate magnitudes (relative to each other) within which the squares of :func:`_prepare`
@@ -224,10 +262,9 @@ def _prepare(
     return nonfinite, degenerate, work, biggest
 
 
-def tolerance_of(dtype: np.dtype, torch_eps: float | None = None) -> float:
-    """Relative spread below which a pose of this input dtype is all rounding noise."""
-    if torch_eps is not None:
-        return 4 * torch_eps
+@functools.lru_cache(maxsize=None)
+def tolerance_of(dtype: np.dtype) -> float:
+    """Relative spread below which a pose of this numpy dtype is all rounding noise."""
     if dtype.kind == "f":
         return 4 * float(np.finfo(dtype).eps)
     return 4 * float(np.finfo(np.float64).eps)  # integers convert exactly

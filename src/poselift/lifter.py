@@ -20,7 +20,7 @@ from typing import Any, Literal, NamedTuple, TypeVar, overload
 
 import numpy as np
 
-from ._arrays import Container, is_tensor, to_numpy
+from ._arrays import Container, to_numpy
 from .layouts import Adapted
 from .config import LifterConfig
 from .errors import CameraError, InvalidArgumentError, ShapeError, WeightsError
@@ -91,8 +91,16 @@ class _Lifted(NamedTuple):
 
     poses: np.ndarray  # (B, N, 3) float32, NaN where not lifted
     codes: np.ndarray  # (B,) index into REASONS
-    filled: np.ndarray  # (B, N) bool
-    missing: np.ndarray  # (B, N) bool
+    filled_mask: np.ndarray | None  # (B, N) bool; None: no joint missing
+    missing_mask: np.ndarray | None
+
+    @property
+    def filled(self) -> np.ndarray:
+        return self.filled_mask if self.filled_mask is not None else np.zeros(self.codes.shape + self.poses.shape[1:2], dtype=bool)
+
+    @property
+    def missing(self) -> np.ndarray:
+        return self.missing_mask if self.missing_mask is not None else np.zeros(self.codes.shape + self.poses.shape[1:2], dtype=bool)
 
 
 class Lifter(Pretrained):
@@ -313,7 +321,7 @@ class Lifter(Pretrained):
         container = Container.of(keypoints, x)
         check_keypoints(x, self.skeleton)
         conf = None if confidence is None else self._flat_confidence(confidence, x.shape[:-2])
-        done = self._lift_flat(x, conf, h, batch_size, on_unliftable, camera, _tolerance(keypoints, x))
+        done = self._lift_flat(x, conf, h, batch_size, on_unliftable, camera, _tolerance(container, x))
         shape = x.shape[:-1]
         poses = container.restore(done.poses.reshape(*shape, 3))
         if on_unliftable == "nan":
@@ -345,22 +353,21 @@ class Lifter(Pretrained):
         min_visible = None if self.config.completion is None else self.config.completion.min_visible
         threshold = self.config.confidence_threshold
         found = assess(flat, conf, threshold=threshold, min_visible=min_visible, tolerance=tolerance)
-        codes = found.codes
-        if on_unliftable == "raise" and codes.any():
-            raise_unliftable(found, flat, self.skeleton, batch_shape, threshold=threshold, min_visible=min_visible)
-        ok = codes == 0
-        all_ok = bool(ok.all())
-        missing = found.missing
-        if all_ok:
+        codes, missing = found.codes, found.missing
+        if found.all_liftable:  # the common case: no masks to apply
             out = self._run(found.work, missing, height, batch_size)
+            finite = np.isfinite(out).all()
         else:
+            if on_unliftable == "raise":
+                raise_unliftable(found, flat, self.skeleton, batch_shape, threshold=threshold, min_visible=min_visible)
+            ok = codes == 0
             out = np.full((flat.shape[0], n, 3), np.nan, dtype=np.float32)
             rows = np.flatnonzero(ok)
             if rows.size:
                 out[rows] = self._run(found.work[rows], None if missing is None else missing[rows], height, batch_size)
-        finite = np.isfinite(out).all() if all_ok else np.isfinite(out[ok]).all()
+            finite = np.isfinite(out[rows]).all()
         if not finite:  # finite input gave NaN: broken weights
-            broken = ok & ~np.isfinite(out).all(axis=(-1, -2))
+            broken = (codes == 0) & ~np.isfinite(out).all(axis=(-1, -2))
             if on_unliftable == "raise":
                 first = tuple(int(i) for i in np.unravel_index(int(np.flatnonzero(broken)[0]), batch_shape)) if batch_shape else ()
                 raise WeightsError(
@@ -369,7 +376,6 @@ class Lifter(Pretrained):
                 )
             codes[broken] = _BROKEN
             out[broken] = np.nan
-        no_missing = np.zeros((flat.shape[0], n), dtype=bool)
         if camera is not None:  # camera frame: translation solved by poselift.camera
             self._place_in_camera(out, flat, missing, conf, camera, codes == 0)
             unplaced = (codes == 0) & ~np.isfinite(out).all(axis=(-1, -2))
@@ -382,7 +388,7 @@ class Lifter(Pretrained):
                 )
             codes[unplaced] = _CAMERA
         if missing is None:
-            return _Lifted(out, codes, no_missing, no_missing)
+            return _Lifted(out, codes, None, None)
         return _Lifted(out, codes, missing & (codes == 0)[:, None], missing)
 
     def lift_sequence(
@@ -437,7 +443,7 @@ class Lifter(Pretrained):
         container = Container.of(keypoints, x)
         check_keypoints(x, self.skeleton)
         conf = None if confidence is None else self._flat_confidence(confidence, x.shape[:-2])
-        done = self._lift_flat(x, conf, None, batch_size, on_unliftable, None, _tolerance(keypoints, x))
+        done = self._lift_flat(x, conf, None, batch_size, on_unliftable, None, _tolerance(container, x))
         n = self.skeleton.num_joints
         frames = x.shape[-3]
         Xn = done.poses.astype(np.float64).reshape(-1, frames, n, 3)
@@ -534,10 +540,11 @@ class Lifter(Pretrained):
         return None if units == "normalized" else value
 
 
-def _tolerance(keypoints: Any, x: np.ndarray) -> float:
+def _tolerance(container: Container, x: np.ndarray) -> float:
     """Relative spread below which a pose of this input is all rounding noise (the tensor's dtype for tensors)."""
-    if is_tensor(keypoints) and keypoints.dtype.is_floating_point:
-        return tolerance_of(x.dtype, float(sys.modules["torch"].finfo(keypoints.dtype).eps))
+    t = container.tensor
+    if t is not None and t.dtype.is_floating_point:
+        return 4 * float(sys.modules["torch"].finfo(t.dtype).eps)
     return tolerance_of(x.dtype)
 
 
