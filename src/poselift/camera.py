@@ -34,6 +34,7 @@ from .errors import CameraError, PoseliftError, ShapeError
 from .skeleton import Skeleton, get_skeleton
 
 __all__ = [
+    "place_rows",
     "parse_camera",
     "Camera",
     "CameraError",
@@ -457,3 +458,20 @@ def parse_camera(text: str | None) -> "Camera | None":
     if len(values) == 4:
         return Camera(*values)
     raise CameraError(f"--camera must be F,CX,CY or FX,FY,CX,CY in pixels, or a .json file; got {text!r}.")
+
+
+def place_rows(
+    out: np.ndarray, flat: np.ndarray, missing: np.ndarray | None, conf: np.ndarray | None, camera: Camera, ok: np.ndarray
+) -> None:
+    """:func:`place_in_camera` for the rows ``ok`` of root-relative poses ``out`` ``(B, N, 3)``, in place,
+    from their keypoints ``flat`` ``(B, N, 2)``; ``missing`` joints (``(B, N)``) get weight 0. A few
+    thousand poses at a time, so the solve's temporaries stay small."""
+    rows = np.flatnonzero(ok)
+    for s in range(0, rows.size, 4096):
+        r = rows[s : s + 4096]
+        kp = flat[r] if missing is None else np.where(missing[r, :, None], 0.0, flat[r])
+        c = None
+        if conf is not None:
+            c = conf[r].astype(np.float64)
+            c = np.where(missing[r], 0.0, c) if missing is not None else c
+        out[r] = place_in_camera(out[r], kp, camera, c)

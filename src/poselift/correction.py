@@ -22,10 +22,10 @@ import numpy as np
 from ._arrays import Container, to_numpy
 from .config import CorrectionConfig
 from .errors import InvalidArgumentError
-from .pretrained import Pretrained
+from .pretrained import Pretrained, model_card
 from .runners import Backend, CorrectionRunner, TorchCorrectionRunner, load_correction_runner
 from .skeleton import SKELETONS, get_skeleton
-from .weights import ONNX_NAME, WEIGHTS_NAME, is_released, mlp_parameters_at_least, model_card
+from .weights import ONNX_NAME, WEIGHTS_NAME, is_released, mlp_parameters_at_least
 
 __all__ = ["LearnedCorrection", "load_correction", "correction_card"]
 

@@ -19,13 +19,14 @@ import functools
 import logging
 import math
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .errors import DegeneratePoseError, EmptyInputError, MissingJointsError, NonFiniteError, ShapeError
 from .skeleton import Skeleton, adapt_hint
 
-__all__ = ["Unliftable", "UNLIFTABLE_REASONS", "Assessment", "assess", "check_keypoints", "missing_joints", "WORKING_SIZE"]
+__all__ = ["Unliftable", "UNLIFTABLE_REASONS", "LiftResult", "Assessment", "assess", "check_keypoints", "missing_joints", "WORKING_SIZE"]
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,51 @@ REASONS: tuple[Unliftable, ...] = tuple(Unliftable)
 #: code that looks reasons up by their string).
 UNLIFTABLE_REASONS: dict[str, str] = {r.value: r.description for r in REASONS[1:]}
 _CODE = {r: i for i, r in enumerate(REASONS)}
+
+
+class LiftResult(NamedTuple):
+    """What ``lift(..., on_unliftable="nan")`` returns: every pose, lifted or not, with masks.
+
+    ``poses`` ``(*batch, N, 3)`` (NaN for poses that were not lifted), ``lifted``
+    ``(*batch,)`` bool, ``filled`` ``(*batch, N)`` bool (joints filled by the completion
+    network) and ``missing`` ``(*batch, N)`` bool (joints the lifter counted as missing: below
+    the confidence threshold or not finite) in the container of the input; ``reason``
+    ``(*batch,)`` numpy array of :class:`~poselift.liftability.Unliftable` values (a ``str``
+    enum: ``Unliftable.LIFTED == ""`` for lifted poses, else e.g. ``"missing_joints"``).
+    """
+
+    poses: Any
+    lifted: Any
+    filled: Any
+    reason: np.ndarray
+    missing: Any = None
+
+
+class Lifted(NamedTuple):
+    """The flat numpy result of :meth:`poselift.Lifter._lift_flat` before the container is restored."""
+
+    poses: np.ndarray  # (B, N, 3) float32, NaN where not lifted
+    codes: np.ndarray  # (B,) index into REASONS
+    filled_mask: np.ndarray | None  # (B, N) bool; None: no joint missing
+    missing_mask: np.ndarray | None
+
+    @property
+    def filled(self) -> np.ndarray:
+        return self.filled_mask if self.filled_mask is not None else np.zeros(self.codes.shape + self.poses.shape[1:2], dtype=bool)
+
+    @property
+    def missing(self) -> np.ndarray:
+        return self.missing_mask if self.missing_mask is not None else np.zeros(self.codes.shape + self.poses.shape[1:2], dtype=bool)
+
+    def result(self, poses: Any, container: Any, shape: tuple[int, ...]) -> LiftResult:
+        """The :class:`LiftResult` of ``shape`` ``(*batch, N)``, ``poses`` already restored; masks in ``container``."""
+        return LiftResult(
+            poses,
+            container.restore((self.codes == 0).reshape(shape[:-1]), floating=False),
+            container.restore(self.filled.reshape(shape), floating=False),
+            np.array(REASONS, dtype=object)[self.codes].reshape(shape[:-1]),
+            container.restore(self.missing.reshape(shape), floating=False),
+        )
 
 
 def check_keypoints(x: np.ndarray, skeleton: Skeleton, name: str = "keypoints") -> None:

@@ -11,15 +11,15 @@ Loading, saving and publishing come from :class:`~poselift.pretrained.Pretrained
 from __future__ import annotations
 
 import logging
-import math
 import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, TypeVar, overload
+from typing import Any, Literal, TypeVar, overload
 
 import numpy as np
 
+from ._args import check_height
 from ._arrays import Container, to_numpy
 from .layouts import Adapted
 from .config import LifterConfig
@@ -27,6 +27,8 @@ from .errors import CameraError, InvalidArgumentError, ShapeError, WeightsError
 from .liftability import (
     REASONS,
     UNLIFTABLE_REASONS,
+    Lifted,
+    LiftResult,
     Unliftable,
     assess,
     check_keypoints,
@@ -34,10 +36,10 @@ from .liftability import (
     raise_unliftable,
     tolerance_of,
 )
-from .pretrained import Pretrained
+from .pretrained import Pretrained, model_card
 from .runners import Backend, LiftRunner, TorchLiftRunner, load_lift_runner
 from .skeleton import get_skeleton
-from .weights import COMPLETION_ONNX_NAME, DEFAULT_MODEL, ONNX_NAME, WEIGHTS_NAME, mlp_parameters_at_least, model_card
+from .weights import COMPLETION_ONNX_NAME, DEFAULT_MODEL, ONNX_NAME, WEIGHTS_NAME, mlp_parameters_at_least
 
 __all__ = ["Lifter", "LiftResult", "Units", "Unliftable", "UNLIFTABLE_REASONS", "check_keypoints", "lifter_card"]
 
@@ -47,28 +49,8 @@ Array = TypeVar("Array")  # np.ndarray or torch.Tensor: results come back in the
 #: Output units of :meth:`Lifter.lift`: metres (scaled to a body height), or the network's
 #: normalised units (the 2D pose at RMS size ``1/c`` and depth ``c``; 3D RMS size about 1).
 Units = Literal["m", "normalized"]
-#: Body heights ``lift`` accepts, in metres (beyond them the output leaves float32's useful range).
-HEIGHT_RANGE_M = (0.1, 10.0)
 _CAMERA = REASONS.index(Unliftable.CAMERA)
 _BROKEN = REASONS.index(Unliftable.NONFINITE_OUTPUT)
-
-
-class LiftResult(NamedTuple):
-    """What ``lift(..., on_unliftable="nan")`` returns: every pose, lifted or not, with masks.
-
-    ``poses`` ``(*batch, N, 3)`` (NaN for poses that were not lifted), ``lifted``
-    ``(*batch,)`` bool, ``filled`` ``(*batch, N)`` bool (joints filled by the completion
-    network) and ``missing`` ``(*batch, N)`` bool (joints the lifter counted as missing: below
-    the confidence threshold or not finite) in the container of the input; ``reason``
-    ``(*batch,)`` numpy array of :class:`~poselift.liftability.Unliftable` values (a ``str``
-    enum: ``Unliftable.LIFTED == ""`` for lifted poses, else e.g. ``"missing_joints"``).
-    """
-
-    poses: Any
-    lifted: Any
-    filled: Any
-    reason: np.ndarray
-    missing: Any = None
 
 
 def _unpack_adapted(keypoints: Any, confidence: Any) -> tuple[Any, Any]:
@@ -84,23 +66,6 @@ def _unpack_adapted(keypoints: Any, confidence: Any) -> tuple[Any, Any]:
 
 def _deprecated(old: str, new: str) -> None:
     warnings.warn(f"lift({old}) is deprecated; use {new}.", DeprecationWarning, stacklevel=3)
-
-
-class _Lifted(NamedTuple):
-    """The flat numpy result of :meth:`Lifter._lift_flat` before the container is restored."""
-
-    poses: np.ndarray  # (B, N, 3) float32, NaN where not lifted
-    codes: np.ndarray  # (B,) index into REASONS
-    filled_mask: np.ndarray | None  # (B, N) bool; None: no joint missing
-    missing_mask: np.ndarray | None
-
-    @property
-    def filled(self) -> np.ndarray:
-        return self.filled_mask if self.filled_mask is not None else np.zeros(self.codes.shape + self.poses.shape[1:2], dtype=bool)
-
-    @property
-    def missing(self) -> np.ndarray:
-        return self.missing_mask if self.missing_mask is not None else np.zeros(self.codes.shape + self.poses.shape[1:2], dtype=bool)
 
 
 class Lifter(Pretrained):
@@ -322,18 +287,11 @@ class Lifter(Pretrained):
         check_keypoints(x, self.skeleton)
         conf = None if confidence is None else self._flat_confidence(confidence, x.shape[:-2])
         done = self._lift_flat(x, conf, h, batch_size, on_unliftable, camera, _tolerance(container, x))
-        shape = x.shape[:-1]
-        poses = container.restore(done.poses.reshape(*shape, 3))
+        poses = container.restore(done.poses.reshape(*x.shape[:-1], 3))
         if on_unliftable == "nan":
-            return LiftResult(
-                poses,
-                container.restore((done.codes == 0).reshape(shape[:-1]), floating=False),
-                container.restore(done.filled.reshape(shape), floating=False),
-                np.array(REASONS, dtype=object)[done.codes].reshape(shape[:-1]),
-                container.restore(done.missing.reshape(shape), floating=False),
-            )
+            return done.result(poses, container, x.shape[:-1])
         if return_filled:
-            return poses, container.restore(done.filled.reshape(shape), floating=False)
+            return poses, container.restore(done.filled.reshape(x.shape[:-1]), floating=False)
         return poses
 
     def _lift_flat(
@@ -345,7 +303,7 @@ class Lifter(Pretrained):
         on_unliftable: str,
         camera: Any,
         tolerance: float,
-    ) -> _Lifted:
+    ) -> Lifted:
         """The pipe on numpy arrays: ``x`` ``(*batch, N, 2)``, ``conf`` flat ``(B, N)`` or ``None``."""
         batch_shape = x.shape[:-2]
         n = self.skeleton.num_joints
@@ -377,7 +335,9 @@ class Lifter(Pretrained):
             codes[broken] = _BROKEN
             out[broken] = np.nan
         if camera is not None:  # camera frame: translation solved by poselift.camera
-            self._place_in_camera(out, flat, missing, conf, camera, codes == 0)
+            from .camera import place_rows
+
+            place_rows(out, flat, missing, conf, camera, codes == 0)
             unplaced = (codes == 0) & ~np.isfinite(out).all(axis=(-1, -2))
             if unplaced.any() and on_unliftable == "raise":
                 first = tuple(int(i) for i in np.unravel_index(int(np.flatnonzero(unplaced)[0]), batch_shape)) if batch_shape else ()
@@ -388,8 +348,8 @@ class Lifter(Pretrained):
                 )
             codes[unplaced] = _CAMERA
         if missing is None:
-            return _Lifted(out, codes, None, None)
-        return _Lifted(out, codes, missing & (codes == 0)[:, None], missing)
+            return Lifted(out, codes, None, None)
+        return Lifted(out, codes, missing & (codes == 0)[:, None], missing)
 
     def lift_sequence(
         self,
@@ -461,16 +421,7 @@ class Lifter(Pretrained):
             for b in range(kp.shape[0])
         ]).reshape(*x.shape[:-1], 3)  # fmt: skip
         poses = container.restore(out)
-        if on_unliftable == "nan":
-            shape = x.shape[:-1]
-            return LiftResult(
-                poses,
-                container.restore((done.codes == 0).reshape(shape[:-1]), floating=False),
-                container.restore(done.filled.reshape(shape), floating=False),
-                np.array(REASONS, dtype=object)[done.codes].reshape(shape[:-1]),
-                container.restore(done.missing.reshape(shape), floating=False),
-            )
-        return poses
+        return done.result(poses, container, x.shape[:-1]) if on_unliftable == "nan" else poses
 
     # ------------------------------------------------------------------ helpers
     def _run(self, work: np.ndarray, missing: np.ndarray | None, height: float | None, batch_size: int) -> np.ndarray:
@@ -495,24 +446,6 @@ class Lifter(Pretrained):
             raise ShapeError(f"confidence must have shape {(*batch_shape, n)} to match keypoints; got {tuple(conf.shape)}.")
         return conf.reshape(-1, n)
 
-    def _place_in_camera(
-        self, out: np.ndarray, flat: np.ndarray, missing: np.ndarray | None, conf: np.ndarray | None, camera: Any, ok: np.ndarray
-    ) -> None:
-        """Move the lifted poses (``ok``) of ``out`` ``(B, N, 3)`` into the camera frame with
-        :func:`poselift.camera.place_in_camera`, in place, a few thousand poses at a time."""
-        from .camera import place_in_camera
-        from .liftability import CHUNK_ROWS
-
-        rows = np.flatnonzero(ok)
-        for s in range(0, rows.size, CHUNK_ROWS):
-            r = rows[s : s + CHUNK_ROWS]
-            kp = flat[r] if missing is None else np.where(missing[r, :, None], 0.0, flat[r])  # missing: weight 0 below
-            c = None
-            if conf is not None:
-                c = conf[r].astype(np.float64)
-                c = np.where(missing[r], 0.0, c) if missing is not None else c
-            out[r] = place_in_camera(out[r], kp, camera, c)
-
     def _check_arguments(self, height: Any, batch_size: Any, on_unliftable: Any, units: Any) -> float | None:
         """Validate the scalar arguments of :meth:`lift`; returns the body height to scale to
         (``None`` for normalised units)."""
@@ -522,21 +455,7 @@ class Lifter(Pretrained):
             raise InvalidArgumentError(f"units must be 'm' (metres) or 'normalized' (the network's units); got {units!r}.")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise InvalidArgumentError(f"batch_size must be a whole number >= 1 (poses per forward pass); got {batch_size!r}.")
-        if height is None:
-            return None if units == "normalized" else float(self.config.height)
-        if isinstance(height, (bool, np.bool_, str, bytes)):
-            raise InvalidArgumentError(f"height must be a number of metres, e.g. 1.70; got {height!r}.")
-        try:
-            value = float(height)
-        except (TypeError, ValueError):
-            raise InvalidArgumentError(f"height must be a number of metres, e.g. 1.70; got {height!r}.") from None
-        lo, hi = HEIGHT_RANGE_M
-        if not (math.isfinite(value) and lo <= value <= hi):
-            hint = f" {value:g} looks like centimetres: pass {value / 100:.2f}." if 30 <= value <= 300 else ""
-            raise InvalidArgumentError(
-                f"height must be a body height in metres between {lo:g} and {hi:g}, e.g. 1.70; got {height!r}.{hint} "
-                'For the network\'s normalised units pass units="normalized" (formerly normalized=True) instead.'
-            )
+        value = float(self.config.height) if height is None else check_height(height)
         return None if units == "normalized" else value
 
 

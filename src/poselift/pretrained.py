@@ -10,24 +10,28 @@ hooks: its config class, how to load its runner, its card and how to export its 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from .errors import MissingDependencyError, TorchModulesError, install_hint, torch_available
 from .weights import (
+    CARD_NAME,
     CONFIG_NAME,
+    DIGEST_FIELD,
+    WEIGHTS_NAME,
     check_stored_size,
     pop_digest,
-    push_folder,
     read_config,
     resolve_model,
-    save_folder,
+    state_digest,
     verify_weights,
 )
 
-__all__ = ["Pretrained", "Backend"]
+__all__ = ["Pretrained", "Backend", "save_folder", "push_folder", "model_card"]
 
 #: What runs a model's networks: onnxruntime sessions or torch modules (:mod:`poselift.runners`).
 Backend = Literal["torch", "onnx"]
@@ -161,3 +165,90 @@ class Pretrained:
         """Upload the ``save_pretrained(folder, onnx=True)`` folder to a hub repository; returns the commit URL."""
         message = commit_message or f"Upload poselift {self.kind}"
         return push_folder(lambda f: self.save_pretrained(f, onnx=True), repo_id, private=private, token=token, commit_message=message)
+
+
+# ---------------------------------------------------------------------------- folder writing, shared by every kind
+def save_folder(
+    folder: str | os.PathLike,
+    modules: Mapping[str, Any],
+    config_json: str,
+    card: str,
+    *,
+    dtype: Any = None,
+    metadata: Mapping[str, str] | None = None,
+) -> Path:
+    """Write ``model.safetensors`` (the ``{key prefix: torch module}`` weights), ``config.json``
+    and the model card ``README.md`` into ``folder``; returns the folder.
+
+    ``dtype`` (e.g. ``torch.float16``) stores floating-point weights at that precision.
+    """
+    from safetensors.torch import save_file
+
+    from ._files import atomic_path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {
+        prefix + k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().cpu().contiguous()
+        for prefix, module in modules.items()
+        for k, v in module.state_dict().items()
+    }
+    config = json.loads(config_json)
+    config[DIGEST_FIELD] = state_digest(state)  # of the values as stored (dtype), checked on load
+    with atomic_path(folder / WEIGHTS_NAME) as tmp:
+        save_file(state, str(tmp), metadata={"format": "pt", **(metadata or {})})
+    with atomic_path(folder / CONFIG_NAME) as tmp:
+        tmp.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    with atomic_path(folder / CARD_NAME) as tmp:
+        tmp.write_text(card, encoding="utf-8")
+    return folder
+
+
+def push_folder(save: Any, repo_id: str, *, private: bool = False, token: str | None = None, commit_message: str) -> str:
+    """Create ``repo_id`` on the hub and upload what ``save(folder)`` writes; returns the commit URL."""
+    import tempfile
+
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        save(tmp)
+        info = api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message=commit_message)
+    return str(info)
+
+
+def model_card(
+    *, title: str, summary: str, usage: str, metadata: Mapping[str, Any], joint_names: list[str] | None = None
+) -> str:
+    """A model card (``README.md``): front matter, summary, usage, provenance from ``metadata``."""
+    meta = dict(metadata)
+    lines = [
+        "---",
+        "library_name: poselift",
+        f"license: {meta.get('license', 'other')}",
+        "tags: [3d-human-pose, pose-lifting, poselift]",
+        "---",
+        "",
+        f"# {meta.get('name', title)}",
+        "",
+        summary,
+        "",
+        "```python",
+        usage,
+        "```",
+        "",
+    ]
+    sections = (("training_data", "Training data"), ("source_data", "Source data"), ("target_data", "Target data"),
+                ("data_terms", "Data terms"), ("recipe", "Recipe"), ("command", "Command"))
+    for key, heading in sections:
+        if key in meta:
+            lines += [f"## {heading}", "", str(meta[key]), ""]
+    results = meta.get("results")
+    if isinstance(results, dict) and results:
+        lines += ["## Measured accuracy", "", "| evaluation | value |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in results.items()]
+        lines.append("")
+    if joint_names:
+        lines += ["## Joint order", "", ", ".join(f"{i} {n}" for i, n in enumerate(joint_names)), ""]
+    return "\n".join(lines)

@@ -14,8 +14,6 @@ from ..errors import EmptyInputError, InputFileError, PoseliftError, ShapeError
 from ..skeleton import SKELETONS, canonical_layout
 
 from .data import (
-
-logger = logging.getLogger(__name__)
     _count_hint,
     _natural_key,
     _load_json,
@@ -25,6 +23,8 @@ logger = logging.getLogger(__name__)
     KeypointData,
     _OPENPOSE_LAYOUTS,
 )
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["read_openpose"]
 
