@@ -292,10 +292,11 @@ def _prepare(
                 degenerate = spread <= tol * np.maximum(magnitude, 1.0)
             work = (dev * (WORKING_SIZE / np.where(spread > 0, spread, 1.0))[:, None, None]).astype(np.float32)
             return None, degenerate, work, hi
-        finite = np.isfinite(xd).all(axis=-1)
-        visible = np.ones(finite.shape, dtype=bool) if missing is None else ~missing
-        nonfinite = (visible & ~finite).any(axis=-1)
-        use = (visible & finite)[..., None]
+        if missing is None:  # a non-finite joint makes its pose unliftable
+            finite = np.isfinite(xd).all(axis=-1)
+            nonfinite, use = ~finite.all(axis=-1), finite[..., None]
+        else:  # the missing joints include every non-finite one (missing_joints): no second scan
+            nonfinite, use = np.zeros(x.shape[0], dtype=bool), ~missing[..., None]
         xv = np.where(use, xd, 0.0)
         magnitude = np.abs(xv).max(axis=(1, 2))
         count = np.maximum(use.sum(axis=(1, 2)), 1)[:, None, None]
