@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from .errors import FolderBusyError
+from .errors import FolderBusyError, InputFileError
 
 #: Key of ``config.json`` holding the digest of the folder's ``model.safetensors``: it belongs
 #: to the saved folder, not to the architecture, so the configs ignore it and
@@ -168,10 +168,10 @@ def read_capped(path: str | os.PathLike, limit: int) -> bytes:
         if stat.S_ISDIR(mode):
             raise IsADirectoryError(f"{path} is a folder")
         if not stat.S_ISREG(mode):
-            raise ValueError(f"{path} is {_kind(mode)}, not a regular file")
+            raise InputFileError(f"{path} is {_kind(mode)}, not a regular file")
         data = fh.read(limit + 1)
     if len(data) > limit:
-        raise ValueError(f"{path} is larger than {limit:,} bytes, more than a file of this kind can need")
+        raise InputFileError(f"{path} is larger than {limit:,} bytes, more than a file of this kind can need")
     return data
 
 
@@ -180,7 +180,7 @@ def check_regular(path: str | os.PathLike) -> None:
     another library opens."""
     mode = os.stat(path).st_mode
     if not stat.S_ISREG(mode):
-        raise ValueError(f"{path} is {_kind(mode)}, not a regular file")
+        raise InputFileError(f"{path} is {_kind(mode)}, not a regular file")
 
 
 def _kind(mode: int) -> str:

@@ -30,7 +30,7 @@ from typing import Any, Literal, Mapping
 import numpy as np
 
 from ._arrays import Container, to_numpy
-from .errors import CameraError, PoseliftError, ShapeError
+from .errors import CameraError, InvalidArgumentError, KeypointValueError, ShapeError, SkeletonError
 from .skeleton import Skeleton, get_skeleton
 
 __all__ = [
@@ -337,11 +337,11 @@ def estimate_world_frame(
         raise ShapeError(f"poses_cam must have shape (frames, {skel.num_joints}, 3); got {P.shape}.")
     valid = np.isfinite(P).all(axis=(1, 2))
     if not valid.any():
-        raise PoseliftError("no frame holds a complete pose: the ground plane cannot be estimated.")
+        raise KeypointValueError("no frame holds a complete pose: the ground plane cannot be estimated.")
     P = P[valid]
     feet, upper = _feet(skel), _upper(skel)
     if not feet or not upper:
-        raise PoseliftError(f"layout {skel.name!r} lacks feet or head joints needed to find the ground.")
+        raise SkeletonError(f"layout {skel.name!r} lacks feet or head joints needed to find the ground.")
     up = (P[:, upper].mean(axis=1) - P[:, feet].mean(axis=1)).mean(axis=0)
     up /= np.linalg.norm(up)
     heights = P[:, feet] @ up  # (F, n_feet)
@@ -399,7 +399,7 @@ def align_to_world(
 
     skel = get_skeleton(skeleton)
     if ground not in ("fixed", "tracked"):
-        raise PoseliftError(f"ground must be 'fixed' or 'tracked'; got {ground!r}.")
+        raise InvalidArgumentError(f"ground must be 'fixed' or 'tracked'; got {ground!r}.")
     frame = frame if frame is not None else estimate_world_frame(poses_cam, skel)
     world, _ = place_on_ground(frame.apply(poses_cam), skel, fps, ground=ground, ground_cutoff=ground_cutoff, height=height)
     return world, frame

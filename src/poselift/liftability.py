@@ -247,7 +247,7 @@ def _prepare_few(x: np.ndarray, tol: float) -> tuple[list[bool], np.ndarray, flo
     result; ``None`` (use :func:`_prepare`) when a coordinate is not finite or a pose's
     magnitude lies outside :data:`_SAFE`."""
     n = x.shape[1]
-    degenerate, work, biggest = [], [], 0.0
+    degenerate, work, biggest, as_given = [], [], 0.0, True
     for xs in x.reshape(x.shape[0], 2 * n).tolist():
         if not all(map(math.isfinite, xs)):
             return None
@@ -259,14 +259,26 @@ def _prepare_few(x: np.ndarray, tol: float) -> tuple[list[bool], np.ndarray, flo
         dev = [v - c for v, c in zip(xs, (cx, cy) * n)]
         spread = math.sqrt(math.fsum(d * d for d in dev) / n)
         degenerate.append(spread <= tol * max(magnitude, 1.0))
+        fits = magnitude <= AS_GIVEN_RATIO * spread and _FLOAT32_RANGE[0] < spread and magnitude < _FLOAT32_RANGE[1]
         k = WORKING_SIZE / spread if spread > 0 else WORKING_SIZE
-        work.append([d * k for d in dev])
+        work.append(xs if fits else [d * k for d in dev])
+        as_given &= fits
+    if as_given and x.dtype == np.float32:  # the network normalises: no copy at all
+        return degenerate, x, biggest
     return degenerate, np.array(work, dtype=np.float32).reshape(x.shape), biggest
 
 
 #: Coordinate magnitudes (relative to each other) within which the squares of :func:`_prepare`
 #: neither overflow nor underflow float64 without first dividing each pose by its magnitude.
 _SAFE = (1e-100, 1e100)
+#: A pose goes to the network as given (the network's graph normalises it) when its largest
+#: coordinate is at most this many times its RMS size, and its size and coordinates lie within
+#: :data:`_FLOAT32_RANGE`: float32 then keeps it to about 1e-6 of its size. Other poses (far
+#: from the image origin for their size, or of extreme scale) are first centred on their
+#: visible joints and scaled to RMS size :data:`WORKING_SIZE` in float64, an exact translation
+#: and scale of the lift that changes only the rounding.
+AS_GIVEN_RATIO = 16.0
+_FLOAT32_RANGE = (1e-15, 1e15)
 
 
 def _prepare(
@@ -286,11 +298,11 @@ def _prepare(
                 xd = xd / np.where(magnitude > 0, magnitude, 1.0)[:, None, None]
             dev = xd - xd.mean(axis=1, keepdims=True)
             spread = np.sqrt(np.einsum("bij,bij->b", dev, dev) / x.shape[1])  # in the units of dev
-            if scaled:
-                degenerate = spread <= tol * np.maximum(1.0, 1.0 / magnitude)
-            else:
-                degenerate = spread <= tol * np.maximum(magnitude, 1.0)
-            work = (dev * (WORKING_SIZE / np.where(spread > 0, spread, 1.0))[:, None, None]).astype(np.float32)
+            relative = spread if scaled else spread / magnitude  # RMS size over the largest coordinate
+            degenerate = relative <= tol * np.maximum(1.0, 1.0 / magnitude)
+            work = dev * (WORKING_SIZE / np.where(spread > 0, spread, 1.0))[:, None, None]
+            fits = (AS_GIVEN_RATIO * relative >= 1.0) & (magnitude * relative > _FLOAT32_RANGE[0]) & (magnitude < _FLOAT32_RANGE[1])
+            work = np.where(fits[:, None, None], x, work).astype(np.float32)  # as in _prepare_few
             return None, degenerate, work, hi
         if missing is None:  # a non-finite joint makes its pose unliftable
             finite = np.isfinite(xd).all(axis=-1)

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from .errors import MissingDependencyError, TorchModulesError, install_hint, torch_available
+from .errors import InvalidArgumentError, MissingDependencyError, TorchModulesError, install_hint, torch_available
 from .weights import (
     CARD_NAME,
     CONFIG_NAME,
@@ -116,7 +116,7 @@ class Pretrained:
         :meth:`from_folder`."""
         if name_or_path is None:
             if cls.default_name is None:
-                raise TypeError(f"{cls.__name__}.from_pretrained() needs a name or a folder")
+                raise InvalidArgumentError(f"{cls.__name__}.from_pretrained() needs a name or a folder")
             name_or_path = cls.default_name
         folder = resolve_model(
             name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token

@@ -291,3 +291,20 @@ def adapt_hint(num_joints: int) -> str:
     """What to do with keypoints of ``num_joints`` joints (the first built-in layout of that size), or ``""``."""
     hints = [ADAPT_HINTS[name] for name in guess_layouts(num_joints) if name in ADAPT_HINTS]
     return hints[0] if hints else ""
+
+
+#: Joints one layout takes from another under another name: ``{(target, source): {target joint:
+#: source joint}}``. The lsp14 lifters are trained on Human3.6M, whose thorax stands for the
+#: lsp14 neck (as in Chen et al.).
+SAME_JOINTS: dict[tuple[str, str], dict[str, str]] = {("lsp14", "h36m17"): {"neck": "thorax"}}
+
+
+def joint_indices(target: str | Skeleton, source: str | Skeleton) -> tuple[int, ...]:
+    """For each joint of ``target``, its index in ``source``: by name, or as :data:`SAME_JOINTS` says.
+
+    >>> joint_indices("lsp14", "h36m17")[:3]   # right ankle, knee, hip
+    (3, 2, 1)
+    """
+    tgt, src = get_skeleton(target), get_skeleton(source)
+    renames = SAME_JOINTS.get((tgt.name, src.name), {})
+    return tuple(src.index(renames.get(j, j)) for j in tgt.joints)

@@ -20,7 +20,7 @@ import numpy as np
 
 from ._args import check_coordinates, check_count, check_fps, check_number
 from ._arrays import to_numpy
-from .errors import InvalidArgumentError, PoseliftError, ShapeError
+from .errors import InvalidArgumentError, ShapeError, SkeletonError
 from .skeleton import Skeleton, get_skeleton
 
 __all__ = [
@@ -162,7 +162,7 @@ def smooth_sequence(
         for start, stop in _runs(complete):
             out[start:stop] = _forward_backward(arr[start:stop], fps, params)
     else:
-        raise PoseliftError(f"smoothing mode must be 'offline' or 'causal'; got {mode!r}.")
+        raise InvalidArgumentError(f"smoothing mode must be 'offline' or 'causal'; got {mode!r}.")
     return np.where(np.isfinite(arr), out, np.nan)
 
 
@@ -284,7 +284,7 @@ def chain_heights(poses: np.ndarray, skeleton: str | Skeleton) -> np.ndarray:
     chain (``skeleton.height_chains``), averaged (numpy; :func:`poselift.geometry.chain_height` in torch)."""
     skel = get_skeleton(skeleton)
     if not skel.height_chains:
-        raise PoseliftError(f"layout {skel.name!r} defines no height chains")
+        raise SkeletonError(f"layout {skel.name!r} defines no height chains")
     pts = skel.with_root_point(poses)
     n = skel.num_joints
     chains = [np.linalg.norm(np.diff(pts[:, [n if j < 0 else j for j in chain]], axis=1), axis=-1).sum(axis=1) for chain in skel.height_chains]
