@@ -168,7 +168,7 @@ class OutputConflictError(PoseliftError, FileExistsError):
     run writing the same folder."""
 
 
-class FolderBusyError(FileExistsError):
+class FolderBusyError(PoseliftError, FileExistsError):
     """A folder locked by another process writing it (:func:`poselift._files.folder_lock`)."""
 
 
