@@ -99,8 +99,8 @@ class Container:
     def restore(self, out: np.ndarray, *, floating: bool = True) -> Any:
         """``out`` in the caller's container: a tensor on the caller's device (in its
         floating dtype when ``floating``), or numpy (float64 for float64 input)."""
-        if floating:
-            out = out.astype(np.float64 if self.float64 else np.float32, copy=False)
+        if floating and out.dtype != (np.float64 if self.float64 else np.float32):
+            out = out.astype(np.float64 if self.float64 else np.float32)
         if self.tensor is None:
             return out
         import torch

@@ -18,7 +18,7 @@ import enum
 import functools
 import logging
 import math
-from dataclasses import dataclass
+import operator
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -151,8 +151,7 @@ def missing_joints(confidence: np.ndarray, keypoints: np.ndarray, threshold: flo
     return missing | ~np.isfinite(keypoints).all(axis=-1)
 
 
-@dataclass(frozen=True)
-class Assessment:
+class Assessment(NamedTuple):
     """What :func:`assess` found for ``B`` flat poses.
 
     ``codes`` ``(B,)`` int8 index into :data:`REASONS` (0: liftable); ``missing`` ``(B, N)``
@@ -201,8 +200,10 @@ def assess(
         degenerate, work, biggest = few
         if biggest <= 1.0:
             _warn_normalised()
+        if not any(degenerate):
+            return Assessment(np.zeros(B, dtype=np.int8), None, work, True)
         code = _CODE[Unliftable.DEGENERATE]
-        return Assessment(np.array([code if d else 0 for d in degenerate], dtype=np.int8), None, work, not any(degenerate))
+        return Assessment(np.array([code if d else 0 for d in degenerate], dtype=np.int8), None, work, False)
     if B <= CHUNK_ROWS:
         nonfinite, degenerate, work, biggest = _prepare(x, missing, tolerance)
     else:
@@ -255,9 +256,9 @@ def _prepare_few(x: np.ndarray, tol: float) -> tuple[list[bool], np.ndarray, flo
         if not _SAFE[0] < magnitude < _SAFE[1]:
             return None
         biggest = max(biggest, magnitude)
-        cx, cy = math.fsum(xs[0::2]) / n, math.fsum(xs[1::2]) / n
+        cx, cy = sum(xs[0::2]) / n, sum(xs[1::2]) / n
         dev = [v - c for v, c in zip(xs, (cx, cy) * n)]
-        spread = math.sqrt(math.fsum(d * d for d in dev) / n)
+        spread = math.sqrt(sum(map(operator.mul, dev, dev)) / n)
         degenerate.append(spread <= tol * max(magnitude, 1.0))
         fits = magnitude <= AS_GIVEN_RATIO * spread and _FLOAT32_RANGE[0] < spread and magnitude < _FLOAT32_RANGE[1]
         k = WORKING_SIZE / spread if spread > 0 else WORKING_SIZE

@@ -197,7 +197,7 @@ class OnnxLiftRunner:
         h = self._heights.get(height)
         if h is None:  # the graph's own spelling of "normalised units" is a height <= 0
             h = self._heights[height] = np.asarray(0.0 if height is None else height, dtype=np.float32)
-        (out,) = self.session.run(self._outputs, {"keypoints": np.ascontiguousarray(x), "height": h})
+        (out,) = self.session.run(self._outputs, {"keypoints": x if x.flags.c_contiguous else np.ascontiguousarray(x), "height": h})
         return out
 
     def complete(self, x: np.ndarray, visible: np.ndarray) -> np.ndarray:
