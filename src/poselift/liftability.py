@@ -4,12 +4,12 @@
 ``Lifter.lift_sequence`` (and through them the CLI, the video pipeline and the demo) decide
 with it, so a pose the command line reports as refused is exactly one the lifter refused.
 
-It also does the only host-side pass over the keypoints: one float64 conversion that finds
-missing and non-finite joints and degenerate poses and brings every pose to one working
-size (centred on its visible joints, RMS size :data:`WORKING_SIZE` px). Lifting is
-translation and scale equivariant, so this changes nothing but the rounding; it keeps
-poses of any offset and scale (1e-30 to 1e300 px) inside the float32 range of the
-network, whose graph then normalises the pose to the paper's convention.
+It also does the only host-side pass over the keypoints: one pass that finds missing and
+non-finite joints and degenerate poses. The network's graph normalises each pose (the one
+normalisation); a pose float32 cannot carry well (far from the image origin for its size,
+or of extreme scale: 1e-30 to 1e300 px) is first centred on its visible joints and scaled to
+RMS size :data:`WORKING_SIZE` in float64, an exact translation and scale of the lift that
+changes only the rounding (:data:`AS_GIVEN_RATIO`).
 """
 
 from __future__ import annotations
@@ -317,7 +317,9 @@ def _prepare(
         dev = np.where(use, u - u.sum(axis=1, keepdims=True) / count, 0.0)
         spread = np.sqrt(np.square(dev).sum(axis=(1, 2)) / count[:, 0, 0])  # relative to the magnitude
         degenerate = ~nonfinite & (spread <= tol * np.maximum(1.0, 1.0 / magnitude))
-        work = (dev * (WORKING_SIZE / np.where(spread > 0, spread, 1.0))[:, None, None]).astype(np.float32)
+        work = dev * (WORKING_SIZE / np.where(spread > 0, spread, 1.0))[:, None, None]
+        fits = (AS_GIVEN_RATIO * spread >= 1.0) & (magnitude * spread > _FLOAT32_RANGE[0]) & (magnitude < _FLOAT32_RANGE[1])
+        work = np.where(fits[:, None, None], xv, work).astype(np.float32)  # as given where float32 keeps it
     biggest = float(magnitude.max()) if magnitude.size else 0.0
     return nonfinite, degenerate, work, biggest
 

@@ -30,6 +30,7 @@ from .weights import COMPLETION_ONNX_NAME, ONNX_NAME, graph_digests, read_state,
 __all__ = [
     "Backend",
     "default_backend",
+    "Runner",
     "LiftRunner",
     "TorchLiftRunner",
     "OnnxLiftRunner",
@@ -74,10 +75,18 @@ def _check_backend(backend: str | None, folder: Path | None = None, graphs: tupl
     return backend  # type: ignore[return-value]
 
 
-class LiftRunner(Protocol):
-    """Runs the lift pipeline and the completion network of one lifter."""
+class Runner(Protocol):
+    """What every runner has: the backend that runs it and a line for ``repr``. A runner takes
+    and returns numpy float32 arrays of flat batches; the model that holds it does the rest."""
 
     backend: Backend
+
+    def describe(self) -> str:
+        """``"device='cpu'"``, ``"providers=[...]"``: where the networks run."""
+
+
+class LiftRunner(Runner, Protocol):
+    """Runs the lift pipeline and the completion network of one lifter."""
 
     def lift(self, x: np.ndarray, height: float | None) -> np.ndarray:
         """``(B, N, 2)`` float32 pixels -> ``(B, N, 3)`` float32: metres for a body ``height``,
@@ -87,10 +96,8 @@ class LiftRunner(Protocol):
         """``(B, N, 2)`` float32 pixels and ``(B, N)`` bool -> ``(B, N, 2)`` with missing joints filled."""
 
 
-class CorrectionRunner(Protocol):
+class CorrectionRunner(Runner, Protocol):
     """Runs a learned correction."""
-
-    backend: Backend
 
     def correct(self, x: np.ndarray) -> np.ndarray:
         """``(B, M, 2)`` float32 pixels of complete poses -> corrected ``(B, M, 2)``."""
