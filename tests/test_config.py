@@ -20,7 +20,7 @@ def test_defaults_fill_joint_names_from_the_skeleton():
 
 
 def test_json_round_trip_is_exact():
-    cfg = LifterConfig(width=64, blocks=2, activation="gelu", scale_mode="head", height=1.62, flip_test=True,
+    cfg = LifterConfig(width=64, blocks=2, input_skip=False, head="kinematic", height=1.62, flip_test=True,
                        completion=CompletionConfig(width=16, blocks=1, min_visible=10),
                        metadata={"name": "x/y", "results": {"P-MPJPE": 51.2}})
     text = cfg.to_json()
@@ -73,6 +73,8 @@ def test_not_an_object():
         ({"dropout": 1.0}, r"dropout"),
         ({"c": 1.0}, r"\bc\b"),
         ({"activation": "tanh"}, r"activation"),
+        ({"activation": "gelu"}, r"activation 'gelu' was removed from poselift .*use activation 'leaky_relu'"),
+        ({"scale_mode": "head"}, r"scale_mode 'head' was removed from poselift .*use scale_mode 'rms'"),
         ({"joint_names": ["a", "b"]}, r"joint_names do not match skeleton 'h36m17'"),
         ({"completion": {"width": 32, "depth": 2}}, r"depth"),
     ],

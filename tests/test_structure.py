@@ -93,8 +93,60 @@ def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
 def test_the_graph_is_read_correctly():
     graph = import_graph()
     assert "poselift.runners" in graph["poselift.lifter"]
-    assert "poselift.evaluation.h36m" in graph["poselift.cli"]  # an import inside a function
+    assert "poselift.evaluation.h36m" in graph["poselift.cli.commands"]  # an import inside a function
     assert "poselift.training.config" in graph["poselift.training.trainer"]  # a relative import
+
+
+def import_levels(graph: dict[str, set[str]]) -> dict[str, int]:
+    """Each module's level: 1 for a module that imports no poselift module, else one more than
+    the highest level it imports (the graph has no cycle)."""
+    levels: dict[str, int] = {}
+
+    def level(v: str) -> int:
+        if v not in levels:
+            levels[v] = 1 + max((level(w) for w in graph[v]), default=0)
+        return levels[v]
+
+    for v in graph:
+        level(v)
+    return levels
+
+
+#: The most import levels the library may have (every module but the command line and
+#: ``poselift.training``), and the whole package. Issue 18 asks for at most 9 in all; the
+#: library has 8, while ``cli.commands -> training.finetune -> training.trainer ->
+#: training.multiview -> adapt`` stacks the training loop on top of it until the training
+#: half of that issue flattens it. (The library counts the package itself, `poselift`, on top.)
+MAX_LIBRARY_LEVELS = 8
+MAX_LEVELS = 12
+
+
+def _deepest(graph: dict[str, set[str]], levels: dict[str, int], modules: list[str]) -> tuple[int, str]:
+    deepest = max(modules, key=levels.get)
+    chain = [deepest]
+    while graph[chain[-1]]:
+        chain.append(max(graph[chain[-1]], key=levels.get))
+    return levels[deepest], " -> ".join(chain)
+
+
+def test_import_levels_are_bounded():
+    graph = import_graph()
+    assert _cycle(graph) is None
+    levels = import_levels(graph)
+    library = [m for m in graph if not m.startswith(("poselift.training", "poselift.cli"))]
+    depth, chain = _deepest(graph, levels, library)
+    assert depth <= MAX_LIBRARY_LEVELS, f"{depth} import levels in the library: {chain}"
+    depth, chain = _deepest(graph, levels, list(graph))
+    assert depth <= MAX_LEVELS, f"{depth} import levels: {chain}"
+
+
+def test_layout_tables_do_not_import_the_networks():
+    """The layout tables (layouts.py) and layout facts reach no runner, network or weights module."""
+    graph = import_graph()
+    for tables in ("poselift.layouts", "poselift.skeleton", "poselift.liftability"):
+        reached = _reachable(graph, tables)
+        assert not reached & {"poselift.runners", "poselift.correction", "poselift.nets", "poselift.onnx", "poselift.weights"}, (tables, reached)
+    assert "poselift.adapt" not in _reachable(graph, "poselift.lifter")  # Adapted comes from the tables
 
 
 def test_the_import_graph_has_no_cycle():

@@ -24,12 +24,14 @@ from .errors import (
 )
 from .io import KeypointData, read_keypoints, write_poses
 from .lifter import Lifter, LiftResult
+from .liftability import Unliftable
 from ._version import __version__
 from .skeleton import SKELETONS, Skeleton, get_skeleton
 
 __all__ = [
     "Lifter",
     "LiftResult",
+    "Unliftable",
     "LifterConfig",
     "CompletionConfig",
     "adapt_openpose",

@@ -13,7 +13,12 @@ import numpy as np
 
 from .errors import InvalidArgumentError
 
-__all__ = ["check_number", "check_fps", "check_count", "check_coordinates", "FPS_RANGE", "MAX_COORDINATE"]
+__all__ = [
+    "check_number", "check_fps", "check_count", "check_coordinates", "check_height", "FPS_RANGE", "MAX_COORDINATE", "HEIGHT_RANGE_M",
+]  # fmt: skip
+
+#: Body heights ``lift`` accepts, in metres (beyond them the output leaves float32's useful range).
+HEIGHT_RANGE_M = (0.1, 10.0)
 
 #: Frame rates accepted, in frames per second: a time-lapse of one frame in 1000 s to a
 #: million frames per second (a BVH ``Frame Time`` stays a short decimal).
@@ -60,3 +65,22 @@ def check_coordinates(x: np.ndarray, name: str) -> None:
             f"{name} hold coordinates up to {np.abs(x[big]).max():.3g}; expected metres (or another unit) "
             f"within +-{MAX_COORDINATE:g}."
         )
+
+
+def check_height(height: Any) -> float:
+    """A body height in metres within :data:`HEIGHT_RANGE_M`, or :class:`~poselift.errors.InvalidArgumentError`
+    saying what arrived (and naming centimetres when it looks like them)."""
+    if isinstance(height, (bool, np.bool_, str, bytes)):
+        raise InvalidArgumentError(f"height must be a number of metres, e.g. 1.70; got {height!r}.")
+    try:
+        value = float(height)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"height must be a number of metres, e.g. 1.70; got {height!r}.") from None
+    lo, hi = HEIGHT_RANGE_M
+    if not (math.isfinite(value) and lo <= value <= hi):
+        hint = f" {value:g} looks like centimetres: pass {value / 100:.2f}." if 30 <= value <= 300 else ""
+        raise InvalidArgumentError(
+            f"height must be a body height in metres between {lo:g} and {hi:g}, e.g. 1.70; got {height!r}.{hint} "
+            'For the network\'s normalised units pass units="normalized" (formerly normalized=True) instead.'
+        )
+    return value

@@ -37,6 +37,8 @@ def to_numpy(a: Any, name: str = "keypoints") -> np.ndarray:
     ragged lists, bool and complex arrays raise :class:`~poselift.errors.KeypointTypeError`
     naming ``name``.
     """
+    if type(a) is np.ndarray and a.dtype.kind in "iuf" and a.dtype.isnative and a.flags.c_contiguous:
+        return a  # the common case, checked first: nothing to convert
     if is_tensor(a):
         if a.dtype.is_complex or a.dtype == sys.modules["torch"].bool:
             raise KeypointTypeError(f"{name} must hold real numbers; got a tensor of dtype {a.dtype}. {_RULE}.")
@@ -97,8 +99,8 @@ class Container:
     def restore(self, out: np.ndarray, *, floating: bool = True) -> Any:
         """``out`` in the caller's container: a tensor on the caller's device (in its
         floating dtype when ``floating``), or numpy (float64 for float64 input)."""
-        if floating:
-            out = out.astype(np.float64 if self.float64 else np.float32, copy=False)
+        if floating and out.dtype != (np.float64 if self.float64 else np.float32):
+            out = out.astype(np.float64 if self.float64 else np.float32)
         if self.tensor is None:
             return out
         import torch

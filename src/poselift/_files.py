@@ -12,6 +12,17 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from .errors import FolderBusyError, InputFileError
+
+#: Key of ``config.json`` holding the digest of the folder's ``model.safetensors``: it belongs
+#: to the saved folder, not to the architecture, so the configs ignore it and
+#: :func:`poselift.weights.verify_weights` checks it on load.
+DIGEST_FIELD = "weights_digest"
+#: Key of ``config.json`` holding the SHA-256 of each ONNX graph shipped in the folder
+#: (``{"model.onnx": ...}``), recorded when a graph is exported there; like the weights
+#: digest it belongs to the folder, and :func:`poselift.onnx.open_graph` checks it.
+GRAPHS_FIELD = "graph_digests"
+
 __all__ = [
     "atomic_path", "atomic_dir", "install_dir", "install_file", "folder_lock", "file_sha256", "read_capped", "check_regular",
 ]
@@ -77,10 +88,6 @@ def _link_exclusive(tmp: Path, path: Path) -> None:
         os.rename(tmp, path)
         return
     tmp.unlink()
-
-
-class FolderBusyError(FileExistsError):
-    """:func:`folder_lock` found the folder locked by another process."""
 
 
 @contextlib.contextmanager
@@ -161,10 +168,10 @@ def read_capped(path: str | os.PathLike, limit: int) -> bytes:
         if stat.S_ISDIR(mode):
             raise IsADirectoryError(f"{path} is a folder")
         if not stat.S_ISREG(mode):
-            raise ValueError(f"{path} is {_kind(mode)}, not a regular file")
+            raise InputFileError(f"{path} is {_kind(mode)}, not a regular file")
         data = fh.read(limit + 1)
     if len(data) > limit:
-        raise ValueError(f"{path} is larger than {limit:,} bytes, more than a file of this kind can need")
+        raise InputFileError(f"{path} is larger than {limit:,} bytes, more than a file of this kind can need")
     return data
 
 
@@ -173,7 +180,7 @@ def check_regular(path: str | os.PathLike) -> None:
     another library opens."""
     mode = os.stat(path).st_mode
     if not stat.S_ISREG(mode):
-        raise ValueError(f"{path} is {_kind(mode)}, not a regular file")
+        raise InputFileError(f"{path} is {_kind(mode)}, not a regular file")
 
 
 def _kind(mode: int) -> str:

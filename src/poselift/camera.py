@@ -30,10 +30,12 @@ from typing import Any, Literal, Mapping
 import numpy as np
 
 from ._arrays import Container, to_numpy
-from .errors import CameraError, PoseliftError, ShapeError
+from .errors import CameraError, InvalidArgumentError, KeypointValueError, ShapeError, SkeletonError
 from .skeleton import Skeleton, get_skeleton
 
 __all__ = [
+    "place_rows",
+    "parse_camera",
     "Camera",
     "CameraError",
     "CAMERA_MODELS",
@@ -335,11 +337,11 @@ def estimate_world_frame(
         raise ShapeError(f"poses_cam must have shape (frames, {skel.num_joints}, 3); got {P.shape}.")
     valid = np.isfinite(P).all(axis=(1, 2))
     if not valid.any():
-        raise PoseliftError("no frame holds a complete pose: the ground plane cannot be estimated.")
+        raise KeypointValueError("no frame holds a complete pose: the ground plane cannot be estimated.")
     P = P[valid]
     feet, upper = _feet(skel), _upper(skel)
     if not feet or not upper:
-        raise PoseliftError(f"layout {skel.name!r} lacks feet or head joints needed to find the ground.")
+        raise SkeletonError(f"layout {skel.name!r} lacks feet or head joints needed to find the ground.")
     up = (P[:, upper].mean(axis=1) - P[:, feet].mean(axis=1)).mean(axis=0)
     up /= np.linalg.norm(up)
     heights = P[:, feet] @ up  # (F, n_feet)
@@ -397,7 +399,7 @@ def align_to_world(
 
     skel = get_skeleton(skeleton)
     if ground not in ("fixed", "tracked"):
-        raise PoseliftError(f"ground must be 'fixed' or 'tracked'; got {ground!r}.")
+        raise InvalidArgumentError(f"ground must be 'fixed' or 'tracked'; got {ground!r}.")
     frame = frame if frame is not None else estimate_world_frame(poses_cam, skel)
     world, _ = place_on_ground(frame.apply(poses_cam), skel, fps, ground=ground, ground_cutoff=ground_cutoff, height=height)
     return world, frame
@@ -423,3 +425,53 @@ def place_in_camera(
     c = None if confidence is None else to_numpy(confidence, "confidence")
     out = to_camera_space(P, u[..., :2], cam, c)
     return Container.of(poses3d, P).restore(out)
+
+
+def parse_camera(text: str | None) -> "Camera | None":
+    """A camera from text, as ``--camera`` takes it: numbers ``f,cx,cy`` or ``fx,fy,cx,cy`` in
+    pixels, or the path of a JSON file of intrinsics (:meth:`Camera.from_dict`); ``None`` passes through."""
+    if text is None:
+        return None
+    import json
+    from pathlib import Path
+
+    path = Path(text)
+    if path.suffix.lower() == ".json" or path.exists():
+        from ._files import read_capped
+
+        try:
+            spec = json.loads(read_capped(path, 1 << 20).decode("utf-8"))  # a regular file of at most 1 MB
+        except (OSError, ValueError) as e:
+            raise CameraError(f"cannot read the camera file {path}: {e}") from None
+        if not isinstance(spec, dict):
+            raise CameraError(f"the camera file {path} must hold a JSON object of intrinsics.")
+        try:
+            return Camera.from_dict(spec)
+        except CameraError as e:
+            raise CameraError(f"{path}: {e}") from None
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) == 3:
+        return Camera(values[0], values[0], values[1], values[2])
+    if len(values) == 4:
+        return Camera(*values)
+    raise CameraError(f"--camera must be F,CX,CY or FX,FY,CX,CY in pixels, or a .json file; got {text!r}.")
+
+
+def place_rows(
+    out: np.ndarray, flat: np.ndarray, missing: np.ndarray | None, conf: np.ndarray | None, camera: Camera, ok: np.ndarray
+) -> None:
+    """:func:`place_in_camera` for the rows ``ok`` of root-relative poses ``out`` ``(B, N, 3)``, in place,
+    from their keypoints ``flat`` ``(B, N, 2)``; ``missing`` joints (``(B, N)``) get weight 0. A few
+    thousand poses at a time, so the solve's temporaries stay small."""
+    rows = np.flatnonzero(ok)
+    for s in range(0, rows.size, 4096):
+        r = rows[s : s + 4096]
+        kp = flat[r] if missing is None else np.where(missing[r, :, None], 0.0, flat[r])
+        c = None
+        if conf is not None:
+            c = conf[r].astype(np.float64)
+            c = np.where(missing[r], 0.0, c) if missing is not None else c
+        out[r] = place_in_camera(out[r], kp, camera, c)

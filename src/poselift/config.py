@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ._files import DIGEST_FIELD, GRAPHS_FIELD  # keys of the folder's config.json, not of the architecture
 from .errors import ConfigError
 from .skeleton import BONE_RATIOS, SKELETONS, get_skeleton
 
@@ -16,16 +17,6 @@ __all__ = ["LifterConfig", "CompletionConfig", "CorrectionConfig", "FORMAT_VERSI
 
 #: The config format this version of poselift writes and reads.
 FORMAT_VERSION = 1
-#: Key of ``config.json`` holding the digest of the folder's ``model.safetensors``: it belongs
-#: to the saved folder, not to the architecture, so the configs ignore it and
-#: :func:`poselift.weights.verify_weights` checks it on load.
-DIGEST_FIELD = "weights_digest"
-#: Key of ``config.json`` holding the SHA-256 of each ONNX graph shipped in the folder
-#: (``{"model.onnx": ...}``), recorded when a graph is exported there; like the weights
-#: digest it belongs to the folder, and :func:`poselift.onnx.open_graph` checks it.
-GRAPHS_FIELD = "graph_digests"
-
-
 def _check_version(data: Any, source: str, what: str) -> None:
     """The ``format_version`` of a config dict must be exactly the integer this poselift reads."""
     version = data.get("format_version")
@@ -46,6 +37,22 @@ def _check_version(data: Any, source: str, what: str) -> None:
             f"{source}: config format_version {version!r} is not supported "
             f"(this poselift reads version {FORMAT_VERSION}); {hint}"
         )
+
+
+#: Option values earlier poselift versions accepted and no shipped model or recipe used.
+REMOVED_OPTIONS: dict[str, tuple[str, ...]] = {"activation": ("relu", "gelu"), "scale_mode": ("head",)}
+
+
+def _refuse_removed_options(data: Any) -> Any:
+    """Name a removed option value in the error, instead of pydantic's list of allowed values."""
+    if isinstance(data, dict):
+        for key, removed in REMOVED_OPTIONS.items():
+            if data.get(key) in removed:
+                raise ValueError(
+                    f"{key} {data[key]!r} was removed from poselift (no released model or recipe used it); "
+                    f"use {key} {LifterConfig.model_fields[key].default!r}"
+                )
+    return data
 
 
 class CompletionConfig(BaseModel):
@@ -71,7 +78,7 @@ class LifterConfig(BaseModel):
     blocks: int = Field(4, ge=0)
     dropout: float = Field(0.25, ge=0.0, lt=1.0)
     batchnorm: bool = True
-    activation: Literal["leaky_relu", "relu", "gelu"] = "leaky_relu"
+    activation: Literal["leaky_relu"] = Field("leaky_relu", description="the one activation (relu and gelu were removed)")
     input_skip: bool = Field(True, description="feed the 2D input into every residual block")
     head: Literal["depth", "kinematic"] = Field(
         "depth",
@@ -84,12 +91,17 @@ class LifterConfig(BaseModel):
         "(default: poselift.skeleton.BONE_RATIOS of the skeleton)",
     )
     c: float = Field(10.0, gt=1.0, description="depth of the normalised skeleton (Chen et al.)")
-    scale_mode: Literal["rms", "head"] = Field("rms", description="per-pose 2D size measure")
+    scale_mode: Literal["rms"] = Field("rms", description="per-pose 2D size measure (the one kept: 'head' was removed)")
     flip_test: bool = Field(False, description="average depths over the pose and its mirror image")
     height: float = Field(1.70, gt=0.0, description="default body height (m) for metric output")
     confidence_threshold: float = Field(0.05, ge=0.0, le=1.0, description="joints below it are missing")
     completion: CompletionConfig | None = Field(None, description="missing-joint completion network, if shipped")
     metadata: dict[str, Any] = Field(default_factory=dict, description="free-form provenance")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_removed(cls, data: Any) -> Any:
+        return _refuse_removed_options(data)
 
     @model_validator(mode="after")
     def _check_skeleton(self) -> "LifterConfig":
@@ -157,8 +169,13 @@ class CorrectionConfig(BaseModel):
     width: int = Field(256, ge=8)
     blocks: int = Field(2, ge=0)
     c: float = Field(10.0, gt=1.0)
-    scale_mode: Literal["rms", "head"] = "rms"
+    scale_mode: Literal["rms"] = "rms"
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_removed(cls, data: Any) -> Any:
+        return _refuse_removed_options(data)
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), indent=2) + "\n"

@@ -21,24 +21,11 @@ import numpy as np
 
 from ._arrays import Container, to_numpy
 from .config import CorrectionConfig
-from .errors import PoseliftError
+from .errors import InvalidArgumentError
+from .pretrained import Pretrained, model_card
 from .runners import Backend, CorrectionRunner, TorchCorrectionRunner, load_correction_runner
 from .skeleton import SKELETONS, get_skeleton
-from .weights import (
-    BUNDLED_CORRECTIONS,
-    CONFIG_NAME,
-    ONNX_NAME,
-    WEIGHTS_NAME,
-    check_stored_size,
-    mlp_parameters_at_least,
-    model_card,
-    pop_digest,
-    push_folder,
-    read_config,
-    resolve_model,
-    save_folder,
-    verify_weights,
-)
+from .weights import ONNX_NAME, WEIGHTS_NAME, is_released, mlp_parameters_at_least
 
 __all__ = ["LearnedCorrection", "load_correction", "correction_card"]
 
@@ -46,7 +33,7 @@ __all__ = ["LearnedCorrection", "load_correction", "correction_card"]
 _WORKING_SIZE = 100.0
 
 
-class LearnedCorrection:
+class LearnedCorrection(Pretrained):
     """A learned correction, usable as ``correction=`` of the adapters.
 
     ``correction(xy, conf)``: ``(*batch, M, 2)`` pixels in the target layout and ``(*batch, M)``
@@ -54,12 +41,15 @@ class LearnedCorrection:
     joints are all present (confidence > 0, finite) are corrected.
     """
 
+    config_class = CorrectionConfig
+    kind = "correction network"
+
     def __init__(self, config: CorrectionConfig, net: Any = None, *, runner: CorrectionRunner | None = None):
         self.config = config
         if runner is None:
             runner = TorchCorrectionRunner(config, net)
         elif net is not None:
-            raise ValueError("pass either runner= or net=, not both")
+            raise InvalidArgumentError("pass either runner= or net=, not both")
         self.runner = runner
 
     @property
@@ -69,12 +59,7 @@ class LearnedCorrection:
     @property
     def net(self) -> Any:
         """The torch module (:class:`~poselift.nets.CorrectionNet`; torch backend)."""
-        if not isinstance(self.runner, TorchCorrectionRunner):
-            raise PoseliftError(
-                f"this correction runs on the {self.backend} backend and holds no torch module; "
-                "load it with backend='torch' to train or save it."
-            )
-        return self.runner.net
+        return self._torch_runner().net
 
     def __repr__(self) -> str:
         return f"LearnedCorrection(source={self.config.source!r}, target={self.config.target!r}, {self.runner.describe()})"
@@ -106,64 +91,38 @@ class LearnedCorrection:
         shape = np.shape(keypoints)
         return self(keypoints, np.ones(shape[:-1], dtype=np.float32))
 
-    # ------------------------------------------------------------------ loading and saving
+    # ------------------------------------------------------------------ the model folder (Pretrained hooks)
     @classmethod
-    def from_pretrained(
-        cls,
-        name_or_path: str | os.PathLike,
-        *,
-        revision: str | None = None,
-        cache_dir: str | os.PathLike | None = None,
-        local_files_only: bool = False,
-        token: str | bool | None = None,
-        backend: Backend | None = None,
-        providers: Any = None,
-        onnx_cache_dir: str | os.PathLike | None = None,
-    ) -> "LearnedCorrection":
-        """Load a correction from a folder, a bundled name (``"poselift/mpii16-h36m17"``) or the hub."""
-        folder = resolve_model(name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token)
-        return cls.from_folder(folder, backend=backend, providers=providers, onnx_cache_dir=onnx_cache_dir)
-
-    @classmethod
-    def from_folder(
-        cls,
-        folder: str | os.PathLike,
-        *,
-        backend: Backend | None = None,
-        providers: Any = None,
-        onnx_cache_dir: str | os.PathLike | None = None,
-    ) -> "LearnedCorrection":
-        """Load a correction folder onto a backend (torch when installed, else onnxruntime)."""
-        folder = Path(folder)
-        source = str(folder / CONFIG_NAME)
-        data = read_config(folder)
-        digest = pop_digest(data, source)
-        config = CorrectionConfig.from_dict(data, source=source)
+    def _stored_parameters(cls, config: CorrectionConfig) -> int:
         n = get_skeleton(config.target).num_joints if config.target in SKELETONS else 0
-        check_stored_size(folder, mlp_parameters_at_least(2 * n, config.width, config.blocks), "correction network")
-        runner, found = load_correction_runner(folder, config, backend=backend, providers=providers, cache_dir=onnx_cache_dir)
-        verify_weights(folder, digest, found)
-        return cls(config, runner=runner)
+        return mlp_parameters_at_least(2 * n, config.width, config.blocks)
 
-    def save_pretrained(self, folder: str | os.PathLike, *, onnx: bool = False) -> Path:
-        """Write ``model.safetensors``, ``config.json`` and a model card (torch backend);
-        ``onnx=True`` also writes ``model.onnx``."""
-        folder = save_folder(folder, {"": self.net}, self.config.to_json(), correction_card(self.config))
-        if onnx:
-            from .runners import export_correction
+    @classmethod
+    def _load_runner(
+        cls,
+        folder: Path,
+        config: CorrectionConfig,
+        backend: Backend | None,
+        *,
+        providers: Any = None,
+        onnx_cache_dir: str | os.PathLike | None = None,
+    ) -> tuple[CorrectionRunner, str]:
+        """Runner options: ``providers`` and ``onnx_cache_dir`` (ONNX backend)."""
+        return load_correction_runner(folder, config, backend=backend, providers=providers, cache_dir=onnx_cache_dir)
 
-            export_correction(self.runner, self.config, Path(folder) / ONNX_NAME, weights_file=Path(folder) / WEIGHTS_NAME)
-        return folder
+    def card(self) -> str:
+        return correction_card(self.config)
 
-    def push_to_hub(self, repo_id: str, *, private: bool = False, token: str | None = None, commit_message: str = "Upload poselift correction") -> str:
-        """Upload the ``save_pretrained(folder, onnx=True)`` folder to a hub repository; returns the commit URL."""
-        return push_folder(lambda f: self.save_pretrained(f, onnx=True), repo_id, private=private, token=token, commit_message=commit_message)
+    def _export_graphs(self, folder: Path) -> None:
+        from .runners import export_correction
+
+        export_correction(self._torch_runner(), self.config, Path(folder) / ONNX_NAME, weights_file=Path(folder) / WEIGHTS_NAME)
 
 
 def load_correction(source: str, target: str, *, backend: Backend | None = None) -> LearnedCorrection | None:
     """The correction poselift ships for ``source -> target``, or ``None`` if it ships none."""
     name = f"poselift/{source}-{target}"
-    if name not in BUNDLED_CORRECTIONS:
+    if not is_released(name, "correction"):
         return None
     return LearnedCorrection.from_pretrained(name, backend=backend)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .adapt import adapt_openpose
-from .errors import OutputExistsError, PoseliftError
+from .errors import InputFileError, InvalidArgumentError, KeypointValueError, OutputExistsError
 from .weights import DEFAULT_MODEL
 from .io import read_keypoints, write_poses
 from .lifter import Lifter
@@ -40,7 +40,7 @@ SAMPLES: dict[str, str] = {
 def sample_path(name: str = "openpose_walk") -> Path:
     """Folder of a bundled sample (see :data:`SAMPLES`)."""
     if name not in SAMPLES:
-        raise PoseliftError(f"unknown sample {name!r}; bundled samples are {sorted(SAMPLES)}")
+        raise InvalidArgumentError(f"unknown sample {name!r}; bundled samples are {sorted(SAMPLES)}")
     path = Path(str(resources.files("poselift") / "samples" / name))
     if not path.is_dir():
         raise FileNotFoundError(
@@ -88,7 +88,7 @@ def run_demo(
     sample = sample_path("openpose_walk")
     data = read_keypoints(sample)
     if data.layout != "openpose_body25" or data.max_people < 1:
-        raise PoseliftError(f"bundled sample {sample} is not single-person OpenPose BODY_25 ({data!r})")
+        raise InputFileError(f"bundled sample {sample} is not single-person OpenPose BODY_25 ({data!r})")
     kp25 = data.keypoints[:, 0]  # (frames, 25, 2): one person per frame
     conf25 = data.confidence[:, 0]
 
@@ -98,7 +98,7 @@ def run_demo(
     result = lifter.lift(adapted, on_unliftable="nan")
     poses, lifted = result.poses, result.lifted
     if not lifted.any():
-        raise PoseliftError(f"no frame of {sample} could be lifted ({sorted(set(result.reason.tolist()))})")
+        raise KeypointValueError(f"no frame of {sample} could be lifted ({sorted(set(result.reason.tolist()))})")
     logger.info("lifted %d of %d frames of %s with %r", int(lifted.sum()), len(lifted), sample.name, lifter)
 
     meta = {"input": f"poselift sample {sample.name}", "model": str(DEFAULT_MODEL if model is None else model)}

@@ -25,6 +25,17 @@ __all__ = [
     "OutputExistsError",
     "OutputConflictError",
     "DataError",
+    "NetworkConfigError",
+    "TorchModulesError",
+    "ProviderError",
+    "FolderBusyError",
+    "UnknownLayoutError",
+    "SkeletonError",
+    "LayoutMappingError",
+    "InputFileError",
+    "CommandLineError",
+    "OutputPathError",
+    "GraphExportError",
 ]
 
 
@@ -68,6 +79,33 @@ class ConfigError(PoseliftError, ValueError):
     """A config.json that is malformed or of an unknown format version."""
 
 
+class NetworkConfigError(ConfigError):
+    """Networks and a config that do not fit together (a completion network without
+    ``config.completion``, an option this poselift no longer has)."""
+
+
+class SkeletonError(PoseliftError, ValueError):
+    """A :class:`~poselift.skeleton.Skeleton` whose parents, pairs or root do not fit its joints,
+    or a joint name it does not have."""
+
+
+class UnknownLayoutError(PoseliftError, ValueError):
+    """A joint-layout name that is not a built-in layout (nor an alias of one)."""
+
+
+class LayoutMappingError(PoseliftError, ValueError):
+    """A layout mapping table whose weights do not sum to 1 (an edited :data:`poselift.layouts.MAPPINGS`)."""
+
+
+class TorchModulesError(PoseliftError):
+    """Torch modules asked of a model that runs on the ONNX backend and was loaded with
+    ``backend="onnx"`` (load it with ``backend="torch"``)."""
+
+
+class ProviderError(PoseliftError, ValueError):
+    """An onnxruntime execution provider that this installation does not offer."""
+
+
 class WeightsError(PoseliftError):
     """A weights file that is corrupt or does not match its config."""
 
@@ -96,6 +134,22 @@ class ExportError(PoseliftError):
     """A pose sequence that cannot be exported, or an export file that cannot be written."""
 
 
+class GraphExportError(ExportError):
+    """A network that cannot be exported to ONNX, or an exported graph that does not match it."""
+
+
+class InputFileError(PoseliftError, ValueError):
+    """A keypoint or data file that cannot be read (wrong format, unreadable, empty)."""
+
+
+class CommandLineError(PoseliftError, ValueError):
+    """Command-line options that contradict each other or name something that does not exist."""
+
+
+class OutputPathError(PoseliftError, ValueError):
+    """An output path that cannot be written as asked (it is an input, a folder, the wrong suffix)."""
+
+
 class OutputExistsError(PoseliftError, FileExistsError):
     """Outputs that exist and may not be replaced; the message names the option that replaces them."""
 
@@ -114,9 +168,23 @@ class OutputConflictError(PoseliftError, FileExistsError):
     run writing the same folder."""
 
 
+class FolderBusyError(PoseliftError, FileExistsError):
+    """A folder locked by another process writing it (:func:`poselift._files.folder_lock`)."""
+
+
 def install_hint(extra: str) -> str:
     """How to install an extra: poselift is installed from its checkout, not from a package index."""
     return f'pip install ".[{extra}]" (in the poselift checkout)'
+
+
+def torch_available() -> bool:
+    """Whether torch can be imported here (checked without importing it)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):  # a broken or blocked installation counts as absent
+        return False
 
 
 def require(module: str, extra: str):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from .errors import require
+from .errors import InvalidArgumentError, SkeletonError, require
 from .skeleton import Skeleton
 
 torch = require("torch", "torch")
@@ -38,7 +38,7 @@ __all__ = [
     "chain_height",
 ]
 
-ScaleMode = Literal["rms", "head"]
+ScaleMode = Literal["rms"]
 
 _EPS = 1e-8
 
@@ -54,14 +54,12 @@ def root_point(x: torch.Tensor, skeleton: Skeleton) -> torch.Tensor:
 def pose_size(x_rel: torch.Tensor, skeleton: Skeleton, mode: ScaleMode = "rms") -> torch.Tensor:
     """Size of root-relative poses, ``(*batch,)``.
 
-    ``"rms"``: root-mean-square distance of all joints from the root (robust; default).
-    ``"head"``: distance of the head joint from the root (Chen et al.'s choice).
+    ``"rms"``: root-mean-square distance of all joints from the root, the one size measure
+    (Chen et al.'s head-to-root distance, ``"head"``, was removed: no model or recipe used it).
     """
     if mode == "rms":
         return x_rel.square().sum(dim=-1).mean(dim=-1).sqrt()
-    if mode == "head":
-        return x_rel[..., skeleton.head, :].norm(dim=-1)
-    raise ValueError(f"unknown scale mode {mode!r}; use 'rms' or 'head'")
+    raise InvalidArgumentError(f"unknown scale mode {mode!r}; the one size measure is 'rms' ('head' was removed)")
 
 
 def normalize_2d(
@@ -163,7 +161,7 @@ def forward_kinematics(directions: torch.Tensor, lengths: torch.Tensor, skeleton
     at the origin. The root joint's entries are ignored.
     """
     if not skeleton.root_is_joint:
-        raise ValueError(f"forward kinematics needs a root joint; layout {skeleton.name!r} has none")
+        raise SkeletonError(f"forward kinematics needs a root joint; layout {skeleton.name!r} has none")
     unit = directions / directions.norm(dim=-1, keepdim=True).clamp_min(_EPS)
     bones = unit * lengths[..., None]
     root = skeleton.root[0]
@@ -215,7 +213,7 @@ def chain_height(X: torch.Tensor, skeleton: Skeleton) -> torch.Tensor:
     joint (a few centimetres).
     """
     if not skeleton.height_chains:
-        raise ValueError(f"layout {skeleton.name!r} defines no height chains")
+        raise SkeletonError(f"layout {skeleton.name!r} defines no height chains")
     n = X.shape[-2]
     length = max(len(chain) for chain in skeleton.height_chains)
     # One gather for all chains (a few ONNX nodes instead of one per joint): -1, the root

@@ -14,24 +14,14 @@ nn = torch.nn
 __all__ = ["ResidualMLP", "LifterNet", "KinematicLifterNet", "build_lifter_net", "CompletionNet"]
 
 
-def _activation(name: str) -> nn.Module:
-    if name == "leaky_relu":
-        return nn.LeakyReLU(0.2)
-    if name == "relu":
-        return nn.ReLU()
-    if name == "gelu":
-        return nn.GELU()
-    raise ValueError(f"unknown activation {name!r}")
-
-
 class _Layer(nn.Sequential):
-    """Linear - (BatchNorm) - activation - (dropout)."""
+    """Linear - (BatchNorm) - LeakyReLU(0.2) - (dropout)."""
 
-    def __init__(self, in_features: int, out_features: int, *, batchnorm: bool, dropout: float, activation: str):
+    def __init__(self, in_features: int, out_features: int, *, batchnorm: bool, dropout: float):
         layers: list[nn.Module] = [nn.Linear(in_features, out_features)]
         if batchnorm:
             layers.append(nn.BatchNorm1d(out_features))
-        layers.append(_activation(activation))
+        layers.append(nn.LeakyReLU(0.2))
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
         super().__init__(*layers)
@@ -62,11 +52,10 @@ class ResidualMLP(nn.Module):
         *,
         batchnorm: bool = True,
         dropout: float = 0.0,
-        activation: str = "leaky_relu",
         input_skip: bool = False,
     ):
         super().__init__()
-        kw = dict(batchnorm=batchnorm, dropout=dropout, activation=activation)
+        kw = dict(batchnorm=batchnorm, dropout=dropout)
         self.input_skip = input_skip
         self.inp = _Layer(in_features, width, **kw)
         extra = in_features if input_skip else 0
@@ -90,7 +79,6 @@ def _lifter_mlp(config: LifterConfig, out_features: int) -> ResidualMLP:
         config.blocks,
         batchnorm=config.batchnorm,
         dropout=config.dropout,
-        activation=config.activation,
         input_skip=config.input_skip,
     )
 

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ._files import atomic_path, file_sha256 as _file_sha256
-from .errors import ExportError, MissingDependencyError, PoseliftError, WeightsError, install_hint, require
+from .errors import GraphExportError, InvalidArgumentError, MissingDependencyError, ProviderError, WeightsError, install_hint, require
 
 __all__ = [
     "GraphSpec",
@@ -105,10 +105,6 @@ _PROVIDER_PACKAGES = {
 }
 
 
-class ProviderError(PoseliftError, ValueError):
-    """An onnxruntime execution provider that this installation does not offer."""
-
-
 # ---------------------------------------------------------------------------- export (torch)
 def export_graph(
     module: Any,
@@ -162,7 +158,7 @@ def export_graph(
                 dynamo=False,
             )
         except Exception as e:  # the exporter's errors for an opset it cannot target
-            raise ExportError(
+            raise GraphExportError(
                 f"torch {torch.__version__} cannot export the {spec.kind} graph at ONNX opset {opset} "
                 f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); the default, 17, works"
             ) from None
@@ -204,7 +200,7 @@ def _check_opset(opset: Any) -> None:
     except ImportError:  # a torch without the constant: the exporter's own error is wrapped below
         highest = 10**6
     if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= highest:
-        raise ExportError(f"ONNX opset must be a whole number from {MIN_OPSET} to {highest}; got {opset!r} (default 17).")
+        raise GraphExportError(f"ONNX opset must be a whole number from {MIN_OPSET} to {highest}; got {opset!r} (default 17).")
 
 
 def _link_weights(model: Any, weights_file: Path, folder: Path) -> None:
@@ -221,7 +217,7 @@ def _link_weights(model: Any, weights_file: Path, folder: Path) -> None:
     from safetensors.numpy import load_file
 
     if weights_file.parent.resolve() != folder.resolve():
-        raise ValueError(f"{weights_file} must sit next to the graph (in {folder}) for its external data to resolve")
+        raise GraphExportError(f"{weights_file} must sit next to the graph (in {folder}) for its external data to resolve")
     with open(weights_file, "rb") as f:
         (header_len,) = struct.unpack("<Q", f.read(8))
         header = json.loads(f.read(header_len))
@@ -294,11 +290,11 @@ def _code_digest() -> str:
     """Digest of the code the exported graphs are traced from, so edits invalidate the cache."""
     import torch
 
-    from . import geometry, nets, pipeline, skeleton
     from ._version import __version__
 
     h = hashlib.sha256(f"{_EXPORT_FORMAT}|{__version__}|{torch.__version__}".encode())
-    for source in (geometry.__file__, pipeline.__file__, nets.__file__, skeleton.__file__, __file__):
+    here = Path(__file__).parent  # the sources by path: this backend imports no network module
+    for source in (here / "geometry.py", here / "pipeline.py", here / "nets.py", here / "skeleton.py", Path(__file__)):
         try:
             h.update(Path(source or "").read_bytes())
         except OSError:  # no source on disk (e.g. a zip import): the version has to do
@@ -339,7 +335,7 @@ def _cached_export(
             return out
         except OSError as e:
             errors.append(f"{root}: {e}")
-    raise PoseliftError(
+    raise GraphExportError(
         "cannot write the ONNX export to any cache folder (" + "; ".join(errors) + "); "
         "pass a writable cache_dir=..."
     )
@@ -383,7 +379,7 @@ def default_session_options(intra_op_threads: int | None = None) -> Any:
     """
     ort = require("onnxruntime", "onnx")
     if intra_op_threads is not None and intra_op_threads < 0:
-        raise ValueError(f"intra_op_threads must be >= 0 (0: onnxruntime's default); got {intra_op_threads}")
+        raise InvalidArgumentError(f"intra_op_threads must be >= 0 (0: onnxruntime's default); got {intra_op_threads}")
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL

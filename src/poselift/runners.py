@@ -9,7 +9,8 @@ and the caller's container are the job of :class:`~poselift.lifter.Lifter` and
 - ``OnnxLiftRunner`` / ``OnnxCorrectionRunner``: onnxruntime sessions of the exported
   graphs (:mod:`poselift.onnx`); need no torch when the folder ships its graphs.
 
-:func:`default_backend` picks torch when it is installed and ONNX otherwise.
+:func:`default_backend` picks ONNX Runtime for a folder that ships its graphs (the
+released weights do), else torch when it is installed, else ONNX (which then needs them).
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from .config import CorrectionConfig, LifterConfig
-from .errors import MissingDependencyError, install_hint, require
+from .errors import InvalidArgumentError, MissingDependencyError, NetworkConfigError, PoseliftError, install_hint, require, torch_available
 from .weights import COMPLETION_ONNX_NAME, ONNX_NAME, graph_digests, read_state, split_state, state_digest
 
 __all__ = [
     "Backend",
     "default_backend",
+    "Runner",
     "LiftRunner",
     "TorchLiftRunner",
     "OnnxLiftRunner",
@@ -44,24 +46,27 @@ logger = logging.getLogger(__name__)
 Backend = Literal["torch", "onnx"]
 
 
-def torch_available() -> bool:
-    """Whether torch can be imported here (checked without importing it)."""
-    try:
-        return importlib.util.find_spec("torch") is not None
-    except (ImportError, ValueError):  # a broken or blocked installation counts as absent
-        return False
-
-
-def default_backend() -> Backend:
-    """``"torch"`` when torch is installed, else ``"onnx"``."""
+def default_backend(folder: Path | None = None, graphs: tuple[str, ...] = (ONNX_NAME,)) -> Backend:
+    """``"onnx"`` when ``folder`` ships the ONNX ``graphs`` its ``config.json`` records (they run
+    without torch, and faster per call), else ``"torch"`` when torch is installed, else ``"onnx"``."""
+    if folder is not None and _ships_graphs(folder, graphs) and importlib.util.find_spec("onnxruntime") is not None:
+        return "onnx"
     return "torch" if torch_available() else "onnx"
 
 
-def _check_backend(backend: str | None) -> Backend:
+def _ships_graphs(folder: Path, graphs: tuple[str, ...]) -> bool:
+    try:
+        recorded = graph_digests(folder)
+    except PoseliftError:
+        return False
+    return all(name in recorded and (folder / name).is_file() for name in graphs)
+
+
+def _check_backend(backend: str | None, folder: Path | None = None, graphs: tuple[str, ...] = (ONNX_NAME,)) -> Backend:
     if backend is None:
-        return default_backend()
+        return default_backend(folder, graphs)
     if backend not in ("torch", "onnx"):
-        raise ValueError(f"backend must be 'torch', 'onnx' or None (torch when installed); got {backend!r}")
+        raise InvalidArgumentError(f"backend must be 'torch', 'onnx' or None (ONNX where the folder ships graphs); got {backend!r}")
     if backend == "torch" and not torch_available():
         raise MissingDependencyError(
             f'backend="torch" needs torch, which is not installed. Install it with: {install_hint("torch")}, '
@@ -70,22 +75,29 @@ def _check_backend(backend: str | None) -> Backend:
     return backend  # type: ignore[return-value]
 
 
-class LiftRunner(Protocol):
-    """Runs the lift pipeline and the completion network of one lifter."""
+class Runner(Protocol):
+    """What every runner has: the backend that runs it and a line for ``repr``. A runner takes
+    and returns numpy float32 arrays of flat batches; the model that holds it does the rest."""
 
     backend: Backend
 
-    def lift(self, x: np.ndarray, height: float) -> np.ndarray:
-        """``(B, N, 2)`` float32 pixels -> ``(B, N, 3)`` float32 (``height <= 0``: normalised units)."""
+    def describe(self) -> str:
+        """``"device='cpu'"``, ``"providers=[...]"``: where the networks run."""
+
+
+class LiftRunner(Runner, Protocol):
+    """Runs the lift pipeline and the completion network of one lifter."""
+
+    def lift(self, x: np.ndarray, height: float | None) -> np.ndarray:
+        """``(B, N, 2)`` float32 pixels -> ``(B, N, 3)`` float32: metres for a body ``height``,
+        the network's normalised units for ``None``."""
 
     def complete(self, x: np.ndarray, visible: np.ndarray) -> np.ndarray:
         """``(B, N, 2)`` float32 pixels and ``(B, N)`` bool -> ``(B, N, 2)`` with missing joints filled."""
 
 
-class CorrectionRunner(Protocol):
+class CorrectionRunner(Runner, Protocol):
     """Runs a learned correction."""
-
-    backend: Backend
 
     def correct(self, x: np.ndarray) -> np.ndarray:
         """``(B, M, 2)`` float32 pixels of complete poses -> corrected ``(B, M, 2)``."""
@@ -108,7 +120,7 @@ class TorchLiftRunner:
         if completion is None and config.completion is not None:
             completion = CompletionNet(config.num_joints, config.completion.width, config.completion.blocks)
         if completion is not None and config.completion is None:
-            raise ValueError("a completion network needs config.completion (its width, blocks, min_visible)")
+            raise NetworkConfigError("a completion network needs config.completion (its width, blocks, min_visible)")
         self.completion = completion.eval() if completion is not None else None
         self.pipeline = LiftPipeline(self.net, config).eval()
         self.device = torch.device(device) if device is not None else next(self.net.parameters()).device
@@ -129,12 +141,12 @@ class TorchLiftRunner:
             module.to(self.device)
         return self
 
-    def lift(self, x: np.ndarray, height: float) -> np.ndarray:
+    def lift(self, x: np.ndarray, height: float | None) -> np.ndarray:
         import torch
 
         with torch.inference_mode():
             t = torch.from_numpy(x).to(self.device)
-            out = self.pipeline(t, torch.tensor(float(height), device=self.device))
+            out = self.pipeline(t, torch.tensor(0.0 if height is None else float(height), device=self.device))
             return out.cpu().numpy()
 
     def complete(self, x: np.ndarray, visible: np.ndarray) -> np.ndarray:
@@ -181,21 +193,23 @@ class OnnxLiftRunner:
     backend: Backend = "onnx"
 
     def __init__(self, session: Any, onnx_path: Path, completion_session: Any = None, completion_path: Path | None = None):
+        from .onnx import COMPLETION_GRAPH, LIFT_GRAPH
+
         self.session, self.onnx_path = session, onnx_path
         self.completion_session, self.completion_path = completion_session, completion_path
+        self._outputs, self._completion_outputs = [LIFT_GRAPH.output], [COMPLETION_GRAPH.output]
+        self._heights: dict[float | None, np.ndarray] = {}
 
-    def lift(self, x: np.ndarray, height: float) -> np.ndarray:
-        from .onnx import LIFT_GRAPH
-
-        feed = {"keypoints": np.ascontiguousarray(x), "height": np.asarray(height, dtype=np.float32)}
-        (out,) = self.session.run([LIFT_GRAPH.output], feed)
+    def lift(self, x: np.ndarray, height: float | None) -> np.ndarray:
+        h = self._heights.get(height)
+        if h is None:  # the graph's own spelling of "normalised units" is a height <= 0
+            h = self._heights[height] = np.asarray(0.0 if height is None else height, dtype=np.float32)
+        (out,) = self.session.run(self._outputs, {"keypoints": x if x.flags.c_contiguous else np.ascontiguousarray(x), "height": h})
         return out
 
     def complete(self, x: np.ndarray, visible: np.ndarray) -> np.ndarray:
-        from .onnx import COMPLETION_GRAPH
-
         feed = {"keypoints": np.ascontiguousarray(x), "visible": visible.astype(np.float32)}
-        (out,) = self.completion_session.run([COMPLETION_GRAPH.output], feed)
+        (out,) = self.completion_session.run(self._completion_outputs, feed)
         return out
 
     def describe(self) -> str:
@@ -225,13 +239,13 @@ def _session_options(intra_op_threads: int | None, session_options: Any | None) 
     from .onnx import default_session_options
 
     if session_options is not None and intra_op_threads is not None:
-        raise ValueError("pass intra_op_threads or session_options, not both: set the threads on your SessionOptions.")
+        raise InvalidArgumentError("pass intra_op_threads or session_options, not both: set the threads on your SessionOptions.")
     return session_options if session_options is not None else default_session_options(intra_op_threads)
 
 
 def _cpu_only(device: Any) -> None:
     if device is not None and str(device).split(":")[0] != "cpu":
-        raise ValueError(
+        raise InvalidArgumentError(
             f"the ONNX backend does not take device={str(device)!r}; choose where it runs "
             "with providers=[...] (e.g. 'CUDAExecutionProvider' with onnxruntime-gpu)."
         )
@@ -251,7 +265,8 @@ def load_lift_runner(
 ) -> tuple[LiftRunner, str]:
     """The runner of the lifter in ``folder`` (``config`` already read from it), and the
     :func:`~poselift.weights.state_digest` of its ``model.safetensors`` (read once)."""
-    backend = _check_backend(backend)
+    graphs = (ONNX_NAME,) if config.completion is None else (ONNX_NAME, COMPLETION_ONNX_NAME)
+    backend = _check_backend(backend, folder, graphs)
     if backend == "torch":
         from .weights import load_modules
 
@@ -304,7 +319,7 @@ def load_correction_runner(
 ) -> tuple[CorrectionRunner, str]:
     """The runner of the correction in ``folder`` (``config`` already read from it), and the
     :func:`~poselift.weights.state_digest` of its ``model.safetensors`` (read once)."""
-    backend = _check_backend(backend)
+    backend = _check_backend(backend, folder)
     if backend == "torch":
         from .weights import load_modules
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import PoseliftError
+from .errors import SkeletonError, UnknownLayoutError
 
 __all__ = ["Skeleton", "SKELETONS", "BONE_RATIOS", "LAYOUT_ALIASES", "get_skeleton", "canonical_layout", "guess_layouts"]
 
@@ -43,12 +43,12 @@ class Skeleton:
     def __post_init__(self) -> None:
         n = len(self.joints)
         if len(self.parents) != n:
-            raise ValueError(f"{self.name}: {n} joints but {len(self.parents)} parents")
+            raise SkeletonError(f"{self.name}: {n} joints but {len(self.parents)} parents")
         if any(not -1 <= p < n for p in self.parents):
-            raise ValueError(f"{self.name}: parent index out of range")
+            raise SkeletonError(f"{self.name}: parent index out of range")
         for idx in (*self.root, self.head, *(i for p in self.pairs for i in p)):
             if not 0 <= idx < n:
-                raise ValueError(f"{self.name}: joint index {idx} out of range")
+                raise SkeletonError(f"{self.name}: joint index {idx} out of range")
 
     @property
     def num_joints(self) -> int:
@@ -83,7 +83,7 @@ class Skeleton:
         try:
             return self.joints.index(joint)
         except ValueError:
-            raise PoseliftError(
+            raise SkeletonError(
                 f"layout {self.name!r} has no joint {joint!r}; its joints are {list(self.joints)}"
             ) from None
 
@@ -251,7 +251,7 @@ def get_skeleton(layout: str | Skeleton) -> Skeleton:
     try:
         return SKELETONS[layout]
     except KeyError:
-        raise PoseliftError(
+        raise UnknownLayoutError(
             f"unknown joint layout {layout!r}; built-in layouts are {sorted(SKELETONS)}"
         ) from None
 
@@ -273,3 +273,38 @@ def canonical_layout(layout: str) -> str:
 def guess_layouts(num_joints: int) -> list[str]:
     """Names of the built-in layouts with this many joints."""
     return [name for name, s in SKELETONS.items() if s.num_joints == num_joints]
+
+
+#: What to do with keypoints of each built-in layout before a lifter of another layout takes them.
+ADAPT_HINTS: dict[str, str] = {
+    "openpose_body25": "looks like OpenPose BODY_25: call adapt_openpose(keypoints, layout='body25') first",
+    "openpose_coco18": "looks like OpenPose COCO-18: call adapt_openpose(keypoints, layout='coco18') first",
+    "coco17": "looks like COCO-17: call adapt_coco17(keypoints) first",
+    "mpii16": "looks like MPII-16: call adapt_mpii16(keypoints) first",
+    "mediapipe33": "looks like MediaPipe Pose (33 landmarks): call adapt_layout(keypoints, 'mediapipe33') first",
+    "h36m17": "looks like Human3.6M-17: load a 17-joint model, e.g. Lifter.from_pretrained('poselift/h36m-17')",
+    "lsp14": "looks like the 14-joint LSP layout: load a 14-joint model, e.g. Lifter.from_pretrained('poselift/h36m-14')",
+}
+
+
+def adapt_hint(num_joints: int) -> str:
+    """What to do with keypoints of ``num_joints`` joints (the first built-in layout of that size), or ``""``."""
+    hints = [ADAPT_HINTS[name] for name in guess_layouts(num_joints) if name in ADAPT_HINTS]
+    return hints[0] if hints else ""
+
+
+#: Joints one layout takes from another under another name: ``{(target, source): {target joint:
+#: source joint}}``. The lsp14 lifters are trained on Human3.6M, whose thorax stands for the
+#: lsp14 neck (as in Chen et al.).
+SAME_JOINTS: dict[tuple[str, str], dict[str, str]] = {("lsp14", "h36m17"): {"neck": "thorax"}}
+
+
+def joint_indices(target: str | Skeleton, source: str | Skeleton) -> tuple[int, ...]:
+    """For each joint of ``target``, its index in ``source``: by name, or as :data:`SAME_JOINTS` says.
+
+    >>> joint_indices("lsp14", "h36m17")[:3]   # right ankle, knee, hip
+    (3, 2, 1)
+    """
+    tgt, src = get_skeleton(target), get_skeleton(source)
+    renames = SAME_JOINTS.get((tgt.name, src.name), {})
+    return tuple(src.index(renames.get(j, j)) for j in tgt.joints)

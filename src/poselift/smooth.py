@@ -20,10 +20,11 @@ import numpy as np
 
 from ._args import check_coordinates, check_count, check_fps, check_number
 from ._arrays import to_numpy
-from .errors import InvalidArgumentError, PoseliftError, ShapeError
+from .errors import InvalidArgumentError, ShapeError, SkeletonError
 from .skeleton import Skeleton, get_skeleton
 
 __all__ = [
+    "smooth_people",
     "OneEuroFilter",
     "smooth_sequence",
     "smooth_poses",
@@ -161,7 +162,7 @@ def smooth_sequence(
         for start, stop in _runs(complete):
             out[start:stop] = _forward_backward(arr[start:stop], fps, params)
     else:
-        raise PoseliftError(f"smoothing mode must be 'offline' or 'causal'; got {mode!r}.")
+        raise InvalidArgumentError(f"smoothing mode must be 'offline' or 'causal'; got {mode!r}.")
     return np.where(np.isfinite(arr), out, np.nan)
 
 
@@ -283,7 +284,7 @@ def chain_heights(poses: np.ndarray, skeleton: str | Skeleton) -> np.ndarray:
     chain (``skeleton.height_chains``), averaged (numpy; :func:`poselift.geometry.chain_height` in torch)."""
     skel = get_skeleton(skeleton)
     if not skel.height_chains:
-        raise PoseliftError(f"layout {skel.name!r} defines no height chains")
+        raise SkeletonError(f"layout {skel.name!r} defines no height chains")
     pts = skel.with_root_point(poses)
     n = skel.num_joints
     chains = [np.linalg.norm(np.diff(pts[:, [n if j < 0 else j for j in chain]], axis=1), axis=-1).sum(axis=1) for chain in skel.height_chains]
@@ -364,3 +365,18 @@ def estimate_lag(reference: np.ndarray, delayed: np.ndarray, fps: float, max_lag
         if curv < 0:
             frac = 0.5 * (score[k - 1] - score[k + 1]) / curv
     return (float(shifts[k]) + frac) / fps
+
+
+def smooth_people(
+    poses: np.ndarray, lifted: np.ndarray, skeleton: str | Skeleton, fps: float, *, mode: Literal["offline", "causal"] = "offline"
+) -> np.ndarray:
+    """:func:`smooth_poses` for each person slot of ``poses`` ``(frames, people, N, 3)`` over the
+    frames where ``lifted`` ``(frames, people)``; other frames are returned unchanged, and a
+    slot lifted in fewer than two frames is not smoothed."""
+    out = poses.copy()
+    for p in range(poses.shape[1]):
+        if lifted[:, p].sum() < 2:
+            continue
+        seq = np.where(lifted[:, p, None, None], poses[:, p], np.nan)
+        out[:, p] = np.where(lifted[:, p, None, None], smooth_poses(seq, skeleton, fps, mode=mode), poses[:, p])
+    return out

@@ -327,26 +327,15 @@ def _lift_rows(
     other rows are gaps). Returns ``(F, M, 3)`` root-relative poses and, per frame the lifter
     refused, its reason.
     """
-    from .lifter import UNLIFTABLE_REASONS
-
-    F, M = conf.shape
-    poses = np.full((F, M, 3), np.nan, dtype=np.float64)
-    refused: dict[int, str] = {}
-    idx = np.flatnonzero(rows)
-    if idx.size == 0:
-        return poses, refused
+    if not rows.any():
+        return np.full((*conf.shape, 3), np.nan), {}
+    kp, conf = np.where(rows[:, None, None], kp, 0.0), np.where(rows[:, None], conf, 0.0)  # other rows: no joint
     if sequence is not None:
-        clip = lifter.lift_sequence(
-            np.where(rows[:, None, None], kp, 0.0), np.where(rows[:, None], conf, 0.0), fps=fps,
-            causal=sequence == "causal", height=height, on_unliftable="nan",
-        )  # fmt: skip
-        result = clip._replace(poses=np.asarray(clip.poses)[idx], lifted=np.asarray(clip.lifted)[idx], reason=clip.reason[idx])
+        result = lifter.lift_sequence(kp, conf, fps=fps, causal=sequence == "causal", height=height, on_unliftable="nan")
     else:
-        result = lifter.lift(kp[idx], conf[idx], height=height, on_unliftable="nan")
-    poses[idx] = result.poses
-    for k in np.flatnonzero(~np.asarray(result.lifted)):
-        refused[int(idx[k])] = UNLIFTABLE_REASONS.get(str(result.reason[k]), str(result.reason[k]))
-    return poses, refused
+        result = lifter.lift(kp, conf, height=height, on_unliftable="nan")
+    refused = {int(i): result.reason[i].description for i in np.flatnonzero(rows & ~np.asarray(result.lifted))}
+    return np.asarray(result.poses, dtype=np.float64), refused
 
 
 # --------------------------------------------------------------------------- result

@@ -2,9 +2,9 @@
 learned corrections.
 
 One module for: resolving a name to a folder, the registry of weights bundled in the wheel,
-reading ``config.json``, strict loading of ``model.safetensors`` into torch modules,
-digests of the weights (which tie an ONNX graph to them), and writing a folder with its
-model card. Only the functions that load into or save from torch modules import torch.
+reading ``config.json``, strict loading of ``model.safetensors`` into torch modules, and
+digests of the weights (which tie an ONNX graph to them). Writing a folder, its model card
+and publishing it are :mod:`poselift.pretrained`'s. Only the functions that load into or save from torch modules import torch.
 
 Resolution is deterministic (never a guess):
 
@@ -26,17 +26,20 @@ import re
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from .config import DIGEST_FIELD, GRAPHS_FIELD  # the folder's digests of its weights and ONNX graphs
-from .errors import ConfigError, ModelNotFoundError, WeightsError
+from ._files import DIGEST_FIELD, GRAPHS_FIELD  # the folder's digests of its weights and ONNX graphs
+from .errors import ConfigError, InvalidArgumentError, ModelNotFoundError, WeightsError
 
 __all__ = [
     "DEFAULT_MODEL",
     "BUNDLED",
     "BUNDLED_CORRECTIONS",
+    "RELEASED",
+    "Release",
+    "is_released",
     "CONFIG_NAME",
     "WEIGHTS_NAME",
     "CARD_NAME",
@@ -57,9 +60,6 @@ __all__ = [
     "mlp_parameters_at_least",
     "state_digest",
     "load_modules",
-    "save_folder",
-    "push_folder",
-    "model_card",
 ]
 
 logger = logging.getLogger(__name__)
@@ -77,23 +77,36 @@ COMPLETION_ONNX_NAME = "completion.onnx"
 #: The model ``Lifter.from_pretrained()`` loads when given no name.
 DEFAULT_MODEL = "poselift/h36m-17"
 
-#: Released lifters shipped inside the wheel: hub id -> folder under ``poselift/weights``.
-BUNDLED: dict[str, str] = {
-    "poselift/h36m-17": "h36m-17",
-    "poselift/h36m-17-mono": "h36m-17-mono",
-    "poselift/h36m-17-semi": "h36m-17-semi",
-    "poselift/h36m-14": "h36m-14",
-}
+class Release(NamedTuple):
+    """A released model shipped inside the wheel: its folder under ``poselift/weights`` and its kind."""
 
-#: Released learned corrections shipped inside the wheel: hub id -> folder.
-BUNDLED_CORRECTIONS: dict[str, str] = {
-    "poselift/mpii16-h36m17": "corrections/mpii16-h36m17",
+    folder: str
+    kind: Literal["lifter", "correction"]
+
+
+#: The one registry of released models (hub id -> :class:`Release`); each also loads by
+#: its hub id from the hub with a ``revision``.
+RELEASED: dict[str, Release] = {
+    "poselift/h36m-17": Release("h36m-17", "lifter"),
+    "poselift/h36m-17-mono": Release("h36m-17-mono", "lifter"),
+    "poselift/h36m-17-semi": Release("h36m-17-semi", "lifter"),
+    "poselift/h36m-14": Release("h36m-14", "lifter"),
+    "poselift/mpii16-h36m17": Release("corrections/mpii16-h36m17", "correction"),
 }
+#: Views of :data:`RELEASED` by kind (hub id -> folder), kept for code that imports them.
+BUNDLED: dict[str, str] = {name: r.folder for name, r in RELEASED.items() if r.kind == "lifter"}
+BUNDLED_CORRECTIONS: dict[str, str] = {name: r.folder for name, r in RELEASED.items() if r.kind == "correction"}
+
+
+def is_released(name: str, kind: str | None = None) -> bool:
+    """Whether ``name`` is a released model shipped in the wheel (of ``kind``, when given)."""
+    release = RELEASED.get(name)
+    return release is not None and (kind is None or release.kind == kind)
 
 
 def _bundled() -> dict[str, str]:
-    """Every bundled name (lifters and corrections) -> its folder under ``poselift/weights``."""
-    return {**BUNDLED, **BUNDLED_CORRECTIONS}
+    """Every bundled name -> its folder under ``poselift/weights``."""
+    return {name: r.folder for name, r in RELEASED.items()}
 
 _HUB_ID = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*)(?:@(?P<rev>[\w./-]+))?$")
 
@@ -136,7 +149,7 @@ def resolve_model(
         )
     repo_id, rev_in_name = parsed
     if rev_in_name and revision and rev_in_name != revision:
-        raise ValueError(f"two revisions given: {rev_in_name!r} in the name and revision={revision!r}")
+        raise InvalidArgumentError(f"two revisions given: {rev_in_name!r} in the name and revision={revision!r}")
     revision = revision or rev_in_name
     if repo_id in _bundled() and revision is None:
         logger.debug("loading bundled weights %s", repo_id)
@@ -479,87 +492,3 @@ def load_modules(modules: Mapping[str, Any], folder: str | os.PathLike) -> str:
 
 
 # ---------------------------------------------------------------------------- writing
-def save_folder(
-    folder: str | os.PathLike,
-    modules: Mapping[str, Any],
-    config_json: str,
-    card: str,
-    *,
-    dtype: Any = None,
-    metadata: Mapping[str, str] | None = None,
-) -> Path:
-    """Write ``model.safetensors`` (the ``{key prefix: torch module}`` weights), ``config.json``
-    and the model card ``README.md`` into ``folder``; returns the folder.
-
-    ``dtype`` (e.g. ``torch.float16``) stores floating-point weights at that precision.
-    """
-    from safetensors.torch import save_file
-
-    from ._files import atomic_path
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {
-        prefix + k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).detach().cpu().contiguous()
-        for prefix, module in modules.items()
-        for k, v in module.state_dict().items()
-    }
-    config = json.loads(config_json)
-    config[DIGEST_FIELD] = state_digest(state)  # of the values as stored (dtype), checked on load
-    with atomic_path(folder / WEIGHTS_NAME) as tmp:
-        save_file(state, str(tmp), metadata={"format": "pt", **(metadata or {})})
-    with atomic_path(folder / CONFIG_NAME) as tmp:
-        tmp.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    with atomic_path(folder / CARD_NAME) as tmp:
-        tmp.write_text(card, encoding="utf-8")
-    return folder
-
-
-def push_folder(save: Any, repo_id: str, *, private: bool = False, token: str | None = None, commit_message: str) -> str:
-    """Create ``repo_id`` on the hub and upload what ``save(folder)`` writes; returns the commit URL."""
-    import tempfile
-
-    from huggingface_hub import HfApi
-
-    api = HfApi(token=token)
-    api.create_repo(repo_id, private=private, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        save(tmp)
-        info = api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message=commit_message)
-    return str(info)
-
-
-def model_card(
-    *, title: str, summary: str, usage: str, metadata: Mapping[str, Any], joint_names: list[str] | None = None
-) -> str:
-    """A model card (``README.md``): front matter, summary, usage, provenance from ``metadata``."""
-    meta = dict(metadata)
-    lines = [
-        "---",
-        "library_name: poselift",
-        f"license: {meta.get('license', 'other')}",
-        "tags: [3d-human-pose, pose-lifting, poselift]",
-        "---",
-        "",
-        f"# {meta.get('name', title)}",
-        "",
-        summary,
-        "",
-        "```python",
-        usage,
-        "```",
-        "",
-    ]
-    sections = (("training_data", "Training data"), ("source_data", "Source data"), ("target_data", "Target data"),
-                ("data_terms", "Data terms"), ("recipe", "Recipe"), ("command", "Command"))
-    for key, heading in sections:
-        if key in meta:
-            lines += [f"## {heading}", "", str(meta[key]), ""]
-    results = meta.get("results")
-    if isinstance(results, dict) and results:
-        lines += ["## Measured accuracy", "", "| evaluation | value |", "|---|---|"]
-        lines += [f"| {k} | {v} |" for k, v in results.items()]
-        lines.append("")
-    if joint_names:
-        lines += ["## Joint order", "", ", ".join(f"{i} {n}" for i, n in enumerate(joint_names)), ""]
-    return "\n".join(lines)

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import PoseliftError
+from ..errors import DataError, InvalidArgumentError
+from ..skeleton import joint_indices
 from .data import PoseSet
 
 __all__ = [
@@ -42,8 +43,8 @@ TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7")
 VALIDATION_SUBJECTS = ("S8",)
 TEST_SUBJECTS = ("S9", "S11")
 
-#: lsp14 joints taken from h36m17 (thorax stands for the neck, as in Chen et al.).
-LSP14_FROM_H36M17 = (3, 2, 1, 4, 5, 6, 16, 15, 14, 11, 12, 13, 8, 10)
+#: lsp14 joints taken from h36m17 (thorax stands for the neck, as in Chen et al.: skeleton.SAME_JOINTS).
+LSP14_FROM_H36M17 = joint_indices("lsp14", "h36m17")
 
 
 def find_h36m(path: str | os.PathLike | None = None) -> Path:
@@ -51,7 +52,7 @@ def find_h36m(path: str | os.PathLike | None = None) -> Path:
     if path is None:
         env = os.environ.get("POSELIFT_DATA")
         if not env:
-            raise PoseliftError(
+            raise DataError(
                 "no Human3.6M folder given: pass --h36m DIR (or h36m_dir=...) or set POSELIFT_DATA "
                 f"to a folder containing h36m/ with {', '.join(H36M_FILES)}"
             )
@@ -59,7 +60,7 @@ def find_h36m(path: str | os.PathLike | None = None) -> Path:
     folder = Path(path).expanduser()
     missing = [name for name in H36M_FILES if not (folder / name).is_file()]
     if missing:
-        raise PoseliftError(
+        raise DataError(
             f"Human3.6M folder {folder.resolve()} lacks {missing}; it must hold {', '.join(H36M_FILES)} "
             "(and h36m_sh_2d_train.npz / h36m_sh_2d_test.npz for detected 2D)"
         )
@@ -96,19 +97,19 @@ def load_h36m(
     """Load Human3.6M poses of ``subjects``.
 
     ``inputs="gt"``: 2D projected from 3D; ``"detected"``: Stacked-Hourglass detections
-    (MPII-16 order, mapped to ``skeleton`` by :func:`poselift.adapt.map_layout`).
+    (MPII-16 order, mapped to ``skeleton`` by :func:`poselift.layouts.map_layout`).
     Sequences without detections (or without 3D when ``with_3d``) are skipped.
     """
     folder = find_h36m(path)
     if inputs not in {"gt", "detected"}:
-        raise ValueError(f"inputs must be 'gt' or 'detected', got {inputs!r}")
+        raise InvalidArgumentError(f"inputs must be 'gt' or 'detected', got {inputs!r}")
     if skeleton not in {"h36m17", "lsp14"}:
-        raise ValueError(f"Human3.6M provides h36m17 or lsp14 poses, not {skeleton!r}")
+        raise InvalidArgumentError(f"Human3.6M provides h36m17 or lsp14 poses, not {skeleton!r}")
     cams = json.loads((folder / "cameras.json").read_text())
     data3d = np.load(folder / "h36m_3d_17j.npz")
     det = None
     if inputs == "detected":
-        from ..adapt import map_layout
+        from ..layouts import map_layout
 
         det = {}
         for split in ("train", "test"):
@@ -117,7 +118,7 @@ def load_h36m(
                 d = np.load(f)
                 det.update({k: d for k in d.files})
         if not det:
-            raise PoseliftError(f"{folder} has no h36m_sh_2d_train.npz / h36m_sh_2d_test.npz for detected inputs")
+            raise DataError(f"{folder} has no h36m_sh_2d_train.npz / h36m_sh_2d_test.npz for detected inputs")
 
     kp2d, pose3d, seq, frame, names = [], [], [], [], []
     for key in sorted(data3d.files):
@@ -146,7 +147,7 @@ def load_h36m(
             seq.append(np.full(len(uv), len(names) - 1, dtype=np.int32))
             frame.append(np.arange(len(uv), dtype=np.int32) * stride)
     if not names:
-        raise PoseliftError(f"no Human3.6M sequences found for subjects {list(subjects)} in {folder}")
+        raise DataError(f"no Human3.6M sequences found for subjects {list(subjects)} in {folder}")
     return PoseSet(
         np.concatenate(kp2d),
         np.concatenate(pose3d) if with_3d else None,

@@ -98,7 +98,7 @@ def load_h36m_multiview(
     data3d = np.load(folder / "h36m_3d_17j.npz")
     det = None
     if inputs == "detected":
-        from ..adapt import map_layout
+        from ..layouts import map_layout
 
         f = folder / "h36m_sh_2d_train.npz"
         if not f.is_file():

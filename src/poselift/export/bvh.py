@@ -26,12 +26,12 @@ from typing import Literal
 
 import numpy as np
 
-from ._args import check_coordinates, check_fps
-from ._arrays import to_numpy
-from .errors import ExportError, InvalidArgumentError, OutputExistsError, ShapeError
-from ._files import atomic_path
-from .skeleton import Skeleton, get_skeleton
-from .smooth import bone_tree, fix_bone_lengths
+from .._args import check_coordinates, check_fps
+from .._arrays import to_numpy
+from ..errors import ExportError, InvalidArgumentError, OutputExistsError, ShapeError
+from .._files import atomic_path
+from ..skeleton import Skeleton, get_skeleton
+from ..smooth import bone_tree, fix_bone_lengths
 
 __all__ = ["BvhSkeleton", "build_bvh_skeleton", "fixed_bone_poses", "write_bvh", "ExportError"]
 
