@@ -551,7 +551,7 @@ def test_outputs_are_all_or_nothing_and_checked_before_any_work(tmp_path, lifter
     later ``--overwrite`` run did not clean."""
     import os
 
-    import poselift.video
+    import poselift.export.outputs
 
     det = StandIn()
     blocker = tmp_path / "file"
@@ -570,7 +570,7 @@ def test_outputs_are_all_or_nothing_and_checked_before_any_work(tmp_path, lifter
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt  # Ctrl-C while the last output is written
 
-    monkeypatch.setattr(poselift.video, "_write_animation", interrupted)
+    monkeypatch.setattr(poselift.export.outputs, "write_animation", interrupted)  # moved out of poselift.video
     with pytest.raises(KeyboardInterrupt):
         lift_video(blank_frames(4), out, lifter=lifter, detector=StandIn(), animation="gif")
     assert list(out.iterdir()) == []  # no partial set: neither keypoints nor poses nor BVH
@@ -650,17 +650,17 @@ def test_cli_consistency(tmp_path, capsys, monkeypatch, model_dir, lifter):
 def test_an_output_that_appears_while_outputs_are_installed_takes_back_this_runs_new_ones(tmp_path, lifter, monkeypatch):
     """Something that ignores the folder lock writes poses3d.npz between the check and the install:
     the run fails and removes the outputs it had already created, so no partial set stays."""
-    import poselift.video
+    import poselift.export.outputs
 
     out = tmp_path / "out"
-    real = poselift.video.install_file
+    real = poselift.export.outputs.install_file
 
     def racing(tmp, path, replace):
         if Path(path).name == "poses3d.npz":
             Path(path).write_bytes(b"someone else's")
         return real(tmp, path, replace)
 
-    monkeypatch.setattr(poselift.video, "install_file", racing)
+    monkeypatch.setattr(poselift.export.outputs, "install_file", racing)
     with pytest.raises(PoseliftError, match="taken back"):
         lift_video(blank_frames(4), out, lifter=lifter, detector=StandIn(), animation=None)
     assert sorted(p.name for p in out.iterdir()) == ["poses3d.npz"]  # only the other writer's file

@@ -119,7 +119,7 @@ def find_people(
     mend: float | None = 0.12, smooth: dict[str, float] | None = SMOOTH_2D, detect_rate: float = 25.0,
     timings: dict[str, float] | None = None, progress: Any = None,
 ) -> People:
-    """Detect and track everyone in ``frames`` (a :class:`poselift.video.FrameSource`), choose
+    """Detect and track everyone in ``frames`` (a :class:`poselift.frames.FrameSource`), choose
     whom to lift (:func:`poselift.tracking.choose_people`) and find their landmarks.
 
     Then, per chosen person, ``fix_sides`` undoes left/right swaps of a few frames

@@ -1,0 +1,234 @@
+"""The output folder of :func:`poselift.video.lift_video`: refused before any work when it
+cannot be written or holds outputs (:func:`check_output_dir`), then written all or nothing
+(:func:`write_outputs`): every output goes into a staging folder first and is moved into place
+only when all are complete, under the folder's lock."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .._files import FolderBusyError, folder_lock, foreign_entries, install_dir, install_file
+from ..errors import OutputConflictError, OutputExistsError, OutputPathError
+from ..frames import FrameSource
+from .openpose import KEYPOINT_FILES, write_keypoints
+from .poses import write_poses
+from .render import PICTURE_FILES, write_animation, write_pictures
+
+if TYPE_CHECKING:
+    from ..camera import Camera
+
+__all__ = ["STAGE_PREFIX", "check_output_dir", "write_outputs"]
+
+logger = logging.getLogger(__name__)
+
+#: The output folders, each with the glob of the files poselift writes in it.
+_OUTPUT_FOLDERS = {"keypoints": KEYPOINT_FILES, "pictures": PICTURE_FILES}
+
+#: Name prefix of the staging folder a ``video`` run writes its outputs into first.
+STAGE_PREFIX = ".poselift-video-"
+
+
+def _remove_stale_temporaries(out: Path, animation: str | None) -> None:
+    """Remove what a killed run left in ``out`` (its staging folder, temporary files of its
+    outputs); called holding the folder's lock, so no live run is writing them."""
+    names = sorted(set(_output_names(animation) + ["animation.mp4", "animation.gif", "pictures"]))
+    rand = r"[a-z0-9_]{8}"  # tempfile's random part
+    ours = re.compile(
+        rf"^(?:{re.escape(STAGE_PREFIX)}{rand}"
+        + "".join(rf"|\.{re.escape(n)}\.(?:old\.)?{rand}(?:\.tmp{re.escape(Path(n).suffix)})?" for n in names)
+        + ")$"
+    )  # exactly the names atomic_path, atomic_dir and the staging folder give their temporaries
+    for entry in out.iterdir():
+        if ours.match(entry.name) and not entry.is_symlink():
+            logger.warning("removing %s, left by an interrupted run", entry)
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+
+def _check_writable(out: Path) -> None:
+    """Refuse an output folder that cannot be created or written, without creating it."""
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputPathError(f"cannot create the output folder {out}: {existing} is a file, not a folder.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputPathError(f"cannot write to the output folder {out}: {existing} is not writable.")
+
+
+def _output_names(animation: str | None, sequence: bool = True) -> list[str]:
+    """The outputs of a run: an animation for a sequence, a folder of pictures for photos."""
+    names = ["keypoints", "poses3d.json", "poses3d.npz", "motion.bvh"]
+    if animation:
+        names.append(f"animation.{animation}" if sequence else "pictures")
+    return names
+
+
+def _other_people_bvh(out: Path) -> list[str]:
+    """The ``motion_<id>.bvh`` files in ``out`` (the BVH of people other than the main one)."""
+    if not out.is_dir():
+        return []
+    return sorted(p.name for p in out.iterdir() if re.fullmatch(r"motion_\d+\.bvh", p.name) and p.is_file() and not p.is_symlink())
+
+
+def check_output_dir(source: Any, out: Path, animation: str | None, overwrite: bool, sequence: bool = True) -> None:
+    """Refuse, before any work, an input inside an output path, existing outputs without
+    ``overwrite``, and a ``keypoints`` or ``pictures`` folder holding files poselift did not write."""
+    names = _output_names(animation, sequence)
+    _check_writable(out)
+    if isinstance(source, (str, os.PathLike)):
+        src = Path(source).resolve()
+        for name in names:
+            target = (out / name).resolve()
+            if src == target or target in src.parents:
+                raise OutputConflictError(
+                    f"the input {src} lies inside the output {target} that this run writes: "
+                    "choose another output folder."
+                )
+    taken = [n for n in names if (out / n).exists() or (out / n).is_symlink()]
+    taken += _other_people_bvh(out)
+    if taken and not overwrite:
+        raise OutputExistsError(f"{out.resolve()} already holds {', '.join(taken)}", option="overwrite=True")
+    wrong = [n for n in taken if (out / n).is_dir() != (n in _OUTPUT_FOLDERS) or (out / n).is_symlink()]
+    if wrong:
+        raise OutputConflictError(
+            f"{out.resolve()} holds {', '.join(wrong)} of another kind than poselift writes there (a folder for a "
+            "file, a file or link for the keypoints or pictures folder): move it away or choose another output folder."
+        )
+    for name, own in _OUTPUT_FOLDERS.items():
+        folder = out / name
+        if name in taken:
+            foreign = foreign_entries(folder, own) if folder.is_dir() and not folder.is_symlink() else [name]
+            if foreign:
+                raise OutputConflictError(
+                    f"{folder.resolve()} holds files poselift does not write ({', '.join(foreign[:5])}): "
+                    "--overwrite replaces only poselift's own outputs; move them away or choose another output folder."
+                )
+
+
+def write_outputs(
+    result: Any, source: FrameSource, out: Path, *, animation: str | None, bvh: bool, height: float | None, lifter: Any,
+    overwrite: bool,
+) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputPathError(f"cannot create the output folder {out}: {e.strerror or e}") from e
+    try:
+        with folder_lock(out):  # one run writes here at a time; outputs that appeared meanwhile are refused
+            check_output_dir(None, out, animation, overwrite, result.sequence)
+            _remove_stale_temporaries(out, animation)
+            # every output is written into a staging folder first and moved into place only when
+            # all are complete: a failure or Ctrl-C leaves no partial set of outputs
+            stage = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=out))
+            try:
+                _write_files(result, source, stage, animation=animation, bvh=bvh, height=height, lifter=lifter)
+                _install_outputs(result.outputs, out, overwrite)
+                mine = {Path(path).name for path in result.outputs.values()}
+                for name in _other_people_bvh(out):  # an earlier run's other people (overwrite): not this run's
+                    if name not in mine:
+                        (out / name).unlink()
+            finally:
+                shutil.rmtree(stage, ignore_errors=True)
+    except (OutputExistsError, OutputConflictError):
+        raise
+    except FolderBusyError as e:  # another run holds the folder's lock
+        raise OutputConflictError(f"{e}: nothing was written to {out.resolve()}; run again when it is done.") from e
+    except FileExistsError as e:  # an output written meanwhile by something that does not take the lock
+        raise OutputExistsError(f"{e}; this run's outputs were taken back", option="overwrite=True") from e
+    logger.info("wrote %d frames to %s", len(result.frames), out)
+
+
+def _install_outputs(outputs: dict[str, Path], out: Path, overwrite: bool) -> None:
+    """Move the staged ``outputs`` into ``out`` (updating their paths). The folders go first:
+    with ``overwrite`` only they can still be refused (files appeared in them meanwhile); on
+    any refusal the outputs this run had newly created are removed again, so no partial set
+    stays."""
+    created: list[Path] = []
+    try:
+        for key in sorted(outputs, key=lambda k: k not in _OUTPUT_FOLDERS):
+            final = out / Path(outputs[key]).name
+            new = not (final.exists() or final.is_symlink())
+            if key in _OUTPUT_FOLDERS:
+                install_dir(outputs[key], final, overwrite, _OUTPUT_FOLDERS[key])
+            else:
+                install_file(outputs[key], final, overwrite)
+            if new:
+                created.append(final)
+            outputs[key] = final
+    except FileExistsError:
+        for final in created:  # this run's own, just created: nothing else is deleted
+            if final.is_dir():
+                shutil.rmtree(final, ignore_errors=True)
+            else:
+                final.unlink(missing_ok=True)
+        raise
+
+
+def _write_files(
+    result: Any, source: FrameSource, out: Path, *, animation: str | None, bvh: bool, height: float | None, lifter: Any
+) -> None:
+    """Every output into ``out``, a fresh staging folder (nothing there to replace or refuse)."""
+    skel = result.skeleton
+    result.outputs["keypoints"] = write_keypoints(
+        out / "keypoints", result.frames, result.people, result.detections, result.found, result.fps
+    )
+    root = result.poses[:, :, list(skel.root)].mean(axis=2)
+    rel = result.poses - root[:, :, None, :]
+    people = {str(t.id): {"first": result.frames[t.first], "last": result.frames[t.last], "frames": len(t.frames)} for t in result.tracks}
+    metadata = {
+        "input": source.label,
+        "detector": "mediapipe pose (mediapipe33 landmarks)",
+        "fps": result.fps,
+        "height_m": height if height is not None else lifter.config.height,
+        "people": result.people,  # the person axis: ids
+        "main_person": result.main,
+        "people_found": people,
+        "frames_without_person": [result.frames[i] for i in np.flatnonzero(~result.found.any(axis=1))],
+        "frames_without_person_by_id": {str(pid): [result.frames[i] for i in np.flatnonzero(~result.found[:, p])] for p, pid in enumerate(result.people)},
+        "frames_refused": {f"{result.frames[f]} person {result.people[p]}": msg for (f, p), msg in result.refused.items()},
+        "frames_sides_swapped_back": {str(pid): [result.frames[i] for i in np.flatnonzero(result.swapped[:, p])] for p, pid in enumerate(result.people)},
+        "frames_limb_mended": {str(pid): [result.frames[i] for i in np.flatnonzero(result.mended[:, p])] for p, pid in enumerate(result.people)},
+        "cameras": [c.to_dict() for c in _unique(result.cameras)],
+    }  # fmt: skip
+    if source.skipped:
+        metadata["unreadable_files"] = dict(source.skipped)
+    P = len(result.people)  # slots after a frame's last person found are padding, not written
+    last_found = np.where(result.found.any(axis=1), P - np.argmax(result.found[:, ::-1], axis=1), 0) if P else np.zeros(len(result.frames), int)
+    for suffix in ("json", "npz"):  # write_poses writes to a temporary file and renames it
+        result.outputs[suffix] = write_poses(
+            out / f"poses3d.{suffix}", rel, skeleton=skel, frames=result.frames, num_people=last_found,
+            lifted=result.lifted, translation=np.where(result.lifted[..., None], root, 0.0), metadata=metadata,
+        )  # fmt: skip
+    if bvh and result.sequence and result.world is not None:
+        from .bvh import write_bvh
+
+        for p in _bvh_order(result):
+            pid = result.people[p]
+            name = "motion.bvh" if p == _bvh_order(result)[0] else f"motion_{pid}.bvh"
+            path, _ = write_bvh(out / name, result.world[:, p], skel, result.fps, axes="yup")
+            result.outputs["bvh" if name == "motion.bvh" else f"bvh {pid}"] = path
+    if animation is not None and result.sequence:
+        result.outputs["animation"] = write_animation(result, source, out / f"animation.{animation}")
+    elif animation is not None:
+        result.outputs["pictures"] = write_pictures(result, source, out / "pictures")
+
+
+def _bvh_order(result: Any) -> list[int]:
+    """Person slots with a lifted frame, the main person first (``motion.bvh``)."""
+    slots = [p for p in range(len(result.people)) if result.lifted[:, p].any()]
+    return sorted(slots, key=lambda p: result.people[p] != result.main)
+
+
+def _unique(cams: list[Camera]) -> list[Camera]:
+    return list(dict.fromkeys(cams))  # cameras are frozen dataclasses: hashable, first-seen order kept
