@@ -1,0 +1,7 @@
+"""``python -m poselift.cli ...``: the ``poselift`` command without its console script."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
