@@ -461,3 +461,15 @@ def test_help_and_version_do_not_import_torch():
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "NO-TORCH [0, 0, 0, 0]"
+
+
+def test_python_dash_m_runs_the_command():
+    """``python -m poselift.cli`` is the command without its console script (training logs use it)."""
+    import subprocess
+    import sys
+
+    import poselift
+
+    result = subprocess.run([sys.executable, "-m", "poselift.cli", "--version"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert poselift.__version__ in result.stdout + result.stderr
