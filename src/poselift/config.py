@@ -87,6 +87,7 @@ class LifterConfig(BaseModel):
     )
     bone_ratios: dict[str, float] | None = Field(
         None,
+        exclude_if=lambda v: v is None,  # configs (and the ONNX graphs that embed them) without a table stay as they were
         description="head 'kinematic': length of each joint's bone to its parent, relative to body height "
         "(default: poselift.skeleton.BONE_RATIOS of the skeleton)",
     )
