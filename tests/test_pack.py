@@ -63,9 +63,9 @@ def test_gpu_run_script_trains_both_recipes_and_summarises_on_the_cpu(tmp_path):
     src = _fake_h36m(tmp_path / "h36m")
     pack_h36m.pack(src, tmp_path / "pack.npz", stride=1, val_stride=4)
     out = tmp_path / "out"
-    env = dict(os.environ, OUT=str(out), DEVICE="cpu", BATCH="1024", EPOCHS_XVIEW="0.0005", EPOCHS_MONO="0.0005",
+    env = dict(os.environ, OUT=str(out), DEVICE="cpu", BATCH="1024", EPOCHS_XVIEW="0.0005", EPOCHS_MONO="0.0012",
                MINUTES="5", PYTHON=sys.executable, OMP_NUM_THREADS="1",
-               EXTRA_SET="data.subjects=[S1] lifter.width=32 discriminator.width=32")
+               EXTRA_SET="data.subjects=[S1] lifter.width=32 discriminator.width=32 flow_prior.steps=5 flow_prior.width=16")
     script = Path(__file__).resolve().parents[1] / "training" / "gpu_run.sh"
     result = subprocess.run(["bash", str(script), str(tmp_path / "pack.npz")], env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command for a short GPU session: train the default's cross-view recipe and the single-view
-# (Chen et al.) recipe at a large batch, each for a fixed number of minutes at most, and leave the
+# winner (Chen et al.'s Adv + SS with the flow prior, abl_adv_ss_flow.yaml) at a large batch, each for a fixed number of minutes at most, and leave the
 # model folders, logs and a summary in $OUT. S8 selects each run's checkpoint there (the pack holds
 # S8's 3D for that); S9+S11 are measured afterwards where the test data is.
 #
@@ -12,8 +12,8 @@
 #   OUT [runs/gpu]    DEVICE [cuda]    BATCH [8192]    PYTHON [python]
 #   EPOCHS_XVIEW [4]  passes relative to h36m17_xview_mix.yaml's own schedule (47 passes over the
 #                     packed four-view instants): 4 gives about 190, the papers' ~200 epochs
-#   EPOCHS_MONO [10]  the same for h36m17_adv_ss.yaml (6 passes over the packed single-view poses
-#                     at its own schedule: 10 gives about 60; raise it when the GPU is fast enough)
+#   EPOCHS_MONO [23]  the same for abl_adv_ss_flow.yaml (about 2.6 passes over the packed single-view
+#                     poses at its own schedule: 23 gives about 60; raise it when the GPU is fast enough)
 #   MINUTES [4]       wall-clock limit of each run; a run stopped by it keeps its last S8-selected best/
 #   EXTRA_SET []      more recipe overrides for both runs, space separated (e.g. "data.subjects=[S1]")
 set -uo pipefail
@@ -37,7 +37,7 @@ run() {  # name recipe epochs
 }
 
 run xview h36m17_xview_mix.yaml "${EPOCHS_XVIEW:-4}"
-run mono h36m17_adv_ss.yaml "${EPOCHS_MONO:-10}"
+run mono abl_adv_ss_flow.yaml "${EPOCHS_MONO:-23}"
 
 "$py" - "$out" <<'EOF'
 import json, sys
