@@ -377,12 +377,13 @@ def test_export_at_an_impossible_opset_is_a_clear_error(model_dir, tmp_path, cap
 def test_export_onnx(model_dir, tmp_path, capsys):
     pytest.importorskip("onnx")
     out = tmp_path / "m.onnx"
-    assert main(["export", str(model_dir), "--onnx", str(out)]) == 0
+    assert main(["export-onnx", str(model_dir), "--onnx", str(out)]) == 0
     assert out.is_file() and f"wrote {out}" in capsys.readouterr().out
     before = out.read_bytes()
     assert main(["export", str(model_dir), "--onnx", str(out)]) == 2  # exists: not replaced silently
     assert "pass --overwrite" in capsys.readouterr().err and out.read_bytes() == before
-    assert main(["export", str(model_dir), "--onnx", str(out), "--overwrite"]) == 0
+    assert main(["export", str(model_dir), "--onnx", str(out), "--overwrite"]) == 0  # the former name still works
+    assert "export-onnx" in build_parser().format_help()
 
 
 def test_existing_plot_and_evaluate_json_are_not_overwritten_silently(model_dir, tmp_path, capsys):

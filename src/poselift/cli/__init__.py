@@ -29,7 +29,8 @@ _COMMANDS = {
     "evaluate": cmd_evaluate,
     "train": cmd_train,
     "finetune": cmd_finetune,
-    "export": cmd_export,
+    "export-onnx": cmd_export,
+    "export": cmd_export,  # the former name of export-onnx
 }
 
 

@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "video",
-        help="detect, lift and export a person from a video, an image or a folder of images (needs the video extra: pip install '.[video]')",
+        help="detect, track, lift and export the people of a video, an image or a folder of images (needs the video extra: pip install '.[video]')",
         formatter_class=fmt,
         description=(
             "Find everyone in every frame of INPUT with MediaPipe Pose (bundled models, runs offline), give\n"
@@ -299,11 +299,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-resume", action="store_true", help="start from scratch even if OUT has checkpoints")
 
     p = sub.add_parser(
-        "export",
-        help="export a model to ONNX (needs the onnx extra: pip install '.[onnx]')",
+        "export-onnx",
+        aliases=["export"],  # its former name, kept so scripts keep working
+        help="export a model's lift to one ONNX graph (needs the onnx extra: pip install '.[onnx]')",
         description="Export the whole lift (normalisation, network, metric scaling) of MODEL to one ONNX file "
         "with a dynamic batch size, for onnxruntime or other ONNX runtimes.",
-        epilog="example: poselift export poselift/h36m-17 --onnx h36m-17.onnx",
+        epilog="example: poselift export-onnx poselift/h36m-17 --onnx h36m-17.onnx",
     )
     p.add_argument("model", metavar="MODEL", help="folder from save_pretrained() or a hub name")
     p.add_argument("--onnx", required=True, metavar="OUT.onnx", help="output ONNX file")
