@@ -451,6 +451,25 @@ def state_digest(state: Mapping[str, Any]) -> str:
     return h.hexdigest()
 
 
+def state_dict_mismatch(expected: Mapping[str, Any], found: Mapping[str, Any], *, ours: str, theirs: str) -> str | None:
+    """How the keys and shapes of state dict ``found`` (``theirs``) differ from ``expected`` (``ours``), in words.
+
+    ``None`` when they fit. Used by strict loading here and by training checkpoints.
+    """
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(found) if tuple(expected[k].shape) != tuple(found[k].shape))
+    parts = []
+    if missing:
+        parts.append(f"missing keys {missing[:8]}{' ...' if len(missing) > 8 else ''}")
+    if unexpected:
+        parts.append(f"unexpected keys {unexpected[:8]}{' ...' if len(unexpected) > 8 else ''}")
+    if wrong:
+        shapes = (f"{k}: {ours} {tuple(expected[k].shape)} vs {theirs} {tuple(found[k].shape)}" for k in wrong[:4])
+        parts.append("shape mismatch " + ", ".join(shapes))
+    return "; ".join(parts) or None
+
+
 def load_modules(modules: Mapping[str, Any], folder: str | os.PathLike) -> str:
     """Load ``model.safetensors`` strictly into ``{key prefix: torch module}`` and set them to eval.
 
@@ -463,20 +482,9 @@ def load_modules(modules: Mapping[str, Any], folder: str | os.PathLike) -> str:
     path = Path(folder) / WEIGHTS_NAME
     state = _load_file(path, "torch")
     expected = {prefix + k: v for prefix, m in modules.items() for k, v in m.state_dict().items()}
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(state) if tuple(expected[k].shape) != tuple(state[k].shape))
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"missing keys {missing[:8]}{' ...' if len(missing) > 8 else ''}")
-        if unexpected:
-            parts.append(f"unexpected keys {unexpected[:8]}{' ...' if len(unexpected) > 8 else ''}")
-        if wrong:
-            parts.append(
-                "shape mismatch " + ", ".join(f"{k}: file {tuple(state[k].shape)} vs config {tuple(expected[k].shape)}" for k in wrong[:4])
-            )
-        raise WeightsError(f"{path} does not match its {CONFIG_NAME}: " + "; ".join(parts) + ". Re-export the model with save_pretrained().")
+    mismatch = state_dict_mismatch(expected, state, ours="config", theirs="file")
+    if mismatch:
+        raise WeightsError(f"{path} does not match its {CONFIG_NAME}: {mismatch}. Re-export the model with save_pretrained().")
     for k, v in state.items():
         if v.is_floating_point() and not bool(torch.isfinite(v).all()):
             raise WeightsError(f"{path}: tensor {k!r} holds NaN or infinite values; the weights are broken.")

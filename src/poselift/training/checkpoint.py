@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from .._files import atomic_dir
+from ..weights import state_dict_mismatch
 from ..errors import PoseliftError
 
 __all__ = [
@@ -136,19 +137,9 @@ def load_latest(root: Path, run_id: str | None = None) -> tuple[Path, dict[str, 
 
 def compare_state_dicts(name: str, expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor]) -> None:
     """Raise :class:`CheckpointError` naming the keys and shapes in which a saved network differs."""
-    missing = sorted(set(expected) - set(found))
-    extra = sorted(set(found) - set(expected))
-    shapes = sorted(k for k in set(expected) & set(found) if tuple(expected[k].shape) != tuple(found[k].shape))
-    if not (missing or extra or shapes):
-        return
-    parts = []
-    if missing:
-        parts.append(f"keys only in this run: {missing[:6]}")
-    if extra:
-        parts.append(f"keys only in the checkpoint: {extra[:6]}")
-    if shapes:
-        parts.append("shapes " + ", ".join(f"{k}: run {tuple(expected[k].shape)} vs checkpoint {tuple(found[k].shape)}" for k in shapes[:4]))
-    raise CheckpointError(
-        f"the checkpoint's {name} does not fit this recipe's network ({'; '.join(parts)}). "
-        "Resume with the recipe the run started with (its config.yaml), or start a new run folder."
-    )
+    mismatch = state_dict_mismatch(expected, found, ours="run", theirs="checkpoint")
+    if mismatch:
+        raise CheckpointError(
+            f"the checkpoint's {name} does not fit this recipe's network ({mismatch}). "
+            "Resume with the recipe the run started with (its config.yaml), or start a new run folder."
+        )
