@@ -374,7 +374,7 @@ def test_weights_that_do_not_match_the_config(model_dir, tmp_path):
     msg = _err(WeightsError, Lifter.from_pretrained, folder)
     assert "does not match its config.json" in msg and "shape mismatch" in msg
     # each mismatch names the tensor and both shapes
-    assert re.search(r"mlp\.[\w.]+: file \(48,\) vs config \(32,\)", msg), msg
+    assert re.search(r"mlp\.[\w.]+: config \(32,\) vs file \(48,\)", msg), msg
 
 
 def test_weights_with_other_keys(model_dir, tmp_path):
