@@ -30,7 +30,7 @@ from typing import Literal
 
 import numpy as np
 
-from .errors import InvalidArgumentError, PoseliftError, ShapeError
+from .errors import InvalidArgumentError, MissingJointsError, ShapeError, SkeletonError
 from .skeleton import Skeleton, get_skeleton
 
 __all__ = ["SOLE_FRACTION", "GroundContact", "body_height", "foot_contacts", "place_on_ground"]
@@ -72,7 +72,7 @@ class GroundContact:
 def _ankles(skel: Skeleton) -> tuple[int, ...]:
     feet = tuple(i for i, j in enumerate(skel.joints) if j in ("left_ankle", "right_ankle"))
     if len(feet) != 2:
-        raise PoseliftError(f"layout {skel.name!r} has no left_ankle and right_ankle joints to stand on.")
+        raise SkeletonError(f"layout {skel.name!r} has no left_ankle and right_ankle joints to stand on.")
     return feet
 
 
@@ -83,7 +83,7 @@ def body_height(poses: np.ndarray, skeleton: str | Skeleton) -> float:
     height = chain_heights(np.asarray(poses, dtype=np.float64), skeleton)
     height = height[np.isfinite(height)]
     if height.size == 0:
-        raise PoseliftError("no frame holds a complete pose: the body height cannot be measured.")
+        raise MissingJointsError("no frame holds a complete pose: the body height cannot be measured.")
     return float(np.median(height))
 
 
@@ -180,12 +180,12 @@ def place_on_ground(
     if ground not in ("fixed", "tracked"):
         raise InvalidArgumentError(f"ground must be 'fixed' or 'tracked'; got {ground!r}.")
     if ground == "tracked" and fps is None:
-        raise PoseliftError("ground='tracked' needs the frame rate: pass fps=...")
+        raise InvalidArgumentError("ground='tracked' needs the frame rate: pass fps=...")
     if fps is not None and not (fps > 0 and math.isfinite(fps)):
         raise InvalidArgumentError(f"fps must be a positive number; got {fps}.")
     valid = np.isfinite(P).all(axis=(1, 2))
     if not valid.any():
-        raise PoseliftError("no frame holds a complete pose: there are no feet to put on the ground.")
+        raise MissingJointsError("no frame holds a complete pose: there are no feet to put on the ground.")
     feet = _ankles(skel)
     H = body_height(P, skel) if height is None else float(height)
     sole = sole_fraction * H

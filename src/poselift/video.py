@@ -45,7 +45,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 
 from .camera import Camera, align_to_world, as_camera, to_camera_space
-from .errors import InvalidArgumentError, PoseliftError, VideoInputError
+from .errors import InvalidArgumentError, VideoInputError
 from .detectors import MediaPipeDetector, MediaPipePhotoDetector
 from .export.outputs import check_output_dir, write_outputs
 from .export.render import render_frame
@@ -281,13 +281,13 @@ def lift_video(
     warning is logged); :meth:`VideoResult.outcome` says why for each frame.
     """
     if animation not in ("mp4", "gif", None):
-        raise PoseliftError(f"animation must be 'mp4', 'gif' or None; got {animation!r}.")
+        raise InvalidArgumentError(f"animation must be 'mp4', 'gif' or None; got {animation!r}.")
     if smooth not in ("offline", "causal", None):
-        raise PoseliftError(f"smooth must be 'offline', 'causal' or None; got {smooth!r}.")
+        raise InvalidArgumentError(f"smooth must be 'offline', 'causal' or None; got {smooth!r}.")
     if sequence not in ("offline", "causal", None):
-        raise PoseliftError(f"sequence must be 'offline', 'causal' or None; got {sequence!r}.")
+        raise InvalidArgumentError(f"sequence must be 'offline', 'causal' or None; got {sequence!r}.")
     if ground not in ("tracked", "fixed"):
-        raise PoseliftError(f"ground must be 'tracked' or 'fixed'; got {ground!r}.")
+        raise InvalidArgumentError(f"ground must be 'tracked' or 'fixed'; got {ground!r}.")
     person = _check_person(person)
     if smooth_params:  # before any work: unknown names, NaN or negative values
         from .smooth import check_smooth_params

@@ -29,7 +29,7 @@ import numpy as np
 
 from ._arrays import to_numpy
 from ._files import atomic_path
-from .errors import PoseliftError, ShapeError, require
+from .errors import ExportError, InvalidArgumentError, OutputPathError, ShapeError, require
 from .skeleton import Skeleton, get_skeleton, guess_layouts
 
 __all__ = ["save_pose_plot", "save_pose_animation", "VIEWS", "PLOT_SUFFIXES"]
@@ -110,18 +110,18 @@ def _views(views: View | Sequence[View]) -> list[tuple[str, tuple[float, float]]
     for view in views:
         if isinstance(view, str):
             if view not in VIEWS:
-                raise PoseliftError(f"unknown view {view!r}; use one of {list(VIEWS)} or an (elevation, azimuth) pair")
+                raise InvalidArgumentError(f"unknown view {view!r}; use one of {list(VIEWS)} or an (elevation, azimuth) pair")
             out.append((_TITLES[view], VIEWS[view]))
         else:
             try:
                 elev, azim = (float(v) for v in view)
             except (TypeError, ValueError):
-                raise PoseliftError(
+                raise InvalidArgumentError(
                     f"a view must be a name ({list(VIEWS)}) or an (elevation, azimuth) pair in degrees; got {view!r}"
                 ) from None
             out.append((f"elevation {elev:g}°, azimuth {azim:g}°", (elev, azim)))
     if not out:
-        raise PoseliftError("views is empty; give at least one view, e.g. views='front'")
+        raise InvalidArgumentError("views is empty; give at least one view, e.g. views='front'")
     return out
 
 
@@ -307,7 +307,7 @@ def save_pose_plot(
         The path written.
     """
     if Path(path).suffix.lower() not in PLOT_SUFFIXES:
-        raise PoseliftError(f"plot file {path} must end in {', '.join(PLOT_SUFFIXES)} (the suffix picks the image format)")
+        raise OutputPathError(f"plot file {path} must end in {', '.join(PLOT_SUFFIXES)} (the suffix picks the image format)")
     skel = get_skeleton(skeleton)
     poses = _poses(poses3d, skel, "poses3d")
     if not -poses.shape[0] <= frame < poses.shape[0]:
@@ -374,14 +374,14 @@ def save_pose_animation(
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".gif", ".mp4"):
-        raise PoseliftError(f"animation path must end in .gif or .mp4; got {str(path)!r}")
+        raise OutputPathError(f"animation path must end in .gif or .mp4; got {str(path)!r}")
     if suffix == ".mp4" and shutil.which("ffmpeg") is None:
-        raise PoseliftError(
+        raise ExportError(
             "writing .mp4 needs the ffmpeg program, which is not on PATH. "
             "Install ffmpeg (e.g. `apt install ffmpeg` or `conda install ffmpeg`) or save a .gif instead."
         )
     if not fps > 0:
-        raise PoseliftError(f"fps must be positive; got {fps}")
+        raise InvalidArgumentError(f"fps must be positive; got {fps}")
     skel = get_skeleton(skeleton)
     seq = _to_numpy(poses3d)
     if seq.ndim != 3:

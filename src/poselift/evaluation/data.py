@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from ..errors import DataError
 
 __all__ = ["PoseSet", "data_folder"]
 
@@ -64,7 +65,7 @@ class PoseSet:
     def with_untimed(self, *others: "PoseSet") -> "PoseSet":
         """These poses followed by ``others`` as poses outside any sequence (``seq`` -1, no 3D)."""
         if any(o.skeleton != self.skeleton for o in others):
-            raise ValueError(f"all poses must be in the {self.skeleton!r} layout")
+            raise DataError(f"all poses must be in the {self.skeleton!r} layout")
         kp = np.concatenate([self.kp2d, *(o.kp2d.astype(self.kp2d.dtype, copy=False) for o in others)])
         n_extra = len(kp) - len(self)
         pose3d = None

@@ -10,6 +10,7 @@ from .. import metrics
 from ..lifter import Lifter
 from ..skeleton import get_skeleton
 from .data import PoseSet
+from ..errors import DataError, InvalidArgumentError
 
 __all__ = ["evaluate_poses", "format_table"]
 
@@ -36,9 +37,9 @@ def evaluate_poses(
     :func:`poselift.smooth.smooth_poses` (One-Euro, median bone lengths), the post-hoc baseline.
     """
     if poses.pose3d is None:
-        raise ValueError("evaluation needs 3D poses")
+        raise DataError("evaluation needs 3D poses")
     if sequence is not None and smooth is not None:
-        raise ValueError("pass sequence= or smooth=, not both")
+        raise InvalidArgumentError("pass sequence= or smooth=, not both")
     skeleton = get_skeleton(poses.skeleton)
     if sequence is None:
         pred = lifter.lift(poses.kp2d, poses.confidence, batch_size=batch_size).astype(np.float64)
