@@ -161,7 +161,7 @@ def test_lift_with_camera_places_the_pose(lifter, pose):
     t = lifter.lift(torch.from_numpy(pose), camera=CAM)
     assert torch.is_tensor(t) and t.dtype == torch.float32
     with pytest.raises(CameraError, match="normalized"):
-        lifter.lift(pose, camera=CAM, normalized=True)
+        lifter.lift(pose, camera=CAM, units="normalized")
 
 
 def test_walking_person_moves_through_space():

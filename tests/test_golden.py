@@ -64,8 +64,10 @@ def test_completion_backends_agree_on_released_weights(name):
     conf[1, [3, 6]] = 0.0  # two ankles missing
     conf[4, [13]] = 0.0
     kp[conf == 0] = np.nan
-    torch_out, filled = Lifter.from_pretrained(name, backend="torch").lift(kp, conf, return_filled=True)
-    onnx_out, onnx_filled = Lifter.from_pretrained(name, backend="onnx").lift(kp, conf, return_filled=True)
+    result = Lifter.from_pretrained(name, backend="torch").lift(kp, conf, on_unliftable="nan")
+    torch_out, filled = result.poses, result.filled
+    result = Lifter.from_pretrained(name, backend="onnx").lift(kp, conf, on_unliftable="nan")
+    onnx_out, onnx_filled = result.poses, result.filled
     np.testing.assert_array_equal(onnx_filled, filled)
     np.testing.assert_allclose(onnx_out, torch_out, atol=1e-4)
     np.testing.assert_allclose(torch_out[0], np.asarray(golden["pose3d"])[0], atol=1e-5)  # complete poses unchanged

@@ -41,7 +41,7 @@ def test_impossible_heights_are_refused(lifter, pose, height):
     """F17 added 1e-300 (silently gave normalised units: 0 in float32) and 1e300 (was blamed
     on "broken weights"): a body height lies between 0.1 and 10 m."""
     msg = _err(InvalidArgumentError, lifter.lift, pose, height=height)
-    assert "height must be a body height in metres between 0.1 and 10" in msg and "normalized=True" in msg
+    assert "height must be a body height in metres between 0.1 and 10" in msg and 'units="normalized"' in msg
 
 
 def test_a_height_in_centimetres_names_them(lifter, pose):
@@ -194,7 +194,8 @@ def test_nan_coordinates_with_confidence_are_missing_like_in_the_adapters(poses)
     lifter = _completing()
     x = poses.copy()
     x[2, 5] = np.nan
-    out, filled = lifter.lift(x, np.ones((8, 17), np.float32), return_filled=True)
+    result = lifter.lift(x, np.ones((8, 17), np.float32), on_unliftable="nan")
+    out, filled = result.poses, result.filled
     assert np.isfinite(out).all() and filled[2, 5] and filled.sum() == 1
 
 

@@ -40,7 +40,7 @@ def test_output_shape_dtype_and_container(lifter, pose):
 
 def test_the_network_output_depends_on_the_pose(lifter, poses):
     # guards the invariance tests below against a lifter whose output is constant
-    out = lifter.lift(poses, normalized=True)
+    out = lifter.lift(poses, units="normalized")
     assert out[..., 2].std(axis=-1).min() > 1e-3  # depths vary across joints
     assert np.abs(out[0] - out[1]).max() > 1e-3  # and across poses
 
@@ -128,7 +128,7 @@ def test_normalized_output_reprojects_onto_the_normalised_input(lifter, poses):
     # camera axes: with the root put back at depth c, the 3D pose projects onto the 2D input
     # (x right, y down, like the pixels), so the lifter only adds depth
     c = lifter.config.c
-    out = torch.from_numpy(lifter.lift(poses, normalized=True)).double()
+    out = torch.from_numpy(lifter.lift(poses, units="normalized")).double()
     x_n, _, _ = G.normalize_2d(torch.from_numpy(poses).double(), lifter.skeleton, c, lifter.config.scale_mode)
     reprojected = G.project(out + torch.tensor([0.0, 0.0, c], dtype=torch.float64))
     torch.testing.assert_close(reprojected, x_n, rtol=1e-4, atol=1e-5)
@@ -136,7 +136,7 @@ def test_normalized_output_reprojects_onto_the_normalised_input(lifter, poses):
 
 
 def test_metric_output_is_the_normalised_pose_scaled_to_the_body_height(lifter, poses):
-    norm = torch.from_numpy(lifter.lift(poses, normalized=True)).double()
+    norm = torch.from_numpy(lifter.lift(poses, units="normalized")).double()
     metric = torch.from_numpy(lifter.lift(poses)).double()
     heights = G.chain_height(metric, lifter.skeleton)
     torch.testing.assert_close(heights, torch.full_like(heights, lifter.config.height), rtol=1e-4, atol=1e-4)
@@ -263,7 +263,7 @@ def test_save_then_load_gives_identical_outputs(lifter, model_dir, poses, as_str
     np.testing.assert_allclose(loaded.lift(poses), lifter.lift(poses), rtol=0, atol=1e-6)
     t = torch.from_numpy(poses)
     torch.testing.assert_close(loaded.lift(t), lifter.lift(t), rtol=0, atol=1e-6)
-    torch.testing.assert_close(loaded.lift(t, normalized=True), lifter.lift(t, normalized=True), rtol=0, atol=1e-6)
+    torch.testing.assert_close(loaded.lift(t, units="normalized"), lifter.lift(t, units="normalized"), rtol=0, atol=1e-6)
 
 
 def test_from_folder_is_what_a_folder_path_loads(model_dir, poses):
@@ -452,7 +452,7 @@ def test_flip_test_makes_the_lift_mirror_equivariant(poses):
         out = flipped.lift(poses, normalized=normalized)
         np.testing.assert_allclose(flipped.lift(_mirror_2d(poses, skel), normalized=normalized), _mirror_3d(out, skel), atol=1e-4)
     # a random network alone is not equivariant, so the property above is the flip test's doing
-    gap = np.abs(plain.lift(_mirror_2d(poses, skel), normalized=True) - _mirror_3d(plain.lift(poses, normalized=True), skel))
+    gap = np.abs(plain.lift(_mirror_2d(poses, skel), units="normalized") - _mirror_3d(plain.lift(poses, units="normalized"), skel))
     assert gap.max() > 1e-3
 
 
@@ -470,7 +470,8 @@ def test_missing_joints_are_filled_by_the_completion_network(poses):
     conf[5, 3] = 0.01  # right ankle below the threshold
     x = poses.copy()
     x[2, [13, 16]] = np.nan  # coordinates of missing joints are ignored, NaN included
-    out, filled = lifter.lift(x, conf, return_filled=True)
+    result = lifter.lift(x, conf, on_unliftable="nan")
+    out, filled = result.poses, result.filled
     assert filled.dtype == np.bool_ and filled.shape == (8, 17)
     np.testing.assert_array_equal(filled, conf < lifter.config.confidence_threshold)
     assert np.isfinite(out).all()
@@ -487,7 +488,8 @@ def test_missing_joints_are_filled_by_the_completion_network(poses):
 
 def test_no_missing_joints_means_nothing_filled(poses):
     lifter = _completing_lifter()
-    out, filled = lifter.lift(torch.from_numpy(poses), torch.ones(8, 17), return_filled=True)
+    result = lifter.lift(torch.from_numpy(poses), torch.ones(8, 17), on_unliftable="nan")
+    out, filled = result.poses, result.filled
     assert torch.is_tensor(filled) and not filled.any()
     torch.testing.assert_close(out, lifter.lift(torch.from_numpy(poses)), rtol=1e-5, atol=1e-6)
 
@@ -508,3 +510,18 @@ def test_completion_network_survives_save_and_load(poses, tmp_path):
     loaded = Lifter.from_pretrained(lifter.save_pretrained(tmp_path / "m"))
     assert loaded.completion is not None and loaded.config == lifter.config
     np.testing.assert_allclose(loaded.lift(poses, conf), lifter.lift(poses, conf), rtol=0, atol=1e-6)
+
+
+def test_the_former_spellings_still_work_and_say_they_are_deprecated():
+    """``normalized=True`` and ``return_filled=True`` (before ``units=`` and ``on_unliftable="nan"``)."""
+    lifter = tiny_lifter()
+    poses = random_poses(3)
+    conf = np.ones(poses.shape[:-1], np.float32)
+    with pytest.warns(DeprecationWarning, match="units="):
+        old = lifter.lift(poses, normalized=True)
+    np.testing.assert_allclose(old, lifter.lift(poses, units="normalized"), rtol=0, atol=1e-6)
+    with pytest.warns(DeprecationWarning, match="on_unliftable"):
+        out, filled = lifter.lift(poses, conf, return_filled=True)
+    new = lifter.lift(poses, conf, on_unliftable="nan")
+    np.testing.assert_allclose(out, new.poses, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(filled, new.filled)

@@ -142,8 +142,10 @@ def test_flip_test_and_completion(tmp_path):
     conf = np.ones((6, 17), dtype=np.float32)
     conf[1, [3, 13]] = 0.0
     x[1, 3] = np.nan  # a missing joint's coordinates are ignored
-    got, filled = onnx_lifter.lift(x, conf, return_filled=True)
-    expected, expected_filled = lifter.lift(x, conf, return_filled=True)
+    result = onnx_lifter.lift(x, conf, on_unliftable="nan")
+    got, filled = result.poses, result.filled
+    result = lifter.lift(x, conf, on_unliftable="nan")
+    expected, expected_filled = result.poses, result.filled
     np.testing.assert_array_equal(filled, expected_filled)
     np.testing.assert_allclose(got, expected, atol=ATOL, rtol=0)
     assert np.isfinite(got).all()

@@ -247,7 +247,7 @@ def test_clean_2d_is_smoothed_less(released):
     noisy = kp + np.random.default_rng(3).normal(0.0, 4.0, kp.shape).astype(np.float32)
     boosts = []
     for clip in (kp, noisy):
-        X = np.asarray(released.lift(clip, normalized=True), dtype=np.float64)
+        X = np.asarray(released.lift(clip, units="normalized"), dtype=np.float64)
         w = np.ones(clip.shape[:-1])
         Xp, a, sigma, _ = _prepare(X, clip.astype(np.float64), w, np.ones(len(X), bool), SKEL, 10.0, 1.7)
         boosts.append(float(_boost(a, sigma, w, 50.0, SEQUENCE_DEFAULTS)))

@@ -205,7 +205,8 @@ def test_completion_learns_to_fill_joints_and_ships_with_the_lifter(tmp_path):
     conf[0, 13] = 0.0
     kp = data.kp2d[:4].copy()
     kp[0, 13] = np.nan
-    out, filled = loaded.lift(kp, conf, return_filled=True)
+    result = loaded.lift(kp, conf, on_unliftable="nan")
+    out, filled = result.poses, result.filled
     assert np.isfinite(out).all() and filled.sum() == 1 and filled[0, 13]
     np.testing.assert_allclose(out, lifter.lift(kp, conf), atol=1e-6)
 
@@ -289,15 +290,15 @@ def test_distilled_student_follows_its_teacher_and_saves_in_half_precision(tmp_p
     student, history = distill(teacher, data.kp2d, width=32, blocks=1, steps=200, batch_size=128, lr=3e-3, val=data, val_every=100)
     assert [h["step"] for h in history] == [100, 200]
     assert student.config.width == 32
-    gap = np.abs(student.lift(data.kp2d, normalized=True) - teacher.lift(data.kp2d, normalized=True)).mean()
-    untrained = np.abs(Lifter(student.config).lift(data.kp2d, normalized=True) - teacher.lift(data.kp2d, normalized=True)).mean()
+    gap = np.abs(student.lift(data.kp2d, units="normalized") - teacher.lift(data.kp2d, units="normalized")).mean()
+    untrained = np.abs(Lifter(student.config).lift(data.kp2d, units="normalized") - teacher.lift(data.kp2d, units="normalized")).mean()
     assert gap < 0.5 * untrained, (gap, untrained)
     student.save_pretrained(tmp_path, dtype=torch.float16)
     from safetensors.torch import load_file
 
     assert all(v.dtype == torch.float16 for v in load_file(str(tmp_path / "model.safetensors")).values() if v.is_floating_point())
     loaded = Lifter.from_pretrained(tmp_path)
-    np.testing.assert_allclose(loaded.lift(data.kp2d, normalized=True), student.lift(data.kp2d, normalized=True), atol=5e-3)
+    np.testing.assert_allclose(loaded.lift(data.kp2d, units="normalized"), student.lift(data.kp2d, units="normalized"), atol=5e-3)
 
 
 def test_fine_tuning_starts_from_given_weights(tmp_path):
@@ -636,7 +637,7 @@ def test_anchor_keeps_the_lift_near_the_starting_model(tmp_path):
     for _ in range(20):
         start.train_step()
     start.export(tmp_path / "start")
-    reference = Lifter.from_pretrained(tmp_path / "start", backend="torch").lift(poses.kp2d, normalized=True)
+    reference = Lifter.from_pretrained(tmp_path / "start", backend="torch").lift(poses.kp2d, units="normalized")
 
     def drift(anchor: float) -> float:
         torch.manual_seed(0)
@@ -648,7 +649,7 @@ def test_anchor_keeps_the_lift_near_the_starting_model(tmp_path):
         assert ("anchor" in values) == (anchor > 0)
         if anchor:
             assert all(not p.requires_grad for p in trainer.pipe0.net.parameters())
-        lifted = trainer.lifter().lift(poses.kp2d, normalized=True)
+        lifted = trainer.lifter().lift(poses.kp2d, units="normalized")
         return float(np.linalg.norm(lifted - reference, axis=-1).mean())
 
     assert drift(10.0) < 0.7 * drift(0.0)

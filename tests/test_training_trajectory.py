@@ -124,7 +124,7 @@ def _distill(tmp):
     torch.manual_seed(0)
     teacher = Lifter(tiny_config(lifter=dict(width=48, blocks=1, dropout=0.0)).lifter)
     student, history = distill(teacher, data.kp2d, width=32, blocks=1, steps=30, batch_size=64, lr=3e-3, val=data, val_every=10)
-    lifted = student.lift(data.kp2d[:4], normalized=True)
+    lifted = student.lift(data.kp2d[:4], units="normalized")
     return [*history, {"lifted": float(np.abs(lifted).sum())}]
 
 

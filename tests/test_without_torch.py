@@ -48,7 +48,8 @@ conf = np.ones(kp.shape[:-1], dtype=np.float32)
 conf[0, [3, 13]] = 0.0
 holes = kp.copy()
 holes[0, [3, 13]] = np.nan
-poses, filled = lifter.lift(holes, conf, return_filled=True)
+result = lifter.lift(holes, conf, on_unliftable="nan")
+poses, filled = result.poses, result.filled
 report["completion_finite"] = bool(np.isfinite(poses).all())
 report["filled"] = int(filled.sum())
 

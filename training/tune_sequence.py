@@ -1,6 +1,6 @@
 """Choose the settings of ``lift_sequence`` on the held-out subject S8 (never on S9/S11).
 
-Lifts every frame of the chosen subject once (``normalized=True``), then refines each
+Lifts every frame of the chosen subject once (``units="normalized"``), then refines each
 (sequence, camera) clip with :func:`poselift.sequence.refine_sequence` for each setting
 given with ``--try`` and prints P-MPJPE, N-MPJPE, MPJPE and the acceleration error (mm,
 mm/frame^2; average over actions), beside the per-frame figures. The rows of
@@ -59,7 +59,7 @@ def main() -> None:
         from poselift.correction import load_correction
 
         poses.kp2d = load_correction("mpii16", skel.name).correct_complete(poses.kp2d)
-    Xn = np.asarray(lifter.lift(poses.kp2d, normalized=True, batch_size=65536), dtype=np.float64)
+    Xn = np.asarray(lifter.lift(poses.kp2d, units="normalized", batch_size=65536), dtype=np.float64)
     from poselift.sequence import _chain_height
 
     def per_frame(X: np.ndarray, kp: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 A single-frame lifter sees each frame alone: detector noise shakes the 2D, the depth it
 infers from that 2D shakes more, and bone lengths wander. :func:`refine_sequence` takes the
-per-frame output of :meth:`poselift.Lifter.lift` (``normalized=True``) with the 2D it came
+per-frame output of :meth:`poselift.Lifter.lift` (``units="normalized"``) with the 2D it came
 from and finds, for the whole clip at once, the 3D that
 
 (a) re-projects onto the confidence-weighted 2D (the lifter's own pinhole convention:
@@ -181,7 +181,7 @@ def refine_sequence(
     """Refine a clip of per-frame lifts; see the module docstring.
 
     Args:
-        poses: ``(T, N, 3)`` root-relative output of ``lift(..., normalized=True)`` (the
+        poses: ``(T, N, 3)`` root-relative output of ``lift(..., units="normalized")`` (the
             network's units, root at depth ``c``); NaN rows are frames that were not lifted.
         keypoints: ``(T, N, 2)`` the pixel keypoints they were lifted from.
         weights: ``(T, N)`` per-joint confidence of the 2D in ``[0, 1]``; 0 for missing or
