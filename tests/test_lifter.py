@@ -112,15 +112,15 @@ def test_leading_batch_dims_of_any_rank(lifter, batch_shape):
 
 @pytest.mark.parametrize("normalized", [True, False])
 def test_translation_and_scale_of_the_2d_input_do_not_change_the_output(lifter, poses, normalized):
-    ref = lifter.lift(poses, normalized=normalized)
+    ref = lifter.lift(poses, units="normalized" if normalized else "m")
     for scale, shift in [(3.0, (0.0, 0.0)), (1.0, (-900.0, 1234.5)), (0.2, (15.0, -40.0))]:
         moved = (poses.astype(np.float64) * scale + np.array(shift)).astype(np.float32)
-        np.testing.assert_allclose(lifter.lift(moved, normalized=normalized), ref, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(lifter.lift(moved, units="normalized" if normalized else "m"), ref, rtol=1e-4, atol=1e-4)
 
 
 def test_output_is_root_relative(lifter, poses):
     for normalized in (True, False):
-        out = lifter.lift(poses, normalized=normalized)
+        out = lifter.lift(poses, units="normalized" if normalized else "m")
         np.testing.assert_allclose(out[:, 0], 0.0, atol=1e-6)  # pelvis at the origin
 
 
@@ -449,8 +449,8 @@ def test_flip_test_makes_the_lift_mirror_equivariant(poses):
     flipped = tiny_lifter(seed=2, flip_test=True)
     skel = plain.skeleton
     for normalized in (True, False):
-        out = flipped.lift(poses, normalized=normalized)
-        np.testing.assert_allclose(flipped.lift(_mirror_2d(poses, skel), normalized=normalized), _mirror_3d(out, skel), atol=1e-4)
+        out = flipped.lift(poses, units="normalized" if normalized else "m")
+        np.testing.assert_allclose(flipped.lift(_mirror_2d(poses, skel), units="normalized" if normalized else "m"), _mirror_3d(out, skel), atol=1e-4)
     # a random network alone is not equivariant, so the property above is the flip test's doing
     gap = np.abs(plain.lift(_mirror_2d(poses, skel), units="normalized") - _mirror_3d(plain.lift(poses, units="normalized"), skel))
     assert gap.max() > 1e-3

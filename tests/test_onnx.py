@@ -90,8 +90,8 @@ def test_import_poselift_does_not_import_onnxruntime():
 def test_matches_torch(pair, batch, normalized):
     torch_lifter, onnx_lifter = pair
     x = _poses(batch, joints=torch_lifter.skeleton.num_joints)
-    expected = torch_lifter.lift(x, normalized=normalized)
-    got = onnx_lifter.lift(x, normalized=normalized)
+    expected = torch_lifter.lift(x, units="normalized" if normalized else "m")
+    got = onnx_lifter.lift(x, units="normalized" if normalized else "m")
     assert got.shape == (batch, x.shape[1], 3) and got.dtype == np.float32
     np.testing.assert_allclose(got, expected, atol=ATOL, rtol=0)
 

@@ -84,12 +84,12 @@ def test_lift_returns_finite_poses_or_a_poselift_error(data):
     lifter = data.draw(st.sampled_from([_PLAIN, _COMPLETING]))
     normalized = data.draw(st.booleans())
     try:
-        out = lifter.lift(x, conf, normalized=normalized)
+        out = lifter.lift(x, conf, units="normalized" if normalized else "m")
     except PoseliftError:
         pass  # a clear refusal; any other exception fails the property
     else:
         assert out.shape == x.shape[:-1] + (3,) and np.isfinite(out).all()
-    result = lifter.lift(x, conf, normalized=normalized, on_unliftable="nan")
+    result = lifter.lift(x, conf, units="normalized" if normalized else "m", on_unliftable="nan")
     assert np.isfinite(result.poses[result.lifted]).all()
     assert np.isnan(result.poses[~result.lifted]).all()
     assert ((result.reason == "") == result.lifted).all()
