@@ -160,3 +160,15 @@ def test_losses_of_the_networks_beside_the_lifter():
     delta[:, 0] = torch.tensor([0.3, 0.4])  # size 0.5 at c = 10: 5 in units of c * x
     assert float(L.correction_size(delta, 10.0)) == pytest.approx(25.0 / 4, abs=1e-4)
     assert float(L.depth_regression(torch.ones(2, 17), torch.zeros(2, 17) - 1.0)) == pytest.approx(2.0, abs=ATOL)
+
+
+def test_capped_nll_is_the_mean_below_the_cap_and_logarithmic_above():
+    from poselift.training.losses import capped_nll
+
+    nll = torch.tensor([-3.0, 1.0, 2.0])
+    assert abs(float(capped_nll(nll, 5.0)) - 0.0) < 1e-6  # all below: the plain mean
+    far = torch.tensor([0.0, 1e4])
+    assert abs(float(capped_nll(far, 2.0)) - (0.0 + 2.0 + math.log1p(1e4 - 2.0)) / 2) < 1e-4
+    x = torch.tensor([100.0], requires_grad=True)
+    capped_nll(x, 2.0).backward()
+    assert abs(float(x.grad) - 1 / (1 + 98.0)) < 1e-6  # the gradient shrinks above the cap

@@ -28,6 +28,8 @@ import math
 import torch
 from torch import nn
 
+from .losses import capped_nll
+
 __all__ = ["AffineCoupling", "PoseFlow", "FlowPrior", "fit_flow"]
 
 logger = logging.getLogger(__name__)
@@ -230,4 +232,4 @@ class FlowPrior(nn.Module):
     def forward(self, x_n: torch.Tensor) -> torch.Tensor:
         """The loss: mean capped NLL of ``x_n`` ``(B, N, 2)`` (gradients reach ``x_n``, not the flow)."""
         nll = -self.log_prob(x_n.float())
-        return (torch.minimum(nll, self.cap) + torch.log1p(torch.relu(nll - self.cap))).mean()
+        return capped_nll(nll, self.cap)

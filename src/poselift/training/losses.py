@@ -19,6 +19,7 @@ from .. import geometry
 from ..skeleton import Skeleton
 
 __all__ = [
+    "capped_nll",
     "joint_distance",
     "gan_loss",
     "bone_lengths",
@@ -149,6 +150,16 @@ def supervised_3d(P: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------- the networks beside the lifter
+def capped_nll(nll: torch.Tensor, cap: torch.Tensor | float) -> torch.Tensor:
+    """Mean negative log-likelihood ``(B,)`` -> scalar that grows only logarithmically above ``cap``.
+
+    ``min(nll, cap) + log(1 + relu(nll - cap))``: the flow prior's loss (:mod:`.flow`), so a few
+    wildly unlikely poses cannot rule the batch's gradient.
+    """
+    cap = torch.as_tensor(cap, dtype=nll.dtype, device=nll.device)
+    return (torch.minimum(nll, cap) + torch.log1p(torch.relu(nll - cap))).mean()
+
+
 def filled_joint_error(pred: torch.Tensor, x: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
     """Completion: mean distance of the joints hidden from the network (``visible`` ``(B, N)``
     False) to where they were, poses ``(B, N, 2)`` at RMS size 1."""
