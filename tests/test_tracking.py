@@ -279,3 +279,14 @@ def test_the_other_peoples_bvh_count_as_outputs(tmp_path, lifter):
         lift_video_(lifter, person=0, output_dir=out)
     lift_video_(lifter, person=0, output_dir=out, overwrite=True)
     assert sorted(p.name for p in out.iterdir()) == ["animation.gif", "keypoints", "motion.bvh", "poses3d.json", "poses3d.npz"]
+
+
+def test_overwrite_leaves_a_bvh_file_poselift_did_not_write(tmp_path, lifter):
+    """--overwrite removes an earlier run's motion_<id>.bvh (recorded in its poses3d.json),
+    never a file of that name that poselift did not write."""
+    out = tmp_path / "out"
+    lift_video_(lifter, person=0, output_dir=out)
+    mine = out / "motion_7.bvh"
+    mine.write_text("the user's own file")
+    lift_video_(lifter, person=0, output_dir=out, overwrite=True)
+    assert mine.read_text() == "the user's own file"

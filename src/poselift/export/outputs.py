@@ -5,6 +5,7 @@ only when all are complete, under the folder's lock."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -81,6 +82,15 @@ def _other_people_bvh(out: Path) -> list[str]:
     return sorted(p.name for p in out.iterdir() if re.fullmatch(r"motion_\d+\.bvh", p.name) and p.is_file() and not p.is_symlink())
 
 
+def _bvh_written_before(out: Path) -> set[str]:
+    """The BVH files an earlier run recorded in ``out/poses3d.json`` (only those may be removed)."""
+    try:
+        recorded = json.loads((out / "poses3d.json").read_text())["metadata"]["bvh_files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+    return {name for name in recorded if isinstance(name, str)} if isinstance(recorded, list) else set()
+
+
 def check_output_dir(source: Any, out: Path, animation: str | None, overwrite: bool, sequence: bool = True) -> None:
     """Refuse, before any work, an input inside an output path, existing outputs without
     ``overwrite``, and a ``keypoints`` or ``pictures`` folder holding files poselift did not write."""
@@ -130,13 +140,14 @@ def write_outputs(
             _remove_stale_temporaries(out, animation)
             # every output is written into a staging folder first and moved into place only when
             # all are complete: a failure or Ctrl-C leaves no partial set of outputs
+            earlier = _bvh_written_before(out)  # read before this run's poses3d.json replaces the record
             stage = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=out))
             try:
                 _write_files(result, source, stage, animation=animation, bvh=bvh, height=height, lifter=lifter)
                 _install_outputs(result.outputs, out, overwrite)
                 mine = {Path(path).name for path in result.outputs.values()}
-                for name in _other_people_bvh(out):  # an earlier run's other people (overwrite): not this run's
-                    if name not in mine:
+                for name in _other_people_bvh(out):  # an earlier run's other people (overwrite), not this run's
+                    if name in earlier and name not in mine:
                         (out / name).unlink()
             finally:
                 shutil.rmtree(stage, ignore_errors=True)
@@ -186,6 +197,8 @@ def _write_files(
     root = result.poses[:, :, list(skel.root)].mean(axis=2)
     rel = result.poses - root[:, :, None, :]
     people = {str(t.id): {"first": result.frames[t.first], "last": result.frames[t.last], "frames": len(t.frames)} for t in result.tracks}
+    order = _bvh_order(result) if bvh and result.sequence and result.world is not None else []
+    bvh_names = {p: "motion.bvh" if i == 0 else f"motion_{result.people[p]}.bvh" for i, p in enumerate(order)}
     metadata = {
         "input": source.label,
         "detector": "mediapipe pose (mediapipe33 landmarks)",
@@ -200,6 +213,7 @@ def _write_files(
         "frames_sides_swapped_back": {str(pid): [result.frames[i] for i in np.flatnonzero(result.swapped[:, p])] for p, pid in enumerate(result.people)},
         "frames_limb_mended": {str(pid): [result.frames[i] for i in np.flatnonzero(result.mended[:, p])] for p, pid in enumerate(result.people)},
         "cameras": [c.to_dict() for c in _unique(result.cameras)],
+        "bvh_files": list(bvh_names.values()),  # what a later run with overwrite may remove
     }  # fmt: skip
     if source.skipped:
         metadata["unreadable_files"] = dict(source.skipped)
@@ -210,14 +224,12 @@ def _write_files(
             out / f"poses3d.{suffix}", rel, skeleton=skel, frames=result.frames, num_people=last_found,
             lifted=result.lifted, translation=np.where(result.lifted[..., None], root, 0.0), metadata=metadata,
         )  # fmt: skip
-    if bvh and result.sequence and result.world is not None:
+    if bvh_names:
         from .bvh import write_bvh
 
-        for p in _bvh_order(result):
-            pid = result.people[p]
-            name = "motion.bvh" if p == _bvh_order(result)[0] else f"motion_{pid}.bvh"
+        for p, name in bvh_names.items():
             path, _ = write_bvh(out / name, result.world[:, p], skel, result.fps, axes="yup")
-            result.outputs["bvh" if name == "motion.bvh" else f"bvh {pid}"] = path
+            result.outputs["bvh" if name == "motion.bvh" else f"bvh {result.people[p]}"] = path
     if animation is not None and result.sequence:
         result.outputs["animation"] = write_animation(result, source, out / f"animation.{animation}")
     elif animation is not None:
