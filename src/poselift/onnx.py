@@ -60,7 +60,7 @@ META_CONFIG = "poselift_config"
 
 #: Config fields added after graphs were shipped, with the value a graph exported before
 #: them behaved as (a stored config without the key matches a config with that value).
-ADDED_CONFIG_FIELDS: dict[str, Any] = {"head": "depth", "bone_ratios": None}
+ADDED_CONFIG_FIELDS: dict[str, Any] = {"head": "depth"}
 META_WEIGHTS = "poselift_weights_sha256"
 META_VERSION = "poselift_version"
 
