@@ -3,44 +3,8 @@
 The public adapters: the geometric tables of :mod:`poselift.layouts`, then the learned
 correction poselift ships for the pair (:mod:`poselift.correction`).
 
-The mapping is geometric and documented: every target joint is an **affine combination**
-of source joints (weights summing to 1; negative weights extrapolate), with a list of
-**alternatives** tried in order when source joints are missing. The first alternative
-whose source joints are all present gives the joint; its confidence is the smallest
-confidence among those sources. A joint with no usable alternative is missing
-(confidence 0, coordinates NaN, so it cannot be lifted as a real point when the
-confidence is dropped). A source joint with NaN or infinite coordinates is missing,
-whatever its confidence. All tables live in :data:`MAPPINGS` and can be printed::
-
-    >>> MAPPINGS[("coco17", "h36m17")]["pelvis"]
-    ({'left_hip': 0.5, 'right_hip': 0.5},)
-
-How each Human3.6M-17 joint is made (the measurements behind the constants are in
-``training/RESULTS.md``, "Layout mapping constants"):
-
-* **limbs** (shoulders, elbows, wrists, knees, ankles): the same joint.
-* **hips**: the source hip pushed away from the other hip by :data:`HIP_WIDEN` (15 % of
-  the hip width): hips marked by annotators and detectors (MPII, COCO, OpenPose) sit
-  closer together than Human3.6M's hip joint centres.
-* **pelvis** (root): the mid-point of the (unwidened) hips; OpenPose BODY_25's
-  ``mid_hip`` or MPII's ``pelvis`` when a hip is missing.
-* **thorax**: the mid-point of the shoulders (OpenPose's ``neck`` is close to it, and is
-  used when available), moved up along the torso by :data:`THORAX_RAISE` (10 %) of the
-  hips-to-shoulders distance. MPII has neck joints: thorax = 0.25 ``thorax`` + 0.75
-  ``upper_neck``.
-* **spine**: :data:`SPINE_FRACTION` (0.5) of the way from the pelvis to the thorax.
-* **neck** (H36M joint 9, "neck/nose"): half-way (:data:`NECK_FRACTION`) from the
-  thorax to the head top.
-* **head_top**: Human3.6M's "head" joint, near the centre of the head. MPII: 0.5
-  ``upper_neck`` + 0.5 ``head_top``. Layouts without a head top (COCO, OpenPose) extend a
-  head point away from the neck base (OpenPose ``neck``, else the shoulder mid-point ``b``):
-  ``head_top = p + k (p - b)`` with, in order of preference, ``p`` = mid-ears
-  (:data:`HEAD_FROM_EARS`, k = 0.2), mid-eyes (:data:`HEAD_FROM_EYES`, k = 0.1), one
-  ear (k = 0.2, profile views), the nose (:data:`HEAD_FROM_NOSE`, k = 0.3).
-
-``lsp14`` targets use the same rules: its ``neck`` is the Human3.6M thorax (as in the
-``lsp14`` lifters, trained on Human3.6M) and its ``head_top`` the Human3.6M head top.
-Source ``lsp14`` keypoints follow that convention.
+The geometric mapping (affine combinations of source joints with alternatives for missing
+joints, and how each Human3.6M-17 joint is made) is documented in :mod:`poselift.layouts`.
 
 A learned residual correction ``x + C(x)`` per source layout (Chen et al.'s 2D domain
 adapter) is applied after the mapping where poselift ships one for the (source, target)

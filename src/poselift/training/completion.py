@@ -11,13 +11,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import geometry
 from ..config import CompletionConfig
 from ..lifter import Lifter
 from ..nets import CompletionNet
 from ..skeleton import Skeleton, get_skeleton
 from . import losses as L
 from .loop import LoopSettings, TrainingLoop, cosine
+from .sampling import mirrored_batch
 
 __all__ = ["random_masks", "CompletionTraining", "train_completion", "evaluate_completion", "attach_completion"]
 
@@ -71,9 +71,7 @@ class CompletionTraining(TrainingLoop):
 
     def train_step(self) -> dict[str, float]:
         B = self.settings.batch_size
-        x = self.x_all[torch.randint(len(self.x_all), (B,), generator=self.gen)]
-        mirror = torch.rand(B, generator=self.gen) < 0.5
-        x = torch.where(mirror[:, None, None], geometry.mirror(x, self.skeleton), x)
+        x = mirrored_batch(self.x_all, B, self.skeleton, self.gen)
         visible = random_masks(B, self.skeleton, self.gen)
         self.net.train()
         loss = L.filled_joint_error(self.net(x, visible), x, visible)

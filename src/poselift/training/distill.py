@@ -20,6 +20,7 @@ from ..lifter import Lifter
 from ..nets import LifterNet
 from . import losses as L
 from .loop import LoopSettings, TrainingLoop, cosine
+from .sampling import mirrored_batch
 
 __all__ = ["Distillation", "distill"]
 
@@ -57,9 +58,7 @@ class Distillation(TrainingLoop):
 
     def train_step(self) -> dict[str, float]:
         B = self.settings.batch_size
-        x = self.x_all[torch.randint(len(self.x_all), (B,), generator=self.gen)]
-        mirror = torch.rand(B, generator=self.gen) < 0.5
-        x = torch.where(mirror[:, None, None], geometry.mirror(x, self.skeleton), x)
+        x = mirrored_batch(self.x_all, B, self.skeleton, self.gen)
         with torch.no_grad():
             target = self.teacher.depths(x)
         self.student.train()

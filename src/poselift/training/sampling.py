@@ -20,7 +20,7 @@ from ..errors import PoseliftError
 from ..evaluation.data import PoseSet
 from ..skeleton import Skeleton
 
-__all__ = ["LifterBatches", "normalise", "frame_pairs", "FLOW_FIT_POSES"]
+__all__ = ["LifterBatches", "normalise", "frame_pairs", "mirrored_batch", "FLOW_FIT_POSES"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,13 @@ def normalise(kp: np.ndarray, skeleton: Skeleton, c: float, scale_mode: str) -> 
     x_n, _, sigma = geometry.normalize_2d(x, skeleton, c, scale_mode)
     ok = torch.isfinite(x_n).all(dim=(-1, -2)) & (sigma > 1e-6)
     return torch.nan_to_num(x_n), ok
+
+
+def mirrored_batch(x_all: torch.Tensor, batch_size: int, skeleton: Skeleton, gen: torch.Generator) -> torch.Tensor:
+    """``batch_size`` rows of ``x_all`` ``(M, N, 2)`` drawn with replacement, each mirrored with probability 1/2."""
+    x = x_all[torch.randint(len(x_all), (batch_size,), generator=gen)]
+    mirror = torch.rand(batch_size, generator=gen) < 0.5
+    return torch.where(mirror[:, None, None], geometry.mirror(x, skeleton), x)
 
 
 def frame_pairs(seq: np.ndarray, frame: np.ndarray, gap: int) -> torch.Tensor:
