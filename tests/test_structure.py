@@ -164,27 +164,12 @@ def test_layers():
     assert not any(m.startswith("poselift.training") for m in _reachable(graph, "poselift.evaluation.evaluate"))
 
 
-def _levels(graph: dict[str, set[str]]) -> dict[str, int]:
-    """Import level of every module: 1 for a module importing no other poselift module, else
-    one more than the deepest module it imports."""
-    levels: dict[str, int] = {}
-
-    def level(m: str) -> int:
-        if m not in levels:
-            levels[m] = 1 + max((level(d) for d in graph[m]), default=0)
-        return levels[m]
-
-    for m in graph:
-        level(m)
-    return levels
-
-
 def test_training_stays_thin_on_top_of_the_core():
     """The training modules add at most two import levels above the deepest core module any of
     them imports (the lifter's Trainer one, the recipe runner and fine-tuning two), so the
     package's depth is set by the core, not by how training is split into modules."""
     graph = import_graph()
-    levels = _levels(graph)
+    levels = import_levels(graph)
     training = [m for m in graph if m.startswith("poselift.training")]
     core_top = max(levels[d] for m in training for d in graph[m] if not d.startswith(("poselift.training", "poselift.cli")))
     deepest = max(training, key=levels.get)
