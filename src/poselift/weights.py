@@ -18,12 +18,13 @@ Resolution is deterministic (never a guess):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -104,10 +105,6 @@ def is_released(name: str, kind: str | None = None) -> bool:
     return release is not None and (kind is None or release.kind == kind)
 
 
-def _bundled() -> dict[str, str]:
-    """Every bundled name -> its folder under ``poselift/weights``."""
-    return {name: r.folder for name, r in RELEASED.items()}
-
 _HUB_ID = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*)(?:@(?P<rev>[\w./-]+))?$")
 
 
@@ -151,17 +148,17 @@ def resolve_model(
     if rev_in_name and revision and rev_in_name != revision:
         raise InvalidArgumentError(f"two revisions given: {rev_in_name!r} in the name and revision={revision!r}")
     revision = revision or rev_in_name
-    if repo_id in _bundled() and revision is None:
+    if repo_id in RELEASED and revision is None:
         logger.debug("loading bundled weights %s", repo_id)
-        return _bundled_dir(_bundled()[repo_id])
-    near = _near_bundled(repo_id) if repo_id not in _bundled() else None
+        return _bundled_dir(RELEASED[repo_id].folder)
+    near = _near_bundled(repo_id) if repo_id not in RELEASED else None
     if near is not None:  # a typo of a released name: answer now, unless the hub cache has it
         try:
             return _download(repo_id, revision=revision, cache_dir=cache_dir, local_files_only=True, token=token)
         except ModelNotFoundError:
             raise ModelNotFoundError(
                 f"no released model {repo_id!r}: did you mean {near!r}? Released names (bundled, no network "
-                f"needed): {sorted(_bundled())}."
+                f"needed): {sorted(RELEASED)}."
             ) from None
     if not local_files_only and not _offline():
         unreachable = _hub_unreachable()
@@ -173,7 +170,7 @@ def resolve_model(
                 raise ModelNotFoundError(
                     f"could not get model {repo_id!r}: the hub cannot be reached ({unreachable}) and it is not in "
                     f"the local hub cache. Connect, copy a hub cache from a connected machine, or pass a local "
-                    f"folder. Bundled names (no network needed): {sorted(_bundled())}."
+                    f"folder. Bundled names (no network needed): {sorted(RELEASED)}."
                 ) from None
     return _download(repo_id, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token)
 
@@ -184,7 +181,7 @@ def _near_bundled(repo_id: str) -> str | None:
 
     if not repo_id.lower().startswith("poselift/"):
         return None
-    close = difflib.get_close_matches(repo_id.lower(), list(_bundled()), n=1, cutoff=0.75)
+    close = difflib.get_close_matches(repo_id.lower(), list(RELEASED), n=1, cutoff=0.75)
     return close[0] if close else None
 
 
@@ -247,14 +244,14 @@ def _download(repo_id: str, *, revision, cache_dir, local_files_only, token) -> 
         weights_path = fetch(WEIGHTS_NAME)
     except Exception as e:  # huggingface_hub raises many types; all mean "not available here"
         where = f"{repo_id}@{revision}" if revision else repo_id
-        offline = local_files_only or os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes", "on"}
+        offline = local_files_only or _offline()
         hint = (
             "it is not in the local hub cache and downloads are off (offline mode): download it on a "
             f"connected machine with `hf download {repo_id}` (or one Lifter.from_pretrained call) and copy the cache, or pass a local folder"
             if offline
             else "check the name and revision, your network, or pass a local folder"
         )
-        bundled = f" Bundled names (no network needed): {sorted(_bundled())}."
+        bundled = f" Bundled names (no network needed): {sorted(RELEASED)}."
         raise ModelNotFoundError(f"could not get model {where!r} from the hub: {hint}.{bundled} ({type(e).__name__}: {e})") from e
     if config_path.parent != weights_path.parent:  # pragma: no cover - hub snapshots keep files together
         raise ModelNotFoundError(f"{repo_id}: config and weights resolved to different folders")
@@ -357,16 +354,9 @@ def _header_shapes(path: Path) -> dict[str, tuple[int, ...]]:
     """Tensor names and shapes from the header of a safetensors file, without reading the data."""
     from safetensors import safe_open
 
-    if not path.is_file():
-        raise WeightsError(f"{path} is missing: a model folder needs {WEIGHTS_NAME} next to {CONFIG_NAME}.")
-    try:
+    with _reading(path):
         with safe_open(str(path), framework="numpy") as f:
             return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
-    except Exception as e:
-        raise WeightsError(
-            f"{path} cannot be read as safetensors ({e}); the file is corrupt or truncated: "
-            "delete it and download or export it again."
-        ) from None
 
 
 def mlp_parameters_at_least(inputs: int, width: int, blocks: int) -> int:
@@ -416,10 +406,17 @@ def _load_file(path: Path, framework: str) -> dict[str, Any]:
         from safetensors.numpy import load_file
     else:
         from safetensors.torch import load_file
+    with _reading(path):
+        return load_file(str(path))
+
+
+@contextlib.contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Around reading the safetensors file ``path``: a missing or unreadable file raises :class:`~poselift.errors.WeightsError`."""
     if not path.is_file():
         raise WeightsError(f"{path} is missing: a model folder needs {WEIGHTS_NAME} next to {CONFIG_NAME}.")
     try:
-        return load_file(str(path))
+        yield
     except Exception as e:
         raise WeightsError(
             f"{path} cannot be read as safetensors ({e}); the file is corrupt or truncated: "
@@ -497,6 +494,3 @@ def load_modules(modules: Mapping[str, Any], folder: str | os.PathLike) -> str:
         module.load_state_dict(own, strict=True)
         module.eval()
     return digest
-
-
-# ---------------------------------------------------------------------------- writing
