@@ -8,26 +8,37 @@ per (source layout, target layout), trained without correspondences
 independent of image size; poses with missing joints are passed through unchanged.
 
 A correction is stored like a lifter (``model.safetensors`` + ``config.json`` + model card,
-and ``model.onnx`` for use without torch) and loads by folder, bundled name or hub id.
+and ``model.onnx`` for use without torch) and loads by folder, bundled name or hub id. Its
+runners (torch module or onnxruntime session, :class:`CorrectionRunner`) are at the end of
+this module, as the lifter's are in :mod:`poselift.runners`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from ._arrays import Container, to_numpy
 from .config import CorrectionConfig
-from .errors import InvalidArgumentError
-from .pretrained import Pretrained, model_card
-from .runners import Backend, CorrectionRunner, TorchCorrectionRunner, load_correction_runner
+from .errors import InvalidArgumentError, require, torch_available
+from .pretrained import Backend, Pretrained, Runner, check_backend, model_card
 from .skeleton import SKELETONS, get_skeleton
-from .weights import ONNX_NAME, WEIGHTS_NAME, is_released, mlp_parameters_at_least
+from .weights import ONNX_NAME, WEIGHTS_NAME, graph_digests, is_released, mlp_parameters_at_least, read_state, state_digest
 
-__all__ = ["LearnedCorrection", "load_correction", "correction_card"]
+__all__ = [
+    "LearnedCorrection",
+    "load_correction",
+    "correction_card",
+    "CorrectionRunner",
+    "TorchCorrectionRunner",
+    "OnnxCorrectionRunner",
+    "load_correction_runner",
+    "export_correction",
+]
 
 #: RMS size in pixels every pose is brought to before the correction network sees it.
 _WORKING_SIZE = 100.0
@@ -114,8 +125,6 @@ class LearnedCorrection(Pretrained):
         return correction_card(self.config)
 
     def _export_graphs(self, folder: Path) -> None:
-        from .runners import export_correction
-
         export_correction(self._torch_runner(), self.config, Path(folder) / ONNX_NAME, weights_file=Path(folder) / WEIGHTS_NAME)
 
 
@@ -143,3 +152,100 @@ def correction_card(config: CorrectionConfig) -> str:
         ]),
         metadata=config.metadata,
     )
+
+
+# ---------------------------------------------------------------------------- runners
+class CorrectionRunner(Runner, Protocol):
+    """Runs a learned correction."""
+
+    def correct(self, x: np.ndarray) -> np.ndarray:
+        """``(B, M, 2)`` float32 pixels of complete poses -> corrected ``(B, M, 2)``."""
+
+
+class TorchCorrectionRunner:
+    """The torch module (:class:`~poselift.nets.CorrectionNet`) of a learned correction."""
+
+    backend: Backend = "torch"
+
+    def __init__(self, config: CorrectionConfig, net: Any = None):
+        require("torch", "torch")
+        from .nets import CorrectionNet
+
+        self.net = (net if net is not None else CorrectionNet(config)).eval()
+
+    def modules(self) -> dict[str, Any]:
+        return {"": self.net}
+
+    def correct(self, x: np.ndarray) -> np.ndarray:
+        import torch
+
+        device = next(self.net.parameters()).device
+        with torch.inference_mode():
+            return self.net(torch.from_numpy(x).to(device)).cpu().numpy()
+
+    def describe(self) -> str:
+        return "backend='torch'"
+
+
+class OnnxCorrectionRunner:
+    """An onnxruntime session of a correction's graph (``session``, from ``onnx_path``)."""
+
+    backend: Backend = "onnx"
+
+    def __init__(self, session: Any, onnx_path: Path):
+        self.session, self.onnx_path = session, onnx_path
+
+    def correct(self, x: np.ndarray) -> np.ndarray:
+        from .onnx import CORRECTION_GRAPH
+
+        (out,) = self.session.run([CORRECTION_GRAPH.output], {"keypoints": np.ascontiguousarray(x)})
+        return out
+
+    def describe(self) -> str:
+        return f"backend='onnx', providers={self.session.get_providers()!r}"
+
+
+def load_correction_runner(
+    folder: Path,
+    config: CorrectionConfig,
+    *,
+    backend: str | None = None,
+    providers: Any = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> tuple[CorrectionRunner, str]:
+    """The runner of the correction in ``folder`` (``config`` already read from it), and the
+    :func:`~poselift.weights.state_digest` of its ``model.safetensors`` (read once)."""
+    backend = check_backend(backend, folder)
+    if backend == "torch":
+        from .weights import load_modules
+
+        runner = TorchCorrectionRunner(config)
+        return runner, load_modules(runner.modules(), folder)
+
+    from .onnx import CORRECTION_GRAPH, default_session_options, open_graph
+
+    def export(path: Path) -> Path:
+        from .weights import load_modules
+
+        runner = TorchCorrectionRunner(config)
+        load_modules(runner.modules(), folder)
+        return export_correction(runner, config, path)
+
+    digest = state_digest(read_state(folder))  # the graph's weights are the whole file
+    session, path = open_graph(
+        folder, ONNX_NAME, CORRECTION_GRAPH, config=config.model_dump(mode="json"),
+        weights_digest=digest, export=export if torch_available() else None, file_digest=graph_digests(folder).get(ONNX_NAME),
+        providers=providers, session_options=default_session_options(1), cache_dir=cache_dir,
+    )
+    return OnnxCorrectionRunner(session, path), digest
+
+
+def export_correction(
+    runner: TorchCorrectionRunner, config: CorrectionConfig, path: str | os.PathLike, *, opset: int = 17, weights_file: Any = None
+) -> Path:
+    """Write the graph (``model.onnx``) of a torch correction to ``path``."""
+    from .onnx import CORRECTION_GRAPH, example_poses, export_graph
+
+    example = (example_poses(get_skeleton(config.target).num_joints),)
+    return export_graph(runner.net, CORRECTION_GRAPH, example, path, config_json=json.dumps(config.model_dump(mode="json")),
+                        weights_digest=state_digest(runner.net.state_dict()), opset=opset, weights_file=weights_file)

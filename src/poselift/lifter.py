@@ -37,8 +37,8 @@ from .liftability import (
     raise_unliftable,
     tolerance_of,
 )
-from .pretrained import Pretrained, model_card
-from .runners import Backend, LiftRunner, TorchLiftRunner, load_lift_runner
+from .pretrained import Backend, Pretrained, model_card
+from .runners import LiftRunner, TorchLiftRunner, load_lift_runner
 from .skeleton import get_skeleton
 from .weights import COMPLETION_ONNX_NAME, DEFAULT_MODEL, ONNX_NAME, WEIGHTS_NAME, mlp_parameters_at_least
 

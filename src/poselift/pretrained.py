@@ -6,24 +6,30 @@ config, check the stored size, open a runner, verify the digest), saving, the mo
 and publishing are written once here; a kind of network (:class:`~poselift.lifter.Lifter`
 with its completion network, :class:`~poselift.correction.LearnedCorrection`) gives four
 hooks: its config class, how to load its runner, its card and how to export its graphs.
+Which backend runs a folder (:func:`default_backend`, :func:`check_backend`) is decided here
+too, the same for every kind; the runners themselves live beside the model they run
+(:mod:`poselift.runners` for the lifter, :mod:`poselift.correction` for the correction).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
-from .errors import InvalidArgumentError, MissingDependencyError, TorchModulesError, install_hint, torch_available
+from .errors import InvalidArgumentError, MissingDependencyError, PoseliftError, TorchModulesError, install_hint, torch_available
 from .weights import (
     CARD_NAME,
     CONFIG_NAME,
     DIGEST_FIELD,
+    ONNX_NAME,
     WEIGHTS_NAME,
     check_stored_size,
+    graph_digests,
     pop_digest,
     read_config,
     resolve_model,
@@ -31,12 +37,52 @@ from .weights import (
     verify_weights,
 )
 
-__all__ = ["Pretrained", "Backend", "save_folder", "push_folder", "model_card"]
+__all__ = ["Pretrained", "Backend", "Runner", "default_backend", "check_backend", "save_folder", "push_folder", "model_card"]
 
-#: What runs a model's networks: onnxruntime sessions or torch modules (:mod:`poselift.runners`).
+#: What runs a model's networks: onnxruntime sessions or torch modules.
 Backend = Literal["torch", "onnx"]
 
 logger = logging.getLogger(__name__)
+
+
+class Runner(Protocol):
+    """What every runner has: the backend that runs it and a line for ``repr``. A runner takes
+    and returns numpy float32 arrays of flat batches; the model that holds it does the rest."""
+
+    backend: Backend
+
+    def describe(self) -> str:
+        """``"device='cpu'"``, ``"providers=[...]"``: where the networks run."""
+
+
+def default_backend(folder: Path | None = None, graphs: tuple[str, ...] = (ONNX_NAME,)) -> Backend:
+    """``"onnx"`` when ``folder`` ships the ONNX ``graphs`` its ``config.json`` records (they run
+    without torch, and faster per call), else ``"torch"`` when torch is installed, else ``"onnx"``."""
+    if folder is not None and _ships_graphs(folder, graphs) and importlib.util.find_spec("onnxruntime") is not None:
+        return "onnx"
+    return "torch" if torch_available() else "onnx"
+
+
+def _ships_graphs(folder: Path, graphs: tuple[str, ...]) -> bool:
+    try:
+        recorded = graph_digests(folder)
+    except PoseliftError:
+        return False
+    return all(name in recorded and (folder / name).is_file() for name in graphs)
+
+
+def check_backend(backend: str | None, folder: Path | None = None, graphs: tuple[str, ...] = (ONNX_NAME,)) -> Backend:
+    """The backend to load ``folder`` on: ``backend`` checked, or :func:`default_backend` for ``None``."""
+    if backend is None:
+        return default_backend(folder, graphs)
+    if backend not in ("torch", "onnx"):
+        raise InvalidArgumentError(f"backend must be 'torch', 'onnx' or None (ONNX where the folder ships graphs); got {backend!r}")
+    if backend == "torch" and not torch_available():
+        raise MissingDependencyError(
+            f'backend="torch" needs torch, which is not installed. Install it with: {install_hint("torch")}, '
+            'or use backend="onnx" (the default without torch).'
+        )
+    return backend  # type: ignore[return-value]
 
 
 class Pretrained:
@@ -50,7 +96,7 @@ class Pretrained:
     default_name: ClassVar[str | None] = None
 
     config: Any
-    runner: Any
+    runner: Runner
 
     # ------------------------------------------------------------------ hooks
     @classmethod

@@ -1,88 +1,35 @@
-"""Backends: what runs a lifter's or a correction's networks, behind one small interface.
+"""The lifter's backends: what runs its networks, behind one small interface (:class:`LiftRunner`).
 
 A runner takes and returns numpy float32 arrays of flat batches; input checks, batching
-and the caller's container are the job of :class:`~poselift.lifter.Lifter` and
-:class:`~poselift.correction.LearnedCorrection`, which hold a runner.
+and the caller's container are the job of :class:`~poselift.lifter.Lifter`, which holds a runner.
 
-- ``TorchLiftRunner`` / ``TorchCorrectionRunner``: the torch modules (``poselift[torch]``),
-  on any torch device; needed to train, fine-tune and save.
-- ``OnnxLiftRunner`` / ``OnnxCorrectionRunner``: onnxruntime sessions of the exported
-  graphs (:mod:`poselift.onnx`); need no torch when the folder ships its graphs.
+- ``TorchLiftRunner``: the torch modules (``poselift[torch]``), on any torch device; needed
+  to train, fine-tune and save.
+- ``OnnxLiftRunner``: onnxruntime sessions of the exported graphs (:mod:`poselift.onnx`);
+  need no torch when the folder ships its graphs.
 
-:func:`default_backend` picks ONNX Runtime for a folder that ships its graphs (the
-released weights do), else torch when it is installed, else ONNX (which then needs them).
+:func:`~poselift.pretrained.default_backend` picks ONNX Runtime for a folder that ships its
+graphs (the released weights do), else torch when it is installed, else ONNX (which then
+needs them). A learned correction's runners are the same two, in :mod:`poselift.correction`.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from .config import CorrectionConfig, LifterConfig
-from .errors import InvalidArgumentError, MissingDependencyError, NetworkConfigError, PoseliftError, install_hint, require, torch_available
+from .config import LifterConfig
+from .errors import InvalidArgumentError, NetworkConfigError, require, torch_available
+from .pretrained import Backend, Runner, check_backend
 from .weights import COMPLETION_ONNX_NAME, ONNX_NAME, graph_digests, read_state, split_state, state_digest
 
-__all__ = [
-    "Backend",
-    "default_backend",
-    "Runner",
-    "LiftRunner",
-    "TorchLiftRunner",
-    "OnnxLiftRunner",
-    "CorrectionRunner",
-    "TorchCorrectionRunner",
-    "OnnxCorrectionRunner",
-    "load_lift_runner",
-    "load_correction_runner",
-]
+__all__ = ["LiftRunner", "TorchLiftRunner", "OnnxLiftRunner", "load_lift_runner", "export_lift", "export_completion"]
 
 logger = logging.getLogger(__name__)
-
-Backend = Literal["torch", "onnx"]
-
-
-def default_backend(folder: Path | None = None, graphs: tuple[str, ...] = (ONNX_NAME,)) -> Backend:
-    """``"onnx"`` when ``folder`` ships the ONNX ``graphs`` its ``config.json`` records (they run
-    without torch, and faster per call), else ``"torch"`` when torch is installed, else ``"onnx"``."""
-    if folder is not None and _ships_graphs(folder, graphs) and importlib.util.find_spec("onnxruntime") is not None:
-        return "onnx"
-    return "torch" if torch_available() else "onnx"
-
-
-def _ships_graphs(folder: Path, graphs: tuple[str, ...]) -> bool:
-    try:
-        recorded = graph_digests(folder)
-    except PoseliftError:
-        return False
-    return all(name in recorded and (folder / name).is_file() for name in graphs)
-
-
-def _check_backend(backend: str | None, folder: Path | None = None, graphs: tuple[str, ...] = (ONNX_NAME,)) -> Backend:
-    if backend is None:
-        return default_backend(folder, graphs)
-    if backend not in ("torch", "onnx"):
-        raise InvalidArgumentError(f"backend must be 'torch', 'onnx' or None (ONNX where the folder ships graphs); got {backend!r}")
-    if backend == "torch" and not torch_available():
-        raise MissingDependencyError(
-            f'backend="torch" needs torch, which is not installed. Install it with: {install_hint("torch")}, '
-            'or use backend="onnx" (the default without torch).'
-        )
-    return backend  # type: ignore[return-value]
-
-
-class Runner(Protocol):
-    """What every runner has: the backend that runs it and a line for ``repr``. A runner takes
-    and returns numpy float32 arrays of flat batches; the model that holds it does the rest."""
-
-    backend: Backend
-
-    def describe(self) -> str:
-        """``"device='cpu'"``, ``"providers=[...]"``: where the networks run."""
 
 
 class LiftRunner(Runner, Protocol):
@@ -94,13 +41,6 @@ class LiftRunner(Runner, Protocol):
 
     def complete(self, x: np.ndarray, visible: np.ndarray) -> np.ndarray:
         """``(B, N, 2)`` float32 pixels and ``(B, N)`` bool -> ``(B, N, 2)`` with missing joints filled."""
-
-
-class CorrectionRunner(Runner, Protocol):
-    """Runs a learned correction."""
-
-    def correct(self, x: np.ndarray) -> np.ndarray:
-        """``(B, M, 2)`` float32 pixels of complete poses -> corrected ``(B, M, 2)``."""
 
 
 # ---------------------------------------------------------------------------- torch
@@ -160,31 +100,6 @@ class TorchLiftRunner:
         return f"device={str(self.device)!r}"
 
 
-class TorchCorrectionRunner:
-    """The torch module (:class:`~poselift.nets.CorrectionNet`) of a learned correction."""
-
-    backend: Backend = "torch"
-
-    def __init__(self, config: CorrectionConfig, net: Any = None):
-        require("torch", "torch")
-        from .nets import CorrectionNet
-
-        self.net = (net if net is not None else CorrectionNet(config)).eval()
-
-    def modules(self) -> dict[str, Any]:
-        return {"": self.net}
-
-    def correct(self, x: np.ndarray) -> np.ndarray:
-        import torch
-
-        device = next(self.net.parameters()).device
-        with torch.inference_mode():
-            return self.net(torch.from_numpy(x).to(device)).cpu().numpy()
-
-    def describe(self) -> str:
-        return "backend='torch'"
-
-
 # ---------------------------------------------------------------------------- onnxruntime
 class OnnxLiftRunner:
     """onnxruntime sessions of a lifter's graphs: ``session`` (the lift, from ``onnx_path``)
@@ -214,24 +129,6 @@ class OnnxLiftRunner:
 
     def describe(self) -> str:
         return f"providers={self.session.get_providers()!r}"
-
-
-class OnnxCorrectionRunner:
-    """An onnxruntime session of a correction's graph (``session``, from ``onnx_path``)."""
-
-    backend: Backend = "onnx"
-
-    def __init__(self, session: Any, onnx_path: Path):
-        self.session, self.onnx_path = session, onnx_path
-
-    def correct(self, x: np.ndarray) -> np.ndarray:
-        from .onnx import CORRECTION_GRAPH
-
-        (out,) = self.session.run([CORRECTION_GRAPH.output], {"keypoints": np.ascontiguousarray(x)})
-        return out
-
-    def describe(self) -> str:
-        return f"backend='onnx', providers={self.session.get_providers()!r}"
 
 
 # ---------------------------------------------------------------------------- loading
@@ -266,7 +163,7 @@ def load_lift_runner(
     """The runner of the lifter in ``folder`` (``config`` already read from it), and the
     :func:`~poselift.weights.state_digest` of its ``model.safetensors`` (read once)."""
     graphs = (ONNX_NAME,) if config.completion is None else (ONNX_NAME, COMPLETION_ONNX_NAME)
-    backend = _check_backend(backend, folder, graphs)
+    backend = check_backend(backend, folder, graphs)
     if backend == "torch":
         from .weights import load_modules
 
@@ -309,41 +206,6 @@ def load_lift_runner(
     return OnnxLiftRunner(session, path, completion_session, completion_path), state_digest(state)
 
 
-def load_correction_runner(
-    folder: Path,
-    config: CorrectionConfig,
-    *,
-    backend: str | None = None,
-    providers: Any = None,
-    cache_dir: str | os.PathLike | None = None,
-) -> tuple[CorrectionRunner, str]:
-    """The runner of the correction in ``folder`` (``config`` already read from it), and the
-    :func:`~poselift.weights.state_digest` of its ``model.safetensors`` (read once)."""
-    backend = _check_backend(backend, folder)
-    if backend == "torch":
-        from .weights import load_modules
-
-        runner = TorchCorrectionRunner(config)
-        return runner, load_modules(runner.modules(), folder)
-
-    from .onnx import CORRECTION_GRAPH, open_graph
-
-    def export(path: Path) -> Path:
-        from .weights import load_modules
-
-        runner = TorchCorrectionRunner(config)
-        load_modules(runner.modules(), folder)
-        return export_correction(runner, config, path)
-
-    digest = state_digest(read_state(folder))  # the graph's weights are the whole file
-    session, path = open_graph(
-        folder, ONNX_NAME, CORRECTION_GRAPH, config=config.model_dump(mode="json"),
-        weights_digest=digest, export=export if torch_available() else None, file_digest=graph_digests(folder).get(ONNX_NAME),
-        providers=providers, session_options=_session_options(1, None), cache_dir=cache_dir,
-    )
-    return OnnxCorrectionRunner(session, path), digest
-
-
 # ---------------------------------------------------------------------------- export (torch)
 def export_lift(
     runner: TorchLiftRunner, config: LifterConfig, path: str | os.PathLike, *, opset: int = 17, weights_file: Any = None
@@ -372,18 +234,6 @@ def export_completion(
     visible[0, 0] = 0.0
     return export_graph(runner.completion, COMPLETION_GRAPH, (x, visible), path, config_json=_json(config),
                         weights_digest=state_digest(runner.completion.state_dict()), opset=opset, weights_file=weights_file)
-
-
-def export_correction(
-    runner: TorchCorrectionRunner, config: CorrectionConfig, path: str | os.PathLike, *, opset: int = 17, weights_file: Any = None
-) -> Path:
-    """Write the graph (``model.onnx``) of a torch correction to ``path``."""
-    from .onnx import CORRECTION_GRAPH, example_poses, export_graph
-    from .skeleton import get_skeleton
-
-    example = (example_poses(get_skeleton(config.target).num_joints),)
-    return export_graph(runner.net, CORRECTION_GRAPH, example, path, config_json=_json(config),
-                        weights_digest=state_digest(runner.net.state_dict()), opset=opset, weights_file=weights_file)
 
 
 def _json(config: Any) -> str:
