@@ -143,6 +143,18 @@ def test_evaluate_table(tmp_path):
     assert "Walking" in format_table(result)
 
 
+def test_scores_of_the_lifted_poses_are_the_evaluation():
+    """Training validates with score_poses (below the lifter); it scores what evaluate_poses lifts alike."""
+    from poselift import ShapeError
+    from poselift.evaluation.scores import score_poses
+
+    data = synthetic_poses(sequences=2, frames=5)
+    lifter = Lifter(tiny_config().lifter)
+    assert score_poses(lifter.lift(data.kp2d, data.confidence), data) == evaluate_poses(lifter, data)
+    with pytest.raises(ShapeError, match=r"pred must have the shape of poses.pose3d, \(10, 17, 3\); got \(10, 17, 2\)"):
+        score_poses(data.kp2d, data)
+
+
 # ------------------------------------------------------------------ recipes fail before training
 def test_recipe_unknown_key(tmp_path):
     path = tmp_path / "r.yaml"

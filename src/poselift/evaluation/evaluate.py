@@ -1,4 +1,6 @@
-"""Human3.6M evaluation: MPJPE, N-MPJPE and P-MPJPE per action and on average."""
+"""Human3.6M evaluation of a lifter: lift a :class:`~.data.PoseSet` (per frame, as clips, or
+smoothed) and score it with :func:`~.scores.score_poses` (MPJPE, N-MPJPE and P-MPJPE per
+action and on average)."""
 
 from __future__ import annotations
 
@@ -6,11 +8,11 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .. import metrics
+from ..errors import DataError, InvalidArgumentError
 from ..lifter import Lifter
 from ..skeleton import get_skeleton
 from .data import PoseSet
-from ..errors import DataError, InvalidArgumentError
+from .scores import score_poses, sequence_rows
 
 __all__ = ["evaluate_poses", "format_table"]
 
@@ -24,13 +26,9 @@ def evaluate_poses(
     smooth: Literal["offline", "causal"] | None = None,
     fps: float = 50.0,
 ) -> dict[str, Any]:
-    """Lift ``poses.kp2d`` and compare with ``poses.pose3d`` (mm), per action and overall.
-
-    MPJPE uses the lifter's metric output (default body height); N-MPJPE rescales
-    each pose by least squares; P-MPJPE aligns rotation, translation and scale; the
-    acceleration error is the mean per-joint distance between the second differences over
-    consecutive rows of each sequence (root-relative, mm/frame^2). Averages are over
-    actions (the usual protocol) and over all frames.
+    """Lift ``poses.kp2d`` and compare with ``poses.pose3d`` (mm), per action and overall:
+    :func:`~.scores.score_poses` of the lifted poses (MPJPE for the lifter's default body
+    height, N-MPJPE, P-MPJPE, acceleration error; averages over actions and over frames).
 
     ``sequence``: lift each (sequence, camera) as one clip with :meth:`Lifter.lift_sequence`
     (frames in order at ``fps``); ``smooth``: lift each frame, then smooth each clip with
@@ -45,41 +43,16 @@ def evaluate_poses(
         pred = lifter.lift(poses.kp2d, poses.confidence, batch_size=batch_size).astype(np.float64)
     else:
         pred = np.full((*poses.kp2d.shape[:-1], 3), np.nan)  # rows outside any sequence: not lifted
-    accel = np.full(len(poses), np.nan)
-    gt = poses.pose3d.astype(np.float64)
-    for s in np.unique(poses.seq[poses.seq >= 0]):
-        rows = np.flatnonzero(poses.seq == s)
-        rows = rows[np.argsort(poses.frame[rows], kind="stable")]
-        if sequence is not None:
-            conf = None if poses.confidence is None else poses.confidence[rows]
-            pred[rows] = lifter.lift_sequence(poses.kp2d[rows], conf, fps=fps, causal=sequence == "causal", batch_size=batch_size)
-        elif smooth is not None:
-            from ..smooth import smooth_poses
+    if sequence is not None or smooth is not None:
+        for rows in sequence_rows(poses):
+            if sequence is not None:
+                conf = None if poses.confidence is None else poses.confidence[rows]
+                pred[rows] = lifter.lift_sequence(poses.kp2d[rows], conf, fps=fps, causal=sequence == "causal", batch_size=batch_size)
+            else:
+                from ..smooth import smooth_poses
 
-            pred[rows] = smooth_poses(pred[rows], skeleton, fps, mode=smooth)
-        if len(rows) >= 3:
-            p = pred[rows] * 1000.0 - pred[rows][:, list(skeleton.root)].mean(axis=1, keepdims=True) * 1000.0
-            g = gt[rows] - gt[rows][:, list(skeleton.root)].mean(axis=1, keepdims=True)
-            ap, ag = (a[2:] - 2 * a[1:-1] + a[:-2] for a in (p, g))
-            accel[rows[1:-1]] = np.linalg.norm(ap - ag, axis=-1).mean(axis=-1)
-    pred *= 1000.0
-    per = {
-        "mpjpe": metrics.mpjpe(pred, poses.pose3d, skeleton),
-        "n_mpjpe": metrics.n_mpjpe(pred, poses.pose3d, skeleton),
-        "p_mpjpe": metrics.p_mpjpe(pred, poses.pose3d),
-        "accel": accel,
-    }
-    actions = np.array([poses.action_of(int(s)) for s in range(len(poses.names))])[poses.seq]
-    table = {}
-    for action in sorted(set(actions.tolist())):
-        m = actions == action
-        table[action] = {k: float(np.nanmean(v[m])) for k, v in per.items()} | {"frames": int(m.sum())}
-    return {
-        "actions": table,
-        "average_over_actions": {k: float(np.mean([row[k] for row in table.values()])) for k in per},
-        "average_over_frames": {k: float(np.nanmean(v)) for k, v in per.items()},
-        "frames": int(len(poses)),
-    }
+                pred[rows] = smooth_poses(pred[rows], skeleton, fps, mode=smooth)
+    return score_poses(pred, poses)
 
 
 def format_table(result: dict[str, Any]) -> str:

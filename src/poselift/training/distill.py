@@ -16,6 +16,7 @@ import torch
 from .. import geometry
 from ..errors import PoseliftError
 from ..evaluation.data import PoseSet
+from ..evaluation.scores import score_poses
 from ..lifter import Lifter
 from ..nets import LifterNet
 from . import losses as L
@@ -68,12 +69,10 @@ class Distillation(TrainingLoop):
         return self.last
 
     def validate(self) -> dict[str, float]:
-        from ..evaluation.evaluate import evaluate_poses
-
         if self.val is None:
             return {}
         student = Lifter(self.student_config, copy.deepcopy(self.student).eval())
-        r = evaluate_poses(student, self.val)["average_over_frames"]
+        r = score_poses(student.lift(self.val.kp2d, self.val.confidence), self.val)["average_over_frames"]
         scores = {f"val_{k}": v for k, v in r.items()}
         self.history.append({"step": self.step, **self.last, **scores})
         return scores

@@ -38,6 +38,7 @@ from torch import nn
 from .. import geometry
 from ..errors import PoseliftError
 from ..evaluation.data import PoseSet
+from ..evaluation.scores import score_poses
 from ..lifter import Lifter
 from ..nets import ResidualMLP, build_lifter_net
 from ..pipeline import LiftPipeline
@@ -163,18 +164,17 @@ class Trainer(TrainingLoop):
     def validate(self) -> dict[str, float]:
         """Validation P-MPJPE etc. (``val_*``), of each extra set (``val_<name>_*``), and the
         selection score ``val_select``: their mean P-MPJPE (held-out 2D only: self-consistency)."""
-        from ..evaluation.evaluate import evaluate_poses
-
         if self.val is None:
             return {}
         if self.val.pose3d is None:
             loop = self.self_consistency(self.val.kp2d)
             return {"val_self_consistency": loop, "val_select": loop}
         lifter = self.lifter()
-        out = {f"val_{k}": v for k, v in evaluate_poses(lifter, self.val)["average_over_frames"].items()}
+        val = score_poses(lifter.lift(self.val.kp2d, self.val.confidence), self.val)
+        out = {f"val_{k}": v for k, v in val["average_over_frames"].items()}
         scores = [out["val_p_mpjpe"]]
         for name, poses in self.extra_val.items():
-            r = evaluate_poses(lifter, poses)["average_over_actions"]
+            r = score_poses(lifter.lift(poses.kp2d, poses.confidence), poses)["average_over_actions"]
             out.update({f"val_{name}_{k}": v for k, v in r.items()})
             scores.append(r["p_mpjpe"])
         out["val_select"] = float(np.mean(scores))
