@@ -13,6 +13,9 @@ from pathlib import Path
 import poselift
 
 PACKAGE = Path(poselift.__file__).resolve().parent
+#: The modules outside the library: training, and the command line (``poselift.cli`` and its
+#: ``poselift.commands``).
+NOT_LIBRARY = ("poselift.training", "poselift.cli", "poselift.commands")
 
 
 def _modules() -> dict[str, Path]:
@@ -93,7 +96,7 @@ def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
 def test_the_graph_is_read_correctly():
     graph = import_graph()
     assert "poselift.runners" in graph["poselift.lifter"]
-    assert "poselift.evaluation.h36m" in graph["poselift.cli.commands"]  # an import inside a function
+    assert "poselift.evaluation.h36m" in graph["poselift.commands.evaluate"]  # an import inside a function
     assert "poselift.training.config" in graph["poselift.training.trainer"]  # a relative import
 
 
@@ -112,13 +115,14 @@ def import_levels(graph: dict[str, set[str]]) -> dict[str, int]:
     return levels
 
 
-#: The most import levels the library may have (every module but the command line and
-#: ``poselift.training``), and the whole package. Issue 18 asks for at most 9 in all; the
-#: library has 8, while ``cli.commands -> training.finetune -> training.trainer ->
-#: training.multiview -> adapt`` stacks the training loop on top of it until the training
-#: half of that issue flattens it. (The library counts the package itself, `poselift`, on top.)
-MAX_LIBRARY_LEVELS = 8
-MAX_LEVELS = 12
+#: The most import levels the library may have (every module but :data:`NOT_LIBRARY`; the
+#: package itself, ``poselift``, on top), and the whole package (issue 18: at most 9). The
+#: lifter is six deep (``lifter -> runners -> nets -> config -> skeleton -> errors``); the
+#: trainer, the recipe runner (``training.run``, ``training.finetune``) and the command
+#: (``poselift.cli``, one module: a ``cli`` package would put its ``__main__`` a level higher)
+#: add one each.
+MAX_LIBRARY_LEVELS = 7
+MAX_LEVELS = 9
 
 
 def _deepest(graph: dict[str, set[str]], levels: dict[str, int], modules: list[str]) -> tuple[int, str]:
@@ -133,7 +137,7 @@ def test_import_levels_are_bounded():
     graph = import_graph()
     assert _cycle(graph) is None
     levels = import_levels(graph)
-    library = [m for m in graph if not m.startswith(("poselift.training", "poselift.cli"))]
+    library = [m for m in graph if not m.startswith(NOT_LIBRARY)]
     depth, chain = _deepest(graph, levels, library)
     assert depth <= MAX_LIBRARY_LEVELS, f"{depth} import levels in the library: {chain}"
     depth, chain = _deepest(graph, levels, list(graph))
@@ -156,7 +160,7 @@ def test_the_import_graph_has_no_cycle():
 
 def test_layers():
     graph = import_graph()
-    core = [m for m in graph if not m.startswith(("poselift.training", "poselift.cli"))]
+    core = [m for m in graph if not m.startswith(NOT_LIBRARY)]
     for module in core:
         assert not any(m.startswith("poselift.training") for m in _reachable(graph, module)), module
     assert "poselift.lifter" not in _reachable(graph, "poselift.onnx")  # a backend never imports Lifter
@@ -171,6 +175,6 @@ def test_training_stays_thin_on_top_of_the_core():
     graph = import_graph()
     levels = import_levels(graph)
     training = [m for m in graph if m.startswith("poselift.training")]
-    core_top = max(levels[d] for m in training for d in graph[m] if not d.startswith(("poselift.training", "poselift.cli")))
+    core_top = max(levels[d] for m in training for d in graph[m] if not d.startswith(NOT_LIBRARY))
     deepest = max(training, key=levels.get)
     assert levels[deepest] - core_top <= 2, (deepest, levels[deepest], core_top)

@@ -1,4 +1,5 @@
-"""The other ``poselift`` commands: demo, evaluate, train, finetune, export (ONNX)."""
+"""``poselift evaluate``: a lifter on Human3.6M (with detections, a learned correction, as clips
+or smoothed) or on the CMU clips, per action; optionally a JSON record."""
 
 from __future__ import annotations
 
@@ -9,17 +10,7 @@ from pathlib import Path
 from ..errors import CommandLineError
 from .checks import check_output
 
-__all__ = ["cmd_demo", "cmd_evaluate", "cmd_train", "cmd_finetune", "cmd_export"]
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from ..demo import run_demo
-
-    paths = run_demo(args.output_dir, model=args.model, overwrite=args.overwrite)
-    print(f"demo outputs in {Path(args.output_dir).resolve()}:")
-    for key, path in paths.items():
-        print(f"  {key:>4}: {path}")
-    return 0
+__all__ = ["cmd_evaluate"]
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -88,47 +79,3 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"wrote {out}")
     return 0
 
-
-def cmd_train(args: argparse.Namespace) -> int:
-    from ..training.config import load_recipe
-    from ..training.run import train
-
-    recipe = Path(args.recipe)
-    config = load_recipe(recipe, args.overrides)
-    if args.run_dir is not None:
-        run_dir = Path(args.run_dir)
-    else:
-        name = config.name if config.name != type(config).model_fields["name"].default else recipe.stem
-        run_dir = Path("runs") / name
-    print(f"training {config.name!r} in {run_dir}")
-    train(config, run_dir, resume=not args.no_resume)
-    written = [str(run_dir / n) for n in ("final", "best") if (run_dir / n / "config.json").is_file()]
-    print(f"done: models in {' and '.join(written)}" if written else f"done: no model folder written in {run_dir}")
-    return 0
-
-
-def cmd_finetune(args: argparse.Namespace) -> int:
-    from ..training.config import apply_overrides
-    from ..training.finetune import finetune
-
-    overrides = apply_overrides({}, args.overrides)
-    if args.steps is not None:
-        overrides["steps"] = args.steps
-    print(f"fine-tuning {args.base} on {args.keypoints} in {args.output}")
-    best = finetune(args.base, args.keypoints, args.output, layout=args.layout, holdout=args.holdout,
-                    overrides=overrides, resume=not args.no_resume)
-    print(f"done: the model is {best} (Lifter.from_pretrained({str(best)!r}))")
-    return 0
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from ..lifter import Lifter
-
-    from .._files import atomic_path
-
-    path = check_output(args.onnx, [], args.overwrite, (".onnx",))
-    lifter = Lifter.from_pretrained(args.model, backend="torch")
-    with atomic_path(path, replace=args.overwrite) as tmp:  # FileExistsError if written meanwhile
-        lifter.export_onnx(tmp, opset=args.opset)
-    print(f"wrote {path}")
-    return 0
