@@ -60,6 +60,54 @@ def test_impossible_batch_sizes_are_refused(lifter, poses, batch_size):
     assert "batch_size must be a whole number >= 1" in msg
 
 
+def _count_runner_calls(lifter, monkeypatch) -> list[int]:
+    calls: list[int] = []
+    real = lifter.runner.lift
+
+    def counted(x, height, visible=None):
+        calls.append(x.shape[0])
+        return real(x, height, visible)
+
+    monkeypatch.setattr(lifter.runner, "lift", counted)
+    return calls
+
+
+def test_the_default_batch_is_the_backends_and_an_explicit_one_wins(lifter, monkeypatch):
+    """``batch_size=None`` (the default) runs the network on ``runner.batch_size`` poses at a
+    time (512 on a CPU: the activations stay in cache); an explicit ``batch_size`` wins. The
+    chunks change nothing in the result."""
+    assert lifter.runner.batch_size == 512
+    x = random_poses(1300, seed=5)
+    whole = lifter.lift(x, batch_size=4096)
+    calls = _count_runner_calls(lifter, monkeypatch)
+    np.testing.assert_allclose(lifter.lift(x), whole, rtol=1e-5, atol=1e-6)
+    assert calls == [512, 512, 276]
+    calls.clear()
+    lifter.lift(x, batch_size=1000)
+    assert calls == [1000, 300]
+
+
+def test_completion_and_lift_are_one_runner_call_and_one_trip_back(monkeypatch):
+    """Poses with missing joints are filled and lifted in the same runner call, so with the
+    torch backend the filled poses stay on the device: one ``.cpu()`` per chunk, completion
+    or not (on a GPU that is one round trip instead of two)."""
+    lifter = _completing()
+    x = random_poses(6, seed=2)
+    conf = np.ones(x.shape[:-1], dtype=np.float32)
+    conf[:, [3, 13]] = 0.0
+    calls = _count_runner_calls(lifter, monkeypatch)
+    trips = []
+    real_cpu = torch.Tensor.cpu
+
+    def cpu(self, *args, **kwargs):
+        trips.append(tuple(self.shape))
+        return real_cpu(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "cpu", cpu)
+    out = lifter.lift(x, conf)
+    assert calls == [6] and trips == [(6, 17, 3)] and np.isfinite(out).all()
+
+
 def test_batch_size_one_and_numpy_integers_work(lifter, poses):
     ref = lifter.lift(poses)
     np.testing.assert_allclose(lifter.lift(poses, batch_size=1), ref, rtol=1e-5, atol=1e-6)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,8 @@ pytest.importorskip("matplotlib")
 
 from poselift import get_skeleton  # noqa: E402
 from poselift.errors import PoseliftError, ShapeError  # noqa: E402
-from poselift.viz import _segments, save_pose_animation, save_pose_plot  # noqa: E402
+from poselift.export.render.scene import segments  # noqa: E402
+from poselift.viz import save_pose_animation, save_pose_plot  # noqa: E402
 
 from conftest import POSE_H36M17_PX  # noqa: E402
 
@@ -63,7 +66,7 @@ def test_plot_2d_input_of_another_layout(tmp_path):
 
 def test_virtual_root_layout_links_to_root_point(tmp_path):
     lsp = get_skeleton("lsp14")
-    segs = _segments(lsp)
+    segs = segments(lsp)
     # hips and neck hang from the virtual root (index -1 = the appended root point)
     assert {b for a, b, _ in segs if a == -1} == {lsp.index("left_hip"), lsp.index("right_hip"), lsp.index("neck")}
     pose = np.random.default_rng(1).normal(size=(14, 3))
@@ -72,7 +75,7 @@ def test_virtual_root_layout_links_to_root_point(tmp_path):
 
 def test_left_right_colours_differ():
     h36m = get_skeleton("h36m17")
-    colours = {b: c for _, b, c in _segments(h36m)}
+    colours = {b: c for _, b, c in segments(h36m)}
     assert colours[h36m.index("left_knee")] != colours[h36m.index("right_knee")]
     assert colours[h36m.index("spine")] not in (colours[h36m.index("left_knee")], colours[h36m.index("right_knee")])
 
@@ -88,8 +91,17 @@ def test_animation_gif(tmp_path):
         assert im.n_frames == 3
 
 
-def test_mp4_without_ffmpeg_says_so(tmp_path, monkeypatch):
-    monkeypatch.setattr("poselift.viz.shutil.which", lambda name: None)
+def test_animation_mp4_through_the_one_writer(tmp_path):
+    cv2 = pytest.importorskip("cv2")
+    out = save_pose_animation(_pose3d(4), "h36m17", tmp_path / "walk.mp4", fps=10, views="oblique", dpi=50)
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 4 and int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 180
+    cap.release()
+
+
+def test_mp4_without_opencv_or_ffmpeg_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr("poselift.export.render.animation.shutil.which", lambda name: None)
+    monkeypatch.setitem(sys.modules, "cv2", None)  # import cv2 raises ImportError
     with pytest.raises(PoseliftError, match="ffmpeg.*gif"):
         save_pose_animation(_pose3d(2), "h36m17", tmp_path / "a.mp4")
 

@@ -31,16 +31,26 @@ __all__ = ["LiftRunner", "TorchLiftRunner", "OnnxLiftRunner", "load_lift_runner"
 
 logger = logging.getLogger(__name__)
 
+#: Poses per network call on a CPU when the caller sets none: the activations of a few hundred
+#: poses stay in cache (about 30 % more poses a second than 4096 at a time with one thread;
+#: ``benchmarks/bench_lift.py``, floor / time).
+CPU_BATCH = 512
+#: The same on a GPU (or another onnxruntime provider): large calls amortise each launch.
+ACCELERATOR_BATCH = 8192
+
 
 class LiftRunner(Runner, Protocol):
     """Runs the lift pipeline and the completion network of one lifter."""
 
-    def lift(self, x: np.ndarray, height: float | None) -> np.ndarray:
-        """``(B, N, 2)`` float32 pixels -> ``(B, N, 3)`` float32: metres for a body ``height``,
-        the network's normalised units for ``None``."""
+    #: Poses per network call when the caller sets none: what keeps the backend at its best
+    #: throughput (on a CPU, a few hundred poses keep the layer activations in cache).
+    batch_size: int
 
-    def complete(self, x: np.ndarray, visible: np.ndarray) -> np.ndarray:
-        """``(B, N, 2)`` float32 pixels and ``(B, N)`` bool -> ``(B, N, 2)`` with missing joints filled."""
+    def lift(self, x: np.ndarray, height: float | None, visible: np.ndarray | None = None) -> np.ndarray:
+        """``(B, N, 2)`` float32 pixels -> ``(B, N, 3)`` float32: metres for a body ``height``,
+        the network's normalised units for ``None``. With ``visible`` ``(B, N)`` bool, the
+        completion network first fills the joints that are not visible (in the same call:
+        the filled poses stay on the device)."""
 
 
 # ---------------------------------------------------------------------------- torch
@@ -81,20 +91,19 @@ class TorchLiftRunner:
             module.to(self.device)
         return self
 
-    def lift(self, x: np.ndarray, height: float | None) -> np.ndarray:
+    @property
+    def batch_size(self) -> int:
+        return CPU_BATCH if self.device.type == "cpu" else ACCELERATOR_BATCH
+
+    def lift(self, x: np.ndarray, height: float | None, visible: np.ndarray | None = None) -> np.ndarray:
         import torch
 
-        with torch.inference_mode():
+        with torch.inference_mode():  # one trip to the device and one back, completion or not
             t = torch.from_numpy(x).to(self.device)
+            if visible is not None:
+                t = self.completion(t, torch.from_numpy(visible).to(self.device))
             out = self.pipeline(t, torch.tensor(0.0 if height is None else float(height), device=self.device))
             return out.cpu().numpy()
-
-    def complete(self, x: np.ndarray, visible: np.ndarray) -> np.ndarray:
-        import torch
-
-        with torch.inference_mode():
-            filled = self.completion(torch.from_numpy(x).to(self.device), torch.from_numpy(visible).to(self.device))
-            return filled.cpu().numpy()
 
     def describe(self) -> str:
         return f"device={str(self.device)!r}"
@@ -114,17 +123,17 @@ class OnnxLiftRunner:
         self.completion_session, self.completion_path = completion_session, completion_path
         self._outputs, self._completion_outputs = [LIFT_GRAPH.output], [COMPLETION_GRAPH.output]
         self._heights: dict[float | None, np.ndarray] = {}
+        on_cpu = all(p == "CPUExecutionProvider" for p in session.get_providers())
+        self.batch_size = CPU_BATCH if on_cpu else ACCELERATOR_BATCH
 
-    def lift(self, x: np.ndarray, height: float | None) -> np.ndarray:
+    def lift(self, x: np.ndarray, height: float | None, visible: np.ndarray | None = None) -> np.ndarray:
+        if visible is not None:
+            feed = {"keypoints": np.ascontiguousarray(x), "visible": visible.astype(np.float32)}
+            (x,) = self.completion_session.run(self._completion_outputs, feed)
         h = self._heights.get(height)
         if h is None:  # the graph's own spelling of "normalised units" is a height <= 0
             h = self._heights[height] = np.asarray(0.0 if height is None else height, dtype=np.float32)
         (out,) = self.session.run(self._outputs, {"keypoints": x if x.flags.c_contiguous else np.ascontiguousarray(x), "height": h})
-        return out
-
-    def complete(self, x: np.ndarray, visible: np.ndarray) -> np.ndarray:
-        feed = {"keypoints": np.ascontiguousarray(x), "visible": visible.astype(np.float32)}
-        (out,) = self.completion_session.run(self._completion_outputs, feed)
         return out
 
     def describe(self) -> str:

@@ -21,7 +21,7 @@ def evaluate_poses(
     lifter: Lifter,
     poses: PoseSet,
     *,
-    batch_size: int = 65536,
+    batch_size: int | None = None,
     sequence: Literal["offline", "causal"] | None = None,
     smooth: Literal["offline", "causal"] | None = None,
     fps: float = 50.0,
