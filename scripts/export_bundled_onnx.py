@@ -13,8 +13,8 @@ the same for new releases; run this after changing the export code:
 from __future__ import annotations
 
 from poselift import Lifter
-from poselift.correction import LearnedCorrection
-from poselift.runners import export_completion, export_correction, export_lift
+from poselift.correction import LearnedCorrection, export_correction
+from poselift.runners import export_completion, export_lift
 from poselift.weights import BUNDLED, BUNDLED_CORRECTIONS, COMPLETION_ONNX_NAME, ONNX_NAME, WEIGHTS_NAME, resolve_model
 
 
