@@ -178,3 +178,23 @@ def test_training_stays_thin_on_top_of_the_core():
     core_top = max(levels[d] for m in training for d in graph[m] if not d.startswith(NOT_LIBRARY))
     deepest = max(training, key=levels.get)
     assert levels[deepest] - core_top <= 2, (deepest, levels[deepest], core_top)
+
+
+def test_the_repository_scripts_import_names_that_exist():
+    """Every ``from poselift... import name`` in the scripts, training tools, benchmarks and
+    examples of the repository names something the package has (a moved function breaks
+    them without any test importing them)."""
+    import importlib
+
+    root = Path(__file__).resolve().parents[1]  # the repository, also where the package is installed
+    broken = []
+    for folder in ("scripts", "training", "benchmarks", "examples"):
+        for path in sorted((root / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if not (isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("poselift")):
+                    continue
+                module = importlib.import_module(node.module)
+                for alias in node.names:
+                    if not hasattr(module, alias.name) and f"{node.module}.{alias.name}" not in _modules():
+                        broken.append(f"{path.relative_to(root)}: from {node.module} import {alias.name}")
+    assert not broken, broken
