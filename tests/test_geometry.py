@@ -83,6 +83,26 @@ def test_normalize_2d_of_a_degenerate_pose_has_zero_sigma_and_no_nan():
     assert torch.isfinite(x_n).all()
 
 
+def test_normalize_visible_uses_only_the_visible_joints():
+    """The completion's normalisation: mean and RMS spread of the visible joints; the missing
+    joints' coordinates (NaN here) are ignored and come out 0; translation and scale of the
+    pose leave it unchanged."""
+    x = torch.as_tensor(POSE_H36M17_PX, dtype=torch.float64).repeat(2, 1, 1)
+    visible = torch.ones(2, 17, dtype=torch.bool)
+    visible[1, [0, 3, 13]] = False
+    hidden = x.clone()
+    hidden[1, [0, 3, 13]] = float("nan")
+    x_n, centre, spread = G.normalize_visible(hidden, visible)
+    assert torch.isfinite(x_n).all() and (x_n[1, [0, 3, 13]] == 0).all()
+    torch.testing.assert_close(centre[1, 0], x[1, visible[1]].mean(dim=0))
+    rms = lambda p: p.square().sum(-1).mean().sqrt()  # noqa: E731
+    torch.testing.assert_close(rms(x_n[1, visible[1]]), torch.tensor(1.0, dtype=torch.float64))
+    torch.testing.assert_close((x_n * spread + centre)[1, visible[1]], x[1, visible[1]])
+    moved, _, _ = G.normalize_visible(3.0 * hidden + torch.tensor([40.0, -7.0], dtype=torch.float64), visible)
+    torch.testing.assert_close(moved, x_n)
+    assert not torch.allclose(x_n[0], x_n[1])  # the visible joints alone set centre and spread
+
+
 # ----------------------------------------------------------------------------- projection
 @pytest.mark.parametrize("sigma", [1.0, 0.37])
 def test_project_inverts_unproject(sigma):

@@ -26,6 +26,7 @@ __all__ = [
     "root_point",
     "pose_size",
     "normalize_2d",
+    "normalize_visible",
     "unproject",
     "project",
     "axis_angle_matrix",
@@ -75,6 +76,22 @@ def normalize_2d(
     sigma = c * pose_size(x_rel, skeleton, mode)
     x_n = x_rel / sigma.clamp_min(_EPS)[..., None, None]
     return x_n, root, sigma
+
+
+def normalize_visible(x: torch.Tensor, visible: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Normalisation of poses with missing joints (the completion network's input): centred on
+    the mean of their ``visible`` joints ``(*batch, N)`` and scaled to RMS spread 1 over them,
+    missing joints 0 (their coordinates, NaN included, are ignored).
+
+    Returns ``(x_n, centre, spread)`` with ``x = x_n * spread + centre`` at the visible joints.
+    :func:`normalize_2d` cannot serve here: the root it centres on may be missing.
+    """
+    v = visible.to(x.dtype)[..., None]
+    count = v.sum(dim=-2, keepdim=True).clamp_min(1.0)
+    x = torch.where(v > 0, x, torch.zeros_like(x))
+    centre = (x * v).sum(dim=-2, keepdim=True) / count
+    spread = (((x - centre) * v).square().sum(dim=(-1, -2), keepdim=True) / count).sqrt().clamp_min(_EPS)
+    return (x - centre) / spread * v, centre, spread
 
 
 def unproject(

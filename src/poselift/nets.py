@@ -158,12 +158,8 @@ class CompletionNet(nn.Module):
         self.mlp = ResidualMLP(3 * num_joints, 2 * num_joints, width, blocks, batchnorm=True)
 
     def forward(self, x: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+        x_n, centre, spread = geometry.normalize_visible(x, visible)
         v = visible.to(x.dtype)[..., None]
-        count = v.sum(dim=-2, keepdim=True).clamp_min(1.0)
-        x = torch.where(v > 0, x, torch.zeros_like(x))
-        centre = (x * v).sum(dim=-2, keepdim=True) / count
-        spread = (((x - centre) * v).square().sum(dim=(-1, -2), keepdim=True) / count).sqrt().clamp_min(1e-8)
-        x_n = (x - centre) / spread * v
         pred = self.mlp(torch.cat([x_n.flatten(1), v.flatten(1)], dim=-1)).reshape(x.shape)
         return torch.where(v > 0, x, pred * spread + centre)
 
