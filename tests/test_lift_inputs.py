@@ -87,6 +87,33 @@ def test_the_default_batch_is_the_backends_and_an_explicit_one_wins(lifter, monk
     assert calls == [1000, 300]
 
 
+def test_a_runner_of_your_own_needs_only_lift_x_height(lifter, poses):
+    """``Lifter(config, runner=...)`` takes a runner with just ``lift(x, height)`` and
+    ``describe()`` for a model without completion: no ``batch_size`` (512 is used), and
+    ``visible`` is passed only for poses with missing joints."""
+    from poselift import Lifter
+    from poselift.runners import CPU_BATCH
+
+    class Mine:
+        backend = "torch"
+
+        def __init__(self, inner):
+            self.inner, self.calls = inner, []
+
+        def lift(self, x, height):
+            self.calls.append(x.shape[0])
+            return self.inner.lift(x, height)
+
+        def describe(self):
+            return "mine"
+
+    mine = Mine(lifter.runner)
+    wrapped = Lifter(lifter.config, runner=mine)
+    x = random_poses(CPU_BATCH + 3, seed=9)
+    np.testing.assert_allclose(wrapped.lift(x), lifter.lift(x), rtol=1e-5, atol=1e-6)
+    assert mine.calls == [CPU_BATCH, 3]
+
+
 def test_completion_and_lift_are_one_runner_call_and_one_trip_back(monkeypatch):
     """Poses with missing joints are filled and lifted in the same runner call, so with the
     torch backend the filled poses stay on the device: one ``.cpu()`` per chunk, completion

@@ -350,3 +350,24 @@ def test_concurrent_exports_from_threads(tmp_path):
     outs = [ort.InferenceSession(str(p)).run(None, {"keypoints": x, "height": np.asarray(1.7, np.float32)})[0] for p in paths]
     for out in outs[1:]:
         np.testing.assert_array_equal(out, outs[0])
+
+
+@pytest.mark.parametrize(
+    "providers, batch",
+    [
+        (["CPUExecutionProvider"], 512),
+        (["AzureExecutionProvider", "CPUExecutionProvider"], 512),  # what get_available_providers() lists on a CPU
+        (["CUDAExecutionProvider", "CPUExecutionProvider"], 8192),
+        (["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"], 8192),
+    ],
+)
+def test_the_onnx_runners_batch_follows_its_providers(providers, batch):
+    """A session on the CPU (whatever else onnxruntime lists) lifts 512 poses a call by
+    default, one on an accelerator 8192."""
+    from poselift.runners import OnnxLiftRunner
+
+    class Session:
+        def get_providers(self):
+            return providers
+
+    assert OnnxLiftRunner(Session(), None).batch_size == batch

@@ -103,15 +103,18 @@ def test_gif_and_mp4(tmp_path):
     cap.release()
 
 
-def test_mp4_through_ffmpeg_without_opencv(tmp_path, monkeypatch):
-    """Where OpenCV is missing, MP4 goes to the ffmpeg program as raw RGB frames."""
+@pytest.mark.parametrize("opencv", [False, True])
+def test_mp4_through_ffmpeg_where_it_is_on_path(tmp_path, monkeypatch, opencv):
+    """Where the ffmpeg program is on PATH, MP4 goes to it as raw RGB frames (H.264, which
+    browsers play), with or without OpenCV."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "ffmpeg"  # records its arguments and how many bytes it was given
     fake.write_text('#!/bin/sh\nfor last; do :; done\n{ echo "$@"; wc -c; } > "$last"\n')
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setitem(sys.modules, "cv2", None)
+    if not opencv:
+        monkeypatch.setitem(sys.modules, "cv2", None)
     out = write_frames(_frames(3, 31, 47), tmp_path / "b.mp4", fps=12.5)
     args, size = out.read_text().splitlines()
     assert "-s 47x31" in args and "-r 12.5" in args and "rgb24" in args
@@ -135,6 +138,6 @@ def test_writer_errors_leave_nothing(tmp_path, monkeypatch):
     with pytest.raises(ExportError, match=r"OpenCV \(pip install \"\.\[video\]\".*ffmpeg.*\.gif instead"):
         write_frames(_frames(1), tmp_path / "a.mp4", fps=5)
     monkeypatch.setitem(sys.modules, "PIL.Image", None)
-    with pytest.raises(MissingDependencyError, match=r"'PIL.Image' is needed.*\.\[viz\]"):
+    with pytest.raises(MissingDependencyError, match=r"'PIL.Image' \(the Pillow package\) is needed.*\.\[viz\]"):
         write_frames(_frames(1), tmp_path / "a.gif", fps=5)
     assert not list(tmp_path.iterdir())

@@ -187,13 +187,13 @@ def torch_available() -> bool:
         return False
 
 
-def require(module: str, extra: str):
-    """Import an optional dependency or raise naming the extra that provides it."""
+def require(module: str, extra: str, package: str | None = None):
+    """Import an optional dependency or raise naming the extra that provides it (and the
+    ``package`` to install, where its name differs from the module's: ``PIL`` is Pillow)."""
     import importlib
 
     try:
         return importlib.import_module(module)
     except ImportError as e:
-        raise MissingDependencyError(
-            f"{module!r} is needed here but is not installed. Install it with: {install_hint(extra)}"
-        ) from e
+        what = f"{module!r} (the {package} package)" if package else repr(module)
+        raise MissingDependencyError(f"{what} is needed here but is not installed. Install it with: {install_hint(extra)}") from e

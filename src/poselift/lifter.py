@@ -38,7 +38,7 @@ from .liftability import (
     tolerance_of,
 )
 from .pretrained import Backend, Pretrained, model_card
-from .runners import LiftRunner, TorchLiftRunner, load_lift_runner
+from .runners import CPU_BATCH, LiftRunner, TorchLiftRunner, load_lift_runner
 from .skeleton import get_skeleton
 from .weights import COMPLETION_ONNX_NAME, DEFAULT_MODEL, ONNX_NAME, WEIGHTS_NAME, mlp_parameters_at_least
 
@@ -428,17 +428,22 @@ class Lifter(Pretrained):
 
     # ------------------------------------------------------------------ helpers
     def _run(self, work: np.ndarray, missing: np.ndarray | None, height: float | None, batch_size: int | None) -> np.ndarray:
-        """Lift the working-size poses ``work`` ``(B, N, 2)`` in chunks of ``batch_size``, each in
-        one runner call that fills the ``missing`` joints (``(B, N)`` or ``None``) and lifts."""
-        visible = None if missing is None or not missing.any() else ~missing
-        size = batch_size or self.runner.batch_size
+        """Lift the working-size poses ``work`` ``(B, N, 2)`` in chunks of ``batch_size`` (default
+        the runner's), each in one runner call; a chunk with ``missing`` joints (``(B, N)`` or
+        ``None``) passes ``visible``, so the runner fills them before it lifts."""
+        size = batch_size or getattr(self.runner, "batch_size", CPU_BATCH)
         if work.shape[0] <= size:  # one chunk: no output buffer, no copy
-            return self.runner.lift(work, height, visible)
+            return self._run_chunk(work, missing, height)
         out = np.empty((work.shape[0], work.shape[1], 3), dtype=np.float32)
         for start in range(0, work.shape[0], size):
             rows = slice(start, start + size)
-            out[rows] = self.runner.lift(work[rows], height, None if visible is None else visible[rows])
+            out[rows] = self._run_chunk(work[rows], None if missing is None else missing[rows], height)
         return out
+
+    def _run_chunk(self, work: np.ndarray, missing: np.ndarray | None, height: float | None) -> np.ndarray:
+        if missing is None or not missing.any():  # a runner for complete poses needs no `visible`
+            return self.runner.lift(work, height)
+        return self.runner.lift(work, height, ~missing)
 
     def _flat_confidence(self, confidence: Any, batch_shape: tuple[int, ...]) -> np.ndarray:
         """``confidence`` as a flat ``(B, N)`` numpy array, checked against the keypoints' batch shape."""

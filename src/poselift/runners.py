@@ -35,15 +35,24 @@ logger = logging.getLogger(__name__)
 #: poses stay in cache (about 30 % more poses a second than 4096 at a time with one thread;
 #: ``benchmarks/bench_lift.py``, floor / time).
 CPU_BATCH = 512
-#: The same on a GPU (or another onnxruntime provider): large calls amortise each launch.
+#: The same on a GPU: large calls amortise each launch.
 ACCELERATOR_BATCH = 8192
+#: onnxruntime providers that run the graph on an accelerator (others, e.g. the CPU's and
+#: Azure's, which onnxruntime lists even on a CPU-only machine, get :data:`CPU_BATCH`).
+ACCELERATOR_PROVIDERS = frozenset({
+    "CUDAExecutionProvider", "TensorrtExecutionProvider", "ROCMExecutionProvider", "MIGraphXExecutionProvider",
+    "DmlExecutionProvider", "CoreMLExecutionProvider", "WebGpuExecutionProvider",
+})  # fmt: skip
 
 
 class LiftRunner(Runner, Protocol):
     """Runs the lift pipeline and the completion network of one lifter."""
 
     #: Poses per network call when the caller sets none: what keeps the backend at its best
-    #: throughput (on a CPU, a few hundred poses keep the layer activations in cache).
+    #: throughput (on a CPU, a few hundred poses keep the layer activations in cache). A
+    #: runner of your own may leave it out (``Lifter`` then uses :data:`CPU_BATCH`), and may
+    #: take only ``lift(x, height)`` if its lifter has no completion network: ``visible`` is
+    #: passed only for poses with missing joints.
     batch_size: int
 
     def lift(self, x: np.ndarray, height: float | None, visible: np.ndarray | None = None) -> np.ndarray:
@@ -87,13 +96,10 @@ class TorchLiftRunner:
         import torch
 
         self.device = torch.device(device)
+        self.batch_size = CPU_BATCH if self.device.type == "cpu" else ACCELERATOR_BATCH
         for module in self.modules().values():
             module.to(self.device)
         return self
-
-    @property
-    def batch_size(self) -> int:
-        return CPU_BATCH if self.device.type == "cpu" else ACCELERATOR_BATCH
 
     def lift(self, x: np.ndarray, height: float | None, visible: np.ndarray | None = None) -> np.ndarray:
         import torch
@@ -123,8 +129,8 @@ class OnnxLiftRunner:
         self.completion_session, self.completion_path = completion_session, completion_path
         self._outputs, self._completion_outputs = [LIFT_GRAPH.output], [COMPLETION_GRAPH.output]
         self._heights: dict[float | None, np.ndarray] = {}
-        on_cpu = all(p == "CPUExecutionProvider" for p in session.get_providers())
-        self.batch_size = CPU_BATCH if on_cpu else ACCELERATOR_BATCH
+        on_accelerator = not ACCELERATOR_PROVIDERS.isdisjoint(session.get_providers())
+        self.batch_size = ACCELERATOR_BATCH if on_accelerator else CPU_BATCH
 
     def lift(self, x: np.ndarray, height: float | None, visible: np.ndarray | None = None) -> np.ndarray:
         if visible is not None:

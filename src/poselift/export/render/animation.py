@@ -1,5 +1,6 @@
-"""Write a sequence of pictures as an animation file: GIF with Pillow, MP4 with OpenCV (or,
-where OpenCV is not installed, the ``ffmpeg`` program). The one writer behind
+"""Write a sequence of pictures as an animation file: GIF with Pillow, MP4 with the ``ffmpeg``
+program where it is on ``PATH`` (H.264, which browsers play), else with OpenCV (MPEG-4 part 2,
+``mp4v``: desktop players, not every browser). The one writer behind
 :func:`~poselift.viz.save_pose_animation` and ``poselift video``'s ``animation.mp4/.gif``.
 
 The file is written to a temporary file beside the target and renamed when complete, so a
@@ -46,7 +47,7 @@ def check_animation_path(path: str | os.PathLike) -> str:
     if suffix not in ANIMATION_SUFFIXES:
         raise OutputPathError(f"animation path must end in .gif or .mp4; got {str(path)!r}")
     if suffix == ".gif":
-        require("PIL.Image", "viz")  # Pillow: it comes with matplotlib and with the video extra
+        require("PIL.Image", "viz", "Pillow")  # it comes with matplotlib and with the video extra
     elif _opencv() is None and shutil.which("ffmpeg") is None:
         raise ExportError(
             f"writing .mp4 needs OpenCV ({install_hint('video')}) or the ffmpeg program on PATH "
@@ -88,13 +89,13 @@ def _write_gif(frames: Iterable[np.ndarray], tmp: Path, path: Path, fps: float) 
     from PIL import Image
 
     pictures = [Image.fromarray(frame) for frame in frames]
-    pictures[0].save(tmp, format="GIF", save_all=True, append_images=pictures[1:], duration=int(1000 / fps), loop=0)
+    pictures[0].save(tmp, format="GIF", save_all=True, append_images=pictures[1:], duration=max(10, round(1000 / fps)), loop=0)  # ms; GIF counts hundredths
     return len(pictures)
 
 
 def _write_mp4(frames: Iterable[np.ndarray], tmp: Path, path: Path, fps: float) -> int:
     cv2 = _opencv()
-    if cv2 is None:
+    if cv2 is None or shutil.which("ffmpeg") is not None:  # ffmpeg's H.264 plays in browsers, OpenCV's mp4v may not
         return _write_mp4_ffmpeg(frames, tmp, path, fps)
     writer, count = None, 0
     try:
