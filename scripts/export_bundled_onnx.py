@@ -12,6 +12,8 @@ the same for new releases; run this after changing the export code:
 
 from __future__ import annotations
 
+import argparse
+
 from poselift import Lifter
 from poselift.correction import LearnedCorrection, export_correction
 from poselift.runners import export_completion, export_lift
@@ -33,4 +35,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # --help prints the above and writes nothing (the script rewrites files inside the package)
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     main()
