@@ -90,6 +90,8 @@ class Container:
     @classmethod
     def of(cls, a: Any, arr: np.ndarray | None = None) -> "Container":
         """The container of ``a`` (``arr``: ``a`` already converted by :func:`to_numpy`)."""
+        if type(a) is np.ndarray:  # the common case first
+            return _NUMPY64 if a.dtype == np.float64 else _NUMPY
         if is_tensor(a):
             return cls(a, a.dtype.is_floating_point and a.dtype.itemsize == 8)
         if arr is None:
@@ -111,3 +113,4 @@ class Container:
         return t.to(self.tensor.device)
 
 
+_NUMPY, _NUMPY64 = Container(), Container(None, True)

@@ -126,9 +126,10 @@ class Lifted(NamedTuple):
 
 def check_keypoints(x: np.ndarray, skeleton: Skeleton, name: str = "keypoints") -> None:
     """Raise a specific error if ``x`` is not a non-empty ``(*batch, N, 2)`` array for ``skeleton``."""
-    n = skeleton.num_joints
+    n, shape = skeleton.num_joints, x.shape
+    if x.ndim >= 2 and shape[-1] == 2 and shape[-2] == n and x.size:  # the common case, checked first
+        return
     expected = f"(..., {n}, 2)"
-    shape = tuple(x.shape)
     if x.ndim < 2:
         raise ShapeError(f"{name} must have shape {expected} ({skeleton.name} layout); got {shape}.")
     if shape[-1] != 2:
@@ -250,14 +251,14 @@ def _prepare_few(x: np.ndarray, tol: float) -> tuple[list[bool], np.ndarray, flo
     n = x.shape[1]
     degenerate, work, biggest, as_given = [], [], 0.0, True
     for xs in x.reshape(x.shape[0], 2 * n).tolist():
-        if not all(map(math.isfinite, xs)):
+        if not math.isfinite(sum(xs)):  # NaN or inf in the pose (or a sum beyond float64: not _SAFE either)
             return None
-        magnitude = max(map(abs, xs))
+        magnitude = max(max(xs), -min(xs))
         if not _SAFE[0] < magnitude < _SAFE[1]:
             return None
         biggest = max(biggest, magnitude)
         cx, cy = sum(xs[0::2]) / n, sum(xs[1::2]) / n
-        dev = [v - c for v, c in zip(xs, (cx, cy) * n)]
+        dev = list(map(operator.sub, xs, (cx, cy) * n))
         spread = math.sqrt(sum(map(operator.mul, dev, dev)) / n)
         degenerate.append(spread <= tol * max(magnitude, 1.0))
         fits = magnitude <= AS_GIVEN_RATIO * spread and _FLOAT32_RANGE[0] < spread and magnitude < _FLOAT32_RANGE[1]

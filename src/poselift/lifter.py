@@ -26,6 +26,7 @@ from .layouts import Adapted
 from .config import LifterConfig
 from .errors import CameraError, InvalidArgumentError, ShapeError, WeightsError
 from .liftability import (
+    FEW,
     REASONS,
     UNLIFTABLE_REASONS,
     Lifted,
@@ -317,7 +318,9 @@ class Lifter(Pretrained):
         codes, missing = found.codes, found.missing
         if found.all_liftable:  # the common case: no masks to apply
             out = self._run(found.work, missing, height, batch_size)
-            finite = math.isfinite(out.sum())  # one pass; NaN and inf survive the sum, finite lifts cannot overflow it
+            # one pass; NaN and inf survive the sum, finite lifts cannot overflow it (a few poses:
+            # in Python floats, without numpy's per-call cost)
+            finite = math.isfinite(sum(out.ravel().tolist()) if out.shape[0] <= FEW else out.sum())
         else:
             if on_unliftable == "raise":
                 raise_unliftable(found, flat, self.skeleton, batch_shape, threshold=threshold, min_visible=min_visible)
