@@ -8,7 +8,6 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
-
 import poselift
 
 # never imported by ``import poselift``
