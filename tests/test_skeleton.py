@@ -54,6 +54,23 @@ def test_layout_is_a_tree(name):
 
 
 @pytest.mark.parametrize("name", LAYOUTS)
+def test_bone_tree_lists_every_non_root_joint_once_after_its_parent(name):
+    """``Skeleton.bone_tree``: one ``(parent point, joint)`` per joint but a one-joint root,
+    parents before children; point ``N`` (the root point) parents the joints hanging from a
+    root that is the mean of several joints."""
+    skel = SKELETONS[name]
+    n = skel.num_joints
+    tree = skel.bone_tree
+    seen = {skel.root[0]} if skel.root_is_joint else {n}
+    for parent, joint in tree:
+        assert parent in seen and joint not in seen
+        expected = skel.parents[joint] if skel.parents[joint] != -1 else (skel.root[0] if skel.root_is_joint else n)
+        assert parent == expected
+        seen.add(joint)
+    assert len(tree) == n - (1 if skel.root_is_joint else 0)
+
+
+@pytest.mark.parametrize("name", LAYOUTS)
 def test_pairs_are_left_right_twins(name):
     skel = SKELETONS[name]
     paired = set()

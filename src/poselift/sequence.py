@@ -38,7 +38,7 @@ import numpy as np
 from ._args import check_fps, check_number
 from .errors import InvalidArgumentError, ShapeError
 from .skeleton import Skeleton, get_skeleton
-from .smooth import bone_tree, chain_heights as _chain_height, set_bone_lengths, tree_bone_lengths as _bone_lengths_tree
+from .smooth import chain_heights as _chain_height, set_bone_lengths, tree_bone_lengths as _bone_lengths_tree
 
 __all__ = ["SEQUENCE_DEFAULTS", "refine_sequence", "smooth_banded", "whittaker_lambda"]
 
@@ -146,7 +146,7 @@ def _fix_bones(P: np.ndarray, lengths: np.ndarray, skel: Skeleton, mode: str) ->
     n = P.shape[1]
     pts = skel.with_root_point(P)
     out = pts.copy()
-    for k, (p, j) in enumerate(bone_tree(skel)):
+    for k, (p, j) in enumerate(skel.bone_tree):
         v = pts[:, j] - pts[:, p]
         L = lengths[:, k]
         xy = v[:, :2]
@@ -161,7 +161,7 @@ def _fix_bones(P: np.ndarray, lengths: np.ndarray, skel: Skeleton, mode: str) ->
 def _symmetric(L: np.ndarray, skel: Skeleton) -> np.ndarray:
     """Bone lengths ``(..., bones)`` (tree order) with each left/right pair given its mean."""
     mirror = {a: b for pair in skel.pairs for a, b in (pair, pair[::-1])}
-    child = [j for _, j in bone_tree(skel)]
+    child = [j for _, j in skel.bone_tree]
     other = [child.index(mirror.get(j, j)) if mirror.get(j, j) in child else k for k, j in enumerate(child)]
     return 0.5 * (L + L[..., other])
 

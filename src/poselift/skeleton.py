@@ -65,6 +65,27 @@ class Skeleton:
         return tuple((p, i) for i, p in enumerate(self.parents) if p >= 0)
 
     @property
+    def bone_tree(self) -> tuple[tuple[int, int], ...]:
+        """``(parent point, joint)`` for every bone, parents first; point ``N`` is the root point
+        (:meth:`with_root_point`).
+
+        For a layout whose root is one joint, that joint has no entry; for a layout whose root
+        is the mean of several joints (``lsp14``: the hips), joints hanging from the root hang
+        from point ``N``.
+        """
+        n = self.num_joints
+        root = self.root[0] if self.root_is_joint else None
+        parent = {j: (n if root is None else root) if p == -1 else p for j, p in enumerate(self.parents) if j != root}
+        done: set[int] = {n} if root is None else {root}
+        order: list[tuple[int, int]] = []
+        while len(order) < len(parent):
+            for j, p in parent.items():
+                if j not in done and p in done:
+                    order.append((p, j))
+                    done.add(j)
+        return tuple(order)
+
+    @property
     def flip_permutation(self) -> tuple[int, ...]:
         """Index permutation that swaps every left joint with its right twin."""
         perm = list(range(self.num_joints))

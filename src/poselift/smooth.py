@@ -215,24 +215,9 @@ def check_smooth_params(params: dict[str, float]) -> dict[str, float]:
 
 
 def bone_tree(skeleton: str | Skeleton) -> list[tuple[int, int]]:
-    """``(parent point, joint)`` for every bone, parents first; point ``N`` is the root point.
-
-    For a layout whose root is one joint, that joint has no entry; for a layout whose root
-    is the mean of several joints (``lsp14``: the hips), joints hanging from the root hang
-    from point ``N``.
-    """
-    skel = get_skeleton(skeleton)
-    n = skel.num_joints
-    root = skel.root[0] if skel.root_is_joint else None
-    parent = {j: (root if root is not None else n) if p == -1 else p for j, p in enumerate(skel.parents) if j != root}
-    done: set[int] = {n} if root is None else {root}
-    order: list[tuple[int, int]] = []
-    while len(order) < len(parent):
-        for j, p in parent.items():
-            if j not in done and p in done:
-                order.append((p, j))
-                done.add(j)
-    return order
+    """``(parent point, joint)`` for every bone of a layout (by name or ``Skeleton``), parents
+    first: :attr:`poselift.skeleton.Skeleton.bone_tree` as a list."""
+    return list(get_skeleton(skeleton).bone_tree)
 
 
 def fix_bone_lengths(
@@ -260,20 +245,20 @@ def fix_bone_lengths(
 
 
 def tree_bone_lengths(poses: np.ndarray, skeleton: str | Skeleton) -> np.ndarray:
-    """``(frames, bones)`` length of every bone of :func:`bone_tree` (its order) in ``(frames, N, 3)``."""
+    """``(frames, bones)`` length of every bone of ``Skeleton.bone_tree`` (its order) in ``(frames, N, 3)``."""
     skel = get_skeleton(skeleton)
     pts = skel.with_root_point(poses)
-    parent, child = (list(v) for v in zip(*bone_tree(skel)))
+    parent, child = (list(v) for v in zip(*skel.bone_tree))
     return np.linalg.norm(pts[:, child] - pts[:, parent], axis=-1)
 
 
 def set_bone_lengths(poses: np.ndarray, skeleton: str | Skeleton, lengths: np.ndarray) -> np.ndarray:
-    """``(frames, N, 3)`` with bone ``k`` of :func:`bone_tree` scaled along its direction to
+    """``(frames, N, 3)`` with bone ``k`` of ``Skeleton.bone_tree`` scaled along its direction to
     ``lengths[:, k]`` (``(frames, bones)``), rebuilt from the root outward (the root stays)."""
     skel = get_skeleton(skeleton)
     pts = skel.with_root_point(poses)
     out = pts.copy()
-    for k, (p, j) in enumerate(bone_tree(skel)):
+    for k, (p, j) in enumerate(skel.bone_tree):
         v = pts[:, j] - pts[:, p]
         out[:, j] = out[:, p] + (lengths[:, k] / np.maximum(np.linalg.norm(v, axis=-1), 1e-12))[:, None] * v
     return out[:, : skel.num_joints]

@@ -31,7 +31,7 @@ from .._arrays import to_numpy
 from ..errors import ExportError, InvalidArgumentError, OutputExistsError, ShapeError
 from .._files import atomic_path
 from ..skeleton import Skeleton, get_skeleton
-from ..smooth import bone_tree, fix_bone_lengths
+from ..smooth import fix_bone_lengths
 
 __all__ = ["BvhSkeleton", "build_bvh_skeleton", "fixed_bone_poses", "write_bvh", "ExportError"]
 
@@ -135,7 +135,7 @@ def fixed_bone_poses(poses: np.ndarray, skeleton: str | Skeleton) -> tuple[np.nd
     fixed = fix_bone_lengths(poses, skel)
     pts = skel.with_root_point(fixed)
     lengths = np.zeros(skel.num_joints)
-    for p, j in bone_tree(skel):
+    for p, j in skel.bone_tree:
         lengths[j] = float(np.median(np.linalg.norm(pts[:, j] - pts[:, p], axis=-1)))
     return fixed, lengths
 
