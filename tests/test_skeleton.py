@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from poselift import SKELETONS, PoseliftError, Skeleton, get_skeleton
@@ -68,6 +69,18 @@ def test_bone_tree_lists_every_non_root_joint_once_after_its_parent(name):
         assert parent == expected
         seen.add(joint)
     assert len(tree) == n - (1 if skel.root_is_joint else 0)
+
+
+def test_root_point_is_the_root_joint_or_the_mean_of_the_root_joints():
+    rng = np.random.default_rng(0)
+    for name in ("h36m17", "lsp14"):
+        skel = SKELETONS[name]
+        pts = rng.normal(size=(4, 3, skel.num_joints, 2))
+        expected = pts[..., list(skel.root), :].mean(axis=-2)
+        np.testing.assert_allclose(skel.root_point(pts), expected, rtol=0, atol=1e-12)
+        assert skel.root_point(pts, keepdims=True).shape == (4, 3, 1, 2)
+        np.testing.assert_allclose(skel.with_root_point(pts)[..., -1, :], expected, rtol=0, atol=1e-12)
+    assert len(SKELETONS["lsp14"].root) == 2  # so the mean of several root joints is exercised
 
 
 @pytest.mark.parametrize("name", LAYOUTS)

@@ -365,7 +365,7 @@ def estimate_world_frame(
     x /= np.linalg.norm(x)
     z = np.cross(x, normal)
     R = np.stack([x, normal, z])
-    root0 = P[0][list(skel.root)].mean(axis=0)
+    root0 = skel.root_point(P[0])
     origin = root0 - (root0 @ normal - ground_height) * normal
     return WorldFrame(R=R, origin=origin, ground_fitted=bool(fitted))
 

@@ -217,7 +217,7 @@ def find_people(
         shoulders = [skel.index("left_shoulder"), skel.index("right_shoulder")]
         for p in range(len(ids)):
             kp = marks[:, p]
-            torso = np.linalg.norm(kp[:, shoulders, :2].mean(axis=1) - kp[:, list(skel.root), :2].mean(axis=1), axis=-1)
+            torso = np.linalg.norm(kp[:, shoulders, :2].mean(axis=1) - skel.root_point(kp[..., :2]), axis=-1)
             for names in SIDE_GROUPS.values() if fix_sides else ():
                 pairs = [(skel.index(f"left_{n}"), skel.index(f"right_{n}")) for n in names]
                 swap = consistent_sides(kp, pairs, np.nan_to_num(torso, nan=1.0))
@@ -229,7 +229,7 @@ def find_people(
             if mend:
                 fps = float(getattr(frames, "fps", 30.0))
                 chains = [[skel.index(f"{side}_{n}") for n in chain] for side in ("left", "right") for chain in LIMB_CHAINS]
-                anchor = kp[:, list(skel.root), :2].mean(axis=1)
+                anchor = skel.root_point(kp[..., :2])
                 frames_max = max(1, int(round(mend * fps)))
                 mended[:, p] = repair_excursions(kp, chains, anchor, torso, threshold=0.6, max_frames=frames_max).any(axis=1)
             if smooth and np.isfinite(torso).any():

@@ -305,7 +305,7 @@ def _solve(Xp, a, w, data, sigma, scale, c, fps, p, boost=1.0):
 
 
 def _root_relative(P: np.ndarray, skel: Skeleton) -> np.ndarray:
-    return P - P[:, list(skel.root)].mean(axis=1, keepdims=True)
+    return P - skel.root_point(P, keepdims=True)
 
 
 def _refine(X, kp, w, lifted, skel, c, fps, height, p):

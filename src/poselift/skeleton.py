@@ -93,11 +93,17 @@ class Skeleton:
             perm[left], perm[right] = right, left
         return tuple(perm)
 
+    def root_point(self, points: np.ndarray, *, keepdims: bool = False) -> np.ndarray:
+        """The root point of ``(..., N, D)`` points: the root joint, or the mean of the root
+        joints (``lsp14``: the hips); ``(..., D)``, or ``(..., 1, D)`` with ``keepdims``. NaN in
+        a root joint gives NaN. (:func:`poselift.geometry.root_point` is the same in torch.)"""
+        return np.asarray(points)[..., list(self.root), :].mean(axis=-2, keepdims=keepdims)
+
     def with_root_point(self, points: np.ndarray) -> np.ndarray:
-        """``(..., N, D)`` points with the root point (the mean of the root joints) appended as
-        joint ``N``, the point that chains and bone trees address as ``-1`` or ``N``."""
+        """``(..., N, D)`` points with the root point (:meth:`root_point`) appended as joint
+        ``N``, the point that chains and bone trees address as ``-1`` or ``N``."""
         p = np.asarray(points)
-        return np.concatenate([p, p[..., list(self.root), :].mean(axis=-2, keepdims=True)], axis=-2)
+        return np.concatenate([p, self.root_point(p, keepdims=True)], axis=-2)
 
     def index(self, joint: str) -> int:
         """Index of a joint by name."""

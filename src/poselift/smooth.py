@@ -194,7 +194,7 @@ def smooth_poses(
     if trajectory_cutoff is not None:
         check_number(trajectory_cutoff, "trajectory_cutoff", lo=0.0, lo_open=True, what="a positive cut-off in Hz")
     kw = {**SMOOTH_DEFAULTS, **params}
-    root = P[:, list(skel.root)].mean(axis=1, keepdims=True)
+    root = skel.root_point(P, keepdims=True)
     rel = smooth_sequence(P - root, fps, mode=mode, **kw)
     tc = trajectory_cutoff if trajectory_cutoff is not None else kw["min_cutoff"] / 2.0
     traj = smooth_sequence(root, fps, mode=mode, min_cutoff=tc, beta=0.0, d_cutoff=kw["d_cutoff"])

@@ -46,13 +46,12 @@ def score_poses(pred: Any, poses: PoseSet) -> dict[str, Any]:
     if pred.shape != poses.pose3d.shape:
         raise ShapeError(f"pred must have the shape of poses.pose3d, {poses.pose3d.shape}; got {pred.shape}")
     skeleton = get_skeleton(poses.skeleton)
-    root = list(skeleton.root)
     accel = np.full(len(poses), np.nan)
     gt = poses.pose3d.astype(np.float64)
     for rows in sequence_rows(poses):
         if len(rows) >= 3:
-            p = pred[rows] * 1000.0 - pred[rows][:, root].mean(axis=1, keepdims=True) * 1000.0
-            g = gt[rows] - gt[rows][:, root].mean(axis=1, keepdims=True)
+            p = (pred[rows] - skeleton.root_point(pred[rows], keepdims=True)) * 1000.0
+            g = gt[rows] - skeleton.root_point(gt[rows], keepdims=True)
             ap, ag = (a[2:] - 2 * a[1:-1] + a[:-2] for a in (p, g))
             accel[rows[1:-1]] = np.linalg.norm(ap - ag, axis=-1).mean(axis=-1)
     pred = pred * 1000.0

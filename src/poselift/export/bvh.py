@@ -98,7 +98,7 @@ def build_bvh_skeleton(skeleton: str | Skeleton) -> BvhSkeleton:
 
 def _points(poses: np.ndarray, skel: Skeleton) -> np.ndarray:
     """``(F, N + 1, 3)``: the joints and, last, the root point."""
-    root = poses[:, list(skel.root)].mean(axis=1, keepdims=True)
+    root = skel.root_point(poses, keepdims=True)
     return np.concatenate([poses, root], axis=1)
 
 

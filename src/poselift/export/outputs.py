@@ -194,7 +194,7 @@ def _write_files(
     result.outputs["keypoints"] = write_keypoints(
         out / "keypoints", result.frames, result.people, result.detections, result.found, result.fps
     )
-    root = result.poses[:, :, list(skel.root)].mean(axis=2)
+    root = skel.root_point(result.poses)
     rel = result.poses - root[:, :, None, :]
     people = {str(t.id): {"first": result.frames[t.first], "last": result.frames[t.last], "frames": len(t.frames)} for t in result.tracks}
     order = _bvh_order(result) if bvh and result.sequence and result.world is not None else []

@@ -114,7 +114,7 @@ def render_frame(
         if result.world is not None:
             pose = result.world[index, p]
         else:  # a photo: the camera-frame pose turned y-up about its root, on the ground
-            pose = to_y_up(result.poses[index, p] - result.poses[index, p][list(skel.root)].mean(axis=0))
+            pose = to_y_up(result.poses[index, p] - skel.root_point(result.poses[index, p]))
             pose[:, 1] -= pose[:, 1].min()
         label = f"3D  {who}{result.frames[index]}"
     else:
