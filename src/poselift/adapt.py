@@ -15,7 +15,6 @@ keeps the geometric mapping only; any callable can be passed instead.
 from __future__ import annotations
 
 import functools
-from typing import TypeVar
 
 import numpy as np
 
@@ -32,6 +31,7 @@ from .layouts import (
     TARGETS,
     THORAX_RAISE,
     Adapted,
+    Array,
     Correction,
     apply_mapping,
     map_layout,
@@ -57,9 +57,6 @@ __all__ = [
     "HEAD_FROM_EYES",
     "HEAD_FROM_NOSE",
 ]
-
-Array = TypeVar("Array")  # np.ndarray or torch.Tensor: results come back in the caller's container
-
 
 def adapt_layout(
     keypoints: Array,
