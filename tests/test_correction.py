@@ -45,6 +45,16 @@ def test_save_card_and_both_backends(tmp_path):
     np.testing.assert_allclose(onnx_c.correct_complete(x), expected, atol=1e-3)
 
 
+def test_a_half_precision_save_serves_its_own_graph(tmp_path):
+    """``save_pretrained(dtype=float16, onnx=True)`` exports the graph from the weights as
+    stored, so the folder's graph matches its weights and is served as it is (it was exported
+    from the float32 network, refused on load and exported again into the cache)."""
+    pytest.importorskip("onnxruntime")
+    folder = _correction().save_pretrained(tmp_path / "corr16", dtype=torch.float16, onnx=True)
+    onnx_c = LearnedCorrection.from_folder(folder, backend="onnx", onnx_cache_dir=tmp_path / "cache")
+    assert onnx_c.runner.onnx_path == folder / ONNX_NAME and not (tmp_path / "cache").exists()
+
+
 def test_incomplete_poses_pass_through_and_containers_are_kept(tmp_path):
     correction = _correction()
     x = _poses(4)

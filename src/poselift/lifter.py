@@ -106,28 +106,25 @@ class Lifter(Pretrained):
         """``"torch"`` or ``"onnx"``: what runs the networks."""
         return self.runner.backend
 
-    def _torch(self) -> TorchLiftRunner:
-        return self._torch_runner()
-
     @property
     def net(self) -> Any:
         """The lifter network (:class:`~poselift.nets.LifterNet`; torch backend)."""
-        return self._torch().net
+        return self._torch_runner().net
 
     @property
     def pipeline(self) -> Any:
         """The whole lift as one module (:class:`~poselift.pipeline.LiftPipeline`; torch backend)."""
-        return self._torch().pipeline
+        return self._torch_runner().pipeline
 
     @property
     def completion(self) -> Any:
         """The completion network (:class:`~poselift.nets.CompletionNet`) or ``None`` (torch backend)."""
-        return self._torch().completion
+        return self._torch_runner().completion
 
     @property
     def device(self) -> Any:
         """The torch device of the networks (torch backend)."""
-        return self._torch().device
+        return self._torch_runner().device
 
     def __repr__(self) -> str:
         c = self.config
@@ -178,17 +175,16 @@ class Lifter(Pretrained):
     def _export_graphs(self, folder: Path) -> None:
         from .runners import export_completion, export_lift
 
-        loaded = Lifter.from_folder(folder, backend="torch")  # the weights as stored (dtype)
         weights = folder / WEIGHTS_NAME  # the graphs read their weights from it: stored once
-        export_lift(loaded.runner, self.config, folder / ONNX_NAME, weights_file=weights)
+        export_lift(self._torch_runner(), self.config, folder / ONNX_NAME, weights_file=weights)
         if self.config.completion is not None:
-            export_completion(loaded.runner, self.config, folder / COMPLETION_ONNX_NAME, weights_file=weights)
+            export_completion(self._torch_runner(), self.config, folder / COMPLETION_ONNX_NAME, weights_file=weights)
 
     def export_onnx(self, path: str | os.PathLike, *, opset: int = 17) -> Path:
         """Export the whole lift pipeline to one ONNX file with a dynamic batch (needs ``poselift[onnx]``)."""
         from .runners import export_lift
 
-        return export_lift(self._torch(), self.config, path, opset=opset)
+        return export_lift(self._torch_runner(), self.config, path, opset=opset)
 
     def to(self, device: Any) -> "Lifter":
         """Move the torch networks to ``device`` (the ONNX backend chooses with ``providers``)."""
@@ -199,7 +195,7 @@ class Lifter(Pretrained):
                 "an ONNX-backed lifter runs where its onnxruntime providers put it; "
                 "load it with providers=[...] instead of calling .to()."
             )
-        self._torch().to(device)
+        self._torch_runner().to(device)
         return self
 
     # ------------------------------------------------------------------ inference

@@ -114,7 +114,7 @@ class Pretrained:
         raise NotImplementedError
 
     def _export_graphs(self, folder: Path) -> None:
-        """Write the ONNX graphs of a just-saved folder (reading their weights from it)."""
+        """Write the ONNX graphs of ``folder``, which this model was just loaded from (their weights are read from it)."""
         raise NotImplementedError
 
     def modules(self) -> dict[str, Any]:
@@ -203,8 +203,8 @@ class Pretrained:
             folder, self.modules(), self.config.to_json(), self.card(), dtype=dtype,
             metadata={"poselift_format_version": str(self.config.format_version)},
         )  # fmt: skip
-        if onnx:
-            self._export_graphs(folder)
+        if onnx:  # from the weights as stored (dtype), so the graphs' digests match the folder's
+            type(self).from_folder(folder, backend="torch")._export_graphs(folder)
         return folder
 
     def push_to_hub(self, repo_id: str, *, private: bool = False, token: str | None = None, commit_message: str | None = None) -> str:
