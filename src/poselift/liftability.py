@@ -77,6 +77,7 @@ REASONS: tuple[Unliftable, ...] = tuple(Unliftable)
 #: code that looks reasons up by their string).
 UNLIFTABLE_REASONS: dict[str, str] = {r.value: r.description for r in REASONS[1:]}
 _CODE = {r: i for i, r in enumerate(REASONS)}
+_REASON_OF_CODE = np.array(REASONS, dtype=object)  # codes -> Unliftable members, by fancy indexing
 
 
 class LiftResult(NamedTuple):
@@ -119,7 +120,7 @@ class Lifted(NamedTuple):
             poses,
             container.restore((self.codes == 0).reshape(shape[:-1]), floating=False),
             container.restore(self.filled.reshape(shape), floating=False),
-            np.array(REASONS, dtype=object)[self.codes].reshape(shape[:-1]),
+            _REASON_OF_CODE[self.codes].reshape(shape[:-1]),
             container.restore(self.missing.reshape(shape), floating=False),
         )
 
@@ -157,8 +158,8 @@ class Assessment(NamedTuple):
 
     ``codes`` ``(B,)`` int8 index into :data:`REASONS` (0: liftable); ``missing`` ``(B, N)``
     bool or ``None`` when no joint is missing; ``work`` ``(B, N, 2)`` float32 poses at the
-    working size (missing joints 0); ``tolerance``: the relative spread below which a pose is
-    degenerate.
+    working size (missing joints 0); ``all_liftable``: no code is set (found in passing, so the
+    common case needs no scan of ``codes``).
     """
 
     codes: np.ndarray
@@ -168,7 +169,7 @@ class Assessment(NamedTuple):
 
     def reasons(self) -> np.ndarray:
         """``(B,)`` object array of :class:`Unliftable` members."""
-        return np.array(REASONS, dtype=object)[self.codes]
+        return _REASON_OF_CODE[self.codes]
 
 
 def assess(
@@ -351,8 +352,7 @@ def raise_unliftable(
 
     def first_of(reason: Unliftable) -> tuple[tuple[int, ...], int, int]:
         mask = codes == _CODE[reason]
-        row = int(np.flatnonzero(mask)[0])
-        first = tuple(int(i) for i in np.unravel_index(row, batch_shape)) if batch_shape else ()
+        first, row = first_index(mask, batch_shape)
         return first, row, int(mask.sum())
 
     if (codes == _CODE[Unliftable.MISSING_JOINTS]).any():
@@ -386,6 +386,13 @@ def raise_unliftable(
         f"{pose_label(first)} is degenerate: all its joints lie at one point, so it has no shape to lift. "
         f"Check the detector output ({count} such pose(s))."
     )
+
+
+def first_index(mask: np.ndarray, batch_shape: tuple[int, ...]) -> tuple[tuple[int, ...], int]:
+    """The first set row of a flat ``(B,)`` mask: its index into ``batch_shape`` (``()`` for a
+    single pose) and its flat row."""
+    row = int(np.flatnonzero(mask)[0])
+    return (tuple(int(i) for i in np.unravel_index(row, batch_shape)) if batch_shape else ()), row
 
 
 def pose_label(index: tuple[int, ...]) -> str:

@@ -34,6 +34,7 @@ from .liftability import (
     Unliftable,
     assess,
     check_keypoints,
+    first_index,
     pose_label,
     raise_unliftable,
     tolerance_of,
@@ -282,11 +283,8 @@ class Lifter(Pretrained):
                     'camera= needs metric poses: drop units="normalized" (normalized=True): the root depth depends on the body height.'
                 )
             camera = as_camera(camera)  # implausible intrinsics fail before any work
-        x = to_numpy(keypoints)
-        container = Container.of(keypoints, x)
-        check_keypoints(x, self.skeleton)
-        conf = None if confidence is None else self._flat_confidence(confidence, x.shape[:-2])
-        done = self._lift_flat(x, conf, h, batch_size, on_unliftable, camera, _tolerance(container, x))
+        x, container, conf, tolerance = self._take_input(keypoints, confidence)
+        done = self._lift_flat(x, conf, h, batch_size, on_unliftable, camera, tolerance)
         poses = container.restore(done.poses.reshape(*x.shape[:-1], 3))
         if on_unliftable == "nan":
             return done.result(poses, container, x.shape[:-1])
@@ -329,7 +327,7 @@ class Lifter(Pretrained):
         if not finite:  # finite input gave NaN: broken weights
             broken = (codes == 0) & ~np.isfinite(out).all(axis=(-1, -2))
             if on_unliftable == "raise":
-                first = tuple(int(i) for i in np.unravel_index(int(np.flatnonzero(broken)[0]), batch_shape)) if batch_shape else ()
+                first, _ = first_index(broken, batch_shape)
                 raise WeightsError(
                     f"the network returned NaN or infinite values for {pose_label(first)} ({int(broken.sum())} pose(s)) "
                     "although its input was finite: the weights are broken; load them again or re-download them."
@@ -342,7 +340,7 @@ class Lifter(Pretrained):
             place_rows(out, flat, missing, conf, camera, codes == 0)
             unplaced = (codes == 0) & ~np.isfinite(out).all(axis=(-1, -2))
             if unplaced.any() and on_unliftable == "raise":
-                first = tuple(int(i) for i in np.unravel_index(int(np.flatnonzero(unplaced)[0]), batch_shape)) if batch_shape else ()
+                first, _ = first_index(unplaced, batch_shape)
                 raise CameraError(
                     f"{pose_label(first)} ({int(unplaced.sum())} pose(s)) cannot be placed with "
                     f"camera {camera.to_dict()}: {Unliftable.CAMERA.description}. Check that the focal length is in "
@@ -396,16 +394,8 @@ class Lifter(Pretrained):
 
         keypoints, confidence = _unpack_adapted(keypoints, confidence)
         target = self._check_arguments(height, batch_size, on_unliftable, "m")
-        x = to_numpy(keypoints)
-        if x.ndim < 3:
-            raise ShapeError(
-                f"keypoints of a sequence must have shape (frames, {self.skeleton.num_joints}, 2); got {tuple(x.shape)}. "
-                "For single poses call lift()."
-            )
-        container = Container.of(keypoints, x)
-        check_keypoints(x, self.skeleton)
-        conf = None if confidence is None else self._flat_confidence(confidence, x.shape[:-2])
-        done = self._lift_flat(x, conf, None, batch_size, on_unliftable, None, _tolerance(container, x))
+        x, container, conf, tolerance = self._take_input(keypoints, confidence, sequence=True)
+        done = self._lift_flat(x, conf, None, batch_size, on_unliftable, None, tolerance)
         n = self.skeleton.num_joints
         frames = x.shape[-3]
         Xn = done.poses.astype(np.float64).reshape(-1, frames, n, 3)
@@ -443,6 +433,20 @@ class Lifter(Pretrained):
         if missing is None or not missing.any():  # a runner for complete poses needs no `visible`
             return self.runner.lift(work, height)
         return self.runner.lift(work, height, ~missing)
+
+    def _take_input(self, keypoints: Any, confidence: Any, *, sequence: bool = False) -> tuple[np.ndarray, Container, Any, float]:
+        """The checked input of :meth:`lift` (``sequence``: :meth:`lift_sequence`): numpy keypoints, their
+        container, the flat ``(B, N)`` confidence or ``None``, the degenerate-pose tolerance."""
+        x = to_numpy(keypoints)
+        if sequence and x.ndim < 3:
+            raise ShapeError(
+                f"keypoints of a sequence must have shape (frames, {self.skeleton.num_joints}, 2); got {tuple(x.shape)}. "
+                "For single poses call lift()."
+            )
+        container = Container.of(keypoints, x)
+        check_keypoints(x, self.skeleton)
+        conf = None if confidence is None else self._flat_confidence(confidence, x.shape[:-2])
+        return x, container, conf, _tolerance(container, x)
 
     def _flat_confidence(self, confidence: Any, batch_shape: tuple[int, ...]) -> np.ndarray:
         """``confidence`` as a flat ``(B, N)`` numpy array, checked against the keypoints' batch shape."""
