@@ -324,6 +324,25 @@ def test_fine_tuning_starts_from_given_weights(tmp_path):
         Trainer(tiny_config(init_from=str(tmp_path / "start"), lifter=dict(width=64, blocks=1)), data, run_dir=tmp_path / "r2")
 
 
+def test_torchrun_ranks_share_one_flow_prior(tmp_path):
+    """The flow prior is fitted on rank 0 and given to every rank: each rank's own fit started
+    from its own random weights (seed + rank), so the ranks trained against different priors."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    worker = Path(__file__).with_name("_ddp_worker.py")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29518", str(worker), str(tmp_path), "flow"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    a, b = load_file(str(tmp_path / "flow0.safetensors")), load_file(str(tmp_path / "flow1.safetensors"))
+    assert a.keys() == b.keys() and torch.isfinite(a["cap"])
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+
+
 def test_torchrun_data_parallel_keeps_ranks_in_sync(tmp_path):
     """Two CPU processes (gloo): different batches, all-reduced gradients, identical weights."""
     import subprocess

@@ -157,11 +157,12 @@ class TrainingLoop:
                 f"Last good checkpoint: {last if last else 'none yet'}. Lower lr and resume."
             )
 
-    def broadcast(self) -> None:
-        """Rank 0's network weights to every rank (data-parallel runs start alike)."""
+    def broadcast(self, *modules: Any) -> None:
+        """Rank 0's weights of ``modules`` (default: every network) to every rank (data-parallel
+        runs start alike)."""
         import torch.distributed as dist
 
-        for m in self.networks().values():
+        for m in modules or self.networks().values():
             if m is not None:
                 for p in m.state_dict().values():
                     dist.broadcast(p, 0)

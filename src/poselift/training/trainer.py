@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import os
 import time
 from typing import Any
@@ -116,10 +117,8 @@ class Trainer(TrainingLoop):
         disc = lambda: ResidualMLP(2 * n, 1, dc.width, dc.blocks, batchnorm=False).to(self.device)  # noqa: E731
         self.D = disc() if w.adversarial > 0 else None
         self.T = disc() if w.temporal > 0 else None
-        uses_scale = w.scale_kl > 0 or w.scale_bone > 0
-        self.S = ResidualMLP(2 * n, 1, sc.width, sc.blocks, batchnorm=False).to(self.device) if uses_scale else None
+        self.S = ResidualMLP(2 * n, 1, sc.width, sc.blocks, batchnorm=False).to(self.device) if w.scale_kl or w.scale_bone else None
         self.F: FlowPrior | None = None  # fitted in fit() unless a checkpoint restores it
-        self.flow_fitted = False
         if w.flow > 0:
             fc = config.flow_prior
             dims = whitened_dims((self.data.flow_poses() * self.c).flatten(1))
@@ -152,10 +151,14 @@ class Trainer(TrainingLoop):
         return {"prior": list(self.prior), "prior_source": self.prior_source}
 
     def restore_extra(self, state: dict[str, Any]) -> None:
-        self.flow_fitted = self.flow_fitted or self.F is not None
         if state.get("prior"):
             self.prior = tuple(state["prior"])
             self.prior_source = state.get("prior_source", self.prior_source)
+
+    @property
+    def flow_fitted(self) -> bool:
+        """The flow prior is fitted (here or in the checkpoint it was restored from): its cap is set."""
+        return self.F is not None and math.isfinite(float(self.F.cap))
 
     def before_fit(self) -> None:
         if self.F is not None and not self.flow_fitted:
@@ -323,15 +326,17 @@ class Trainer(TrainingLoop):
         logger.info("initialised the lifter from %s", name_or_path)
 
     def _fit_flow_prior(self) -> None:
-        fc = self.config.flow_prior
-        t0 = time.perf_counter()
-        fitted = FlowPrior.fitted(
-            self.data.flow_poses(), self.c, layers=fc.layers, width=fc.width, steps=fc.steps, batch_size=fc.batch_size,
-            lr=fc.lr, noise=fc.noise, seed=self.config.seed,
-        )
-        self.F.load_state_dict(fitted.state_dict())
-        self.flow_fitted = True
-        logger.info("flow prior fitted in %.0f s", time.perf_counter() - t0)
+        """Fit the flow prior on rank 0 and give it to every rank (their own fits would differ)."""
+        fc, t0 = self.config.flow_prior, time.perf_counter()
+        if self.rank == 0:
+            fitted = FlowPrior.fitted(
+                self.data.flow_poses(), self.c, layers=fc.layers, width=fc.width, steps=fc.steps, batch_size=fc.batch_size,
+                lr=fc.lr, noise=fc.noise, seed=self.config.seed,
+            )
+            self.F.load_state_dict(fitted.state_dict())
+            logger.info("flow prior fitted in %.0f s", time.perf_counter() - t0)
+        if self.world > 1:
+            self.broadcast(self.F)
 
     def self_consistency(self, kp2d: np.ndarray, views: int = 4, seed: int = 0) -> float:
         """The lifter's :func:`.cycle.self_consistency` score on 2D-only poses (fewer is better)."""
