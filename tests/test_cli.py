@@ -400,6 +400,26 @@ def test_existing_plot_and_evaluate_json_are_not_overwritten_silently(model_dir,
     assert "pass --overwrite" in capsys.readouterr().err and results.read_text() == "{}"
 
 
+def test_lift_writes_the_poses_and_the_plot_or_neither(model_dir, tmp_path, capsys, monkeypatch):
+    """A plot under a file (not a folder) is refused before any work; a plot that fails while
+    drawn leaves no poses file behind (it used to: the poses were written first)."""
+    pytest.importorskip("matplotlib")
+    kp_file = tmp_path / "kp.npy"
+    np.save(kp_file, random_poses(2))
+    (tmp_path / "afile").write_text("mine")
+    out = tmp_path / "o.json"
+    assert main(["lift", str(kp_file), "-o", str(out), "--model", str(model_dir), "--plot", str(tmp_path / "afile" / "p.png")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err and not out.exists()
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("poselift.viz.save_pose_plot", broken)
+    assert main(["lift", str(kp_file), "-o", str(out), "--model", str(model_dir), "--plot", str(tmp_path / "p.png")]) == 2
+    assert "disk full" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "kp.npy"]
+
+
 def test_evaluate_on_h36m(shared_data, model_dir, tmp_path, capsys):
     h36m = shared_data / "h36m"
     if not (h36m / "h36m_3d_17j.npz").is_file():

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from .errors import FolderBusyError, InputFileError
+from .errors import FolderBusyError, InputFileError, OutputPathError
 
 #: Key of ``config.json`` holding the digest of the folder's ``model.safetensors``: it belongs
 #: to the saved folder, not to the architecture, so the configs ignore it and
@@ -209,3 +209,17 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def check_writable(path: Path) -> None:
+    """Refuse ``path`` (a file or folder to write) if it cannot be created or written, without
+    creating anything: its nearest existing ancestor must be a writable folder. Called before
+    the work, so a bad location fails at once."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing != path and not existing.is_dir():
+        raise OutputPathError(f"cannot create {path}: {existing} is a file, not a folder.")
+    folder = existing if existing.is_dir() else existing.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputPathError(f"cannot write {path}: {folder} is not writable.")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._files import atomic_path
 from ..errors import CommandLineError
 from .checks import check_output
 
@@ -144,26 +146,29 @@ def cmd_lift(args: argparse.Namespace) -> int:
             f"smooth:  {args.smooth} One-Euro over the frames of each person at {fps:g} fps ({fps_from}); "
             "bones at their median length"
         )
-    out = write_poses(
-        args.output, poses, skeleton=target, frames=data.frames, num_people=data.num_people,
-        lifted=lifted, missing=missing, filled=filled, metadata=metadata, overwrite=args.overwrite,
-    )  # fmt: skip
-    print(f"wrote:   {out}")
+    with contextlib.ExitStack() as staged:  # the plot is drawn first and installed after the poses: both or neither
+        if args.plot:
+            Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
+            png = staged.enter_context(atomic_path(args.plot, replace=args.overwrite))
+            from ..viz import save_pose_plot
 
-    if args.plot:
-        from ..viz import save_pose_plot
-
-        f, p = (int(i) for i in np.argwhere(lifted)[0])
-        if layout is not None and layout != target.name:  # draw the 2D input as it came, in its own layout
-            kp2d = np.concatenate([data.keypoints[f, p], data.confidence[f, p, :, None]], axis=-1)
-            layout2d = layout
-        else:
-            kp2d, layout2d = np.concatenate([kp[f, p], conf[f, p, :, None]], axis=-1), target.name
-        png = save_pose_plot(
-            poses[f, p], target, args.plot, keypoints2d=kp2d, skeleton2d=layout2d,
-            title=f"{Path(args.input).name}: frame {data.frames[f]}, person {p}",
+            f, p = (int(i) for i in np.argwhere(lifted)[0])
+            if layout is not None and layout != target.name:  # draw the 2D input as it came, in its own layout
+                kp2d = np.concatenate([data.keypoints[f, p], data.confidence[f, p, :, None]], axis=-1)
+                layout2d = layout
+            else:
+                kp2d, layout2d = np.concatenate([kp[f, p], conf[f, p, :, None]], axis=-1), target.name
+            save_pose_plot(
+                poses[f, p], target, png, keypoints2d=kp2d, skeleton2d=layout2d,
+                title=f"{Path(args.input).name}: frame {data.frames[f]}, person {p}",
+            )  # fmt: skip
+        out = write_poses(
+            args.output, poses, skeleton=target, frames=data.frames, num_people=data.num_people,
+            lifted=lifted, missing=missing, filled=filled, metadata=metadata, overwrite=args.overwrite,
         )  # fmt: skip
-        print(f"plot:    {png}")
+    print(f"wrote:   {out}")
+    if args.plot:
+        print(f"plot:    {Path(args.plot)}")
     return 0
 
 

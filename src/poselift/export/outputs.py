@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._files import FolderBusyError, folder_lock, foreign_entries, install_dir, install_file
+from .._files import FolderBusyError, check_writable, folder_lock, foreign_entries, install_dir, install_file
 from ..errors import OutputConflictError, OutputExistsError, OutputPathError
 from ..frames import FrameSource
 from .openpose import KEYPOINT_FILES, write_keypoints
@@ -56,17 +56,6 @@ def _remove_stale_temporaries(out: Path, animation: str | None) -> None:
                 entry.unlink(missing_ok=True)
 
 
-def _check_writable(out: Path) -> None:
-    """Refuse an output folder that cannot be created or written, without creating it."""
-    existing = out
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise OutputPathError(f"cannot create the output folder {out}: {existing} is a file, not a folder.")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise OutputPathError(f"cannot write to the output folder {out}: {existing} is not writable.")
-
-
 def _output_names(animation: str | None, sequence: bool = True) -> list[str]:
     """The outputs of a run: an animation for a sequence, a folder of pictures for photos."""
     names = ["keypoints", "poses3d.json", "poses3d.npz", "motion.bvh"]
@@ -95,7 +84,7 @@ def check_output_dir(source: Any, out: Path, animation: str | None, overwrite: b
     """Refuse, before any work, an input inside an output path, existing outputs without
     ``overwrite``, and a ``keypoints`` or ``pictures`` folder holding files poselift did not write."""
     names = _output_names(animation, sequence)
-    _check_writable(out)
+    check_writable(out)
     if isinstance(source, (str, os.PathLike)):
         src = Path(source).resolve()
         for name in names:
