@@ -334,10 +334,10 @@ def repair_excursions(
     s = np.maximum(np.nan_to_num(np.asarray(scale, dtype=np.float64), nan=1.0), 1e-6)
     for chain in chains:
         idx = np.asarray(chain, dtype=np.int64)
+        absolute = pts[:, idx, :2]  # a copy, refreshed where a mend changes the points
+        rel = absolute - anchor[:, None, :]
         t = 1
         while t < F:
-            absolute = pts[:, idx, :2]
-            rel = absolute - anchor[:, None, :]
             out = np.linalg.norm(absolute[t] - absolute[t - 1], axis=-1).max() / s[t - 1]
             if not np.isfinite(out) or out <= threshold:
                 t += 1
@@ -357,6 +357,8 @@ def repair_excursions(
             w = ((np.arange(t, end) - (t - 1)) / (end - (t - 1)))[:, None, None]
             mended = (1 - w) * rel[t - 1] + w * rel[end] + anchor[t:end, None, :]
             pts[t:end, idx[:, None], np.arange(2)] = mended
+            absolute[t:end] = pts[t:end, idx, :2]
+            rel[t:end] = absolute[t:end] - anchor[t:end, None, :]
             repaired[t:end, idx] = True
             t = end + 1
     return repaired

@@ -96,12 +96,6 @@ def build_bvh_skeleton(skeleton: str | Skeleton) -> BvhSkeleton:
     return BvhSkeleton(tuple(names), tuple(parents), tuple(source), tuple(bone_child))
 
 
-def _points(poses: np.ndarray, skel: Skeleton) -> np.ndarray:
-    """``(F, N + 1, 3)``: the joints and, last, the root point."""
-    root = skel.root_point(poses, keepdims=True)
-    return np.concatenate([poses, root], axis=1)
-
-
 def _fill_gaps(poses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Interpolate NaN frames linearly between posed frames; returns (poses, gap indices)."""
     valid = np.isfinite(poses).all(axis=(1, 2))
@@ -190,7 +184,7 @@ def _unwrap(deg: np.ndarray) -> np.ndarray:
 def _motion(P: np.ndarray, skel: Skeleton, tree: BvhSkeleton) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rest offsets ``(K, 3)``, root positions ``(F, 3)`` and local rotations ``(F, K, 3, 3)``."""
     F = P.shape[0]
-    pts = _points(P, skel)  # root point at index N
+    pts = skel.with_root_point(P)  # root point at index N
     K = len(tree.names)
     src = [s if s >= 0 else skel.num_joints for s in tree.source]
     # rest direction of each bone: its normalised median direction over the frames
