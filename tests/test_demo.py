@@ -70,6 +70,25 @@ def test_run_demo_with_small_random_model(tmp_path):
     assert poses.shape == (SAMPLE_FRAMES, 1, 17, 3) and np.isfinite(poses).all()
 
 
+def test_a_demo_that_fails_midway_writes_nothing(tmp_path, monkeypatch):
+    """The four outputs are installed together: an animation that fails leaves no poses or
+    plot behind (they used to stay, and a rerun was refused); a folder where an output goes is
+    refused before any work, also with overwrite."""
+    pytest.importorskip("matplotlib")
+    model = tiny_lifter().save_pretrained(tmp_path / "model")
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("poselift.viz.save_pose_animation", broken)
+    with pytest.raises(OSError, match="disk full"):
+        run_demo(tmp_path / "out", model=str(model))
+    assert list((tmp_path / "out").iterdir()) == []
+    (tmp_path / "out" / "skeleton.png").mkdir()
+    with pytest.raises(PoseliftError, match="is a folder"):
+        run_demo(tmp_path / "out", model=str(model), overwrite=True)
+
+
 def test_examples_compile():
     from conftest import REPO_ROOT
 

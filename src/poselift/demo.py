@@ -14,6 +14,7 @@ matplotlib (``pip install ".[viz]"``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from importlib import resources
@@ -21,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ._files import atomic_path, check_writable
 from .adapt import adapt_openpose
-from .errors import InputFileError, InvalidArgumentError, KeypointValueError, OutputExistsError
+from .errors import InputFileError, InvalidArgumentError, KeypointValueError, OutputExistsError, OutputPathError, require
 from .weights import DEFAULT_MODEL
 from .io import read_keypoints, write_poses
 from .lifter import Lifter
@@ -81,10 +83,15 @@ def run_demo(
     """
     from .viz import save_pose_animation, save_pose_plot
 
+    require("matplotlib", "viz")  # the pictures need it: fail before the work, not after the poses
     out = Path(output_dir)
     taken = [name for name in DEMO_OUTPUTS if (out / name).exists()]
     if taken and not overwrite:
         raise OutputExistsError(f"{out.resolve()} already holds {', '.join(taken)}", option="overwrite=True")
+    for name in DEMO_OUTPUTS:
+        if (out / name).is_dir():
+            raise OutputPathError(f"{out / name} is a folder, not a file poselift wrote: move it away or choose another output folder")
+        check_writable(out / name)
     sample = sample_path("openpose_walk")
     data = read_keypoints(sample)
     if data.layout != "openpose_body25" or data.max_people < 1:
@@ -102,25 +109,28 @@ def run_demo(
     logger.info("lifted %d of %d frames of %s with %r", int(lifted.sum()), len(lifted), sample.name, lifter)
 
     meta = {"input": f"poselift sample {sample.name}", "model": str(DEFAULT_MODEL if model is None else model)}
-    paths: dict[str, Path] = {}
-    for key in ("json", "npz"):
-        paths[key] = write_poses(
-            out / f"poses3d.{key}", poses[:, None], skeleton=lifter.skeleton, frames=data.frames,
-            lifted=lifted[:, None], metadata=meta, overwrite=overwrite,
+    out.mkdir(parents=True, exist_ok=True)
+    names = dict(zip(("json", "npz", "png", "gif"), DEMO_OUTPUTS))
+    with contextlib.ExitStack() as staged:  # every file drawn to a temporary name, installed at the end: all or none
+        tmp = {key: staged.enter_context(atomic_path(out / name, replace=overwrite)) for key, name in names.items()}
+        for key in ("json", "npz"):
+            write_poses(
+                tmp[key], poses[:, None], skeleton=lifter.skeleton, frames=data.frames,
+                lifted=lifted[:, None], metadata=meta, overwrite=True,
+            )  # fmt: skip
+        with_conf = np.concatenate([kp25, conf25[..., None]], axis=-1)
+        t = _representative_frame(with_conf, lifted)
+        save_pose_plot(
+            poses, lifter.skeleton, tmp["png"], frame=t, keypoints2d=with_conf,
+            skeleton2d="openpose_body25", title=f"poselift demo: OpenPose walk, frame {t + 1} of {len(poses)}",
         )  # fmt: skip
-
-    with_conf = np.concatenate([kp25, conf25[..., None]], axis=-1)
-    t = _representative_frame(with_conf, lifted)
-    paths["png"] = save_pose_plot(
-        poses, lifter.skeleton, out / "skeleton.png", frame=t, keypoints2d=with_conf,
-        skeleton2d="openpose_body25", title=f"poselift demo: OpenPose walk, frame {t + 1} of {len(poses)}",
-    )  # fmt: skip
-    # Animation: every second lifted frame at 15 fps (real time for the 30 fps clip).
-    keep = np.flatnonzero(lifted)[::2]
-    paths["gif"] = save_pose_animation(
-        poses[keep], lifter.skeleton, out / "skeleton.gif", fps=15, views=("front", "side"),
-        keypoints2d=with_conf[keep], skeleton2d="openpose_body25", title="poselift demo", dpi=64,
-    )  # fmt: skip
+        # Animation: every second lifted frame at 15 fps (real time for the 30 fps clip).
+        keep = np.flatnonzero(lifted)[::2]
+        save_pose_animation(
+            poses[keep], lifter.skeleton, tmp["gif"], fps=15, views=("front", "side"),
+            keypoints2d=with_conf[keep], skeleton2d="openpose_body25", title="poselift demo", dpi=64,
+        )  # fmt: skip
+    paths = {key: out / name for key, name in names.items()}
     for key, path in paths.items():
         logger.info("demo %s: %s", key, path)
     return paths
