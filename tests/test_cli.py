@@ -251,6 +251,35 @@ def test_lift_npy_native_layout_height_and_plot(model_dir, tmp_path, capsys):
         np.testing.assert_allclose(z["poses3d"][:, 0], expected, rtol=1e-5, atol=1e-6)
 
 
+def test_lift_sequence_lifts_each_person_as_one_clip_once(model_dir, tmp_path, capsys, monkeypatch):
+    """``--sequence``: each person slot of a (frames, people, N, 3) file is one clip of
+    ``lift_sequence``, frames where the slot holds nobody are gaps; the network runs once per
+    pose (the per-frame ``lift`` is not also called)."""
+    from poselift import Lifter
+
+    kp = np.stack([random_poses(12, seed=5), random_poses(12, seed=6)], axis=1)  # (12, 2, 17, 2)
+    conf = np.ones(kp.shape[:-1], np.float32)
+    conf[3:6, 1] = 0.0  # the second person is out of the picture for three frames
+    np.save(tmp_path / "kp.npy", np.concatenate([kp, conf[..., None]], axis=-1))
+    out = tmp_path / "out.npz"
+
+    def per_frame(*args, **kwargs):
+        raise AssertionError("--sequence ran the per-frame lift as well")
+
+    monkeypatch.setattr(Lifter, "lift", per_frame)
+    assert main(["lift", str(tmp_path / "kp.npy"), "-o", str(out), "--model", str(model_dir), "--sequence", "--fps", "25"]) == 0
+    assert "lifted:  21 of 21 people" in capsys.readouterr().out
+    monkeypatch.undo()
+    lifter = Lifter.from_pretrained(model_dir)
+    with np.load(out, allow_pickle=False) as z:
+        poses, lifted = z["poses3d"], z["lifted"]
+    assert lifted.sum() == 21 and not lifted[3:6, 1].any() and np.isnan(poses[3:6, 1]).all()
+    for person in range(2):
+        rows = lifted[:, person]
+        clip = lifter.lift_sequence(np.where(rows[:, None, None], kp[:, person], 0.0), conf[:, person], fps=25, on_unliftable="nan")
+        np.testing.assert_allclose(poses[rows, person], clip.poses[rows], rtol=1e-5, atol=1e-5)
+
+
 def test_lift_coco17_layout_flag(model_dir, tmp_path, capsys):
     h = dict(zip(get_skeleton("h36m17").joints, POSE_H36M17_PX))
     coco = get_skeleton("coco17")

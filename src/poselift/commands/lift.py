@@ -17,21 +17,14 @@ from .checks import check_output
 __all__ = ["cmd_lift"]
 
 
-def _sequence_people(
-    lifter: Any, kp: np.ndarray, conf: np.ndarray, people: np.ndarray, lifted: np.ndarray, args: argparse.Namespace, fps: float
-) -> np.ndarray:
-    """Each person slot of ``(frames, people, N, 2)`` lifted as one clip; NaN where not lifted."""
-    F, P, M = conf.shape
-    out = np.full((F, P, M, 3), np.nan, dtype=np.float32)
-    slots = np.flatnonzero(lifted.any(axis=0))
-    if slots.size:  # each person slot one clip of the batch (slots, frames, N, 2)
-        kp_slots = np.moveaxis(np.where(people[..., None, None], kp, 0.0)[:, slots], 1, 0)
-        conf_slots = np.moveaxis(np.where(people[..., None], conf, 0.0)[:, slots], 1, 0)
-        clips = lifter.lift_sequence(
-            kp_slots, conf_slots, fps=fps, causal=args.sequence == "causal", height=args.height, on_unliftable="nan"
-        )
-        out[:, slots] = np.where(lifted[:, slots, None, None], np.moveaxis(np.asarray(clips.poses), 0, 1), np.nan)
-    return out
+def _lift_sequences(lifter: Any, kp: np.ndarray, conf: np.ndarray, args: argparse.Namespace, fps: float) -> Any:
+    """Each person slot of ``(frames, people, N, 2)`` lifted as one clip (``conf`` 0 where a slot
+    holds nobody): the :class:`~poselift.LiftResult` of ``lift_sequence``, frames first."""
+    clips = lifter.lift_sequence(
+        np.moveaxis(kp, 1, 0), np.moveaxis(conf, 1, 0), fps=fps, causal=args.sequence == "causal", height=args.height,
+        on_unliftable="nan",
+    )  # fmt: skip
+    return type(clips)(*(np.moveaxis(np.asarray(field), 0, 1) for field in clips))
 
 
 def _input_layout(data: Any, requested: str, model_layout: str) -> str | None:
@@ -88,15 +81,17 @@ def cmd_lift(args: argparse.Namespace) -> int:
     people = present & ~empty
     # Which poses can be lifted, and which joints are missing, is the library's rule: slots
     # without a person have no visible joint, so lift(..., on_unliftable="nan") leaves them NaN.
-    result = lifter.lift(kp, np.where(people[..., None], conf, 0.0), height=args.height, on_unliftable="nan")
-    poses, filled, reason = result.poses, result.filled, result.reason
-    lifted = result.lifted & people
-    missing = result.missing & people[..., None]
     fps, fps_from = (args.fps, "--fps") if args.fps else ((data.fps, "recorded in the keypoints") if data.fps else (30.0, "assumed"))
     if args.sequence and args.smooth:
         raise CommandLineError("--sequence and --smooth are alternatives: pass one of them")
-    if args.sequence:
-        poses = _sequence_people(lifter, kp, conf, people, lifted, args, fps)
+    conf = np.where(people[..., None], conf, 0.0)
+    if args.sequence:  # each person's frames as one clip; the same rule decides what is lifted
+        result = _lift_sequences(lifter, np.where(people[..., None, None], kp, 0.0), conf, args, fps)
+    else:
+        result = lifter.lift(kp, conf, height=args.height, on_unliftable="nan")
+    poses, filled, reason = result.poses, result.filled, result.reason
+    lifted = result.lifted & people
+    missing = result.missing & people[..., None]
     if args.smooth:
         from ..smooth import smooth_people
 
