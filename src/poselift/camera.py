@@ -29,8 +29,8 @@ from typing import Any, Literal, Mapping
 
 import numpy as np
 
-from ._arrays import Container, to_numpy
 from .errors import CameraError, InvalidArgumentError, KeypointValueError, ShapeError, SkeletonError
+from .liftability import CHUNK_ROWS
 from .skeleton import Skeleton, get_skeleton
 
 __all__ = [
@@ -405,28 +405,6 @@ def align_to_world(
     return world, frame
 
 
-def place_in_camera(
-    poses3d: Any,
-    keypoints: Any,
-    camera: "Camera | Mapping[str, Any] | tuple[int, int]",
-    confidence: Any = None,
-    *,
-    normalized: bool = False,
-) -> Any:
-    """:func:`to_camera_space` for the output of :meth:`poselift.Lifter.lift` (``camera=``).
-
-    Keeps the container of ``poses3d`` (numpy array or torch tensor, its device and dtype).
-    """
-    if normalized:
-        raise CameraError("camera= needs metric poses: drop normalized=True (the root depth depends on the body height).")
-    cam = as_camera(camera)
-    P = to_numpy(poses3d, "poses3d")
-    u = to_numpy(keypoints)
-    c = None if confidence is None else to_numpy(confidence, "confidence")
-    out = to_camera_space(P, u[..., :2], cam, c)
-    return Container.of(poses3d, P).restore(out)
-
-
 def parse_camera(text: str | None) -> "Camera | None":
     """A camera from text, as ``--camera`` takes it: numbers ``f,cx,cy`` or ``fx,fy,cx,cy`` in
     pixels, or the path of a JSON file of intrinsics (:meth:`Camera.from_dict`); ``None`` passes through."""
@@ -463,15 +441,14 @@ def parse_camera(text: str | None) -> "Camera | None":
 def place_rows(
     out: np.ndarray, flat: np.ndarray, missing: np.ndarray | None, conf: np.ndarray | None, camera: Camera, ok: np.ndarray
 ) -> None:
-    """:func:`place_in_camera` for the rows ``ok`` of root-relative poses ``out`` ``(B, N, 3)``, in place,
-    from their keypoints ``flat`` ``(B, N, 2)``; ``missing`` joints (``(B, N)``) get weight 0. A few
-    thousand poses at a time, so the solve's temporaries stay small."""
+    """:func:`to_camera_space` for the rows ``ok`` of root-relative poses ``out`` ``(B, N, 3)``, in
+    place, from their keypoints ``flat`` ``(B, N, 2)`` (the camera of :meth:`poselift.Lifter.lift`);
+    ``missing`` joints (``(B, N)``, set only with ``conf``) get weight 0. A few thousand poses at
+    a time, so the solve's temporaries stay small."""
     rows = np.flatnonzero(ok)
-    for s in range(0, rows.size, 4096):
-        r = rows[s : s + 4096]
-        kp = flat[r] if missing is None else np.where(missing[r, :, None], 0.0, flat[r])
-        c = None
-        if conf is not None:
-            c = conf[r].astype(np.float64)
-            c = np.where(missing[r], 0.0, c) if missing is not None else c
-        out[r] = place_in_camera(out[r], kp, camera, c)
+    for s in range(0, rows.size, CHUNK_ROWS):
+        r = rows[s : s + CHUNK_ROWS]
+        c = None if conf is None else conf[r].astype(np.float64)
+        if c is not None and missing is not None:
+            c = np.where(missing[r], 0.0, c)
+        out[r] = to_camera_space(out[r], flat[r], camera, c)
