@@ -219,7 +219,9 @@ _H36M17_FROM = {
 }
 
 #: (source layout, target layout) -> {target joint: alternatives}; each alternative is a
-#: dict {source joint: weight} with weights summing to 1, tried in order.
+#: dict {source joint: weight} with weights summing to 1, tried in order. To change a mapping,
+#: assign a new table to its key (the arrays compiled from a table are kept while it is the
+#: entry; a table edited in place is not compiled again).
 MAPPINGS: dict[tuple[str, str], dict[str, Rule]] = {}
 for _src, _rules in _H36M17_FROM.items():
     MAPPINGS[(_src, "h36m17")] = _rules
@@ -239,18 +241,34 @@ class Adapted(NamedTuple):
     confidence: Any
 
 
+#: ``{(source, target): (table, compiled arrays)}``: :func:`_compile`'s results, each valid while
+#: its table is the :data:`MAPPINGS` entry (compiling takes about 200 µs, more than the mapping).
+_COMPILED: dict[tuple[str, str], tuple[Any, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+
+
 def _compile(source: str, target: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A mapping as arrays over its R candidate combinations (every alternative of every joint).
 
     Returns weights ``(R, N)``, source indices ``(R, K)`` padded with ``N`` (a column that
     is always present) and, per target joint, its candidates in preference order
-    ``(M, A)`` padded with ``R`` (a candidate that is never present).
+    ``(M, A)`` padded with ``R`` (a candidate that is never present). Read-only, kept per table.
     """
     try:
         table = MAPPINGS[(source, target)]
     except KeyError:
         known = sorted(f"{s} -> {t}" for s, t in MAPPINGS)
         raise UnknownLayoutError(f"no mapping from {source!r} to {target!r}; known mappings: {known}") from None
+    kept = _COMPILED.get((source, target))
+    if kept is not None and kept[0] is table:
+        return kept[1]
+    arrays = _compile_table(table, source, target)
+    for a in arrays:
+        a.flags.writeable = False
+    _COMPILED[(source, target)] = (table, arrays)
+    return arrays
+
+
+def _compile_table(table: dict[str, Rule], source: str, target: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     src, dst = get_skeleton(source), get_skeleton(target)
     rules = [table[j] if isinstance(table[j], (tuple, list)) else (table[j],) for j in dst.joints]
     alts = [alt for rule in rules for alt in rule]
