@@ -149,6 +149,10 @@ def test_photos_of_different_sizes_are_unrelated(tmp_path, lifter):
     with pytest.raises(OutputConflictError, match=r"pictures holds files poselift does not write \(notes.txt\)"):
         lift_video(folder, tmp_path / "out", lifter=lifter, detector=det, animation="gif", overwrite=True)
     assert det.calls == 0 and (tmp_path / "out" / "pictures" / "notes.txt").read_text() == "mine"
+    # the earlier run's pictures folder, recorded, is removed by a run that writes none
+    (tmp_path / "out" / "pictures" / "notes.txt").unlink()
+    lift_video(folder, tmp_path / "out", lifter=lifter, detector=StandIn(), animation=None, overwrite=True)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["keypoints", "poses3d.json", "poses3d.npz"]
 
 
 def test_nobody_lifted_writes_nothing(tmp_path, lifter, caplog):
