@@ -155,6 +155,21 @@ def test_photos_of_different_sizes_are_unrelated(tmp_path, lifter):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["keypoints", "poses3d.json", "poses3d.npz"]
 
 
+def test_two_images_with_one_stem_are_refused_before_any_work(tmp_path, lifter):
+    """a.png and a.jpg would both be frame 'a': one photo's outputs would replace the other's."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("a.png", "a.jpg", "b.png"):
+        cv2.imwrite(str(folder / name), np.full((48, 64, 3), 120, dtype=np.uint8))
+    with pytest.raises(VideoInputError, match=r"a.jpg and .*a.png would both be frame 'a'.*rename or move one"):
+        open_frames(folder)
+    det = StandIn()
+    with pytest.raises(VideoInputError, match="would both be frame 'a'"):
+        lift_video(folder, tmp_path / "out", lifter=lifter, detector=det)
+    assert det.calls == 0 and not (tmp_path / "out").exists()
+    assert open_frames(folder, max_frames=1).names == ["a"]  # only the frames used count: a.jpg alone
+
+
 def test_nobody_lifted_writes_nothing(tmp_path, lifter, caplog):
     with caplog.at_level("WARNING", logger="poselift"):
         result = lift_video(blank_frames(3), tmp_path / "out", lifter=lifter, detector=StandIn(missing={0, 1, 2}))

@@ -141,8 +141,22 @@ def _open_video(path: Path, fps: float | None, max_frames: int | None) -> FrameS
     return FrameSource(str(path), names, rate, True, (w, h), frames)
 
 
+def _check_names(paths: list[Path]) -> None:
+    """Refuse two images with one stem (``a.png`` and ``a.jpg``): their frames would share a
+    name, and one photo's outputs would replace the other's."""
+    seen: dict[str, Path] = {}
+    for p in paths:
+        if p.stem in seen:
+            raise VideoInputError(
+                f"{seen[p.stem].resolve()} and {p.resolve()} would both be frame {p.stem!r}, and the outputs of one "
+                "would replace the other's: rename or move one of them."
+            )
+        seen[p.stem] = p
+
+
 def _open_images(paths: list[Path], label: str, fps: float | None) -> FrameSource:
     _cv2()  # fails here, naming poselift[video], when OpenCV is missing
+    _check_names(paths)
     sizes = set()
     readable: list[Path] = []
     skipped: dict[str, str] = {}
