@@ -170,6 +170,25 @@ def test_two_images_with_one_stem_are_refused_before_any_work(tmp_path, lifter):
     assert open_frames(folder, max_frames=1).names == ["a"]  # only the frames used count: a.jpg alone
 
 
+def test_a_taken_output_folder_is_refused_before_a_folder_of_images_is_decoded(tmp_path, lifter, monkeypatch):
+    import poselift.frames
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"{i}.png"), np.full((48, 64, 3), 120, dtype=np.uint8))
+    out = tmp_path / "out"
+    lift_video(folder, out, lifter=lifter, detector=StandIn(), animation=None)
+    decoded = []
+    read = poselift.frames._read_image
+    monkeypatch.setattr(poselift.frames, "_read_image", lambda path: decoded.append(path) or read(path))
+    with pytest.raises(OutputExistsError, match="already holds keypoints, poses3d.json"):
+        lift_video(folder, out, lifter=lifter, detector=StandIn(), animation=None)
+    assert decoded == []
+    lift_video(folder, out, lifter=lifter, detector=StandIn(), animation=None, overwrite=True)
+    assert len(decoded) == 6  # once for the sizes, once for the work
+
+
 def test_nobody_lifted_writes_nothing(tmp_path, lifter, caplog):
     with caplog.at_level("WARNING", logger="poselift"):
         result = lift_video(blank_frames(3), tmp_path / "out", lifter=lifter, detector=StandIn(missing={0, 1, 2}))

@@ -56,10 +56,11 @@ def _remove_stale_temporaries(out: Path, animation: str | None) -> None:
                 entry.unlink(missing_ok=True)
 
 
-def _output_names(animation: str | None, sequence: bool = True) -> list[str]:
-    """The outputs of a run: an animation for a sequence, a folder of pictures for photos."""
+def _output_names(animation: str | None, sequence: bool | None = True) -> list[str]:
+    """The outputs of a run: an animation for a sequence, a folder of pictures for photos
+    (neither while ``sequence`` is not known: ``None``)."""
     names = ["keypoints", "poses3d.json", "poses3d.npz", "motion.bvh"]
-    if animation:
+    if animation and sequence is not None:
         names.append(f"animation.{animation}" if sequence else "pictures")
     return names
 
@@ -94,9 +95,11 @@ def _earlier_outputs(out: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def check_output_dir(source: Any, out: Path, animation: str | None, overwrite: bool, sequence: bool = True) -> None:
+def check_output_dir(source: Any, out: Path, animation: str | None, overwrite: bool, sequence: bool | None = True) -> None:
     """Refuse, before any work, an input inside an output path, existing outputs without
-    ``overwrite``, and a ``keypoints`` or ``pictures`` folder holding files poselift did not write."""
+    ``overwrite``, and a ``keypoints`` or ``pictures`` folder holding files poselift did not write.
+    ``sequence=None`` (not known yet: the frames are not opened) checks the outputs every run
+    writes; called again once it is known."""
     names = _output_names(animation, sequence)
     check_writable(out)
     if isinstance(source, (str, os.PathLike)):
