@@ -6,6 +6,7 @@ import contextlib
 import fnmatch
 import hashlib
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -25,7 +26,13 @@ GRAPHS_FIELD = "graph_digests"
 
 __all__ = [
     "atomic_path", "atomic_dir", "install_dir", "install_file", "folder_lock", "file_sha256", "read_capped", "check_regular",
+    "natural_key",
 ]
+
+
+def natural_key(name: str) -> list:
+    """Sort key for file names in natural order (``frame2`` before ``frame10``), case ignored."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
 
 
 @contextlib.contextmanager

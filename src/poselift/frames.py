@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -19,6 +18,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from ._args import check_count, check_fps
+from ._files import natural_key
 from .errors import VideoInputError, require
 
 __all__ = ["FrameSource", "open_frames", "IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "DEFAULT_FOLDER_FPS"]
@@ -33,10 +33,6 @@ DEFAULT_FOLDER_FPS = 30.0
 
 def _cv2():
     return require("cv2", "video")
-
-
-def _natural_key(name: str) -> list:
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
 
 
 @dataclass
@@ -217,7 +213,7 @@ def open_frames(
     if path.is_dir():
         images = sorted(
             (p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")),
-            key=lambda p: _natural_key(p.name),
+            key=lambda p: natural_key(p.name),
         )
         if not images:
             raise VideoInputError(
