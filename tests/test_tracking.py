@@ -290,3 +290,35 @@ def test_overwrite_leaves_a_bvh_file_poselift_did_not_write(tmp_path, lifter):
     mine.write_text("the user's own file")
     lift_video_(lifter, person=0, output_dir=out, overwrite=True)
     assert mine.read_text() == "the user's own file"
+
+
+def test_overwrite_removes_every_output_of_the_earlier_run_it_does_not_write(tmp_path, lifter):
+    """Each run records all it wrote (metadata "outputs"); --overwrite removes exactly those
+    of the earlier run that it does not write itself: no stale animation or BVH stays beside
+    the new outputs, and nothing unrecorded is touched."""
+    from poselift.video import lift_video
+
+    out = tmp_path / "out"
+    lift_video_(lifter, person="all", output_dir=out)
+    record = json.loads((out / "poses3d.json").read_text())["metadata"]
+    assert record["outputs"] == ["keypoints", "poses3d.json", "poses3d.npz", "motion.bvh", "motion_1.bvh", "animation.gif"]
+    assert record["bvh_files"] == ["motion.bvh", "motion_1.bvh"]
+    (out / "notes.txt").write_text("the user's own file")
+    lift_video(blank_frames(16), out, lifter=lifter, detector=Crowd(), fps=25.0, person=0, animation=None, bvh=False, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == ["keypoints", "notes.txt", "poses3d.json", "poses3d.npz"]
+    assert json.loads((out / "poses3d.json").read_text())["metadata"]["outputs"] == ["keypoints", "poses3d.json", "poses3d.npz"]
+
+
+def test_overwrite_reads_the_bvh_files_an_earlier_version_recorded(tmp_path, lifter):
+    """A folder written before metadata "outputs" existed records only "bvh_files": those are
+    removed on overwrite; an earlier output that was not recorded stays."""
+    from poselift.video import lift_video
+
+    out = tmp_path / "out"
+    lift_video_(lifter, person="all", output_dir=out)
+    path = out / "poses3d.json"
+    record = json.loads(path.read_text())
+    del record["metadata"]["outputs"]
+    path.write_text(json.dumps(record))
+    lift_video(blank_frames(16), out, lifter=lifter, detector=Crowd(), fps=25.0, person=0, animation=None, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == ["animation.gif", "keypoints", "motion.bvh", "poses3d.json", "poses3d.npz"]

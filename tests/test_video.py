@@ -149,6 +149,44 @@ def test_photos_of_different_sizes_are_unrelated(tmp_path, lifter):
     with pytest.raises(OutputConflictError, match=r"pictures holds files poselift does not write \(notes.txt\)"):
         lift_video(folder, tmp_path / "out", lifter=lifter, detector=det, animation="gif", overwrite=True)
     assert det.calls == 0 and (tmp_path / "out" / "pictures" / "notes.txt").read_text() == "mine"
+    # the earlier run's pictures folder, recorded, is removed by a run that writes none
+    (tmp_path / "out" / "pictures" / "notes.txt").unlink()
+    lift_video(folder, tmp_path / "out", lifter=lifter, detector=StandIn(), animation=None, overwrite=True)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["keypoints", "poses3d.json", "poses3d.npz"]
+
+
+def test_two_images_with_one_stem_are_refused_before_any_work(tmp_path, lifter):
+    """a.png and a.jpg would both be frame 'a': one photo's outputs would replace the other's."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("a.png", "a.jpg", "b.png"):
+        cv2.imwrite(str(folder / name), np.full((48, 64, 3), 120, dtype=np.uint8))
+    with pytest.raises(VideoInputError, match=r"a.jpg and .*a.png would both be frame 'a'.*rename or move one"):
+        open_frames(folder)
+    det = StandIn()
+    with pytest.raises(VideoInputError, match="would both be frame 'a'"):
+        lift_video(folder, tmp_path / "out", lifter=lifter, detector=det)
+    assert det.calls == 0 and not (tmp_path / "out").exists()
+    assert open_frames(folder, max_frames=1).names == ["a"]  # only the frames used count: a.jpg alone
+
+
+def test_a_taken_output_folder_is_refused_before_a_folder_of_images_is_decoded(tmp_path, lifter, monkeypatch):
+    import poselift.frames
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"{i}.png"), np.full((48, 64, 3), 120, dtype=np.uint8))
+    out = tmp_path / "out"
+    lift_video(folder, out, lifter=lifter, detector=StandIn(), animation=None)
+    decoded = []
+    read = poselift.frames._read_image
+    monkeypatch.setattr(poselift.frames, "_read_image", lambda path: decoded.append(path) or read(path))
+    with pytest.raises(OutputExistsError, match="already holds keypoints, poses3d.json"):
+        lift_video(folder, out, lifter=lifter, detector=StandIn(), animation=None)
+    assert decoded == []
+    lift_video(folder, out, lifter=lifter, detector=StandIn(), animation=None, overwrite=True)
+    assert len(decoded) == 6  # once for the sizes, once for the work
 
 
 def test_nobody_lifted_writes_nothing(tmp_path, lifter, caplog):

@@ -6,13 +6,14 @@ import contextlib
 import fnmatch
 import hashlib
 import os
+import re
 import shutil
 import stat
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from .errors import FolderBusyError, InputFileError, OutputPathError
+from .errors import FolderBusyError, InputFileError, OutputExistsError, OutputPathError
 
 #: Key of ``config.json`` holding the digest of the folder's ``model.safetensors``: it belongs
 #: to the saved folder, not to the architecture, so the configs ignore it and
@@ -25,7 +26,13 @@ GRAPHS_FIELD = "graph_digests"
 
 __all__ = [
     "atomic_path", "atomic_dir", "install_dir", "install_file", "folder_lock", "file_sha256", "read_capped", "check_regular",
+    "natural_key", "output_file",
 ]
+
+
+def natural_key(name: str) -> list:
+    """Sort key for file names in natural order (``frame2`` before ``frame10``), case ignored."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
 
 
 @contextlib.contextmanager
@@ -74,6 +81,19 @@ def atomic_dir(path: str | os.PathLike, *, replace: bool = False, own: str = "*"
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+@contextlib.contextmanager
+def output_file(path: str | os.PathLike, overwrite: bool) -> Iterator[Path]:
+    """:func:`atomic_path` for an output file, one that appeared meanwhile (without
+    ``overwrite``) raised as :class:`~poselift.errors.OutputExistsError`."""
+    try:
+        with atomic_path(path, replace=overwrite) as tmp:
+            yield tmp
+    except FileExistsError:
+        raise OutputExistsError(
+            f"{Path(path).resolve()} exists (written by another process meanwhile?) and was not replaced", option="overwrite=True"
+        ) from None
 
 
 def _link_exclusive(tmp: Path, path: Path) -> None:

@@ -118,10 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OutputExistsError as e:  # the library names overwrite=True; here it is an option
         print(f"poselift {args.command}: error: {e.with_option('--overwrite')}", file=sys.stderr)
         return 2
-    except (PoseliftError, OSError) as e:
-        print(f"poselift {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except ImportError as e:  # an optional part that is not installed
+    except (PoseliftError, OSError, ImportError) as e:  # ImportError: an optional part that is not installed
         print(f"poselift {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

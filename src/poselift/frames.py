@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -19,6 +18,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from ._args import check_count, check_fps
+from ._files import natural_key
 from .errors import VideoInputError, require
 
 __all__ = ["FrameSource", "open_frames", "IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "DEFAULT_FOLDER_FPS"]
@@ -33,10 +33,6 @@ DEFAULT_FOLDER_FPS = 30.0
 
 def _cv2():
     return require("cv2", "video")
-
-
-def _natural_key(name: str) -> list:
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
 
 
 @dataclass
@@ -141,8 +137,22 @@ def _open_video(path: Path, fps: float | None, max_frames: int | None) -> FrameS
     return FrameSource(str(path), names, rate, True, (w, h), frames)
 
 
+def _check_names(paths: list[Path]) -> None:
+    """Refuse two images with one stem (``a.png`` and ``a.jpg``): their frames would share a
+    name, and one photo's outputs would replace the other's."""
+    seen: dict[str, Path] = {}
+    for p in paths:
+        if p.stem in seen:
+            raise VideoInputError(
+                f"{seen[p.stem].resolve()} and {p.resolve()} would both be frame {p.stem!r}, and the outputs of one "
+                "would replace the other's: rename or move one of them."
+            )
+        seen[p.stem] = p
+
+
 def _open_images(paths: list[Path], label: str, fps: float | None) -> FrameSource:
     _cv2()  # fails here, naming poselift[video], when OpenCV is missing
+    _check_names(paths)
     sizes = set()
     readable: list[Path] = []
     skipped: dict[str, str] = {}
@@ -203,7 +213,7 @@ def open_frames(
     if path.is_dir():
         images = sorted(
             (p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")),
-            key=lambda p: _natural_key(p.name),
+            key=lambda p: natural_key(p.name),
         )
         if not images:
             raise VideoInputError(

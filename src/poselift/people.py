@@ -214,10 +214,9 @@ def find_people(
     if (fix_sides or mend or smooth) and F > 1:
         t0 = time.perf_counter()
         skel = get_skeleton(DETECTOR_LAYOUT)
-        shoulders = [skel.index("left_shoulder"), skel.index("right_shoulder")]
         for p in range(len(ids)):
             kp = marks[:, p]
-            torso = np.linalg.norm(kp[:, shoulders, :2].mean(axis=1) - skel.root_point(kp[..., :2]), axis=-1)
+            torso = _torso(kp)
             for names in SIDE_GROUPS.values() if fix_sides else ():
                 pairs = [(skel.index(f"left_{n}"), skel.index(f"right_{n}")) for n in names]
                 swap = consistent_sides(kp, pairs, np.nan_to_num(torso, nan=1.0))
@@ -249,12 +248,28 @@ def find_people(
 _NOBODY = Detections(np.zeros((0, 4)), np.zeros((0, 4, 3)))
 
 
+def _hips(points: np.ndarray) -> np.ndarray:
+    """The root point (the hips' centre) in the image of ``(..., 33, 3)`` landmarks: ``(..., 2)``."""
+    from .skeleton import get_skeleton
+
+    return get_skeleton(DETECTOR_LAYOUT).root_point(points[..., :2])
+
+
+def _torso(points: np.ndarray) -> np.ndarray:
+    """The torso length in the image (shoulders' centre to hips' centre) of ``(..., 33, 3)``
+    landmarks: ``(...)``, NaN where a joint is missing."""
+    from .skeleton import get_skeleton
+
+    skel = get_skeleton(DETECTOR_LAYOUT)
+    shoulders = [skel.index("left_shoulder"), skel.index("right_shoulder")]
+    return np.linalg.norm(points[..., shoulders, :2].mean(axis=-2) - _hips(points), axis=-1)
+
+
 def _duplicates(marks: np.ndarray, chosen: list[Any], index: int, near: float = 0.3) -> set[int]:
     """People (slots of ``marks`` ``(P, 33, 3)``) whose landmarks in frame ``index`` lie on
     someone else's (hip centres within ``near`` torso lengths): of each such pair, the one
     whose own track was detected longer ago (a follower that drifted onto someone else)."""
-    hips = marks[:, [23, 24], :2].mean(axis=1)
-    torso = np.linalg.norm(marks[:, [11, 12], :2].mean(axis=1) - hips, axis=-1)
+    hips, torso = _hips(marks), _torso(marks)
     out: set[int] = set()
     for a in range(len(chosen)):
         for b in range(a + 1, len(chosen)):
@@ -274,7 +289,7 @@ def _near_last(found: Detections, last: np.ndarray, reach: float = 0.5) -> np.nd
     ``(33, 3)`` landmarks then), its hip centre within ``reach`` body radii of their hips, or None."""
     if len(found.keypoints) == 0:
         return None
-    hips = last[[23, 24], :2].mean(axis=0)
+    hips = _hips(last)
     points = found.keypoints
     dist = np.linalg.norm(points[:, 0, :2] - hips, axis=-1)
     radius = np.maximum(np.linalg.norm(points[:, 1, :2] - points[:, 0, :2], axis=-1), 1.0)

@@ -293,8 +293,10 @@ def lift_video(
         from .smooth import check_smooth_params
 
         check_smooth_params(smooth_params)
+    if output_dir is not None:  # before the frames are opened (a folder's images are decoded for their sizes)
+        check_output_dir(source, Path(output_dir), animation, overwrite, None)
     frames_in = open_frames(source, fps=fps, max_frames=max_frames)
-    if output_dir is not None:
+    if output_dir is not None:  # the animation or pictures, now that the kind of input is known
         check_output_dir(source, Path(output_dir), animation, overwrite, frames_in.sequence)
     if camera is not None:
         camera = as_camera(camera)

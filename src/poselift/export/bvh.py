@@ -29,7 +29,7 @@ import numpy as np
 from .._args import check_coordinates, check_fps
 from .._arrays import to_numpy
 from ..errors import ExportError, InvalidArgumentError, OutputExistsError, ShapeError
-from .._files import atomic_path
+from .._files import output_file
 from ..skeleton import Skeleton, get_skeleton
 from ..smooth import fix_bone_lengths
 
@@ -327,10 +327,10 @@ def write_bvh(
         lines.append(" ".join(f"{v:.6f}" for v in values))
     path = Path(path)
     try:
-        with atomic_path(path, replace=overwrite) as tmp:
+        with output_file(path, overwrite) as tmp:
             tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    except FileExistsError:
-        raise OutputExistsError(f"{path.resolve()} exists (written by another process meanwhile?) and was not replaced", option="overwrite=True") from None
+    except OutputExistsError:
+        raise
     except OSError as e:
         raise ExportError(f"cannot write the BVH file {path}: {e.strerror or e}. Check the folder exists and is writable.") from e
     return path, gaps

@@ -56,33 +56,50 @@ def _remove_stale_temporaries(out: Path, animation: str | None) -> None:
                 entry.unlink(missing_ok=True)
 
 
-def _output_names(animation: str | None, sequence: bool = True) -> list[str]:
-    """The outputs of a run: an animation for a sequence, a folder of pictures for photos."""
+def _output_names(animation: str | None, sequence: bool | None = True) -> list[str]:
+    """The outputs of a run: an animation for a sequence, a folder of pictures for photos
+    (neither while ``sequence`` is not known: ``None``)."""
     names = ["keypoints", "poses3d.json", "poses3d.npz", "motion.bvh"]
-    if animation:
+    if animation and sequence is not None:
         names.append(f"animation.{animation}" if sequence else "pictures")
     return names
 
 
-def _other_people_bvh(out: Path) -> list[str]:
-    """The ``motion_<id>.bvh`` files in ``out`` (the BVH of people other than the main one)."""
-    if not out.is_dir():
-        return []
-    return sorted(p.name for p in out.iterdir() if re.fullmatch(r"motion_\d+\.bvh", p.name) and p.is_file() and not p.is_symlink())
+#: Every name a run may write in its output folder: only these, recorded by an earlier run, are
+#: ever removed on overwrite.
+_OUTPUT_NAME = re.compile(r"keypoints|pictures|poses3d\.(?:json|npz)|motion(?:_\d+)?\.bvh|animation\.(?:mp4|gif)")
 
 
-def _bvh_written_before(out: Path) -> set[str]:
-    """The BVH files an earlier run recorded in ``out/poses3d.json`` (only those may be removed)."""
+def _written_before(out: Path) -> list[str]:
+    """The outputs an earlier run recorded in ``out/poses3d.json``: its metadata ``outputs``
+    (``bvh_files`` for a folder written by an earlier version, which recorded only those), in
+    the order recorded; only poselift's own output names are taken."""
     try:
-        recorded = json.loads((out / "poses3d.json").read_text())["metadata"]["bvh_files"]
+        meta = json.loads((out / "poses3d.json").read_text())["metadata"]
+        recorded = meta["outputs"] if "outputs" in meta else meta["bvh_files"]
     except (OSError, ValueError, KeyError, TypeError):
-        return set()
-    return {name for name in recorded if isinstance(name, str)} if isinstance(recorded, list) else set()
+        return []
+    if not isinstance(recorded, list):
+        return []
+    return list(dict.fromkeys(n for n in recorded if isinstance(n, str) and _OUTPUT_NAME.fullmatch(n)))
 
 
-def check_output_dir(source: Any, out: Path, animation: str | None, overwrite: bool, sequence: bool = True) -> None:
+def _earlier_outputs(out: Path) -> list[str]:
+    """The outputs an earlier run recorded in ``out`` that are still there: on overwrite, those
+    this run does not write are removed, so no earlier output stays beside this run's. Only a
+    file, or a folder for ``keypoints`` and ``pictures``: a link or an entry of another kind is
+    not poselift's and stays."""
+    return [
+        n for n in _written_before(out)
+        if not (out / n).is_symlink() and ((out / n).is_dir() if n in _OUTPUT_FOLDERS else (out / n).is_file())
+    ]  # fmt: skip
+
+
+def check_output_dir(source: Any, out: Path, animation: str | None, overwrite: bool, sequence: bool | None = True) -> None:
     """Refuse, before any work, an input inside an output path, existing outputs without
-    ``overwrite``, and a ``keypoints`` or ``pictures`` folder holding files poselift did not write."""
+    ``overwrite``, and a ``keypoints`` or ``pictures`` folder holding files poselift did not write.
+    ``sequence=None`` (not known yet: the frames are not opened) checks the outputs every run
+    writes; called again once it is known."""
     names = _output_names(animation, sequence)
     check_writable(out)
     if isinstance(source, (str, os.PathLike)):
@@ -95,7 +112,7 @@ def check_output_dir(source: Any, out: Path, animation: str | None, overwrite: b
                     "choose another output folder."
                 )
     taken = [n for n in names if (out / n).exists() or (out / n).is_symlink()]
-    taken += _other_people_bvh(out)
+    taken += [n for n in _earlier_outputs(out) if n not in taken]
     if taken and not overwrite:
         raise OutputExistsError(f"{out.resolve()} already holds {', '.join(taken)}", option="overwrite=True")
     wrong = [n for n in taken if (out / n).is_dir() != (n in _OUTPUT_FOLDERS) or (out / n).is_symlink()]
@@ -129,15 +146,15 @@ def write_outputs(
             _remove_stale_temporaries(out, animation)
             # every output is written into a staging folder first and moved into place only when
             # all are complete: a failure or Ctrl-C leaves no partial set of outputs
-            earlier = _bvh_written_before(out)  # read before this run's poses3d.json replaces the record
+            earlier = _earlier_outputs(out)  # read before this run's poses3d.json replaces the record
             stage = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=out))
             try:
                 _write_files(result, source, stage, animation=animation, bvh=bvh, height=height, lifter=lifter)
                 _install_outputs(result.outputs, out, overwrite)
                 mine = {Path(path).name for path in result.outputs.values()}
-                for name in _other_people_bvh(out):  # an earlier run's other people (overwrite), not this run's
-                    if name in earlier and name not in mine:
-                        (out / name).unlink()
+                for name in earlier:  # an earlier run's outputs (overwrite) that this run did not write
+                    if name not in mine:
+                        _remove_output(out / name)
             finally:
                 shutil.rmtree(stage, ignore_errors=True)
     except (OutputExistsError, OutputConflictError):
@@ -147,6 +164,23 @@ def write_outputs(
     except FileExistsError as e:  # an output written meanwhile by something that does not take the lock
         raise OutputExistsError(f"{e}; this run's outputs were taken back", option="overwrite=True") from e
     logger.info("wrote %d frames to %s", len(result.frames), out)
+
+
+def _remove_output(path: Path) -> None:
+    """Remove an earlier run's output; a folder only with the files poselift writes there
+    (:func:`check_output_dir` refused any other under the folder's lock)."""
+    if path.is_symlink() or not path.exists():
+        return
+    if not path.is_dir():
+        path.unlink()
+        return
+    own = _OUTPUT_FOLDERS.get(path.name)
+    if own is None or foreign_entries(path, own):
+        logger.warning("left %s: it holds files poselift did not write", path)
+        return
+    for entry in path.iterdir():
+        entry.unlink()
+    path.rmdir()
 
 
 def _install_outputs(outputs: dict[str, Path], out: Path, overwrite: bool) -> None:
@@ -202,7 +236,8 @@ def _write_files(
         "frames_sides_swapped_back": {str(pid): [result.frames[i] for i in np.flatnonzero(result.swapped[:, p])] for p, pid in enumerate(result.people)},
         "frames_limb_mended": {str(pid): [result.frames[i] for i in np.flatnonzero(result.mended[:, p])] for p, pid in enumerate(result.people)},
         "cameras": [c.to_dict() for c in _unique(result.cameras)],
-        "bvh_files": list(bvh_names.values()),  # what a later run with overwrite may remove
+        "bvh_files": list(bvh_names.values()),  # as earlier versions recorded them (they read only these)
+        "outputs": _written_names(bvh_names, animation, result.sequence),  # what a later run with overwrite may remove
     }  # fmt: skip
     if source.skipped:
         metadata["unreadable_files"] = dict(source.skipped)
@@ -223,6 +258,14 @@ def _write_files(
         result.outputs["animation"] = write_animation(result, source, out / f"animation.{animation}")
     elif animation is not None:
         result.outputs["pictures"] = write_pictures(result, source, out / "pictures")
+
+
+def _written_names(bvh_names: dict[int, str], animation: str | None, sequence: bool) -> list[str]:
+    """The names :func:`_write_files` writes in the output folder, in the order it writes them."""
+    names = ["keypoints", "poses3d.json", "poses3d.npz", *bvh_names.values()]
+    if animation is not None:
+        names.append(f"animation.{animation}" if sequence else "pictures")
+    return names
 
 
 def _bvh_order(result: Any) -> list[int]:

@@ -13,8 +13,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from .._arrays import to_bool, to_numpy
-from .._files import atomic_path
-from ..errors import NonFiniteError, OutputConflictError, OutputExistsError, OutputPathError, ShapeError
+from .._files import output_file
+from ..errors import NonFiniteError, OutputConflictError, OutputPathError, ShapeError
 from ..skeleton import Skeleton, get_skeleton
 
 __all__ = ["write_poses", "POSES_FORMAT"]
@@ -195,11 +195,9 @@ def write_poses(
 
 @contextlib.contextmanager
 def _output(path: Path, overwrite: bool):
-    """:func:`atomic_path`, with an output that appeared meanwhile raised as :class:`OutputExistsError`."""
+    """:func:`output_file`, with a folder where the file goes raised as :class:`OutputConflictError`."""
     try:
-        with atomic_path(path, replace=overwrite) as tmp:
+        with output_file(path, overwrite) as tmp:
             yield tmp
-    except FileExistsError:
-        raise OutputExistsError(f"{path.resolve()} exists (written by another process meanwhile?) and was not replaced", option="overwrite=True") from None
     except IsADirectoryError:  # a folder where the file goes: never replaced
         raise OutputConflictError(f"{path.resolve()} is a folder; give a file name, or move the folder away.") from None

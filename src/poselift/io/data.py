@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -206,10 +205,6 @@ def _count_hint(n: int) -> str:
     guesses = guess_layouts(n)
     extra = f" {n} joints fits {guesses}." if guesses else ""
     return f"Known layouts: {known}.{extra}"
-
-
-def _natural_key(name: str) -> list:
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
 
 
 #: Largest keypoint JSON file read (COCO's train2017 keypoint annotations are 238 MB).

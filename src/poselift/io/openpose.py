@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 
+from .._files import natural_key
 from ..errors import EmptyInputError, InputFileError, PoseliftError, ShapeError
 from ..skeleton import SKELETONS, canonical_layout
 
 from .data import (
     _count_hint,
-    _natural_key,
     _load_json,
     _triplets,
     _stack,
@@ -40,7 +40,7 @@ def read_openpose(path: str | os.PathLike, *, layout: str | None = None) -> Keyp
     if path.is_dir():
         files = sorted(
             (p for p in path.iterdir() if p.is_file() and p.suffix.lower() == ".json" and not p.name.startswith(".")),
-            key=lambda p: _natural_key(p.name),
+            key=lambda p: natural_key(p.name),
         )
         if not files:
             raise EmptyInputError(f"{path.resolve()} holds no .json files; expected OpenPose frame files")

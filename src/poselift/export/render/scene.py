@@ -92,14 +92,11 @@ def segments(skeleton: Skeleton) -> list[tuple[int, int, str]]:
     for the root point that :meth:`Skeleton.with_root_point` appends."""
     left = {l for l, _ in skeleton.pairs}
     right = {r for _, r in skeleton.pairs}
-    out = []
-    for child, parent in enumerate(skeleton.parents):
-        if parent < 0 and (skeleton.root_is_joint and child in skeleton.root):
-            continue  # the root joint itself
-        if parent < 0 and skeleton.root_is_joint:
-            parent = skeleton.root[0]
-        out.append((parent, child, "left" if child in left else "right" if child in right else "middle"))
-    return out
+    n = skeleton.num_joints
+    return [
+        (-1 if parent == n else parent, child, "left" if child in left else "right" if child in right else "middle")
+        for parent, child in sorted(skeleton.bone_tree, key=lambda bone: bone[1])  # drawn in joint order
+    ]
 
 
 def to_y_up(points: np.ndarray) -> np.ndarray:
