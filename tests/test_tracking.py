@@ -290,6 +290,10 @@ def test_overwrite_leaves_a_bvh_file_poselift_did_not_write(tmp_path, lifter):
     mine.write_text("the user's own file")
     lift_video_(lifter, person=0, output_dir=out, overwrite=True)
     assert mine.read_text() == "the user's own file"
+    from poselift.errors import OutputExistsError
+
+    with pytest.raises(OutputExistsError, match="already holds .*motion_7.bvh"):  # a name a run may write: refused first
+        lift_video_(lifter, person=0, output_dir=out)
 
 
 def test_overwrite_removes_every_output_of_the_earlier_run_it_does_not_write(tmp_path, lifter):

@@ -113,6 +113,8 @@ def check_output_dir(source: Any, out: Path, animation: str | None, overwrite: b
                 )
     taken = [n for n in names if (out / n).exists() or (out / n).is_symlink()]
     taken += [n for n in _earlier_outputs(out) if n not in taken]
+    if out.is_dir():  # a motion_<id>.bvh this run may write (ids are known only after the work)
+        taken += sorted(p.name for p in out.iterdir() if re.fullmatch(r"motion_\d+\.bvh", p.name) and p.name not in taken)
     if taken and not overwrite:
         raise OutputExistsError(f"{out.resolve()} already holds {', '.join(taken)}", option="overwrite=True")
     wrong = [n for n in taken if (out / n).is_dir() != (n in _OUTPUT_FOLDERS) or (out / n).is_symlink()]
