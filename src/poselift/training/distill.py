@@ -16,7 +16,7 @@ import torch
 from .. import geometry
 from ..errors import PoseliftError
 from ..evaluation.data import PoseSet
-from ..evaluation.scores import score_poses
+from ..evaluation.scores import score_lift
 from ..lifter import Lifter
 from ..nets import LifterNet
 from . import losses as L
@@ -72,7 +72,7 @@ class Distillation(TrainingLoop):
         if self.val is None:
             return {}
         student = Lifter(self.student_config, copy.deepcopy(self.student).eval())
-        r = score_poses(student.lift(self.val.kp2d, self.val.confidence), self.val)["average_over_frames"]
+        r = score_lift(student, self.val)["average_over_frames"]
         scores = {f"val_{k}": v for k, v in r.items()}
         self.history.append({"step": self.step, **self.last, **scores})
         return scores

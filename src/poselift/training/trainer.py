@@ -39,7 +39,7 @@ from torch import nn
 from .. import geometry
 from ..errors import PoseliftError
 from ..evaluation.data import PoseSet
-from ..evaluation.scores import score_poses
+from ..evaluation.scores import score_lift
 from ..lifter import Lifter
 from ..nets import ResidualMLP, build_lifter_net
 from ..pipeline import LiftPipeline
@@ -173,11 +173,11 @@ class Trainer(TrainingLoop):
             loop = self.self_consistency(self.val.kp2d)
             return {"val_self_consistency": loop, "val_select": loop}
         lifter = self.lifter()
-        val = score_poses(lifter.lift(self.val.kp2d, self.val.confidence), self.val)
+        val = score_lift(lifter, self.val)
         out = {f"val_{k}": v for k, v in val["average_over_frames"].items()}
         scores = [out["val_p_mpjpe"]]
         for name, poses in self.extra_val.items():
-            r = score_poses(lifter.lift(poses.kp2d, poses.confidence), poses)["average_over_actions"]
+            r = score_lift(lifter, poses)["average_over_actions"]
             out.update({f"val_{name}_{k}": v for k, v in r.items()})
             scores.append(r["p_mpjpe"])
         out["val_select"] = float(np.mean(scores))
