@@ -62,10 +62,9 @@ class CorrectionTraining(TrainingLoop):
         delta = self.C.delta(xs)
         x_sc = xs + delta
         out = {"c_adv": L.gan_loss(self.D((x_sc * c).flatten(1)), True), "c_size": L.correction_size(delta, c)}
-        self.update(self.opt_C, out, out["c_adv"] + self.lam * out["c_size"], [self.C])
+        values = self.update(self.opt_C, out, out["c_adv"] + self.lam * out["c_size"], [self.C])
         d = {"d_real": L.gan_loss(self.D((xt * c).flatten(1)), True), "d_fake": L.gan_loss(self.D((x_sc.detach() * c).flatten(1)), False)}
-        self.update(self.opt_D, d, d["d_real"] + d["d_fake"], [self.D])
-        return {k: float(v.detach()) for k, v in {**out, **d}.items()}
+        return {**values, **self.update(self.opt_D, d, d["d_real"] + d["d_fake"], [self.D])}
 
 
 def train_correction(

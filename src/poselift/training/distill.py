@@ -64,8 +64,7 @@ class Distillation(TrainingLoop):
             target = self.teacher.depths(x)
         self.student.train()
         loss = L.depth_regression(self.student(x), target)
-        self.update(self.opt, {"loss": loss}, loss, [self.student])
-        self.last = {"loss": float(loss.detach())}
+        self.last = self.update(self.opt, {"loss": loss}, loss, [self.student])
         return self.last
 
     def validate(self) -> dict[str, float]:
