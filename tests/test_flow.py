@@ -116,6 +116,21 @@ def test_degenerate_dimensions_are_dropped():
         flow.set_whitening((10.0 * x).flatten(1))
 
 
+def test_a_prior_given_its_dimensions_is_the_prior_that_counts_them():
+    """FlowPrior.fitted(dims=...) skips the count, not the fit: the same prior, bit for bit; a wrong count is refused."""
+    x = geometry.normalize_2d(torch.from_numpy(random_poses(500)), SK, 10.0, "rms")[0]
+    settings = dict(layers=2, width=8, steps=5, batch_size=64, seed=3)
+    torch.manual_seed(0)  # the couplings' first layers start from the global generator
+    counted = FlowPrior.fitted(x, 10.0, **settings)
+    torch.manual_seed(0)
+    given = FlowPrior.fitted(x, 10.0, dims=whitened_dims((10.0 * x).flatten(1)), **settings)
+    assert given.flow.dims == counted.flow.dims == 32
+    for k, v in counted.state_dict().items():
+        torch.testing.assert_close(given.state_dict()[k], v, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="32 non-degenerate dimensions"):
+        FlowPrior.fitted(x, 10.0, dims=33, **settings)
+
+
 @pytest.fixture(scope="module")
 def pose_prior() -> tuple[FlowPrior, torch.Tensor]:
     """A prior fitted to the synthetic walkers' normalised 2D; held-out walkers to score."""

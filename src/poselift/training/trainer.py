@@ -329,7 +329,7 @@ class Trainer(TrainingLoop):
         if self.rank == 0:
             fitted = FlowPrior.fitted(
                 self.data.flow_poses(), self.c, layers=fc.layers, width=fc.width, steps=fc.steps, batch_size=fc.batch_size,
-                lr=fc.lr, noise=fc.noise, seed=self.config.seed,
+                lr=fc.lr, noise=fc.noise, seed=self.config.seed, dims=self.F.flow.dims,
             )
             self.F.load_state_dict(fitted.state_dict())
             logger.info("flow prior fitted in %.0f s", time.perf_counter() - t0)
