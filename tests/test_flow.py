@@ -23,13 +23,14 @@ from test_training import synthetic_poses, tiny_config  # noqa: E402
 SK = get_skeleton("h36m17")
 
 
-def _randomise(flow: PoseFlow, seed: int = 0, scale: float = 0.5) -> PoseFlow:
-    """Non-trivial couplings (the output layers start at zero, i.e. the identity)."""
+def _randomise(module: torch.nn.Module, seed: int = 0, scale: float = 0.5) -> torch.nn.Module:
+    """Non-trivial couplings (the output layers start at zero, i.e. the identity): every
+    parameter of ``module`` (a flow's are its couplings') drawn anew."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for p in flow.couplings.parameters():
+        for p in module.parameters():
             p.copy_(scale * torch.randn(p.shape, generator=gen, dtype=p.dtype))
-    return flow
+    return module
 
 
 def _tiny_flow(features: int = 4, layers: int = 3) -> PoseFlow:
@@ -41,19 +42,12 @@ def _tiny_flow(features: int = 4, layers: int = 3) -> PoseFlow:
 
 def test_coupling_is_exactly_invertible_and_leaves_its_condition_alone():
     layer = AffineCoupling(torch.tensor([1.0, 0.0, 1.0, 0.0, 0.0]), width=16).double()
-    _randomise_module(layer)
+    _randomise(layer)
     z = torch.randn(64, 5, dtype=torch.float64)
     y, _ = layer(z)
     torch.testing.assert_close(y[:, [0, 2]], z[:, [0, 2]], rtol=0, atol=0)
     assert not torch.allclose(y[:, [1, 3, 4]], z[:, [1, 3, 4]])  # the free half did move
     torch.testing.assert_close(layer.inverse(y), z, rtol=0, atol=1e-12)
-
-
-def _randomise_module(m: torch.nn.Module, seed: int = 0) -> None:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in m.parameters():
-            p.copy_(0.5 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
 
 
 def test_flow_round_trip_is_exact():
