@@ -171,12 +171,14 @@ def worker(spec: dict) -> dict:
     gc.collect()
     gc.disable()
     start = time.perf_counter()
-    rounds = 0  # rounds of a few calls each, alternating, so machine load hits every call kind alike
-    while rounds * 5 < spec["max_reps"] and (rounds * 5 < spec["min_reps"] or time.perf_counter() - start < len(calls) * spec["min_time"]):
+    # rounds of a few calls each (five, one for batches of 4096 and more), alternating, so machine
+    # load hits every call kind alike; the repetitions counted are the samples taken
+    while len(samples["lift"]) < spec["max_reps"] and (
+        len(samples["lift"]) < spec["min_reps"] or time.perf_counter() - start < len(calls) * spec["min_time"]
+    ):
         for name, fn in calls.items():
             for _ in range(5 if spec["batch"] < 4096 else 1):
                 samples[name].append(_timed(fn))
-        rounds += 1
     gc.enable()
     results = {}
     for name, times in samples.items():

@@ -23,13 +23,14 @@ from test_training import synthetic_poses, tiny_config  # noqa: E402
 SK = get_skeleton("h36m17")
 
 
-def _randomise(flow: PoseFlow, seed: int = 0, scale: float = 0.5) -> PoseFlow:
-    """Non-trivial couplings (the output layers start at zero, i.e. the identity)."""
+def _randomise(module: torch.nn.Module, seed: int = 0, scale: float = 0.5) -> torch.nn.Module:
+    """Non-trivial couplings (the output layers start at zero, i.e. the identity): every
+    parameter of ``module`` (a flow's are its couplings') drawn anew."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for p in flow.couplings.parameters():
+        for p in module.parameters():
             p.copy_(scale * torch.randn(p.shape, generator=gen, dtype=p.dtype))
-    return flow
+    return module
 
 
 def _tiny_flow(features: int = 4, layers: int = 3) -> PoseFlow:
@@ -41,19 +42,12 @@ def _tiny_flow(features: int = 4, layers: int = 3) -> PoseFlow:
 
 def test_coupling_is_exactly_invertible_and_leaves_its_condition_alone():
     layer = AffineCoupling(torch.tensor([1.0, 0.0, 1.0, 0.0, 0.0]), width=16).double()
-    _randomise_module(layer)
+    _randomise(layer)
     z = torch.randn(64, 5, dtype=torch.float64)
     y, _ = layer(z)
     torch.testing.assert_close(y[:, [0, 2]], z[:, [0, 2]], rtol=0, atol=0)
     assert not torch.allclose(y[:, [1, 3, 4]], z[:, [1, 3, 4]])  # the free half did move
     torch.testing.assert_close(layer.inverse(y), z, rtol=0, atol=1e-12)
-
-
-def _randomise_module(m: torch.nn.Module, seed: int = 0) -> None:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in m.parameters():
-            p.copy_(0.5 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
 
 
 def test_flow_round_trip_is_exact():
@@ -114,6 +108,21 @@ def test_degenerate_dimensions_are_dropped():
     flow = PoseFlow(34, layers=2, width=8, dims=33)
     with pytest.raises(ValueError, match="32 non-degenerate dimensions"):
         flow.set_whitening((10.0 * x).flatten(1))
+
+
+def test_a_prior_given_its_dimensions_is_the_prior_that_counts_them():
+    """FlowPrior.fitted(dims=...) skips the count, not the fit: the same prior, bit for bit; a wrong count is refused."""
+    x = geometry.normalize_2d(torch.from_numpy(random_poses(500)), SK, 10.0, "rms")[0]
+    settings = dict(layers=2, width=8, steps=5, batch_size=64, seed=3)
+    torch.manual_seed(0)  # the couplings' first layers start from the global generator
+    counted = FlowPrior.fitted(x, 10.0, **settings)
+    torch.manual_seed(0)
+    given = FlowPrior.fitted(x, 10.0, dims=whitened_dims((10.0 * x).flatten(1)), **settings)
+    assert given.flow.dims == counted.flow.dims == 32
+    for k, v in counted.state_dict().items():
+        torch.testing.assert_close(given.state_dict()[k], v, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="32 non-degenerate dimensions"):
+        FlowPrior.fitted(x, 10.0, dims=33, **settings)
 
 
 @pytest.fixture(scope="module")

@@ -132,6 +132,18 @@ def test_nan_loss_stops_with_step_and_checkpoint(tmp_path):
         trainer.train_step()
 
 
+def test_the_finiteness_check_returns_each_loss_as_its_float():
+    """One copy from the device gives the floats float(loss) would (bf16, float32, float64, shape (1,))."""
+    from poselift.training.loop import LoopSettings, TrainingLoop
+
+    loop = TrainingLoop(LoopSettings(steps=1, batch_size=1))
+    losses = {"a": torch.tensor(1.1, dtype=torch.bfloat16), "b": torch.tensor(2.3), "c": torch.tensor([3.3], dtype=torch.float64)}
+    values = loop.check_finite(losses)
+    assert list(values) == ["a", "b", "c"] and values == {k: float(v) for k, v in losses.items()}
+    with pytest.raises(TrainingDivergedError, match=r"\['b'\]"):
+        loop.check_finite({"a": torch.tensor(1.0), "b": torch.tensor(float("inf"))})
+
+
 def test_evaluate_table(tmp_path):
     data = synthetic_poses(sequences=2, frames=5)
     lifter = Lifter(tiny_config().lifter)

@@ -26,6 +26,7 @@ import numpy as np
 
 from poselift.evaluation.h36m import TEST_SUBJECTS, TRAIN_SUBJECTS, load_h36m
 from poselift.skeleton import BONE_RATIOS, get_skeleton
+from poselift.smooth import tree_bone_lengths
 
 
 def chain_length(table: dict[str, float], skeleton) -> float:
@@ -37,10 +38,17 @@ def chain_length(table: dict[str, float], skeleton) -> float:
     return float(np.mean(total))
 
 
+def bone_lengths(points: np.ndarray, skeleton) -> np.ndarray:
+    """``(M, bones)`` length of each bone of ``skeleton.bones`` (its order) in ``(M, N, D)``
+    points: the columns of :func:`poselift.smooth.tree_bone_lengths` for those bones."""
+    tree = skeleton.bone_tree
+    return tree_bone_lengths(points, skeleton)[:, [tree.index(b) for b in skeleton.bones]]
+
+
 def estimate(kp2d: np.ndarray, seq: np.ndarray, skeleton, quantile: float = 0.99) -> dict[str, float]:
     """Ratio table from pixel 2D poses ``(M, N, 2)`` grouped by clip-camera ``seq``."""
-    bones = [(p, j) for j, p in enumerate(skeleton.parents) if p >= 0]
-    lengths = np.stack([np.linalg.norm(kp2d[:, j] - kp2d[:, p], axis=-1) for p, j in bones], axis=-1)  # (M, bones)
+    bones = skeleton.bones
+    lengths = bone_lengths(kp2d, skeleton)  # (M, bones)
     tables = []
     for s in np.unique(seq):
         q = np.quantile(lengths[seq == s], quantile, axis=0)
@@ -74,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     ref = None
     if args.check:
         val = load_h36m(args.h36m, [args.check], inputs="gt", stride=10, skeleton=args.skeleton, with_3d=True)
-        bone = {sk.joints[j]: float(np.median(np.linalg.norm(val.pose3d[:, j] - val.pose3d[:, p], axis=-1)))
-                for j, p in enumerate(sk.parents) if p >= 0}
+        median = np.median(bone_lengths(val.pose3d, sk), axis=0)
+        bone = {sk.joints[j]: float(v) for (_, j), v in zip(sk.bones, median)}
         ref_factor = chain_length(builtin, sk) / chain_length(bone, sk)
         ref = {k: v * ref_factor for k, v in bone.items()}
         rows[0] = rows[0] + (f"{args.check} 3D (check only)",)

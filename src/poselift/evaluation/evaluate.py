@@ -12,7 +12,7 @@ from ..errors import DataError, InvalidArgumentError
 from ..lifter import Lifter
 from ..skeleton import get_skeleton
 from .data import PoseSet
-from .scores import score_poses, sequence_rows
+from .scores import score_lift, score_poses, sequence_rows
 
 __all__ = ["evaluate_poses", "format_table"]
 
@@ -38,6 +38,8 @@ def evaluate_poses(
         raise DataError("evaluation needs 3D poses")
     if sequence is not None and smooth is not None:
         raise InvalidArgumentError("pass sequence= or smooth=, not both")
+    if sequence is None and smooth is None:
+        return score_lift(lifter, poses, batch_size=batch_size)
     skeleton = get_skeleton(poses.skeleton)
     if sequence is None:
         pred = lifter.lift(poses.kp2d, poses.confidence, batch_size=batch_size).astype(np.float64)

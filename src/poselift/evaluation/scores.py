@@ -17,7 +17,7 @@ from ..errors import DataError, ShapeError
 from ..skeleton import get_skeleton
 from .data import PoseSet
 
-__all__ = ["score_poses", "sequence_rows"]
+__all__ = ["score_lift", "score_poses", "sequence_rows"]
 
 
 def sequence_rows(poses: PoseSet) -> Iterator[np.ndarray]:
@@ -72,3 +72,10 @@ def score_poses(pred: Any, poses: PoseSet) -> dict[str, Any]:
         "average_over_frames": {k: float(np.nanmean(v)) for k, v in per.items()},
         "frames": int(len(poses)),
     }
+
+
+def score_lift(lifter: Any, poses: PoseSet, *, batch_size: int | None = None) -> dict[str, Any]:
+    """Lift ``poses.kp2d`` (with ``poses.confidence``) per frame with ``lifter`` (a
+    :class:`~poselift.lifter.Lifter`, or anything with its ``lift``) and :func:`score_poses` the
+    result."""
+    return score_poses(lifter.lift(poses.kp2d, poses.confidence, batch_size=batch_size), poses)

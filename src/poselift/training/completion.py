@@ -75,8 +75,7 @@ class CompletionTraining(TrainingLoop):
         visible = random_masks(B, self.skeleton, self.gen)
         self.net.train()
         loss = L.filled_joint_error(self.net(x, visible), x, visible)
-        self.update(self.opt, {"filled": loss}, loss, [self.net])
-        return {"filled": float(loss.detach())}
+        return self.update(self.opt, {"filled": loss}, loss, [self.net])
 
 
 def train_completion(

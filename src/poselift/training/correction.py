@@ -15,13 +15,13 @@ import logging
 import numpy as np
 import torch
 
-from .. import geometry
 from ..config import CorrectionConfig
 from ..correction import LearnedCorrection
 from ..nets import CorrectionNet, ResidualMLP
 from ..skeleton import get_skeleton
 from . import losses as L
 from .loop import LoopSettings, TrainingLoop
+from .sampling import normalise
 
 __all__ = ["CorrectionTraining", "train_correction"]
 
@@ -45,8 +45,7 @@ class CorrectionTraining(TrainingLoop):
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=lr, betas=(0.5, 0.9))
 
     def _normalise(self, a: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
-        return geometry.normalize_2d(x, self.skeleton, self.config.c, self.config.scale_mode)[0]
+        return normalise(a, self.skeleton, self.config.c, self.config.scale_mode)[0]
 
     def networks(self) -> dict[str, torch.nn.Module | None]:
         return {"C": self.C, "D": self.D}
@@ -62,10 +61,9 @@ class CorrectionTraining(TrainingLoop):
         delta = self.C.delta(xs)
         x_sc = xs + delta
         out = {"c_adv": L.gan_loss(self.D((x_sc * c).flatten(1)), True), "c_size": L.correction_size(delta, c)}
-        self.update(self.opt_C, out, out["c_adv"] + self.lam * out["c_size"], [self.C])
+        values = self.update(self.opt_C, out, out["c_adv"] + self.lam * out["c_size"], [self.C])
         d = {"d_real": L.gan_loss(self.D((xt * c).flatten(1)), True), "d_fake": L.gan_loss(self.D((x_sc.detach() * c).flatten(1)), False)}
-        self.update(self.opt_D, d, d["d_real"] + d["d_fake"], [self.D])
-        return {k: float(v.detach()) for k, v in {**out, **d}.items()}
+        return {**values, **self.update(self.opt_D, d, d["d_real"] + d["d_fake"], [self.D])}
 
 
 def train_correction(

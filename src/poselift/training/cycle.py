@@ -16,6 +16,7 @@ import torch
 from .. import geometry
 from ..pipeline import LiftPipeline
 from ..skeleton import Skeleton
+from .losses import depth_offset
 from .sampling import normalise
 
 __all__ = ["up_direction", "random_views", "turn_and_lift", "back_projection", "self_consistency"]
@@ -35,7 +36,7 @@ def random_views(n: int, X: torch.Tensor, skeleton: Skeleton, generator: torch.G
 
 
 def _pivot(X: torch.Tensor, c: float) -> torch.Tensor:
-    return torch.tensor([0.0, 0.0, c], device=X.device).expand(X.shape[0], 1, 3)
+    return depth_offset(c, X.device, torch.get_default_dtype()).expand(X.shape[0], 1, 3)
 
 
 def turn_and_lift(pipe: LiftPipeline, X: torch.Tensor, R: torch.Tensor, c: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

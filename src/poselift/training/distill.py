@@ -13,15 +13,14 @@ import copy
 import numpy as np
 import torch
 
-from .. import geometry
 from ..errors import PoseliftError
 from ..evaluation.data import PoseSet
-from ..evaluation.scores import score_poses
+from ..evaluation.scores import score_lift
 from ..lifter import Lifter
 from ..nets import LifterNet
 from . import losses as L
 from .loop import LoopSettings, TrainingLoop, cosine
-from .sampling import mirrored_batch
+from .sampling import mirrored_batch, normalise
 
 __all__ = ["Distillation", "distill"]
 
@@ -42,8 +41,7 @@ class Distillation(TrainingLoop):
         torch.manual_seed(seed)
         self.gen = torch.Generator().manual_seed(seed)
         self.skeleton, c = teacher.skeleton, self.student_config.c
-        x = torch.from_numpy(np.ascontiguousarray(kp2d, dtype=np.float32))
-        self.x_all = geometry.normalize_2d(x, self.skeleton, c, self.student_config.scale_mode)[0]
+        self.x_all = normalise(kp2d, self.skeleton, c, self.student_config.scale_mode)[0]
         self.lr = lr
         self.opt = torch.optim.Adam(self.student.parameters(), lr=lr)
         self.teacher = teacher.pipeline.eval()
@@ -64,15 +62,14 @@ class Distillation(TrainingLoop):
             target = self.teacher.depths(x)
         self.student.train()
         loss = L.depth_regression(self.student(x), target)
-        self.update(self.opt, {"loss": loss}, loss, [self.student])
-        self.last = {"loss": float(loss.detach())}
+        self.last = self.update(self.opt, {"loss": loss}, loss, [self.student])
         return self.last
 
     def validate(self) -> dict[str, float]:
         if self.val is None:
             return {}
         student = Lifter(self.student_config, copy.deepcopy(self.student).eval())
-        r = score_poses(student.lift(self.val.kp2d, self.val.confidence), self.val)["average_over_frames"]
+        r = score_lift(student, self.val)["average_over_frames"]
         scores = {f"val_{k}": v for k, v in r.items()}
         self.history.append({"step": self.step, **self.last, **scores})
         return scores

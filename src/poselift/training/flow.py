@@ -205,11 +205,14 @@ class FlowPrior(nn.Module):
     @classmethod
     def fitted(
         cls, x_n: torch.Tensor, c: float, *, layers: int = 8, width: int = 256, steps: int = 2000, batch_size: int = 1024,
-        lr: float = 1e-3, noise: float = 0.02, seed: int = 0,
+        lr: float = 1e-3, noise: float = 0.02, seed: int = 0, dims: int | None = None,
     ) -> "FlowPrior":
-        """A prior fitted to normalised 2D poses ``x_n`` ``(M, N, 2)`` and frozen."""
+        """A prior fitted to normalised 2D poses ``x_n`` ``(M, N, 2)`` and frozen. ``dims``: the
+        whitened dimensions of ``x_n`` when the caller knows them (:func:`whitened_dims` of
+        ``c * x_n`` flattened; computed here otherwise)."""
         v = (x_n * c).flatten(1)
-        prior = cls(x_n.shape[1], c, layers=layers, width=width, dims=whitened_dims(v), seed=seed).to(x_n.device)
+        dims = whitened_dims(v) if dims is None else dims
+        prior = cls(x_n.shape[1], c, layers=layers, width=width, dims=dims, seed=seed).to(x_n.device)
         gen = torch.Generator().manual_seed(seed)
         history = fit_flow(prior.flow, v, steps=steps, batch_size=batch_size, lr=lr, noise=noise, generator=gen,
                            log_every=max(steps // 10, 1))

@@ -130,10 +130,11 @@ class TrainingLoop:
 
     # ------------------------------------------------------------------ one optimiser step
     def update(self, optimizer: torch.optim.Optimizer, losses: dict[str, torch.Tensor], total: torch.Tensor,
-               modules: list[nn.Module | None]) -> None:
+               modules: list[nn.Module | None]) -> dict[str, float]:
         """Check ``losses``, back-propagate ``total``, all-reduce and clip the gradients of
-        ``modules``, and step ``optimizer``."""
-        self.check_finite(losses)
+        ``modules``, and step ``optimizer``; returns the losses as floats (one copy from the
+        device, made by the check)."""
+        values = self.check_finite(losses)
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         params = [p for m in modules if m is not None for p in m.parameters()]
@@ -147,15 +148,20 @@ class TrainingLoop:
         if self.settings.grad_clip is not None:
             nn.utils.clip_grad_norm_(params, self.settings.grad_clip)
         optimizer.step()
+        return values
 
-    def check_finite(self, values: dict[str, torch.Tensor]) -> None:
-        bad = [k for k, v in values.items() if not bool(torch.isfinite(v))]
+    def check_finite(self, values: dict[str, torch.Tensor]) -> dict[str, float]:
+        """``values`` (one-element losses) as floats, copied from the device at once; raises
+        :class:`TrainingDivergedError` if one is NaN or infinite."""
+        floats = dict(zip(values, torch.cat([v.detach().reshape(1) for v in values.values()]).tolist())) if values else {}
+        bad = [k for k, v in floats.items() if not math.isfinite(v)]
         if bad:
             last = self.latest_checkpoint()
             raise TrainingDivergedError(
                 f"non-finite loss {bad} at step {self.step}; training stopped. "
                 f"Last good checkpoint: {last if last else 'none yet'}. Lower lr and resume."
             )
+        return floats
 
     def broadcast(self, *modules: Any) -> None:
         """Rank 0's weights of ``modules`` (default: every network) to every rank (data-parallel

@@ -11,6 +11,7 @@ semi-supervised recipes use.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -26,6 +27,7 @@ __all__ = [
     "limb_symmetry",
     "motion_consistency",
     "cross_view_2d",
+    "depth_offset",
     "reprojection_2d",
     "cross_view_3d",
     "reference_scale",
@@ -88,10 +90,18 @@ def cross_view_2d(P_a: torch.Tensor, R_ab: torch.Tensor, x_b: torch.Tensor, skel
     ``x_b``.
     """
     Y = P_a @ R_ab.transpose(-1, -2)
-    Y = Y + torch.tensor([0.0, 0.0, c], dtype=Y.dtype, device=Y.device)
+    Y = Y + depth_offset(c, Y.device, Y.dtype)
     y = geometry.project(Y, min_depth=1.0)
     y_n, _, _ = geometry.normalize_2d(y, skeleton, c, "rms")
     return joint_distance(y_n, x_b)
+
+
+@functools.lru_cache(maxsize=32)
+def depth_offset(c: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """The constant ``(0, 0, c)`` (a root-relative pose plus it stands at depth ``c``), made once
+    per depth, device and dtype rather than copied to the device every step; never written to."""
+    with torch.inference_mode(False):  # an ordinary tensor even if first asked for under inference mode
+        return torch.tensor([0.0, 0.0, c], dtype=dtype, device=device)
 
 
 def reprojection_2d(X: torch.Tensor, x_n: torch.Tensor, skeleton: Skeleton, c: float) -> torch.Tensor:
@@ -120,7 +130,7 @@ def reference_scale(P: torch.Tensor, skeleton: Skeleton, c: float) -> torch.Tens
     """
     total = bone_lengths(P, skeleton).sum(dim=-1).clamp_min(1e-8)
     Q = P / total[:, None, None] * (0.5 * len(skeleton.bones))  # mean bone 0.5: RMS size about 1
-    Q = Q + torch.tensor([0.0, 0.0, c], dtype=P.dtype, device=P.device)
+    Q = Q + depth_offset(c, P.device, P.dtype)
     y = geometry.project(Q, min_depth=1.0)
     return c * _rms(y - geometry.root_point(y, skeleton))
 

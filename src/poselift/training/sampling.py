@@ -67,6 +67,7 @@ class LifterBatches:
     def __init__(self, config: Any, data: Any, unpaired: list[PoseSet], skeleton: Skeleton,
                  gen: torch.Generator, device: torch.device):
         self.config, self.skeleton, self.gen, self.device = config, skeleton, gen, device
+        self._flip_x = torch.tensor([-1.0, 1.0, 1.0], device=device)  # M = diag(-1, 1, 1), made once
         w = config.loss
         self.cross = w.cross_view > 0 or w.cross_view_3d > 0
         self._setup(data)
@@ -185,7 +186,7 @@ class LifterBatches:
             g = self.group[rows]
             R_ab = self.rot[g, b] @ self.rot[g, a].transpose(-1, -2)
             if flip is not None:  # both views mirrored = the mirrored world: R_ab -> M R_ab M, M = diag(-1, 1, 1)
-                M = torch.tensor([-1.0, 1.0, 1.0], device=self.device)
+                M = self._flip_x
                 R_ab = torch.where(flip.repeat(reps)[:, None, None], M[:, None] * R_ab * M, R_ab)
             batch["R_ab"] = R_ab
         if self.u is not None:

@@ -39,7 +39,7 @@ from torch import nn
 from .. import geometry
 from ..errors import PoseliftError
 from ..evaluation.data import PoseSet
-from ..evaluation.scores import score_poses
+from ..evaluation.scores import score_lift
 from ..lifter import Lifter
 from ..nets import ResidualMLP, build_lifter_net
 from ..pipeline import LiftPipeline
@@ -173,11 +173,11 @@ class Trainer(TrainingLoop):
             loop = self.self_consistency(self.val.kp2d)
             return {"val_self_consistency": loop, "val_select": loop}
         lifter = self.lifter()
-        val = score_poses(lifter.lift(self.val.kp2d, self.val.confidence), self.val)
+        val = score_lift(lifter, self.val)
         out = {f"val_{k}": v for k, v in val["average_over_frames"].items()}
         scores = [out["val_p_mpjpe"]]
         for name, poses in self.extra_val.items():
-            r = score_poses(lifter.lift(poses.kp2d, poses.confidence), poses)["average_over_actions"]
+            r = score_lift(lifter, poses)["average_over_actions"]
             out.update({f"val_{name}_{k}": v for k, v in r.items()})
             scores.append(r["p_mpjpe"])
         out["val_select"] = float(np.mean(scores))
@@ -241,12 +241,12 @@ class Trainer(TrainingLoop):
                 out["supervised"] = L.supervised_3d(self._relative(self.pipe.lift_3d(x_l)[0].float()), target)
         weight = {"g_adv": w.adversarial, "g_temporal": w.temporal}  # the rest are named as their weights
         out["total"] = sum((weight[k] if k in weight else getattr(w, k)) * v for k, v in out.items())
-        self.update(self.opt_G, out, out["total"], [self.G])
+        values = self.update(self.opt_G, out, out["total"], [self.G])  # every loss as a float, copied once
         if self.opt_D is not None and self.step % self.config.discriminator.every == 0:
-            out.update(self._discriminator_step(x_sv, y_n.detach(), half_sv))
+            values.update(self._discriminator_step(x_sv, y_n.detach(), half_sv))
         if self.opt_S is not None and self.step % self.config.scale_module.every == 0:
-            out.update(self._scale_step(x, P.detach(), half))
-        return {k: float(v.detach()) for k, v in out.items()}
+            values.update(self._scale_step(x, P.detach(), half))
+        return values
 
     def _cycle_losses(self, x: torch.Tensor, X: torch.Tensor, half: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """Chen et al.'s lift-rotate-project-lift loop (and Yu et al.'s motion term on it);
@@ -269,7 +269,7 @@ class Trainer(TrainingLoop):
             out["flow"] = self.F(y_n)
         return out, y_n
 
-    def _discriminator_step(self, x: torch.Tensor, y_n: torch.Tensor, half: int) -> dict[str, torch.Tensor]:
+    def _discriminator_step(self, x: torch.Tensor, y_n: torch.Tensor, half: int) -> dict[str, float]:
         out: dict[str, torch.Tensor] = {}
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             if self.D is not None:
@@ -279,14 +279,13 @@ class Trainer(TrainingLoop):
                 out["t_real"] = L.gan_loss(self.T(self._motion_input(x, half)), True)
                 out["t_fake"] = L.gan_loss(self.T(self._motion_input(y_n, half)), False)
             total = sum(out.values(), torch.zeros((), device=x.device))
-        self.update(self.opt_D, out, total, [self.D, self.T])
-        return out
+        return self.update(self.opt_D, out, total, [self.D, self.T])
 
     def _scales(self, x: torch.Tensor) -> torch.Tensor:
         """The scale module's estimate of each pose's 2D scale ``(B,)`` (positive)."""
         return self.S(x.flatten(1) * self.c).squeeze(-1).clamp(-3.0, 3.0).exp()
 
-    def _scale_step(self, x: torch.Tensor, P: torch.Tensor, half: int) -> dict[str, torch.Tensor]:
+    def _scale_step(self, x: torch.Tensor, P: torch.Tensor, half: int) -> dict[str, float]:
         """Yu et al.'s iterative schedule: one step of the scale module with the lifter held fixed."""
         w = self.config.loss
         s = self._scales(x)
@@ -295,8 +294,7 @@ class Trainer(TrainingLoop):
         if w.scale_bone > 0:
             out["scale_bone_s"] = L.scale_bone_consistency(P[:half], P[half:], s[:half], s[half:], self.skeleton)
             total = total + w.scale_bone * out["scale_bone_s"]
-        self.update(self.opt_S, out, total, [self.S])
-        return out
+        return self.update(self.opt_S, out, total, [self.S])
 
     def _disc_input(self, x_n: torch.Tensor) -> torch.Tensor:
         """Discriminators see normalised poses scaled by ``c`` (RMS size about 1): they have no BatchNorm."""
@@ -331,7 +329,7 @@ class Trainer(TrainingLoop):
         if self.rank == 0:
             fitted = FlowPrior.fitted(
                 self.data.flow_poses(), self.c, layers=fc.layers, width=fc.width, steps=fc.steps, batch_size=fc.batch_size,
-                lr=fc.lr, noise=fc.noise, seed=self.config.seed,
+                lr=fc.lr, noise=fc.noise, seed=self.config.seed, dims=self.F.flow.dims,
             )
             self.F.load_state_dict(fitted.state_dict())
             logger.info("flow prior fitted in %.0f s", time.perf_counter() - t0)
