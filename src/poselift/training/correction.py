@@ -15,13 +15,13 @@ import logging
 import numpy as np
 import torch
 
+from .. import geometry
 from ..config import CorrectionConfig
 from ..correction import LearnedCorrection
 from ..nets import CorrectionNet, ResidualMLP
 from ..skeleton import get_skeleton
 from . import losses as L
 from .loop import LoopSettings, TrainingLoop
-from .sampling import normalise
 
 __all__ = ["CorrectionTraining", "train_correction"]
 
@@ -45,7 +45,8 @@ class CorrectionTraining(TrainingLoop):
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=lr, betas=(0.5, 0.9))
 
     def _normalise(self, a: np.ndarray) -> torch.Tensor:
-        return normalise(a, self.skeleton, self.config.c, self.config.scale_mode)[0]
+        x = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+        return geometry.normalize_2d(x, self.skeleton, self.config.c, self.config.scale_mode)[0]
 
     def networks(self) -> dict[str, torch.nn.Module | None]:
         return {"C": self.C, "D": self.D}

@@ -13,6 +13,7 @@ import copy
 import numpy as np
 import torch
 
+from .. import geometry
 from ..errors import PoseliftError
 from ..evaluation.data import PoseSet
 from ..evaluation.scores import score_lift
@@ -20,7 +21,7 @@ from ..lifter import Lifter
 from ..nets import LifterNet
 from . import losses as L
 from .loop import LoopSettings, TrainingLoop, cosine
-from .sampling import mirrored_batch, normalise
+from .sampling import mirrored_batch
 
 __all__ = ["Distillation", "distill"]
 
@@ -41,7 +42,8 @@ class Distillation(TrainingLoop):
         torch.manual_seed(seed)
         self.gen = torch.Generator().manual_seed(seed)
         self.skeleton, c = teacher.skeleton, self.student_config.c
-        self.x_all = normalise(kp2d, self.skeleton, c, self.student_config.scale_mode)[0]
+        x = torch.from_numpy(np.ascontiguousarray(kp2d, dtype=np.float32))
+        self.x_all = geometry.normalize_2d(x, self.skeleton, c, self.student_config.scale_mode)[0]
         self.lr = lr
         self.opt = torch.optim.Adam(self.student.parameters(), lr=lr)
         self.teacher = teacher.pipeline.eval()
